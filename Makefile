@@ -1,0 +1,34 @@
+# First use creates .venv: the pinned CPU torch first (a plain `torch` would pull GBs of CUDA),
+# then intentos with its dev extras. The stamp re-installs only when pyproject.toml changes.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+INTENT ?= Find the notes tagged travel and mail them to Anna
+
+.PHONY: install run test lint bench clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet torch==2.13.0
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+# The main job: resolve an intent with the embedded SmolLM2 model and run it in a demo sandbox.
+run: $(STAMP)
+	$(VENV)/bin/intentos run workflows/demo.yaml --yes
+
+test: $(STAMP)
+	$(PY) -m pytest -q
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check intentos tests benchmarks
+
+bench: $(STAMP)
+	for b in benchmarks/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+
+clean:
+	rm -rf $(VENV) build *.egg-info

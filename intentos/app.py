@@ -1,0 +1,90 @@
+"""An App: a named group of functions with its own state under the sandbox root.
+
+Apps are plugins. A package registers an App subclass under the entry-point group
+`intentos.apps`; the built-in apps register the same way in intentos' own
+pyproject. An app instance is bound to one Context (sandbox, clock, user), so the
+same class serves any number of sandboxes side by side.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Callable, ClassVar
+from zoneinfo import ZoneInfo
+
+from pydantic import BaseModel
+
+from intentos.function import Function, function_meta
+from intentos.sandbox import Sandbox
+
+
+class UserProfile(BaseModel):
+    name: str = "Alex Doe"
+    email: str = "alex@example.org"
+
+
+@dataclass
+class Context:
+    """What a function may know about the world it runs in."""
+
+    sandbox: Sandbox
+    timezone: str = "UTC"
+    user: UserProfile = field(default_factory=UserProfile)
+    # A fixed instant makes runs reproducible (evals, tests, replays); None means the real clock.
+    fixed_now: datetime | None = None
+    settings: dict[str, Any] = field(default_factory=dict)
+    cancelled: threading.Event = field(default_factory=threading.Event)
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    def now(self) -> datetime:
+        """The current time, aware, in the user's time zone."""
+        if self.fixed_now is not None:
+            fixed = self.fixed_now if self.fixed_now.tzinfo else self.fixed_now.replace(tzinfo=self.tz)
+            return fixed.astimezone(self.tz)
+        return datetime.now(self.tz)
+
+
+class App:
+    """Base class of every app. Subclasses set `name`, `description` and mark functions."""
+
+    name: ClassVar[str]
+    description: ClassVar[str] = ""
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+
+    @property
+    def sandbox(self) -> Sandbox:
+        return self.ctx.sandbox
+
+    @classmethod
+    def functions(cls) -> list[Function]:
+        found = []
+        for attr in dir(cls):
+            meta = function_meta(getattr(cls, attr, None))
+            if meta is not None:
+                found.append(Function(cls.name, meta.verb, meta.description, meta.effect, meta.params, meta.result))
+        return sorted(found, key=lambda f: f.verb)
+
+    def bound(self, verb: str) -> Callable[[BaseModel], BaseModel]:
+        """The bound method that implements `verb`."""
+        for attr in dir(type(self)):
+            meta = function_meta(getattr(type(self), attr, None))
+            if meta is not None and meta.verb == verb:
+                return getattr(self, attr)
+        raise KeyError(f"{self.name} has no function {verb!r}")
+
+    # -- optional hooks ------------------------------------------------------------------
+
+    def seed(self, data: Any) -> None:
+        """Load fixture data (a starting sandbox for scripted runs and evals)."""
+        raise NotImplementedError(f"app {self.name!r} takes no fixture data")
+
+    def summary(self) -> str:
+        """A line or two about the app's state, for the model's context. Empty if nothing to say."""
+        return ""

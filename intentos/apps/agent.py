@@ -1,0 +1,116 @@
+"""The agent's own functions: speak to the user, ask, refuse, test a condition, add up.
+
+They let a workflow express what no desktop app does: branching on data (`check`
+fails when its condition is false, so `on_failure` is the else-branch), telling the
+user a computed answer, and the right answer to an intent that cannot or should not
+be done: a workflow that refuses or asks instead of acting.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from intentos.app import App
+from intentos.errors import AppError
+from intentos.function import Effect, function
+
+
+class SayArgs(BaseModel):
+    message: str
+
+
+class Said(BaseModel):
+    message: str
+
+
+class AskArgs(BaseModel):
+    question: str = Field(description="what the user must clarify before anything is done")
+
+
+class Asked(BaseModel):
+    question: str
+
+
+class RefuseArgs(BaseModel):
+    reason: str = Field(description="why this intent cannot or should not be carried out")
+
+
+class Refused(BaseModel):
+    refused: bool = True
+    reason: str
+
+
+Op = Literal["==", "!=", "<", "<=", ">", ">=", "contains", "empty", "not_empty"]
+
+
+class CheckArgs(BaseModel):
+    value: Any = Field(description="usually a ${state.result.field} reference")
+    op: Op
+    other: Any = None
+
+
+class Checked(BaseModel):
+    holds: bool
+
+
+class SumArgs(BaseModel):
+    values: list[float]
+
+
+class Total(BaseModel):
+    total: float
+    count: int
+
+
+class AgentApp(App):
+    name = "agent"
+    description = "talk to the user, refuse or ask, test conditions, add numbers"
+
+    @function(Effect.READ)
+    def say(self, args: SayArgs) -> Said:
+        """Tell the user something (an answer, a summary of what was done)."""
+        return Said(message=args.message)
+
+    @function(Effect.READ)
+    def ask(self, args: AskArgs) -> Asked:
+        """Ask the user to clarify an ambiguous intent instead of guessing."""
+        return Asked(question=args.question)
+
+    @function(Effect.READ)
+    def refuse(self, args: RefuseArgs) -> Refused:
+        """Decline an intent that cannot or should not be carried out, saying why."""
+        return Refused(reason=args.reason)
+
+    @function(Effect.READ)
+    def check(self, args: CheckArgs) -> Checked:
+        """Succeed if the condition holds, fail otherwise (branch with on_failure)."""
+        if not _holds(args.value, args.op, args.other):
+            raise AppError(f"condition {args.value!r} {args.op} {args.other!r} does not hold")
+        return Checked(holds=True)
+
+    @function(Effect.READ)
+    def sum(self, args: SumArgs) -> Total:
+        """Add up a list of numbers."""
+        return Total(total=round(sum(args.values), 10), count=len(args.values))
+
+
+def _holds(value: Any, op: Op, other: Any) -> bool:
+    if op == "empty":
+        return not value
+    if op == "not_empty":
+        return bool(value)
+    if op == "contains":
+        if isinstance(value, str):
+            return str(other).lower() in value.lower()
+        return other in (value or [])
+    if op == "==":
+        return value == other
+    if op == "!=":
+        return value != other
+    try:
+        left, right = float(value), float(other)
+    except (TypeError, ValueError):
+        raise AppError(f"cannot compare {value!r} {op} {other!r}: both must be numbers") from None
+    return {"<": left < right, "<=": left <= right, ">": left > right, ">=": left >= right}[op]

@@ -1,0 +1,253 @@
+"""The `intentos` command line. Every command takes --json for machine-readable output.
+
+Exit codes: 0 the run reached `done` (or the command succeeded), 1 the run ended
+otherwise (failed, declined, cancelled), 2 bad input (a file, an argument, a setting).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, NoReturn, TypeVar
+
+import typer
+from rich.console import Console
+
+from intentos import paths, render
+from intentos.config import load_settings, make_context
+from intentos.errors import IntentosError
+from intentos.executor import ConfirmRequest, Executor, context_from_data
+from intentos.fixture import sandbox_is_empty
+from intentos.journal import RunView, list_runs, new_run_id, view_run
+from intentos.script import IntentFile
+from intentos.table import FunctionTable
+from intentos.validation import WorkflowInvalid, validate
+from intentos.workflow import Workflow
+
+app = typer.Typer(help="intentos: state an intent, see the plan, run it in a sandbox.", no_args_is_help=True,
+                  pretty_exceptions_enable=False, add_completion=False)
+runs_app = typer.Typer(help="Past runs, from their journals.", invoke_without_command=True)
+app.add_typer(runs_app, name="runs")
+
+out = Console()
+err = render.stderr_console()
+T = TypeVar("T")
+
+JsonOpt = typer.Option(False, "--json", help="machine-readable output on stdout")
+SandboxOpt = typer.Option(None, "--sandbox", help="sandbox root (default: settings, else a per-user folder)")
+YesOpt = typer.Option(False, "--yes", "-y", help="confirm write/external steps (destructive ones still ask)")
+
+
+def _fail(message: str, as_json: bool, code: int = 2) -> NoReturn:
+    if as_json:
+        print(json.dumps({"error": message}))
+    else:
+        err.print(f"[bold red]error:[/] {message}", highlight=False)
+    raise typer.Exit(code)
+
+
+def _guard(as_json: bool, action: Callable[[], T]) -> T:
+    """Run a command body; turn errors a user can act on into one clear line."""
+    try:
+        return action()
+    except WorkflowInvalid as exc:
+        _fail(str(exc), as_json)
+    except IntentosError as exc:
+        _fail(str(exc), as_json)
+
+
+def _confirmer(as_json: bool) -> Callable[[ConfirmRequest], bool]:
+    def ask(request: ConfirmRequest) -> bool:
+        args = json.dumps(request.args, ensure_ascii=False, default=str)
+        err.print(f"[yellow]{request.effect.value}[/] step [bold]{request.state}[/]: {request.function.name} {args}",
+                  highlight=False)
+        try:
+            return typer.confirm("Run this step?", default=False, err=True)
+        except (typer.Abort, EOFError):
+            err.print("no answer (no terminal): not confirmed")
+            return False
+
+    return ask
+
+
+def _report(view: RunView, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(run_summary(view), ensure_ascii=False, default=str))
+    else:
+        out.print(render.run_view(view))
+    if view.status != "done":
+        raise typer.Exit(1)
+
+
+def run_summary(view: RunView) -> dict[str, Any]:
+    """What --json prints for a run: its id, final state and each step's status."""
+    return {
+        "run_id": view.run_id,
+        "status": view.status,
+        "final_state": view.status if view.status in ("done", "failed") else view.resume_at,
+        "sandbox": view.sandbox,
+        "error": view.error,
+        "steps": [s.model_dump(exclude_none=True) for s in view.steps],
+    }
+
+
+# -- commands -------------------------------------------------------------------------------------
+
+
+@app.command()
+def functions(as_json: bool = JsonOpt) -> None:
+    """Print the Function Table of the installed apps."""
+    table = FunctionTable.discover()
+    for problem in table.problems:
+        err.print(f"[yellow]warning:[/] {problem}")
+    if as_json:
+        print(json.dumps(table.describe(), indent=2))
+    else:
+        out.print(render.functions_table(table))
+
+
+@app.command()
+def call(
+    function: str = typer.Argument(..., help="APP.VERB"),
+    args: str = typer.Option("{}", "--args", help="arguments as a JSON object"),
+    sandbox: Path | None = SandboxOpt,
+    yes: bool = YesOpt,
+    as_json: bool = JsonOpt,
+) -> None:
+    """Call one function directly (journaled as a one-step run)."""
+
+    def body() -> RunView:
+        try:
+            parsed = json.loads(args)
+        except json.JSONDecodeError as exc:
+            raise IntentosError(f"--args is not valid JSON: {exc}") from None
+        if not isinstance(parsed, dict):
+            raise IntentosError("--args must be a JSON object")
+        table = FunctionTable.discover()
+        table.get(function)
+        workflow = Workflow(start="call", states={"call": {"call": function, "args": parsed}})
+        ctx = make_context(load_settings(), sandbox=sandbox)
+        return Executor(table, ctx, confirm=_confirmer(as_json), assume_yes=yes).run(workflow, source="call")
+
+    view = _guard(as_json, body)
+    if as_json:
+        step = view.steps[-1] if view.steps else None
+        print(json.dumps({**run_summary(view), "result": step.result if step else None}, default=str))
+        if view.status != "done":
+            raise typer.Exit(1)
+    else:
+        _report(view, as_json)
+
+
+@app.command()
+def run(
+    file: Path = typer.Argument(..., help="a scripted intent file (workflows/*.yaml)"),
+    sandbox: Path | None = SandboxOpt,
+    yes: bool = YesOpt,
+    dry_run: bool = typer.Option(False, "--dry-run", help="show and validate the plan, run nothing"),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Run a scripted intent file: its pinned workflow, or its intent resolved by the model."""
+
+    def body() -> RunView | None:
+        spec = IntentFile.load(file)
+        table = FunctionTable.discover()
+        settings = load_settings()
+        run_id = new_run_id()
+        fixture = spec.fixture
+        root = sandbox or (paths.home() / "sandboxes" / run_id if fixture else settings.sandbox)
+        ctx = make_context(settings, sandbox=root, fixed_now=fixture.now if fixture else None,
+                           timezone=fixture.timezone if fixture else None, user=fixture.user if fixture else None)
+        if fixture is not None:
+            if sandbox_is_empty(ctx.sandbox):
+                fixture.apply(ctx, table)
+            elif not as_json:
+                err.print(f"[yellow]note:[/] {ctx.sandbox.root} is not empty, so the fixture was not seeded")
+        workflow = spec.workflow if spec.workflow is not None else _resolve_for_file(spec, table, ctx, as_json)
+        if not as_json:
+            out.print(render.plan(workflow, table, assume_yes=yes))
+        if dry_run:
+            problems = validate(workflow, table)
+            if as_json:
+                print(json.dumps({"valid": not problems, "problems": [p.model_dump() for p in problems],
+                                  "workflow": workflow.to_data(), "sandbox": str(ctx.sandbox.root)}))
+            elif problems:
+                err.print("\n".join(f"[red]-[/] {p}" for p in problems))
+            else:
+                out.print("[green]valid[/] (dry run: nothing executed)")
+            if problems:
+                raise typer.Exit(1)
+            return None
+        executor = Executor(table, ctx, confirm=_confirmer(as_json), assume_yes=yes,
+                            step_timeout=settings.step_timeout)
+        return executor.run(workflow, intent=spec.intent, source=str(file), run_id=run_id)
+
+    view = _guard(as_json, body)
+    if view is not None:
+        _report(view, as_json)
+
+
+def _resolve_for_file(spec: IntentFile, table: FunctionTable, ctx: Any, as_json: bool) -> Workflow:
+    raise IntentosError(f"{spec.path}: has only an intent; resolving intents needs a model backend")
+
+
+@runs_app.callback()
+def runs_list(ctx: typer.Context, as_json: bool = JsonOpt) -> None:
+    """List past runs."""
+    if ctx.invoked_subcommand is not None:
+        return
+    views = list_runs()
+    if as_json:
+        print(json.dumps([run_summary(v) | {"started": v.started, "intent": v.intent, "source": v.source}
+                          for v in views], default=str))
+    elif views:
+        out.print(render.runs_table(views))
+    else:
+        out.print(f"no runs yet under {paths.runs_dir()}")
+
+
+@runs_app.command("show")
+def runs_show(run_id: str, as_json: bool = JsonOpt) -> None:
+    """Show one run: every step with its arguments, result or error."""
+    view = _guard(as_json, lambda: view_run(_run_dir(run_id)))
+    if as_json:
+        print(view.model_dump_json())
+    else:
+        out.print(render.run_view(view))
+
+
+@runs_app.command("resume")
+def runs_resume(run_id: str, yes: bool = YesOpt, as_json: bool = JsonOpt) -> None:
+    """Go on with an interrupted, declined or cancelled run; finished steps are not redone."""
+
+    def body() -> RunView:
+        view = view_run(_run_dir(run_id))
+        settings = load_settings()
+        extra = {"smtp": settings.smtp.model_dump()} if settings.smtp else {}
+        ctx = context_from_data(view.sandbox, view.context, extra)
+        executor = Executor(FunctionTable.discover(), ctx, confirm=_confirmer(as_json), assume_yes=yes,
+                            step_timeout=settings.step_timeout)
+        return executor.resume(run_id)
+
+    _report(_guard(as_json, body), as_json)
+
+
+def _run_dir(run_id: str) -> Path:
+    run_dir = paths.runs_dir() / run_id
+    if not (run_dir / "journal.jsonl").is_file():
+        raise IntentosError(f"no run {run_id!r} (see `intentos runs`)")
+    return run_dir
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

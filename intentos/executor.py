@@ -1,0 +1,256 @@
+"""The Executor: runs a validated workflow step by step inside a sandbox, journaled.
+
+Per step: resolve references against earlier results, validate the arguments, ask for
+confirmation when the effect class calls for it, journal the start, call the function
+under a timeout, journal the outcome (fsynced) and only then move to the next state.
+A function's failure is data, not a crash: it is journaled and the workflow's
+`on_failure` transition decides what happens next.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from intentos.app import App, Context, UserProfile
+from intentos.errors import IntentosError, JournalError
+from intentos.function import Effect, Function
+from intentos.journal import Journal, Record, RunView, view_run
+from intentos.references import UnresolvedReference, substitute
+from intentos.sandbox import Sandbox
+from intentos.table import FunctionTable
+from intentos.validation import check
+from intentos.workflow import DONE, FAILED, State, Workflow
+
+
+@dataclass(frozen=True)
+class ConfirmRequest:
+    state: str
+    function: Function
+    args: dict[str, Any]
+
+    @property
+    def effect(self) -> Effect:
+        return self.function.effect
+
+
+Confirmer = Callable[[ConfirmRequest], bool]
+
+
+def decline_all(request: ConfirmRequest) -> bool:
+    """The confirmer when nobody can be asked: nothing that needs a yes gets one."""
+    return False
+
+
+def needs_confirmation(effect: Effect, assume_yes: bool) -> bool:
+    """`read` runs; `write`/`external` ask unless --yes; `destructive` always asks."""
+    if effect is Effect.READ:
+        return False
+    if effect is Effect.DESTRUCTIVE:
+        return True
+    return not assume_yes
+
+
+class StepTimeout(IntentosError):
+    pass
+
+
+class Executor:
+    def __init__(
+        self,
+        table: FunctionTable,
+        ctx: Context,
+        *,
+        confirm: Confirmer = decline_all,
+        assume_yes: bool = False,
+        step_timeout: float = 120.0,
+        runs_root: Path | None = None,
+        on_record: Callable[[Record], None] | None = None,
+    ) -> None:
+        self.table = table
+        self.ctx = ctx
+        self.confirm = confirm
+        self.assume_yes = assume_yes
+        self.step_timeout = step_timeout
+        self.runs_root = runs_root
+        self.on_record = on_record
+        self._apps: dict[str, App] = {}
+
+    def cancel(self) -> None:
+        """Stop after (or, for a slow step, instead of waiting for) the step in flight."""
+        self.ctx.cancelled.set()
+
+    # -- entry points ------------------------------------------------------------------------
+
+    def run(self, workflow: Workflow, *, intent: str | None = None, source: str | None = None,
+            run_id: str | None = None) -> RunView:
+        check(workflow, self.table)
+        with Journal.create(run_id, self.runs_root) as journal:
+            self._write(journal, "run_started", data={
+                "workflow": workflow.to_data(),
+                "intent": intent or workflow.intent,
+                "source": source,
+                "sandbox": str(self.ctx.sandbox.root),
+                "context": context_data(self.ctx),
+            })
+            self._loop(journal, workflow, workflow.start, results={}, visits={})
+        return view_run(journal.run_dir)
+
+    def resume(self, run_id: str) -> RunView:
+        """Go on with an interrupted, declined or cancelled run; completed steps are not redone."""
+        with Journal.reopen(run_id, self.runs_root) as journal:
+            view = view_run(journal.run_dir)
+            if view.status in ("done", "failed"):
+                raise JournalError(f"run {run_id} already finished ({view.status}); nothing to resume")
+            workflow = Workflow.model_validate(view.workflow)
+            check(workflow, self.table)
+            self.ctx.cancelled.clear()
+            self._write(journal, "run_resumed", state=view.resume_at)
+            self._loop(journal, workflow, view.resume_at or workflow.start, dict(view.results), dict(view.visits))
+        return view_run(journal.run_dir)
+
+    # -- the loop --------------------------------------------------------------------------------
+
+    def _loop(self, journal: Journal, workflow: Workflow, current: str,
+              results: dict[str, Any], visits: dict[str, int]) -> None:
+        last_error: str | None = None
+        while current not in (DONE, FAILED):
+            if self.ctx.cancelled.is_set():
+                self._write(journal, "run_finished", status="cancelled", state=current, error="cancelled")
+                return
+            state = workflow.states[current]
+            bound = state.max_visits
+            if bound is not None and visits.get(current, 0) >= bound:
+                last_error = f"state {current!r} reached its bound of {bound} visits"
+                self._write(journal, "run_finished", status="failed", state=current, error=last_error)
+                return
+            outcome = self._step(journal, current, state, results)
+            if outcome.status in ("declined", "cancelled"):
+                self._write(journal, "run_finished", status=outcome.status, state=current, error=outcome.error)
+                return
+            visits[current] = visits.get(current, 0) + 1
+            if outcome.status == "ok":
+                results[current] = outcome.result
+                current = state.next
+            else:
+                last_error = outcome.error
+                current = state.on_failure
+        self._write(journal, "run_finished", status=current, state=current,
+                    error=last_error if current == FAILED else None)
+
+    def _step(self, journal: Journal, name: str, state: State, results: dict[str, Any]) -> Record:
+        fn = self.table.get(state.call)
+        raw_args = state.args
+
+        def finish(status: str, args: dict[str, Any], started: float | None, **out: Any) -> Record:
+            duration = round(time.monotonic() - started, 6) if started is not None else None
+            nxt = {"ok": state.next, "error": state.on_failure, "timeout": state.on_failure}.get(status)
+            return self._write(journal, "step_finished", state=name, call=fn.name, args=args, status=status,
+                               next=nxt, duration_s=duration, **out)
+
+        try:
+            args = substitute(raw_args, results)
+            params = fn.params.model_validate(args)
+        except (UnresolvedReference, ValidationError) as exc:
+            return finish("error", raw_args, None, error=_describe(exc))
+        shown_args = params.model_dump(mode="json")
+        if needs_confirmation(fn.effect, self.assume_yes):
+            if not self.confirm(ConfirmRequest(name, fn, shown_args)):
+                return finish("declined", shown_args, None, error=f"{fn.name} ({fn.effect.value}) was not confirmed")
+        self._write(journal, "step_started", state=name, call=fn.name, args=shown_args)
+        started = time.monotonic()
+        try:
+            result = self._call_with_timeout(fn, params)
+        except StepTimeout as exc:
+            return finish("timeout", shown_args, started, error=str(exc))
+        except _Cancelled:
+            return finish("cancelled", shown_args, started, error="cancelled during the step")
+        except Exception as exc:  # any failure of an app is the step's failure, never the run's crash
+            return finish("error", shown_args, started, error=_describe(exc))
+        return finish("ok", shown_args, started, result=result.model_dump(mode="json"))
+
+    def _call_with_timeout(self, fn: Function, params: BaseModel) -> BaseModel:
+        """Run the call in a worker thread so a hung step can time out or be cancelled.
+
+        Python cannot kill a thread: a timed-out call is abandoned (daemon thread) and the
+        run moves on. Functions that can take long check `ctx.cancelled` themselves.
+        """
+        method = self._app(fn.app).bound(fn.verb)
+        box: dict[str, Any] = {}
+
+        def target() -> None:
+            try:
+                box["result"] = method(params)
+            except BaseException as exc:  # handed to the caller's thread
+                box["error"] = exc
+
+        worker = threading.Thread(target=target, name=f"step-{fn.name}", daemon=True)
+        worker.start()
+        deadline = time.monotonic() + self.step_timeout
+        while worker.is_alive():
+            worker.join(timeout=0.05)
+            if self.ctx.cancelled.is_set() and worker.is_alive():
+                raise _Cancelled()
+            if time.monotonic() > deadline and worker.is_alive():
+                raise StepTimeout(f"{fn.name} took longer than {self.step_timeout:g} s")
+        if "error" in box:
+            raise box["error"]
+        result = box["result"]
+        if not isinstance(result, fn.result):
+            raise TypeError(f"{fn.name} returned {type(result).__name__}, not {fn.result.__name__}")
+        return result
+
+    def _app(self, name: str) -> App:
+        if name not in self._apps:
+            self._apps[name] = self.table.apps[name](self.ctx)
+        return self._apps[name]
+
+    def _write(self, journal: Journal, event: str, **fields: Any) -> Record:
+        record = journal.append(event, **fields)  # type: ignore[arg-type]
+        if self.on_record is not None:
+            self.on_record(record)
+        return record
+
+
+class _Cancelled(Exception):
+    pass
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, ValidationError):
+        parts = [f"{'.'.join(str(p) for p in e['loc']) or 'args'}: {e['msg']}" for e in exc.errors()]
+        return "invalid arguments: " + "; ".join(parts)
+    if isinstance(exc, (IntentosError, UnresolvedReference, OSError, ValueError)):
+        return str(exc) or type(exc).__name__
+    # An unexpected exception is a bug in an app: keep where it happened.
+    where = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
+    at = f" at {Path(where.filename).name}:{where.lineno}" if where else ""
+    return f"{type(exc).__name__}: {exc}{at}"
+
+
+def context_data(ctx: Context) -> dict[str, Any]:
+    return {
+        "timezone": ctx.timezone,
+        "fixed_now": ctx.fixed_now.isoformat() if ctx.fixed_now else None,
+        "user": ctx.user.model_dump(),
+    }
+
+
+def context_from_data(sandbox: str, data: dict[str, Any], settings: dict[str, Any] | None = None) -> Context:
+    """Rebuild the Context a run was started with (for resume)."""
+    fixed = data.get("fixed_now")
+    return Context(
+        sandbox=Sandbox(sandbox, create=False),
+        timezone=data.get("timezone", "UTC"),
+        user=UserProfile(**data.get("user", {})),
+        fixed_now=datetime.fromisoformat(fixed) if fixed else None,
+        settings=settings or {},
+    )

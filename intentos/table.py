@@ -1,0 +1,186 @@
+"""The Function Table: every function of the installed apps, in one registry.
+
+It is what the model is shown (compact prompt text) and what constrains it (the JSON
+schema of a whole workflow, where each state's call is a union member carrying that
+function's own argument schema, so constrained decoding can only produce well-typed
+calls). Apps are found through the entry-point group `intentos.apps`.
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import logging
+from collections.abc import Iterable, Iterator
+from importlib.metadata import entry_points
+from typing import Any
+
+from intentos.app import App
+from intentos.errors import UnknownFunctionError
+from intentos.function import Function
+from intentos.references import REFERENCE_PATTERN
+from intentos.workflow import STATE_NAME
+
+log = logging.getLogger(__name__)
+ENTRY_POINT_GROUP = "intentos.apps"
+
+
+def discover_apps() -> tuple[list[type[App]], list[str]]:
+    """App classes registered under the entry-point group, and a line per plugin that failed to load."""
+    apps, problems = [], []
+    for ep in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
+        try:
+            cls = ep.load()
+        except Exception as exc:  # a broken third-party plugin must not take the agent down
+            problems.append(f"app plugin {ep.name!r} ({ep.value}) failed to load: {exc}")
+            log.debug(problems[-1])
+            continue
+        if not (isinstance(cls, type) and issubclass(cls, App)):
+            problems.append(f"app plugin {ep.name!r} ({ep.value}) is not an intentos App class")
+            continue
+        apps.append(cls)
+    return apps, problems
+
+
+class FunctionTable:
+    def __init__(self, apps: Iterable[type[App]], *, only: Iterable[str] | None = None) -> None:
+        self.apps: dict[str, type[App]] = {}
+        self.functions: dict[str, Function] = {}
+        self.problems: list[str] = []
+        keep = set(only) if only is not None else None
+        for app in apps:
+            if app.name in self.apps:
+                raise ValueError(f"two apps are named {app.name!r}")
+            self.apps[app.name] = app
+            for fn in app.functions():
+                if keep is None or fn.name in keep:
+                    self.functions[fn.name] = fn
+
+    @classmethod
+    def discover(cls) -> FunctionTable:
+        apps, problems = discover_apps()
+        table = cls(apps)
+        table.problems = problems
+        return table
+
+    def subset(self, names: Iterable[str]) -> FunctionTable:
+        """The same apps, showing only the named functions (for relevance-ranked prompts)."""
+        names = list(names)
+        for name in names:
+            self.get(name)
+        table = FunctionTable(self.apps.values(), only=names)
+        table.problems = self.problems
+        return table
+
+    # -- lookup ------------------------------------------------------------------------------
+
+    def __iter__(self) -> Iterator[Function]:
+        return iter(self.functions.values())
+
+    def __len__(self) -> int:
+        return len(self.functions)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.functions
+
+    def get(self, name: str) -> Function:
+        try:
+            return self.functions[name]
+        except KeyError:
+            close = difflib.get_close_matches(name, list(self.functions), n=3, cutoff=0.6)
+            hint = f"; did you mean {', '.join(close)}?" if close else ""
+            raise UnknownFunctionError(f"unknown function {name!r}{hint}") from None
+
+    # -- rendering ---------------------------------------------------------------------------
+
+    def prompt_text(self) -> str:
+        """Compact text for a prompt: one heading per app, one line per function."""
+        lines = []
+        for app_name, app in self.apps.items():
+            fns = [f for f in self.functions.values() if f.app == app_name]
+            if not fns:
+                continue
+            lines.append(f"## {app_name}: {app.description}".rstrip(": "))
+            for fn in fns:
+                lines.append(f"- {fn.signature()} [{fn.effect.value}] {fn.description}")
+        return "\n".join(lines)
+
+    def describe(self) -> list[dict[str, Any]]:
+        """Every function with its full argument and result schemas (for `functions --json`)."""
+        return [
+            {
+                "name": fn.name,
+                "app": fn.app,
+                "description": fn.description,
+                "effect": fn.effect.value,
+                "params": fn.params.model_json_schema(),
+                "result": fn.result.model_json_schema(),
+            }
+            for fn in self.functions.values()
+        ]
+
+    def workflow_schema(self) -> dict[str, Any]:
+        """JSON schema of a whole workflow in list form, calls a union over the functions."""
+        defs: dict[str, Any] = {}
+        members = []
+        for fn in self.functions.values():
+            args = _hoist_defs(fn.params.model_json_schema(), fn.name.replace(".", "_"), defs)
+            members.append(
+                {
+                    "type": "object",
+                    "properties": {
+                        "name": {"type": "string", "pattern": STATE_NAME},
+                        "call": {"const": fn.name},
+                        "args": _allow_references(args),
+                        "next": {"type": "string"},
+                        "on_failure": {"type": "string"},
+                    },
+                    "required": ["name", "call", "args", "next", "on_failure"],
+                    "additionalProperties": False,
+                }
+            )
+        schema: dict[str, Any] = {
+            "type": "object",
+            "properties": {
+                "start": {"type": "string"},
+                "states": {"type": "array", "minItems": 1, "items": {"oneOf": members}},
+            },
+            "required": ["start", "states"],
+            "additionalProperties": False,
+        }
+        if defs:
+            schema["$defs"] = defs
+        return schema
+
+
+def _hoist_defs(schema: dict[str, Any], prefix: str, defs: dict[str, Any]) -> dict[str, Any]:
+    """Move a model's `$defs` into the shared pool under unique names, rewriting its refs."""
+    schema = copy.deepcopy(schema)
+    local = schema.pop("$defs", {})
+    renamed = {name: f"{prefix}__{name}" for name in local}
+
+    def rewrite(node: Any) -> Any:
+        if isinstance(node, dict):
+            if isinstance(node.get("$ref"), str) and node["$ref"].startswith("#/$defs/"):
+                node["$ref"] = "#/$defs/" + renamed[node["$ref"].rsplit("/", 1)[-1]]
+            for value in node.values():
+                rewrite(value)
+        elif isinstance(node, list):
+            for value in node:
+                rewrite(value)
+        return node
+
+    for name, body in local.items():
+        defs[renamed[name]] = rewrite(body)
+    schema.pop("title", None)
+    return rewrite(schema)
+
+
+def _allow_references(args: dict[str, Any]) -> dict[str, Any]:
+    """Let each non-string argument also be a whole `${state.result...}` reference."""
+    ref = {"type": "string", "pattern": REFERENCE_PATTERN}
+    props = {}
+    for name, prop in args.get("properties", {}).items():
+        prop = {k: v for k, v in prop.items() if k != "title"}
+        props[name] = prop if prop.get("type") == "string" else {"anyOf": [prop, ref]}
+    return {**args, "properties": props, "additionalProperties": False}

@@ -1,0 +1,126 @@
+"""A Workflow: a deterministic state machine over the functions of the installed apps.
+
+Each state calls one function. Its arguments may reference earlier results
+(`${state.result.field}`); it names the state to go to on success (`next`) and on
+failure (`on_failure`). `done` and `failed` are the terminal states. A state that may
+be entered again (a retry loop) must carry `max_visits`; validation refuses cycles
+without such a bound, so every workflow terminates.
+
+A workflow is data. It reads and writes YAML and JSON, and the state list form that
+models produce (`states: [{name: ..., call: ...}]`) is accepted beside the mapping form
+people write (`states: {name: {call: ...}}`).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from intentos import yamlfile
+from intentos.errors import WorkflowFileError
+
+DONE = "done"
+FAILED = "failed"
+TERMINALS = (DONE, FAILED)
+STATE_NAME = r"^[A-Za-z_][A-Za-z0-9_-]*$"
+
+
+class State(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    call: str = Field(description="the function, as app.verb")
+    args: dict[str, Any] = Field(default_factory=dict)
+    next: str = Field(DONE, description="state to enter when the call succeeds")
+    on_failure: str = Field(FAILED, description="state to enter when the call fails")
+    max_visits: int | None = Field(None, ge=1, le=1000, description="bound on entries; required on a loop")
+    note: str | None = Field(None, description="why this step, for the person reading the plan")
+
+
+class Workflow(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    intent: str | None = None
+    start: str
+    states: dict[str, State]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _states_from_list(cls, data: Any) -> Any:
+        # Models emit a list of named states (an array is easy to constrain); people write a mapping.
+        if isinstance(data, dict) and isinstance(data.get("states"), list):
+            states: dict[str, Any] = {}
+            for i, item in enumerate(data["states"]):
+                if not isinstance(item, dict) or "name" not in item:
+                    raise ValueError(f"states[{i}] needs a name")
+                body = dict(item)
+                name = body.pop("name")
+                if name in states:
+                    raise ValueError(f"state {name!r} is defined twice")
+                states[name] = body
+            data = {**data, "states": states}
+        return data
+
+    @field_validator("states")
+    @classmethod
+    def _names(cls, states: dict[str, State]) -> dict[str, State]:
+        if not states:
+            raise ValueError("a workflow needs at least one state")
+        for name in states:
+            if name in TERMINALS:
+                raise ValueError(f"{name!r} is a terminal state and cannot be defined")
+            if not _valid_name(name):
+                raise ValueError(f"state name {name!r} must be letters, digits, '_' or '-'")
+        return states
+
+    # -- graph -----------------------------------------------------------------------------
+
+    def successors(self, name: str) -> list[str]:
+        state = self.states[name]
+        return [state.next] if state.next == state.on_failure else [state.next, state.on_failure]
+
+    # -- serialization ---------------------------------------------------------------------
+
+    def to_data(self) -> dict[str, Any]:
+        return self.model_dump(mode="json", exclude_none=True, exclude_defaults=False)
+
+    def to_json(self, indent: int | None = 2) -> str:
+        return json.dumps(self.to_data(), indent=indent, ensure_ascii=False)
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.to_data(), sort_keys=False, allow_unicode=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> Workflow:
+        return cls.model_validate(json.loads(text))
+
+    @classmethod
+    def from_yaml(cls, text: str, name: str = "<string>") -> Workflow:
+        return from_loaded(yamlfile.loads(text, name))
+
+    @classmethod
+    def load(cls, path: str | Path) -> Workflow:
+        """Read a workflow file (YAML or JSON: JSON is YAML), with file:line errors."""
+        return from_loaded(yamlfile.load(path))
+
+
+def from_loaded(doc: yamlfile.LoadedYaml, at: yamlfile.Location = ()) -> Workflow:
+    data = doc.data
+    for key in at:
+        data = data[key]
+    if not isinstance(data, dict):
+        raise doc.error("a workflow must be a mapping with `start` and `states`", at)
+    try:
+        return Workflow.model_validate(data)
+    except ValidationError as exc:
+        raise doc.validation_error(exc, at) from None
+    except ValueError as exc:  # raised by the list-form converter
+        raise WorkflowFileError(doc.path, str(exc), doc.line_of(at + ("states",))) from None
+
+
+def _valid_name(name: str) -> bool:
+    return re.fullmatch(STATE_NAME, name) is not None

@@ -1,0 +1,86 @@
+"""A third-party app installed only for the tests, through the `intentos.apps` entry point.
+
+`probe.wait_for` blocks until a file appears, so a test can kill a run while a step is
+in flight; `probe.mark` appends a line to a file, so a test can count how often a step ran.
+"""
+
+from __future__ import annotations
+
+import time
+
+from pydantic import BaseModel
+
+from intentos.app import App
+from intentos.errors import AppError
+from intentos.function import Effect, function
+
+
+class WaitArgs(BaseModel):
+    path: str
+    timeout_s: float = 60.0
+
+
+class Waited(BaseModel):
+    path: str
+    waited_s: float
+
+
+class MarkArgs(BaseModel):
+    path: str
+    text: str
+
+
+class Marked(BaseModel):
+    path: str
+    lines: int
+
+
+class SleepArgs(BaseModel):
+    seconds: float
+
+
+class Slept(BaseModel):
+    seconds: float
+
+
+class ProbeApp(App):
+    name = "probe"
+    description = "test probes"
+
+    @function(Effect.READ)
+    def wait_for(self, args: WaitArgs) -> Waited:
+        """Wait until a file exists in the sandbox."""
+        start = time.monotonic()
+        target = self.sandbox.resolve(args.path)
+        while not target.exists():
+            if time.monotonic() - start > args.timeout_s:
+                raise AppError(f"{args.path} did not appear within {args.timeout_s} s")
+            time.sleep(0.02)
+        return Waited(path=args.path, waited_s=time.monotonic() - start)
+
+    @function(Effect.WRITE)
+    def mark(self, args: MarkArgs) -> Marked:
+        """Append a line to a file in the sandbox."""
+        target = self.sandbox.resolve(args.path)
+        with open(target, "a") as fh:
+            fh.write(args.text + "\n")
+        return Marked(path=args.path, lines=len(target.read_text().splitlines()))
+
+    @function(Effect.READ)
+    def sleep(self, args: SleepArgs) -> Slept:
+        """Sleep, noticing cancellation."""
+        end = time.monotonic() + args.seconds
+        while time.monotonic() < end and not self.ctx.cancelled.is_set():
+            time.sleep(0.01)
+        return Slept(seconds=args.seconds)
+
+    @function(Effect.DESTRUCTIVE)
+    def shred(self, args: MarkArgs) -> Marked:
+        """Move a file to the trash (a destructive step for confirmation tests)."""
+        self.sandbox.trash(args.path)
+        return Marked(path=args.path, lines=0)
+
+    @function(Effect.READ)
+    def crash(self, args: SleepArgs) -> Slept:
+        """Raise an unexpected exception (a bug in an app)."""
+        raise ZeroDivisionError("division by zero")
