@@ -120,7 +120,7 @@ class FunctionTable:
         ]
 
     def workflow_schema(self) -> dict[str, Any]:
-        """JSON schema of a whole workflow in list form, calls a union over the functions."""
+        """JSON schema of a whole workflow in list form (the form models emit), calls a union over the functions."""
         defs: dict[str, Any] = {}
         members = []
         for fn in self.functions.values():
@@ -135,7 +135,8 @@ class FunctionTable:
                         "next": {"type": "string"},
                         "on_failure": {"type": "string"},
                     },
-                    "required": ["name", "call", "args", "next", "on_failure"],
+                    # next/on_failure may be left out: a state then goes on to the following one.
+                    "required": ["name", "call", "args"],
                     "additionalProperties": False,
                 }
             )
@@ -145,7 +146,7 @@ class FunctionTable:
                 "start": {"type": "string"},
                 "states": {"type": "array", "minItems": 1, "items": {"oneOf": members}},
             },
-            "required": ["start", "states"],
+            "required": ["states"],  # start defaults to the first state
             "additionalProperties": False,
         }
         if defs:

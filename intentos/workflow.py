@@ -52,17 +52,24 @@ class Workflow(BaseModel):
     @classmethod
     def _states_from_list(cls, data: Any) -> Any:
         # Models emit a list of named states (an array is easy to constrain); people write a mapping.
+        # In a list, a state without `next` goes on to the one after it (the last one to `done`),
+        # so a linear plan needs no transitions at all.
         if isinstance(data, dict) and isinstance(data.get("states"), list):
+            items = data["states"]
             states: dict[str, Any] = {}
-            for i, item in enumerate(data["states"]):
+            for i, item in enumerate(items):
                 if not isinstance(item, dict) or "name" not in item:
                     raise ValueError(f"states[{i}] needs a name")
                 body = dict(item)
                 name = body.pop("name")
                 if name in states:
                     raise ValueError(f"state {name!r} is defined twice")
+                if "next" not in body:
+                    following = items[i + 1] if i + 1 < len(items) else None
+                    body["next"] = following.get("name", DONE) if isinstance(following, dict) else DONE
                 states[name] = body
             data = {**data, "states": states}
+            data.setdefault("start", next(iter(states), ""))
         return data
 
     @field_validator("states")

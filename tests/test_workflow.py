@@ -82,3 +82,13 @@ def test_intent_file_with_inline_fixture_and_unknown_key(tmp_path: Path) -> None
     missing.write_text("intent: x\nfixture: nowhere.yaml\n")
     with pytest.raises(WorkflowFileError, match="missing.yaml:2: fixture file 'nowhere.yaml' not found"):
         IntentFile.load(missing)
+
+
+def test_list_form_defaults_to_a_linear_plan() -> None:
+    wf = Workflow.model_validate({"states": [
+        {"name": "a", "call": "agent.sum", "args": {"values": [1]}},
+        {"name": "b", "call": "agent.say", "args": {"message": "x"}, "on_failure": "a"},
+        {"name": "c", "call": "agent.say", "args": {"message": "y"}},
+    ]})
+    assert wf.start == "a"
+    assert [(s.next, s.on_failure) for s in wf.states.values()] == [("b", "failed"), ("c", "a"), ("done", "failed")]
