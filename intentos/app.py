@@ -9,9 +9,10 @@ same class serves any number of sandboxes side by side.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Callable, ClassVar
+from typing import Any, ClassVar
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel

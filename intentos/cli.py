@@ -16,7 +16,11 @@ import typer
 from rich.console import Console
 
 from intentos import paths, render
+from intentos.app import Context
+from intentos.backends import available_backends, make_backend
+from intentos.backends.settings import load_backend_settings
 from intentos.config import load_settings, make_context
+from intentos.controller import Controller, Resolution, ResolutionFailed
 from intentos.errors import IntentosError
 from intentos.executor import ConfirmRequest, Executor, context_from_data
 from intentos.fixture import sandbox_is_empty
@@ -38,6 +42,9 @@ T = TypeVar("T")
 JsonOpt = typer.Option(False, "--json", help="machine-readable output on stdout")
 SandboxOpt = typer.Option(None, "--sandbox", help="sandbox root (default: settings, else a per-user folder)")
 YesOpt = typer.Option(False, "--yes", "-y", help="confirm write/external steps (destructive ones still ask)")
+ModelOpt = typer.Option(None, "--model", "-m",
+                        help="model spec, e.g. llamacpp:smollm2, ollama:qwen2.5:7b, openai:gpt-4o")
+GpuOpt = typer.Option(None, "--n-gpu-layers", help="layers to offload to the GPU (-1: all; llamacpp only)")
 
 
 def _fail(message: str, as_json: bool, code: int = 2) -> NoReturn:
@@ -52,6 +59,8 @@ def _guard(as_json: bool, action: Callable[[], T]) -> T:
     """Run a command body; turn errors a user can act on into one clear line."""
     try:
         return action()
+    except ResolutionFailed as exc:  # the model failed, not the input: exit 1 like a failed run
+        _fail(str(exc), as_json, code=1)
     except WorkflowInvalid as exc:
         _fail(str(exc), as_json)
     except IntentosError as exc:
@@ -147,6 +156,8 @@ def run(
     sandbox: Path | None = SandboxOpt,
     yes: bool = YesOpt,
     dry_run: bool = typer.Option(False, "--dry-run", help="show and validate the plan, run nothing"),
+    model: str | None = ModelOpt,
+    n_gpu_layers: int | None = GpuOpt,
     as_json: bool = JsonOpt,
 ) -> None:
     """Run a scripted intent file: its pinned workflow, or its intent resolved by the model."""
@@ -165,7 +176,12 @@ def run(
                 fixture.apply(ctx, table)
             elif not as_json:
                 err.print(f"[yellow]note:[/] {ctx.sandbox.root} is not empty, so the fixture was not seeded")
-        workflow = spec.workflow if spec.workflow is not None else _resolve_for_file(spec, table, ctx, as_json)
+        resolution = None
+        if spec.workflow is not None:
+            workflow = spec.workflow
+        else:
+            resolution = _resolve(spec.intent or "", table, ctx, model, n_gpu_layers, as_json)
+            workflow = resolution.workflow
         if not as_json:
             out.print(render.plan(workflow, table, assume_yes=yes))
         if dry_run:
@@ -182,15 +198,96 @@ def run(
             return None
         executor = Executor(table, ctx, confirm=_confirmer(as_json), assume_yes=yes,
                             step_timeout=settings.step_timeout)
-        return executor.run(workflow, intent=spec.intent, source=str(file), run_id=run_id)
+        return executor.run(workflow, intent=spec.intent, source=str(file), run_id=run_id,
+                            resolution=resolution.trace.summary() if resolution else None)
 
     view = _guard(as_json, body)
     if view is not None:
         _report(view, as_json)
 
 
-def _resolve_for_file(spec: IntentFile, table: FunctionTable, ctx: Any, as_json: bool) -> Workflow:
-    raise IntentosError(f"{spec.path}: has only an intent; resolving intents needs a model backend")
+def _resolve(intent: str, table: FunctionTable, ctx: Context, model: str | None, n_gpu_layers: int | None,
+             as_json: bool) -> Resolution:
+    """Resolve an intent with the configured (or given) model, showing progress on stderr."""
+    settings = load_backend_settings(model, {"n_gpu_layers": n_gpu_layers})
+    backend = make_backend(settings.spec, settings)
+    controller = Controller(backend, table, ctx)
+    if as_json:
+        return controller.resolve(intent)
+    with err.status(f"resolving with {backend.spec} …"):
+        resolution = controller.resolve(intent)
+    trace = resolution.trace
+    err.print(render.resolution_line(trace), highlight=False)
+    return resolution
+
+
+@app.command()
+def resolve(
+    intent: str = typer.Argument(..., help="what you want, in plain language"),
+    sandbox: Path | None = SandboxOpt,
+    yes: bool = typer.Option(False, "--yes", "-y", help="run the plan without asking (destructive steps still ask)"),
+    dry_run: bool = typer.Option(False, "--dry-run", help="show the plan, run nothing"),
+    out_file: Path | None = typer.Option(None, "--out", "-o", help="also write the workflow to this YAML file"),
+    model: str | None = ModelOpt,
+    n_gpu_layers: int | None = GpuOpt,
+    as_json: bool = JsonOpt,
+) -> None:
+    """Turn an intent into a workflow with the model, show the plan, and run it once confirmed."""
+
+    def body() -> tuple[Resolution, RunView | None]:
+        table = FunctionTable.discover()
+        settings = load_settings()
+        ctx = make_context(settings, sandbox=sandbox)
+        resolution = _resolve(intent, table, ctx, model, n_gpu_layers, as_json)
+        workflow = resolution.workflow
+        if out_file is not None:
+            out_file.write_text(workflow.to_yaml(), encoding="utf-8")
+        if not as_json:
+            out.print(render.plan(workflow, table, assume_yes=True))
+        if dry_run:
+            return resolution, None
+        # Confirming the plan confirms its write/external steps; destructive ones still ask one by one.
+        if not yes and not _confirm_plan(as_json):
+            raise IntentosError("plan not confirmed: nothing was run")
+        executor = Executor(table, ctx, confirm=_confirmer(as_json), assume_yes=True,
+                            step_timeout=settings.step_timeout)
+        view = executor.run(workflow, intent=intent, source="resolve", resolution=resolution.trace.summary())
+        return resolution, view
+
+    resolution, view = _guard(as_json, body)
+    if as_json:
+        summary = run_summary(view) if view is not None else {}
+        print(json.dumps({"workflow": resolution.workflow.to_data(), "resolution": resolution.trace.summary(),
+                          **summary}, ensure_ascii=False, default=str))
+        if view is not None and view.status != "done":
+            raise typer.Exit(1)
+    elif view is not None:
+        _report(view, as_json)
+
+
+def _confirm_plan(as_json: bool) -> bool:
+    try:
+        return typer.confirm("Run this plan?", default=False, err=True)
+    except (typer.Abort, EOFError):
+        if not as_json:
+            err.print("no answer (no terminal): pass --yes to run without asking")
+        return False
+
+
+@app.command()
+def models(as_json: bool = JsonOpt) -> None:
+    """The configured model backends and whether each can serve now."""
+    rows = []
+    for spec in available_backends():
+        try:
+            ok, why = make_backend(spec).reachable()
+        except IntentosError as exc:
+            ok, why = False, str(exc)
+        rows.append({"spec": spec, "reachable": ok, "detail": why})
+    if as_json:
+        print(json.dumps(rows))
+    else:
+        out.print(render.models_table(rows))
 
 
 @runs_app.callback()

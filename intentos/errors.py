@@ -31,3 +31,7 @@ class UnknownFunctionError(IntentosError):
 
 class JournalError(IntentosError):
     """A run's journal is missing or cannot be resumed."""
+
+
+class BackendError(IntentosError):
+    """A model spec, a model setting or a model server is wrong or unreachable."""

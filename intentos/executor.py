@@ -91,7 +91,8 @@ class Executor:
     # -- entry points ------------------------------------------------------------------------
 
     def run(self, workflow: Workflow, *, intent: str | None = None, source: str | None = None,
-            run_id: str | None = None) -> RunView:
+            run_id: str | None = None, resolution: dict[str, Any] | None = None) -> RunView:
+        """Execute a validated workflow; `resolution` (how a model produced it) is kept in the journal."""
         check(workflow, self.table)
         with Journal.create(run_id, self.runs_root) as journal:
             self._write(journal, "run_started", data={
@@ -100,6 +101,7 @@ class Executor:
                 "source": source,
                 "sandbox": str(self.ctx.sandbox.root),
                 "context": context_data(self.ctx),
+                "resolution": resolution,
             })
             self._loop(journal, workflow, workflow.start, results={}, visits={})
         return view_run(journal.run_dir)

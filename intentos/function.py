@@ -19,13 +19,14 @@ from __future__ import annotations
 import enum
 import inspect
 import typing
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from pydantic import BaseModel
 
 
-class Effect(str, enum.Enum):
+class Effect(enum.StrEnum):
     """What a call may do to the world; decides whether it needs confirmation."""
 
     READ = "read"  # looks only

@@ -12,7 +12,7 @@ import fcntl
 import json
 import os
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -29,7 +29,7 @@ RunStatus = Literal["running", "done", "failed", "declined", "cancelled", "inter
 class Record(BaseModel):
     seq: int
     event: Event
-    time: str = Field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="milliseconds"))
+    time: str = Field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="milliseconds"))
     state: str | None = None
     call: str | None = None
     args: dict[str, Any] | None = None
@@ -42,7 +42,7 @@ class Record(BaseModel):
 
 
 def new_run_id() -> str:
-    return datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
+    return datetime.now(UTC).strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
 
 
 class Journal:
@@ -144,6 +144,7 @@ class RunView(BaseModel):
     sandbox: str
     workflow: dict[str, Any]
     context: dict[str, Any] = Field(default_factory=dict)
+    resolution: dict[str, Any] | None = None  # model, attempts, tokens, when a model wrote the workflow
     steps: list[StepView] = Field(default_factory=list)
     results: dict[str, Any] = Field(default_factory=dict)  # latest result of each state
     visits: dict[str, int] = Field(default_factory=dict)  # completed visits per state
@@ -165,6 +166,7 @@ def view_run(run_dir: Path) -> RunView:
         sandbox=head["sandbox"],
         workflow=head["workflow"],
         context=head.get("context", {}),
+        resolution=head.get("resolution"),
         resume_at=head["workflow"]["start"],
     )
     for rec in records[1:]:

@@ -49,6 +49,20 @@ def find_references(value: Any) -> list[Reference]:
     return []
 
 
+_PLACEHOLDER = re.compile(r"\$\{[^}]*\}?")
+
+
+def malformed_references(value: Any) -> list[str]:
+    """Text that looks like a reference (`${...}`) but is not one, e.g. `${find.paths}`: a likely model slip."""
+    if isinstance(value, str):
+        return [m.group(0) for m in _PLACEHOLDER.finditer(value) if not _REF.fullmatch(m.group(0))]
+    if isinstance(value, list):
+        return [bad for item in value for bad in malformed_references(item)]
+    if isinstance(value, dict):
+        return [bad for item in value.values() for bad in malformed_references(item)]
+    return []
+
+
 def whole_reference(value: Any) -> Reference | None:
     """The reference if `value` is exactly one reference and nothing else."""
     if isinstance(value, str):
@@ -99,4 +113,5 @@ def _as_text(value: Any) -> str:
 
 # A JSON-schema pattern that matches one whole reference: used in the generation schema
 # so constrained decoding may put a reference where a non-string value is expected.
-REFERENCE_PATTERN = r"^\$\{[A-Za-z_][A-Za-z0-9_-]*\.result[A-Za-z0-9_.\[\]-]*\}$"
+# Written with character classes, not backslash escapes: llama.cpp's grammar parser rejects `\$` and `\.`.
+REFERENCE_PATTERN = r"^[$][{][A-Za-z_][A-Za-z0-9_-]*[.]result[A-Za-z0-9_.\[\]-]*[}]$"

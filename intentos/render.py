@@ -10,6 +10,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from intentos.controller import Trace
 from intentos.executor import needs_confirmation
 from intentos.journal import RunView
 from intentos.table import FunctionTable
@@ -72,7 +73,8 @@ def functions_table(table: FunctionTable) -> Table:
     for col in ("function", "effect", "signature", "description"):
         out.add_column(col, overflow="fold")
     for fn in table:
-        out.add_row(fn.name, fn.effect.value, Text(fn.signature().split("(", 1)[1].rsplit(") ->", 1)[0]), fn.description)
+        params = fn.signature().split("(", 1)[1].rsplit(") ->", 1)[0]
+        out.add_row(fn.name, fn.effect.value, Text(params), fn.description)
     return out
 
 
@@ -81,6 +83,23 @@ def _compact(value: Any, limit: int = 160) -> str:
         return ""
     text = json.dumps(value, ensure_ascii=False, default=str)
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def resolution_line(trace: Trace) -> str:
+    """One line on how the plan came to be: model, attempts, tokens, time."""
+    repairs = f", {trace.repairs} repair(s)" if trace.repairs else ""
+    return (f"{trace.model}: {len(trace.shown)} functions shown, {trace.prompt_tokens} prompt + "
+            f"{trace.completion_tokens} generated tokens, {trace.wall_s:.1f} s{repairs}")
+
+
+def models_table(rows: list[dict[str, Any]]) -> Table:
+    grid = Table(show_header=True, header_style="bold", box=None)
+    for col in ("model", "reachable", "detail"):
+        grid.add_column(col, overflow="fold")
+    for row in rows:
+        mark = "[green]yes[/]" if row["reachable"] else "[red]no[/]"
+        grid.add_row(row["spec"], mark, row["detail"])
+    return grid
 
 
 def stderr_console() -> Console:

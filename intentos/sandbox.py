@@ -8,12 +8,11 @@ refused with a SandboxError naming the path. Removal never destroys: files go to
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import tempfile
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from pydantic import BaseModel
@@ -103,7 +102,7 @@ class Sandbox:
         entry = TrashEntry(
             id=uuid.uuid4().hex[:12],
             original=self.relative(source),
-            trashed_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            trashed_at=datetime.now(UTC).isoformat(timespec="seconds"),
         )
         slot = self.trash_dir / entry.id
         slot.mkdir(parents=True)

@@ -177,11 +177,18 @@ def _hoist_defs(schema: dict[str, Any], prefix: str, defs: dict[str, Any]) -> di
     return rewrite(schema)
 
 
+_TYPED = {"type", "anyOf", "oneOf", "allOf", "$ref", "enum", "const"}
+
+
 def _allow_references(args: dict[str, Any]) -> dict[str, Any]:
     """Let each non-string argument also be a whole `${state.result...}` reference."""
     ref = {"type": "string", "pattern": REFERENCE_PATTERN}
     props = {}
     for name, prop in args.get("properties", {}).items():
         prop = {k: v for k, v in prop.items() if k != "title"}
+        if not _TYPED.intersection(prop):  # an `Any` field: spell out "any JSON value" for grammar converters
+            prop = {**prop, "anyOf": [{"type": t} for t in ("string", "number", "boolean", "array", "object", "null")]}
+            props[name] = prop
+            continue
         props[name] = prop if prop.get("type") == "string" else {"anyOf": [prop, ref]}
     return {**args, "properties": props, "additionalProperties": False}

@@ -14,7 +14,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from intentos.errors import UnknownFunctionError
-from intentos.references import Reference, find_references, whole_reference
+from intentos.references import Reference, find_references, malformed_references, whole_reference
 from intentos.table import FunctionTable
 from intentos.workflow import TERMINALS, Workflow
 
@@ -58,7 +58,7 @@ def validate(workflow: Workflow, table: FunctionTable) -> list[Problem]:
             problems.append(Problem(code="unreachable", state=name, message="no path from the start leads here"))
     problems += _loops(workflow, reachable)
     succeeded = _must_have_succeeded(workflow, reachable)
-    for name, state in workflow.states.items():
+    for name in workflow.states:
         problems += _check_call(workflow, table, name, succeeded.get(name, set()), name in reachable)
     return problems
 
@@ -148,7 +148,8 @@ def _must_have_succeeded(workflow: Workflow, reachable: set[str]) -> dict[str, s
 # -- calls and arguments -------------------------------------------------------------------------
 
 
-def _check_call(workflow: Workflow, table: FunctionTable, name: str, succeeded: set[str], reachable: bool) -> list[Problem]:
+def _check_call(workflow: Workflow, table: FunctionTable, name: str, succeeded: set[str],
+                reachable: bool) -> list[Problem]:
     state = workflow.states[name]
     try:
         fn = table.get(state.call)
@@ -167,6 +168,9 @@ def _check_call(workflow: Workflow, table: FunctionTable, name: str, succeeded: 
             problems.append(Problem(code="unknown_argument", state=name, field=where,
                                     message=f"{fn.name} has no argument {arg!r} (it takes: {known})"))
             continue
+        for bad in malformed_references(value):
+            problems.append(Problem(code="reference_syntax", state=name, field=where,
+                                    message=f"{bad} is not a reference; write ${{STATE.result.FIELD}}"))
         refs = find_references(value)
         if not refs:
             literal[arg] = value
@@ -197,7 +201,8 @@ def _check_call(workflow: Workflow, table: FunctionTable, name: str, succeeded: 
 def _check_reference(workflow: Workflow, table: FunctionTable, name: str, where: str, ref: Reference,
                      succeeded: set[str], reachable: bool) -> list[Problem]:
     if ref.state not in workflow.states:
-        return [Problem(code="reference_state", state=name, field=where, message=f"{ref} refers to no state {ref.state!r}")]
+        return [Problem(code="reference_state", state=name, field=where,
+                        message=f"{ref} refers to no state {ref.state!r}")]
     if reachable and ref.state not in succeeded:
         return [Problem(code="reference_may_not_have_run", state=name, field=where,
                         message=f"{ref}: state {ref.state!r} may not have run successfully before {name!r}")]
@@ -255,7 +260,9 @@ def _descend(schema: dict[str, Any], path: tuple[str | int, ...]) -> tuple[dict[
         else:
             props = node.get("properties")
             if props is None:
-                return ({}, None) if node.get("type") in ("object", None) else (None, f"{step!r} is not a field of a {node.get('type')}")
+                if node.get("type") in ("object", None):
+                    return {}, None
+                return None, f"{step!r} is not a field of a {node.get('type')}"
             if step not in props:
                 return None, f"the result has no field {step!r} (it has: {', '.join(props)})"
             node = _resolve(props[step], schema)

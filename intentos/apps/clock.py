@@ -1,0 +1,354 @@
+"""The clock: what time it is, date arithmetic, natural phrases, time zones.
+
+Every answer is computed from `ctx.now()` and the user's time zone, so a run with a
+fixed clock is reproducible. Naive times are read as wall-clock times in the user's
+zone. Arithmetic follows how people count across daylight-saving changes: days and
+weeks move the calendar date and keep the wall-clock time (Saturday 09:00 + 1 day is
+Sunday 09:00, even if that day has 23 hours), while hours and minutes are elapsed time.
+
+`parse_when` is the grammar the other apps share for their date arguments:
+
+    now | today | tonight | tomorrow | yesterday | day after tomorrow
+    [this|next|last] <weekday>            "this" includes today; bare and "next" mean the first one after today
+    next week | next month | next year    the Monday / the 1st / January 1st
+    in <n> <unit> | <n> <unit> ago        units: minutes, hours, days, weeks, months, years; n may be "a"/"an"/"two"
+    <day> [at] <time> | <time> [on] <day> times: 15:00, 3pm, 3:30 pm, noon, midnight, morning, afternoon, evening
+    anything python-dateutil reads without guessing: 2026-04-01, 2026-04-01 14:00, April 3 2pm, 2026-04-01T14:00+02:00
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from dateutil import parser as dateparser
+from dateutil.relativedelta import relativedelta
+from pydantic import BaseModel, Field
+
+from intentos.app import App
+from intentos.errors import AppError
+from intentos.function import Effect, function
+
+WEEKDAYS = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
+_WEEKDAY_ALIASES = {name[:3]: i for i, name in enumerate(WEEKDAYS)} | {name: i for i, name in enumerate(WEEKDAYS)}
+_WEEKDAY_ALIASES |= {"tues": 1, "weds": 2, "thur": 3, "thurs": 3}
+_NUMBER_WORDS = {"a": 1, "an": 1, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7,
+                 "eight": 8, "nine": 9, "ten": 10, "eleven": 11, "twelve": 12}
+_UNIT = r"(minute|min|hour|hr|day|week|month|year)s?"
+_NUMBER = r"(\d+|" + "|".join(_NUMBER_WORDS) + ")"
+_WEEKDAY = "(" + "|".join(sorted(_WEEKDAY_ALIASES, key=len, reverse=True)) + ")"
+_NAMED_TIMES = {"noon": time(12), "midday": time(12), "midnight": time(0), "morning": time(9),
+                "afternoon": time(14), "evening": time(18), "night": time(20), "end of day": time(17)}
+
+_RELATIVE = re.compile(rf"in {_NUMBER} {_UNIT}|{_NUMBER} {_UNIT} (ago|from now|later)")
+_DAY = (rf"(?:the )?day after tomorrow|today|tonight|tomorrow|yesterday|next (?:week|month|year)"
+        rf"|(?:(?:this|next|last|coming|on) )?{_WEEKDAY}|in {_NUMBER} (?:day|week|month|year)s?")
+_DAY_THEN_TIME = re.compile(rf"(?P<day>{_DAY})(?: (?:at )?(?P<time>.+))?")
+_TIME_THEN_DAY = re.compile(rf"(?:at )?(?P<time>.+?) (?:on )?(?P<day>{_DAY})")
+_CLOCK_TIME = re.compile(r"(\d{1,2})(?:[:.h](\d{2}))?\s*(am|pm|a\.m\.|p\.m\.)?")
+
+
+@dataclass(frozen=True)
+class When:
+    """A parsed moment: aware, in the user's zone; `has_time` is False for a bare date."""
+
+    at: datetime
+    has_time: bool
+
+
+# -- helpers the other apps share ----------------------------------------------------------
+
+
+def zone(name: str) -> ZoneInfo:
+    """The IANA zone `name`, or an AppError that says how to spell one."""
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise AppError(f"unknown time zone {name!r} (use an IANA name like Europe/Berlin or UTC)") from None
+
+
+def localize(value: datetime, tz: ZoneInfo) -> datetime:
+    """`value` as an aware time in `tz`: naive values are wall-clock times there.
+
+    A wall-clock time skipped by a daylight-saving change (02:30 on the night clocks go
+    forward) moves forward by the gap, as a clock would show it.
+    """
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=tz)
+    return value.astimezone(UTC).astimezone(tz)
+
+
+def isoformat(value: datetime) -> str:
+    """ISO 8601 with offset, to the second: 2026-03-10T09:00:00+01:00."""
+    return value.replace(microsecond=0).isoformat()
+
+
+def add_calendar(value: datetime, *, years: int = 0, months: int = 0, weeks: int = 0, days: int = 0) -> datetime:
+    """Move the calendar date, keeping the wall-clock time (DST-aware)."""
+    tz = value.tzinfo
+    naive = value.replace(tzinfo=None) + relativedelta(years=years, months=months, weeks=weeks, days=days)
+    return localize(naive, tz) if isinstance(tz, ZoneInfo) else naive.replace(tzinfo=tz)
+
+
+def add_elapsed(value: datetime, *, hours: float = 0, minutes: float = 0) -> datetime:
+    """Add real elapsed time (an hour is always 60 minutes, whatever the clocks do)."""
+    moved = value.astimezone(UTC) + timedelta(hours=hours, minutes=minutes)
+    return moved.astimezone(value.tzinfo)
+
+
+def elapsed_minutes(start: datetime, end: datetime) -> float:
+    """Real minutes from `start` to `end` (Python subtracts wall times when both share a zone)."""
+    return (end.astimezone(UTC) - start.astimezone(UTC)).total_seconds() / 60
+
+
+def parse_when(text: str | datetime | date, tz: ZoneInfo, now: datetime) -> When:
+    """Read a date, a date and time, or a phrase of the grammar in the module docstring."""
+    if isinstance(text, datetime):
+        return When(localize(text, tz), True)
+    if isinstance(text, date):
+        return When(localize(datetime.combine(text, time()), tz), False)
+    phrase = " ".join(str(text).lower().replace(",", " ").split()).rstrip(".!?")
+    if not phrase:
+        raise AppError("no date or time given")
+    now = now.astimezone(tz)
+    if phrase in ("now", "right now"):
+        return When(now, True)
+    if m := _RELATIVE.fullmatch(phrase):
+        return When(_relative(m, now), True)
+    for pattern in (_DAY_THEN_TIME, _TIME_THEN_DAY):
+        if m := pattern.fullmatch(phrase):
+            return _day_and_time(m.group("day"), m.group("time"), now, tz)
+    if (at := _clock_time(phrase.removeprefix("at "), strict=False)) is not None:
+        return When(localize(datetime.combine(now.date(), at), tz), True)
+    return _absolute(phrase, str(text), tz, now)
+
+
+# -- the grammar -----------------------------------------------------------------------------
+
+
+def _number(word: str) -> int:
+    return int(word) if word.isdigit() else _NUMBER_WORDS[word]
+
+
+def _relative(m: re.Match[str], now: datetime) -> datetime:
+    if m.group(1) is not None:
+        amount, unit, sign = _number(m.group(1)), m.group(2), 1
+    else:
+        amount, unit, sign = _number(m.group(3)), m.group(4), -1 if m.group(5) == "ago" else 1
+    return _offset(now, unit, sign * amount)
+
+
+def _offset(value: datetime, unit: str, amount: int) -> datetime:
+    if unit in ("minute", "min"):
+        return add_elapsed(value, minutes=amount)
+    if unit in ("hour", "hr"):
+        return add_elapsed(value, hours=amount)
+    return add_calendar(value, **{unit + "s": amount})
+
+
+def _day_and_time(day_text: str, time_text: str | None, now: datetime, tz: ZoneInfo) -> When:
+    day, keeps_time = _day(day_text, now)
+    if time_text is not None:
+        at = _clock_time(time_text.removeprefix("at ").removeprefix("in the "), strict=True)
+        return When(localize(datetime.combine(day, at), tz), True)
+    if day_text == "tonight":
+        return When(localize(datetime.combine(day, _NAMED_TIMES["night"]), tz), True)
+    if keeps_time:  # "in 3 days" is three days from this moment
+        return When(localize(datetime.combine(day, now.time()), tz), True)
+    return When(localize(datetime.combine(day, time()), tz), False)
+
+
+def _day(text: str, now: datetime) -> tuple[date, bool]:
+    """The date a day expression names, and whether it keeps the current time of day."""
+    today = now.date()
+    fixed = {"today": 0, "tonight": 0, "tomorrow": 1, "yesterday": -1, "day after tomorrow": 2,
+             "the day after tomorrow": 2}
+    if text in fixed:
+        return today + timedelta(days=fixed[text]), False
+    if text == "next week":
+        return today + timedelta(days=7 - today.weekday()), False
+    if text == "next month":
+        return today.replace(day=1) + relativedelta(months=1), False
+    if text == "next year":
+        return date(today.year + 1, 1, 1), False
+    if m := re.fullmatch(rf"in {_NUMBER} (day|week|month|year)s?", text):
+        return today + relativedelta(**{m.group(2) + "s": _number(m.group(1))}), True
+    qualifier, _, name = text.rpartition(" ")
+    return next_weekday(today, _WEEKDAY_ALIASES[name], qualifier or "next"), False
+
+
+def next_weekday(start: date, weekday: int, qualifier: str = "next") -> date:
+    """`this` X: today or the next X; `next`/`coming`/`on` X: the first X after today; `last` X: before."""
+    if qualifier == "last":
+        return start - timedelta(days=(start.weekday() - weekday - 1) % 7 + 1)
+    ahead = (weekday - start.weekday()) % 7
+    if ahead == 0 and qualifier != "this":
+        ahead = 7
+    return start + timedelta(days=ahead)
+
+
+def _clock_time(text: str, *, strict: bool) -> time | None:
+    """15:00, 3pm, 3:30 p.m., noon... None (or an AppError when `strict`) if it is no time of day."""
+    text = text.strip()
+    if text in _NAMED_TIMES:
+        return _NAMED_TIMES[text]
+    m = _CLOCK_TIME.fullmatch(text)
+    if m is None:
+        if strict:
+            raise AppError(f"cannot read the time {text!r} (use e.g. 15:00, 3pm or noon)")
+        return None
+    hour, minute, half = int(m.group(1)), int(m.group(2) or 0), (m.group(3) or "").replace(".", "")
+    if not half and m.group(2) is None:
+        if not strict:
+            return None  # a bare number alone is not a time ("5" may be a day of the month)
+        if 1 <= hour <= 12:
+            raise AppError(f"the time {text!r} is ambiguous: say {hour}am or {hour}pm, or {hour % 12 + 12}:00")
+    if half:
+        if not 1 <= hour <= 12:
+            raise AppError(f"the time {text!r} is not a valid 12-hour time")
+        hour = hour % 12 + (12 if half == "pm" else 0)
+    if hour > 23 or minute > 59:
+        raise AppError(f"the time {text!r} does not exist")
+    return time(hour, minute)
+
+
+def _absolute(phrase: str, original: str, tz: ZoneInfo, now: datetime) -> When:
+    """A calendar date with or without a time, read by dateutil; missing parts come from today."""
+    midnight = now.replace(hour=0, minute=0, second=0, microsecond=0, tzinfo=None)
+    try:
+        first = dateparser.parse(phrase, default=midnight)
+        second = dateparser.parse(phrase, default=midnight.replace(hour=1))
+    except (ValueError, OverflowError):
+        raise AppError(
+            f"cannot understand the date or time {original!r}; use ISO 8601 (2026-04-01 or 2026-04-01 14:00) "
+            "or a phrase like 'tomorrow 3pm', 'next friday', 'in 2 hours'"
+        ) from None
+    has_time = first == second
+    if first.tzinfo is not None:
+        return When(first.astimezone(tz), True)
+    return When(localize(first, tz), has_time)
+
+
+# -- the app ------------------------------------------------------------------------------------
+
+
+class Moment(BaseModel):
+    iso: str = Field(description="ISO 8601 date-time with UTC offset")
+    date: str
+    time: str
+    weekday: str
+    timezone: str
+
+
+def moment(value: datetime, zone_name: str) -> Moment:
+    return Moment(iso=isoformat(value), date=value.date().isoformat(), time=value.strftime("%H:%M"),
+                  weekday=value.strftime("%A"), timezone=zone_name)
+
+
+class NowArgs(BaseModel):
+    timezone: str | None = Field(None, description="IANA zone to show the time in; default the user's")
+
+
+class ShiftArgs(BaseModel):
+    when: str = Field(description="ISO date or date-time, or a phrase like 'tomorrow 3pm'")
+    weeks: int = 0
+    days: int = 0
+    hours: int = 0
+    minutes: int = 0
+    weekday: str | None = Field(None, description="then move to the next such weekday, e.g. 'monday' or 'next monday'")
+
+
+class ResolveArgs(BaseModel):
+    phrase: str = Field(description="e.g. 'tomorrow 3pm', 'next friday', 'in 2 hours', '2026-04-01 14:00'")
+
+
+class Resolved(Moment):
+    phrase: str
+    has_time: bool = Field(description="false when the phrase named only a day (time is then 00:00)")
+
+
+class DiffArgs(BaseModel):
+    start: str = Field(description="ISO date-time or phrase")
+    end: str = Field(description="ISO date-time or phrase")
+
+
+class Difference(BaseModel):
+    total_minutes: int = Field(description="elapsed minutes from start to end; negative if end is earlier")
+    total_hours: float
+    days: int
+    hours: int
+    minutes: int
+    calendar_days: int = Field(description="difference of the local calendar dates")
+    negative: bool
+    text: str
+
+
+class ConvertArgs(BaseModel):
+    when: str = Field(description="ISO date-time or phrase; naive times are in the user's zone")
+    timezone: str = Field(description="target IANA zone, e.g. America/New_York")
+
+
+class ClockApp(App):
+    name = "clock"
+    description = "current date and time, date arithmetic, natural date phrases, time zones"
+
+    def _parse(self, text: str) -> When:
+        return parse_when(text, self.ctx.tz, self.ctx.now())
+
+    @function(Effect.READ)
+    def now(self, args: NowArgs) -> Moment:
+        """The current date, time and weekday."""
+        name = args.timezone or self.ctx.timezone
+        return moment(self.ctx.now().astimezone(zone(name)), name)
+
+    @function(Effect.READ)
+    def shift(self, args: ShiftArgs) -> Moment:
+        """Add weeks/days (same clock time) and hours/minutes to a date, or move it to the next weekday."""
+        at = self._parse(args.when).at
+        at = add_calendar(at, weeks=args.weeks, days=args.days)
+        at = add_elapsed(at, hours=args.hours, minutes=args.minutes)
+        if args.weekday:
+            words = args.weekday.lower().split()
+            name = words[-1] if words else ""
+            if name not in _WEEKDAY_ALIASES or len(words) > 2:
+                raise AppError(f"{args.weekday!r} is not a weekday (use e.g. 'monday' or 'next monday')")
+            day = next_weekday(at.date(), _WEEKDAY_ALIASES[name], words[0] if len(words) == 2 else "next")
+            at = localize(datetime.combine(day, at.time()), self.ctx.tz)
+        return moment(at, self.ctx.timezone)
+
+    @function(Effect.READ)
+    def resolve(self, args: ResolveArgs) -> Resolved:
+        """Turn a phrase like 'tomorrow 3pm' or 'next friday' into an exact date-time."""
+        when = self._parse(args.phrase)
+        return Resolved(**moment(when.at, self.ctx.timezone).model_dump(), phrase=args.phrase, has_time=when.has_time)
+
+    @function(Effect.READ)
+    def diff(self, args: DiffArgs) -> Difference:
+        """How long from one date-time to another (days, hours, minutes)."""
+        start, end = self._parse(args.start).at, self._parse(args.end).at
+        elapsed = elapsed_minutes(start, end)
+        total = int(elapsed) if elapsed >= 0 else -int(-elapsed)
+        days, rest = divmod(abs(total), 24 * 60)
+        hours, minutes = divmod(rest, 60)
+        parts = [f"{n} {unit}{'' if n == 1 else 's'}" for n, unit in ((days, "day"), (hours, "hour"),
+                                                                        (minutes, "minute")) if n]
+        text = " and ".join([", ".join(parts[:-1]), parts[-1]]) if len(parts) > 1 else (parts or ["0 minutes"])[0]
+        return Difference(total_minutes=total, total_hours=round(total / 60, 2), days=days, hours=hours,
+                          minutes=minutes, calendar_days=(end.date() - start.date()).days, negative=total < 0,
+                          text=text + (" earlier" if total < 0 else ""))
+
+    @function(Effect.READ)
+    def convert(self, args: ConvertArgs) -> Moment:
+        """Show a date-time in another time zone."""
+        target = zone(args.timezone)
+        return moment(self._parse(args.when).at.astimezone(target), args.timezone)
+
+    def seed(self, data: object) -> None:
+        """The clock has no state; a fixture sets the time with its top-level `now:` instead."""
+        raise AppError("the clock takes no fixture data; set `now:` and `timezone:` at the top of the fixture")
+
+    def summary(self) -> str:
+        now = self.ctx.now()
+        return f"now: {now.strftime('%A')} {isoformat(now)} ({self.ctx.timezone})"

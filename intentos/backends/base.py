@@ -1,0 +1,76 @@
+"""The Backend protocol: messages (+ an optional JSON schema) in, text plus measurements out.
+
+Every model server intentos talks to (llama.cpp in-process, ollama, any OpenAI-compatible
+endpoint) is wrapped in one small class with one method, so the Controller never knows
+which one it is using.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Literal, Protocol, runtime_checkable
+
+from pydantic import BaseModel, Field
+
+
+class Message(BaseModel):
+    role: Literal["system", "user", "assistant"]
+    content: str
+
+
+class GenerateOptions(BaseModel):
+    """Per-call decoding options; backends ignore what they cannot honour."""
+
+    max_tokens: int = 768
+    temperature: float = 0.0
+    seed: int | None = 0
+    # Called with each text fragment as it arrives (streaming backends only).
+    on_token: Callable[[str], None] | None = Field(default=None, exclude=True)
+    # Checked between fragments; when it returns True the backend stops and raises GenerationCancelled.
+    cancelled: Callable[[], bool] | None = Field(default=None, exclude=True)
+
+    model_config = {"arbitrary_types_allowed": True}
+
+
+class Generation(BaseModel):
+    """One model response and what it cost."""
+
+    text: str
+    model: str
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    ttft_s: float | None = None  # time to first token; None when the backend does not stream
+    total_s: float = 0.0
+    structured: str = "none"  # how the output was constrained: "grammar", "json_schema", "json_object", "none"
+    finish_reason: str | None = None
+    # What the server itself measured, in seconds (ollama: total_s, load_s, prompt_eval_s, eval_s); may be empty.
+    server_timings: dict[str, float] = Field(default_factory=dict)
+
+    @property
+    def tokens_per_s(self) -> float | None:
+        decode = self.total_s - (self.ttft_s or 0.0)
+        return self.completion_tokens / decode if decode > 0 and self.completion_tokens else None
+
+
+class GenerationCancelled(Exception):
+    """Raised by a backend when GenerateOptions.cancelled() turned true mid-generation."""
+
+
+@runtime_checkable
+class Backend(Protocol):
+    """A model server. `spec` is the model spec string it was built from (e.g. `llamacpp:smollm2`)."""
+
+    spec: str
+
+    def generate(self, messages: list[Message], schema: dict[str, Any] | None = None,
+                 options: GenerateOptions | None = None) -> Generation:
+        """Complete the chat; when `schema` is given the text must be JSON that follows it."""
+        ...
+
+    def describe(self) -> dict[str, Any]:
+        """What the backend is: model, path or URL, settings, for traces and reports."""
+        ...
+
+    def reachable(self) -> tuple[bool, str]:
+        """Whether the backend can serve now (model file present, server answering) and why not."""
+        ...

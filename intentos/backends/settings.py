@@ -1,0 +1,185 @@
+"""Model settings: which model to use and how to run it.
+
+Precedence, lowest to highest (a later source overrides an earlier one, field by field):
+
+1. the defaults of `BackendSettings` below;
+2. the `models:` section of the YAML config file (`intentos.paths.config_file()`):
+   first `models.defaults`, then the entry whose key is the model spec in use::
+
+       model: ollama:qwen2.5:7b          # the default model (top-level key)
+       models:
+         defaults: {n_ctx: 4096, request_timeout: 120}
+         "ollama:qwen2.5:7b": {n_ctx: 8192}
+         "llamacpp:smollm2": {n_gpu_layers: 0}
+         "openai:local@http://127.0.0.1:8000/v1": {max_tokens: 512}
+
+3. environment variables: INTENTOS_N_GPU_LAYERS (`all` = -1), INTENTOS_N_CTX,
+   INTENTOS_N_THREADS (`auto` = None), OLLAMA_HOST, OPENAI_BASE_URL, OPENAI_API_KEY;
+4. explicit overrides (command-line flags), passed as a dict; None values are ignored.
+
+The model itself is chosen by `default_model_spec()`: the flag, else $INTENTOS_MODEL, else the
+config file's top-level `model:`, else `DEFAULT_SPEC` (the embedded SmolLM2).
+A server URL inside a spec (`openai:NAME@URL`, `ollama:NAME@URL`) beats `openai_base_url` / `ollama_host`.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from pydantic import BaseModel, Field, ValidationError
+
+from intentos import paths, yamlfile
+from intentos.backends.spec import DEFAULT_SPEC, ModelSpec, parse_spec
+from intentos.errors import BackendError
+
+# environment variable -> settings field
+ENV_VARS: dict[str, str] = {
+    "INTENTOS_N_GPU_LAYERS": "n_gpu_layers",
+    "INTENTOS_N_CTX": "n_ctx",
+    "INTENTOS_N_THREADS": "n_threads",
+    "OLLAMA_HOST": "ollama_host",
+    "OPENAI_BASE_URL": "openai_base_url",
+    "OPENAI_API_KEY": "openai_api_key",
+}
+DEFAULTS_KEY = "defaults"
+
+
+class BackendSettings(BaseModel):
+    """How to run a model. Backends ignore the fields that do not apply to them."""
+
+    spec: str = Field(DEFAULT_SPEC, description="the model spec these settings were resolved for")
+    n_gpu_layers: int = Field(0, ge=-1, description="layers offloaded to the GPU (llama.cpp); -1 = all")
+    n_ctx: int = Field(4096, ge=16, description="context window in tokens (llama.cpp)")
+    n_threads: int | None = Field(None, ge=1, description="CPU threads (llama.cpp); None = llama.cpp's choice")
+    seed: int | None = Field(0, description="sampling seed when a call gives none")
+    ollama_host: str = "http://127.0.0.1:11434"
+    openai_base_url: str | None = Field(None, description="None = api.openai.com")
+    openai_api_key: str | None = Field(None, repr=False)
+    request_timeout: float = Field(120.0, gt=0, description="seconds to wait for a model server")
+    max_tokens: int = Field(768, ge=1, description="completion length when a call gives none")
+
+    model_config = {"extra": "forbid"}
+
+    def public(self) -> dict[str, Any]:
+        """The settings without secrets, for traces and reports."""
+        data = self.model_dump()
+        data["openai_api_key"] = "set" if self.openai_api_key else None
+        return data
+
+
+def _config() -> yamlfile.LoadedYaml | None:
+    file = paths.config_file()
+    if not file.is_file():
+        return None
+    doc = yamlfile.load(file)
+    if not isinstance(doc.data, dict):
+        raise doc.error("the config file must be a mapping")
+    return doc
+
+
+def _models_section(doc: yamlfile.LoadedYaml | None) -> dict[str, Any]:
+    """The `models:` mapping, checked: `defaults` and spec keys, each a mapping of valid settings."""
+    if doc is None:
+        return {}
+    section = doc.data.get("models")
+    if section is None:
+        return {}
+    if not isinstance(section, dict):
+        raise doc.error("the `models:` section must be a mapping", ("models",))
+    for key, value in section.items():
+        where = ("models", key)
+        if key == "model":
+            raise doc.error("the default model goes in the top-level `model:` key, not under `models:`", where)
+        if key != DEFAULTS_KEY:
+            try:
+                parse_spec(str(key))
+            except BackendError as exc:
+                raise doc.error(f"`models:` keys are `defaults` or model specs: {exc}", where) from None
+        if value is None:
+            continue
+        if not isinstance(value, dict):
+            raise doc.error(f"models.{key} must be a mapping of settings", where)
+        if "spec" in value:
+            raise doc.error("choose the model with the top-level `model:` key, not `spec:`", where + ("spec",))
+        try:
+            BackendSettings.model_validate(value)
+        except ValidationError as exc:
+            raise doc.validation_error(exc, where) from None
+    return section
+
+
+def _env_settings() -> dict[str, Any]:
+    data: dict[str, Any] = {}
+    for var, field in ENV_VARS.items():
+        value = os.environ.get(var)
+        if value is None or value.strip() == "":
+            continue
+        value = value.strip()
+        if field == "n_gpu_layers" and value.lower() == "all":
+            value = "-1"
+        if field == "n_threads" and value.lower() == "auto":
+            data[field] = None
+            continue
+        data[field] = value
+    try:
+        BackendSettings.model_validate(data)
+    except ValidationError as exc:
+        field_to_var = {f: v for v, f in ENV_VARS.items()}
+        problems = [f"{field_to_var.get(str(e['loc'][0]), e['loc'][0])}={data.get(str(e['loc'][0]))!r}: {e['msg']}"
+                    for e in exc.errors()]
+        raise BackendError("bad model setting in the environment: " + "; ".join(problems)) from None
+    return data
+
+
+def load_backend_settings(spec: str | ModelSpec | None = None,
+                          overrides: dict[str, Any] | None = None) -> BackendSettings:
+    """Settings for `spec` (None: `default_model_spec()`): defaults < config file < environment < overrides.
+
+    `spec` is the model flag as given (or None); the result's `.spec` is the canonical spec chosen.
+    """
+    doc = _config()
+    parsed = parse_spec(spec) if spec is not None else parse_spec(default_model_spec(doc=doc))
+    section = _models_section(doc)
+    data: dict[str, Any] = {"spec": str(parsed)}
+    data.update(section.get(DEFAULTS_KEY) or {})
+    for key, value in section.items():
+        if key != DEFAULTS_KEY and str(parse_spec(str(key))) == str(parsed):
+            data.update(value or {})
+    data.update(_env_settings())
+    data.update({k: v for k, v in (overrides or {}).items() if v is not None and k != "spec"})
+    try:
+        return BackendSettings.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
+        raise BackendError(f"bad model setting: {problems}") from None
+
+
+def default_model_spec(flag: str | None = None, *, doc: yamlfile.LoadedYaml | None = None) -> str:
+    """The model to use: `flag` > $INTENTOS_MODEL > the config file's `model:` > DEFAULT_SPEC (canonical string)."""
+    if flag:
+        return str(parse_spec(flag))
+    if env := os.environ.get("INTENTOS_MODEL", "").strip():
+        try:
+            return str(parse_spec(env))
+        except BackendError as exc:
+            raise BackendError(f"INTENTOS_MODEL: {exc}") from None
+    doc = doc if doc is not None else _config()
+    if doc is not None and (value := doc.data.get("model")) is not None:
+        if not isinstance(value, str):
+            raise doc.error("`model:` must be a model spec string", ("model",))
+        try:
+            return str(parse_spec(value))
+        except BackendError as exc:
+            raise doc.error(str(exc), ("model",)) from None
+    return DEFAULT_SPEC
+
+
+def configured_specs() -> list[str]:
+    """The default model spec, then every spec named under `models:` in the config file, without repeats."""
+    doc = _config()
+    specs = [default_model_spec(doc=doc)]
+    for key in _models_section(doc):
+        if key != DEFAULTS_KEY and (canonical := str(parse_spec(str(key)))) not in specs:
+            specs.append(canonical)
+    return specs
