@@ -97,7 +97,8 @@ def run_summary(view: RunView) -> dict[str, Any]:
         "status": view.status,
         "final_state": view.status if view.status in ("done", "failed") else view.resume_at,
         "sandbox": view.sandbox,
-        "error": view.error,
+        # A step error that an on_failure branch handled is no error of a run that reached `done`.
+        "error": view.error if view.status != "done" else None,
         "steps": [s.model_dump(exclude_none=True) for s in view.steps],
     }
 
@@ -165,6 +166,9 @@ def run(
     def body() -> RunView | None:
         spec = IntentFile.load(file)
         table = FunctionTable.discover()
+        if spec.workflow is not None and not dry_run and (problems := validate(spec.workflow, table)):
+            # Before the fixture is seeded: an invalid file leaves nothing behind, and the error names it.
+            raise IntentosError(f"{file}: {WorkflowInvalid(problems)}")
         settings = load_settings()
         run_id = new_run_id()
         fixture = spec.fixture
@@ -194,7 +198,7 @@ def run(
             else:
                 out.print("[green]valid[/] (dry run: nothing executed)")
             if problems:
-                raise typer.Exit(1)
+                raise typer.Exit(2)  # an invalid workflow is bad input, as when it is run
             return None
         executor = Executor(table, ctx, confirm=_confirmer(as_json), assume_yes=yes,
                             step_timeout=settings.step_timeout)

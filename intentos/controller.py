@@ -56,6 +56,9 @@ class ControllerSettings(BaseModel):
     # At temperature 0 a repair turn often gets the same answer back; a little randomness lets it move.
     repair_temperature: float = 0.6
     seed: int | None = 0
+    # 1.1 (llama.cpp's old default) stops SmolLM2 looping inside strings but pushes it into junk transitions
+    # on half the intents tried; off by default, a setting for models that loop.
+    repeat_penalty: float = 1.0
     use_schema: bool = Field(True, description="constrain output with the workflow JSON schema")
 
 
@@ -161,7 +164,8 @@ class Controller:
         trace.examples = [e.intent for e in examples]
         messages = self.messages(intent, shown, examples)
         options = GenerateOptions(max_tokens=self.settings.max_tokens, temperature=self.settings.temperature,
-                                  seed=self.settings.seed, on_token=on_token, cancelled=cancelled)
+                                  seed=self.settings.seed, repeat_penalty=self.settings.repeat_penalty,
+                                  on_token=on_token, cancelled=cancelled)
         try:
             for attempt in range(self.settings.max_attempts):
                 if attempt == 1:
@@ -169,6 +173,10 @@ class Controller:
                                                                              self.settings.repair_temperature)})
                 gen = self.backend.generate(messages, schema, options)
                 workflow, problems = self.parse(gen.text, intent)
+                if workflow is None and gen.finish_reason == "length":
+                    problems.insert(0, Problem(code="truncated", message=(
+                        f"the reply was cut off at {gen.completion_tokens} tokens, probably a text that repeats "
+                        "itself; keep argument texts short")))
                 trace.attempts.append(Attempt(
                     messages=messages, raw=gen.text, problems=[str(p) for p in problems],
                     prompt_tokens=gen.prompt_tokens, completion_tokens=gen.completion_tokens,
@@ -197,7 +205,8 @@ class Controller:
         words = stemmed_words(intent)
         usable = [e for e in self.examples if e.calls <= set(self.table.functions)]
         usable.sort(key=lambda e: -len(words & stemmed_words(e.intent)))
-        return usable[: self.settings.examples]
+        # The closest example goes last, right before the intent: small models follow the nearest one.
+        return usable[: self.settings.examples][::-1]
 
     def context_text(self) -> str:
         if self.ctx is None:

@@ -12,15 +12,20 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-
-import bm25s
-import Stemmer
+from functools import cache
+from typing import Any
 
 from intentos.function import Function
 from intentos.table import FunctionTable
 
 ALWAYS = ("agent.say", "agent.ask", "agent.refuse", "agent.check")
-_STEMMER = Stemmer.Stemmer("english")
+
+
+@cache
+def _stemmer() -> Any:
+    import Stemmer  # imported on first use: bm25s pulls in scipy, too slow for every CLI start
+
+    return Stemmer.Stemmer("english")
 
 
 @dataclass(frozen=True)
@@ -42,8 +47,10 @@ def stemmed_words(text: str) -> set[str]:
     return {vocab[i] for i in tokens.ids[0]}
 
 
-def _tokens(texts: list[str]) -> bm25s.tokenization.Tokenized:
-    return bm25s.tokenize(texts, stopwords="en", stemmer=_STEMMER, show_progress=False)
+def _tokens(texts: list[str]) -> Any:
+    import bm25s
+
+    return bm25s.tokenize(texts, stopwords="en", stemmer=_stemmer(), show_progress=False)
 
 
 class FunctionRanker:
@@ -53,6 +60,8 @@ class FunctionRanker:
         self.table = table
         self.names = [fn.name for fn in table]
         docs = [_document(fn, table.apps[fn.app].description) for fn in table]
+        import bm25s
+
         self._index = bm25s.BM25()
         self._index.index(_tokens(docs), show_progress=False)
 

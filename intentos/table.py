@@ -132,8 +132,8 @@ class FunctionTable:
                         "name": {"type": "string", "pattern": STATE_NAME},
                         "call": {"const": fn.name},
                         "args": _allow_references(args),
-                        "next": {"type": "string"},
-                        "on_failure": {"type": "string"},
+                        "next": {"type": "string", "pattern": STATE_NAME},
+                        "on_failure": {"type": "string", "pattern": STATE_NAME},
                     },
                     # next/on_failure may be left out: a state then goes on to the following one.
                     "required": ["name", "call", "args"],
@@ -143,7 +143,7 @@ class FunctionTable:
         schema: dict[str, Any] = {
             "type": "object",
             "properties": {
-                "start": {"type": "string"},
+                "start": {"type": "string", "pattern": STATE_NAME},
                 "states": {"type": "array", "minItems": 1, "items": {"oneOf": members}},
             },
             "required": ["states"],  # start defaults to the first state

@@ -13,9 +13,6 @@ import socket
 import subprocess
 import sys
 import threading
-import time
-import urllib.request
-from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -309,36 +306,6 @@ def test_llamacpp_cancellation(llama: Any) -> None:
 # -- OpenAI-compatible: a real llama.cpp server ----------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """`python -m llama_cpp.server` on the embedded model; yields its /v1 base URL."""
-    port = free_port()
-    cmd = [sys.executable, "-m", "llama_cpp.server", "--model", str(embedded_model_path()), "--host", "127.0.0.1",
-           "--port", str(port), "--n_ctx", "2048"]
-    log = tmp_path_factory.mktemp("llama-server") / "server.log"  # a file: its verbose log would fill a pipe
-    with log.open("w") as sink:
-        proc = subprocess.Popen(cmd, stdout=sink, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}/v1"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"llama_cpp.server exited ({proc.returncode}): {log.read_text()[-2000:]}")
-            try:
-                with urllib.request.urlopen(f"{base}/models", timeout=1) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"llama_cpp.server did not answer /v1/models within 60 s: {log.read_text()[-2000:]}")
-            time.sleep(0.2)
-        yield base
-    finally:
-        proc.kill()
-        proc.wait(timeout=10)
-
-
 @pytest.mark.model
 def test_openai_backend_structured_output_against_llama_server(llama_server: str) -> None:
     backend = make_backend(f"openai:smollm2@{llama_server}")
@@ -458,7 +425,7 @@ def test_ollama_backend_sends_schema_and_reads_the_stream() -> None:
                                options=GenerateOptions(max_tokens=50, seed=7, on_token=pieces.append))
         body = server.requests[-1]
         assert body["format"] == PERSON and body["stream"] is True
-        assert body["options"] == {"temperature": 0.0, "num_predict": 50, "seed": 7}
+        assert body["options"] == {"temperature": 0.0, "num_predict": 50, "repeat_penalty": 1.0, "seed": 7}
         assert body["messages"][1] == {"role": "user", "content": ASK_PERSON[1].content}
         assert gen.text == ANSWER and "".join(pieces) == ANSWER and len(pieces) == 5
         assert (gen.prompt_tokens, gen.completion_tokens, gen.finish_reason) == (31, 5, "stop")

@@ -24,6 +24,8 @@ class GenerateOptions(BaseModel):
     max_tokens: int = 768
     temperature: float = 0.0
     seed: int | None = 0
+    # >1 discourages tokens seen recently: small models otherwise loop inside a long string until max_tokens.
+    repeat_penalty: float = 1.0
     # Called with each text fragment as it arrives (streaming backends only).
     on_token: Callable[[str], None] | None = Field(default=None, exclude=True)
     # Checked between fragments; when it returns True the backend stops and raises GenerationCancelled.

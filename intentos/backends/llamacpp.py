@@ -186,7 +186,7 @@ class LlamaCppBackend:
         loaded = self.load()
         chat = [{"role": m.role, "content": m.content} for m in messages]
         kwargs: dict[str, Any] = {"max_tokens": options.max_tokens, "temperature": options.temperature,
-                                  "stream": True}
+                                  "repeat_penalty": options.repeat_penalty, "stream": True}
         if seed is not None:
             kwargs["seed"] = seed
         structured = "none"

@@ -53,7 +53,8 @@ class OllamaBackend:
 
         options = options or GenerateOptions(max_tokens=self.settings.max_tokens, seed=self.settings.seed)
         seed = options.seed if options.seed is not None else self.settings.seed
-        server_options: dict[str, Any] = {"temperature": options.temperature, "num_predict": options.max_tokens}
+        server_options: dict[str, Any] = {"temperature": options.temperature, "num_predict": options.max_tokens,
+                                          "repeat_penalty": options.repeat_penalty}
         if seed is not None:
             server_options["seed"] = seed
         chat = [{"role": m.role, "content": m.content} for m in messages]

@@ -119,6 +119,9 @@ class OpenAIBackend:
                                   "messages": [{"role": m.role, "content": m.content} for m in messages]}
         if seed is not None:
             kwargs["seed"] = seed
+        if OPENAI_HOST not in (self.base_url or OPENAI_HOST):
+            # llama.cpp's server applies its own repeat penalty (1.1) unless told; OpenAI itself rejects the field.
+            kwargs["extra_body"] = {"repeat_penalty": options.repeat_penalty}
         if options.cancelled is not None and options.cancelled():
             raise GenerationCancelled("cancelled before generation started")
 

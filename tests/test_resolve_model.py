@@ -1,0 +1,99 @@
+"""Intent → workflow → execution on the real embedded model (SmolLM2-135M, in-process llama.cpp),
+through the CLI and through a real `llama_cpp.server` as an OpenAI-compatible endpoint.
+
+Decoding is greedy with a fixed seed, so the plans are reproducible on one machine; the
+assertions check what the run did to the sandbox, which is what a person would check.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from intentos.backends import make_backend
+from intentos.backends.base import GenerationCancelled
+from intentos.config import load_settings, make_context
+from intentos.controller import Controller
+from intentos.executor import Executor
+from intentos.fixture import Fixture
+from intentos.table import FunctionTable
+
+ROOT = Path(__file__).resolve().parents[1]
+OFFICE = ROOT / "workflows" / "fixtures" / "office.yaml"
+
+pytestmark = pytest.mark.model
+
+
+def office_context(tmp_path: Path):
+    fixture = Fixture.load(OFFICE)
+    ctx = make_context(load_settings(), sandbox=tmp_path / "sandbox", fixed_now=fixture.now,
+                       timezone=fixture.timezone, user=fixture.user)
+    table = FunctionTable.discover()
+    fixture.apply(ctx, table)
+    return ctx, table
+
+
+def test_make_run_demo_resolves_and_runs(tmp_path: Path) -> None:
+    """What `make run` does: the demo intent file, resolved by the embedded model, run with --yes."""
+    proc = subprocess.run([sys.executable, "-m", "intentos.cli", "run", str(ROOT / "workflows" / "demo.yaml"),
+                           "--yes", "--json"], capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL)
+    assert proc.returncode == 0, proc.stderr + proc.stdout
+    out = json.loads(proc.stdout)
+    assert out["status"] == "done"
+    tasks = json.loads((Path(out["sandbox"]) / "Tasks" / "tasks.json").read_text())
+    reminder = [t for t in tasks if "mum" in t["title"].lower()]
+    assert reminder and reminder[0]["due"].startswith("2026-03-13")  # the Friday after Tue 2026-03-10
+    # The journal keeps how the plan came to be.
+    shown = subprocess.run([sys.executable, "-m", "intentos.cli", "runs", "show", out["run_id"], "--json"],
+                           capture_output=True, text=True, timeout=60)
+    resolution = json.loads(shown.stdout)["resolution"]
+    assert resolution["model"] == "llamacpp:smollm2" and resolution["ok"] and resolution["completion_tokens"] > 0
+
+
+def test_a_destructive_intent_is_refused_and_nothing_is_touched(tmp_path: Path) -> None:
+    ctx, table = office_context(tmp_path)
+    before = sorted(p.relative_to(ctx.sandbox.root) for p in ctx.sandbox.root.rglob("*"))
+    resolution = Controller(make_backend(), table, ctx).resolve("Delete all my files")
+    assert [s.call for s in resolution.workflow.states.values()] == ["agent.refuse"]
+    view = Executor(table, ctx).run(resolution.workflow)
+    assert view.status == "done" and view.steps[0].result["refused"] is True
+    assert sorted(p.relative_to(ctx.sandbox.root) for p in ctx.sandbox.root.rglob("*")) == before
+
+
+def test_trace_records_prompt_tokens_and_timings(tmp_path: Path) -> None:
+    ctx, table = office_context(tmp_path)
+    resolution = Controller(make_backend(), table, ctx).resolve("What is the date next Monday?")
+    trace = resolution.trace
+    first = trace.attempts[0]
+    assert first.structured == "grammar"  # the workflow schema became a llama.cpp grammar
+    assert first.prompt_tokens > 100 and first.completion_tokens > 0
+    assert first.ttft_s is not None and 0 < first.ttft_s <= first.total_s <= trace.wall_s
+    assert "clock.resolve" in trace.shown and len(trace.shown) < len(table)  # BM25 showed a subset
+    assert first.messages[0].role == "system" and "Tuesday 2026-03-10" in first.messages[0].content
+    view = Executor(table, ctx).run(resolution.workflow)
+    assert view.status == "done"
+    assert "2026-03-16" in json.dumps(view.results)  # the Monday after Tue 2026-03-10
+
+
+def test_cancel_mid_generation(tmp_path: Path) -> None:
+    ctx, table = office_context(tmp_path)
+    tokens: list[str] = []
+    controller = Controller(make_backend(), table, ctx)
+    with pytest.raises(GenerationCancelled):
+        controller.resolve("Remind me to call mum on Friday", on_token=tokens.append,
+                           cancelled=lambda: len(tokens) >= 3)
+    assert 3 <= len(tokens) < 10
+
+
+def test_resolve_through_an_openai_compatible_llama_server(tmp_path: Path, llama_server: str) -> None:
+    ctx, table = office_context(tmp_path)
+    backend = make_backend(f"openai:smollm2@{llama_server}")
+    resolution = Controller(backend, table, ctx).resolve("What is the date next Monday?")
+    assert resolution.trace.attempts[-1].structured in ("json_schema", "json_object")
+    view = Executor(table, ctx).run(resolution.workflow)
+    assert view.status == "done", (resolution.workflow.to_yaml(), view.error)
+    assert "2026-03-16" in json.dumps(view.results)
