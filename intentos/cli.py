@@ -6,8 +6,10 @@ otherwise (failed, declined, cancelled), 2 bad input (a file, an argument, a set
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
@@ -172,7 +174,13 @@ def run(
         settings = load_settings()
         run_id = new_run_id()
         fixture = spec.fixture
-        root = sandbox or (paths.home() / "sandboxes" / run_id if fixture else settings.sandbox)
+        if dry_run and fixture is not None and sandbox is None:
+            # A dry run seeds the fixture only so the model sees the starting state; it leaves no sandbox behind.
+            scratch = tempfile.TemporaryDirectory(prefix="intentos-dry-run-")
+            cleanup.callback(scratch.cleanup)
+            root = Path(scratch.name)
+        else:
+            root = sandbox or (paths.home() / "sandboxes" / run_id if fixture else settings.sandbox)
         ctx = make_context(settings, sandbox=root, fixed_now=fixture.now if fixture else None,
                            timezone=fixture.timezone if fixture else None, user=fixture.user if fixture else None)
         if fixture is not None:
@@ -205,7 +213,8 @@ def run(
         return executor.run(workflow, intent=spec.intent, source=str(file), run_id=run_id,
                             resolution=resolution.trace.summary() if resolution else None)
 
-    view = _guard(as_json, body)
+    with contextlib.ExitStack() as cleanup:
+        view = _guard(as_json, body)
     if view is not None:
         _report(view, as_json)
 

@@ -203,8 +203,10 @@ def test_workflow_runs_to_done(path: Path, isolated_home: Path) -> None:
 
 
 @pytest.mark.parametrize("path", FILES, ids=[p.stem for p in FILES])
-def test_workflow_validates_in_a_dry_run(path: Path) -> None:
+def test_workflow_validates_in_a_dry_run(path: Path, isolated_home: Path) -> None:
     result = CliRunner().invoke(app, ["run", str(path), "--dry-run", "--json"])
     assert result.exit_code == 0, result.output
     out = json.loads(result.stdout)
     assert out["valid"] is True and out["problems"] == []
+    assert not (isolated_home / "sandboxes").exists()  # the fixture was seeded into a scratch folder, now gone
+    assert not Path(out["sandbox"]).exists()

@@ -7,6 +7,7 @@ which one it is using.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any, Literal, Protocol, runtime_checkable
 
@@ -56,6 +57,35 @@ class Generation(BaseModel):
 
 class GenerationCancelled(Exception):
     """Raised by a backend when GenerateOptions.cancelled() turned true mid-generation."""
+
+
+class StreamCollector:
+    """What every streaming backend does with fragments: keep them, time the first, pass them on, stop on cancel."""
+
+    def __init__(self, options: GenerateOptions) -> None:
+        self.options = options
+        if options.cancelled is not None and options.cancelled():
+            raise GenerationCancelled("cancelled before generation started")
+        self.start = time.perf_counter()
+        self.parts: list[str] = []
+        self.ttft_s: float | None = None
+
+    def add(self, piece: str | None) -> None:
+        if piece:
+            if self.ttft_s is None:
+                self.ttft_s = time.perf_counter() - self.start
+            self.parts.append(piece)
+            if self.options.on_token is not None:
+                self.options.on_token(piece)
+        if self.options.cancelled is not None and self.options.cancelled():
+            raise GenerationCancelled(f"cancelled after {len(self.parts)} fragments")
+
+    @property
+    def text(self) -> str:
+        return "".join(self.parts)
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.start
 
 
 @runtime_checkable

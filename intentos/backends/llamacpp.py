@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from intentos.backends.base import GenerateOptions, Generation, GenerationCancelled, Message
+from intentos.backends.base import GenerateOptions, Generation, Message, StreamCollector
 from intentos.backends.settings import BackendSettings
 from intentos.backends.spec import ModelSpec, parse_spec
 from intentos.errors import BackendError
@@ -197,13 +197,9 @@ class LlamaCppBackend:
             else:
                 kwargs["response_format"], structured = {"type": "json_object"}, "json_object"
 
-        parts: list[str] = []
         finish: str | None = None
-        ttft: float | None = None
         with loaded.lock:
-            if options.cancelled is not None and options.cancelled():
-                raise GenerationCancelled("cancelled before generation started")
-            start = time.perf_counter()
+            collected = StreamCollector(options)
             try:
                 stream = loaded.llm.create_chat_completion(chat, **kwargs)
             except Exception as exc:
@@ -217,25 +213,16 @@ class LlamaCppBackend:
                     except Exception as exc:  # e.g. the prompt does not fit the context window
                         raise BackendError(f"llama.cpp generation failed ({self.spec}): {exc}") from exc
                     choice = chunk["choices"][0] if chunk.get("choices") else {}
-                    piece = (choice.get("delta") or {}).get("content")
-                    if piece:
-                        if ttft is None:
-                            ttft = time.perf_counter() - start
-                        parts.append(piece)
-                        if options.on_token is not None:
-                            options.on_token(piece)
-                    if choice.get("finish_reason"):
-                        finish = choice["finish_reason"]
-                    if options.cancelled is not None and options.cancelled():
-                        raise GenerationCancelled(f"cancelled after {len(parts)} fragments")
+                    finish = choice.get("finish_reason") or finish
+                    collected.add((choice.get("delta") or {}).get("content"))
             finally:
                 stream.close()
-            total = time.perf_counter() - start
-            text = "".join(parts)
+            total = collected.elapsed()
+            text = collected.text
             prompt_tokens = self.count_prompt_tokens(chat, loaded)
             completion_tokens = len(loaded.llm.tokenize(text.encode(), add_bos=False, special=False)) if text else 0
         return Generation(text=text, model=self.spec, prompt_tokens=prompt_tokens,
-                          completion_tokens=completion_tokens, ttft_s=ttft, total_s=total,
+                          completion_tokens=completion_tokens, ttft_s=collected.ttft_s, total_s=total,
                           structured=structured, finish_reason=finish)
 
     # -- introspection ---------------------------------------------------------------------------------------------

@@ -7,10 +7,9 @@ Token counts and server durations come from the stream's final chunk.
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
-from intentos.backends.base import GenerateOptions, Generation, GenerationCancelled, Message
+from intentos.backends.base import GenerateOptions, Generation, GenerationCancelled, Message, StreamCollector
 from intentos.backends.settings import BackendSettings
 from intentos.backends.spec import ModelSpec, parse_spec
 from intentos.errors import BackendError
@@ -65,12 +64,7 @@ class OllamaBackend:
                 fmt, structured = "json", "json_object"
             else:
                 fmt, structured = schema, "json_schema"
-        if options.cancelled is not None and options.cancelled():
-            raise GenerationCancelled("cancelled before generation started")
-
-        start = time.perf_counter()
-        parts: list[str] = []
-        ttft: float | None = None
+        collected = StreamCollector(options)
         final: Any = None
         attempt = 0
         while True:
@@ -80,20 +74,12 @@ class OllamaBackend:
                 stream = iter(self.client().chat(model=self.model, messages=chat, stream=True, format=fmt,
                                                  options=server_options))
                 for chunk in stream:
-                    piece = chunk.message.content if chunk.message is not None else None
-                    if piece:
-                        if ttft is None:
-                            ttft = time.perf_counter() - start
-                        parts.append(piece)
-                        if options.on_token is not None:
-                            options.on_token(piece)
                     if chunk.done:
                         final = chunk
-                    if options.cancelled is not None and options.cancelled():
-                        raise GenerationCancelled(f"cancelled after {len(parts)} fragments")
+                    collected.add(chunk.message.content if chunk.message is not None else None)
                 break
             except ollama.ResponseError as exc:
-                rejects_schema = (structured == "json_schema" and not parts and attempt == 1
+                rejects_schema = (structured == "json_schema" and not collected.parts and attempt == 1
                                   and 400 <= (exc.status_code or 0) < 500 and "format" in str(exc).lower())
                 if rejects_schema:
                     self.schema_format_supported = False
@@ -106,14 +92,14 @@ class OllamaBackend:
             except (GenerationCancelled, BackendError):
                 raise
             except Exception as exc:  # no server, connection dropped mid-stream, bad chunk
-                if not parts:
+                if not collected.parts:
                     raise BackendError(f"cannot reach ollama at {self.host} ({exc}); is `ollama serve` running?") \
                         from exc
                 raise BackendError(f"ollama at {self.host} failed mid-generation: {exc}") from exc
             finally:
                 if stream is not None and hasattr(stream, "close"):
                     stream.close()
-        total = time.perf_counter() - start
+        total = collected.elapsed()
         if structured == "json_schema":
             self.schema_format_supported = True
 
@@ -128,9 +114,9 @@ class OllamaBackend:
                 if (seconds := _ns(getattr(final, name, None))) is not None:
                     timings[name.replace("_duration", "_s")] = seconds
         self.last_server_timings = timings
-        return Generation(text="".join(parts), model=self.spec, prompt_tokens=prompt_tokens,
-                          completion_tokens=completion_tokens, ttft_s=ttft, total_s=total, structured=structured,
-                          finish_reason=finish, server_timings=timings)
+        return Generation(text=collected.text, model=self.spec, prompt_tokens=prompt_tokens,
+                          completion_tokens=completion_tokens, ttft_s=collected.ttft_s, total_s=total,
+                          structured=structured, finish_reason=finish, server_timings=timings)
 
     def pulled_models(self, timeout: float = REACHABLE_TIMEOUT_S) -> list[str]:
         response = self.client(timeout=timeout).list()

@@ -10,11 +10,10 @@ Token counts come from `stream_options.include_usage`; a server that sends no us
 
 from __future__ import annotations
 
-import time
 from typing import Any
 from urllib.parse import urlsplit
 
-from intentos.backends.base import GenerateOptions, Generation, GenerationCancelled, Message
+from intentos.backends.base import GenerateOptions, Generation, GenerationCancelled, Message, StreamCollector
 from intentos.backends.settings import BackendSettings
 from intentos.backends.spec import ModelSpec, parse_spec
 from intentos.errors import BackendError
@@ -122,13 +121,8 @@ class OpenAIBackend:
         if OPENAI_HOST not in (self.base_url or OPENAI_HOST):
             # llama.cpp's server applies its own repeat penalty (1.1) unless told; OpenAI itself rejects the field.
             kwargs["extra_body"] = {"repeat_penalty": options.repeat_penalty}
-        if options.cancelled is not None and options.cancelled():
-            raise GenerationCancelled("cancelled before generation started")
-
         where = self.base_url or f"https://{OPENAI_HOST}/v1"
-        start = time.perf_counter()
-        parts: list[str] = []
-        ttft: float | None = None
+        collected = StreamCollector(options)
         finish: str | None = None
         usage: Any = None
         stream: Any = None
@@ -140,17 +134,8 @@ class OpenAIBackend:
                 if not chunk.choices:
                     continue
                 choice = chunk.choices[0]
-                piece = choice.delta.content if choice.delta is not None else None
-                if piece:
-                    if ttft is None:
-                        ttft = time.perf_counter() - start
-                    parts.append(piece)
-                    if options.on_token is not None:
-                        options.on_token(piece)
-                if choice.finish_reason:
-                    finish = choice.finish_reason
-                if options.cancelled is not None and options.cancelled():
-                    raise GenerationCancelled(f"cancelled after {len(parts)} fragments")
+                finish = choice.finish_reason or finish
+                collected.add(choice.delta.content if choice.delta is not None else None)
         except GenerationCancelled:
             raise
         except openai.APIConnectionError as exc:
@@ -164,12 +149,12 @@ class OpenAIBackend:
         finally:
             if stream is not None:
                 stream.close()
-        total = time.perf_counter() - start
+        total = collected.elapsed()
         structured = "none" if schema is None else ("json_schema" if mode == "json_schema" else "json_object")
-        return Generation(text="".join(parts), model=self.spec,
+        return Generation(text=collected.text, model=self.spec,
                           prompt_tokens=(usage.prompt_tokens or 0) if usage else 0,
                           completion_tokens=(usage.completion_tokens or 0) if usage else 0,
-                          ttft_s=ttft, total_s=total, structured=structured, finish_reason=finish)
+                          ttft_s=collected.ttft_s, total_s=total, structured=structured, finish_reason=finish)
 
     def reachable(self) -> tuple[bool, str]:
         where = self.base_url or f"https://{OPENAI_HOST}/v1"
