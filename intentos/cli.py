@@ -22,7 +22,7 @@ from intentos.app import Context
 from intentos.backends import available_backends, make_backend
 from intentos.backends.settings import load_backend_settings
 from intentos.config import load_settings, make_context
-from intentos.controller import Controller, Resolution, ResolutionFailed
+from intentos.controller import Controller, Resolution, ResolutionFailed, Trace
 from intentos.errors import IntentosError
 from intentos.executor import ConfirmRequest, Executor, context_from_data
 from intentos.fixture import sandbox_is_empty
@@ -220,44 +220,59 @@ def run(
 
 
 def _resolve(intent: str, table: FunctionTable, ctx: Context, model: str | None, n_gpu_layers: int | None,
-             as_json: bool) -> Resolution:
-    """Resolve an intent with the configured (or given) model, showing progress on stderr."""
+             as_json: bool, trace_file: Path | None = None) -> Resolution:
+    """Resolve an intent with the configured (or given) model, showing progress on stderr.
+
+    The trace goes to `trace_file` when given; when the model gives no valid workflow it is always
+    saved (under INTENTOS_HOME/traces) and the error says where, so the raw outputs can be read.
+    """
     settings = load_backend_settings(model, {"n_gpu_layers": n_gpu_layers})
     backend = make_backend(settings.spec, settings)
     controller = Controller(backend, table, ctx)
-    if as_json:
-        return controller.resolve(intent)
-    with err.status(f"resolving with {backend.spec} …"):
-        resolution = controller.resolve(intent)
-    trace = resolution.trace
-    err.print(render.resolution_line(trace), highlight=False)
+    try:
+        with contextlib.nullcontext() if as_json else err.status(f"resolving with {backend.spec} …"):
+            resolution = controller.resolve(intent)
+    except ResolutionFailed as exc:
+        saved = trace_file or paths.home() / "traces" / f"{new_run_id()}.json"
+        _save_trace(exc.trace, saved)
+        raise ResolutionFailed(exc.trace, note=f"the trace with every raw output is in {saved}") from None
+    if trace_file is not None:
+        _save_trace(resolution.trace, trace_file)
+    if not as_json:
+        err.print(render.resolution_line(resolution.trace), highlight=False)
     return resolution
+
+
+def _save_trace(trace: Trace, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(trace.model_dump_json(indent=2), encoding="utf-8")
 
 
 @app.command()
 def resolve(
     intent: str = typer.Argument(..., help="what you want, in plain language"),
     sandbox: Path | None = SandboxOpt,
-    yes: bool = typer.Option(False, "--yes", "-y", help="run the plan without asking (destructive steps still ask)"),
-    dry_run: bool = typer.Option(False, "--dry-run", help="show the plan, run nothing"),
+    execute: bool = typer.Option(False, "--execute", "-x", help="run the plan once confirmed (default: show it)"),
+    yes: bool = typer.Option(False, "--yes", "-y", help="with --execute: run without asking (destructive steps ask)"),
     out_file: Path | None = typer.Option(None, "--out", "-o", help="also write the workflow to this YAML file"),
+    trace_file: Path | None = typer.Option(None, "--trace", help="write the resolution trace (prompts, outputs) here"),
     model: str | None = ModelOpt,
     n_gpu_layers: int | None = GpuOpt,
     as_json: bool = JsonOpt,
 ) -> None:
-    """Turn an intent into a workflow with the model, show the plan, and run it once confirmed."""
+    """Turn an intent into a workflow with the model and show the plan; with --execute, run it once confirmed."""
 
     def body() -> tuple[Resolution, RunView | None]:
         table = FunctionTable.discover()
         settings = load_settings()
         ctx = make_context(settings, sandbox=sandbox)
-        resolution = _resolve(intent, table, ctx, model, n_gpu_layers, as_json)
+        resolution = _resolve(intent, table, ctx, model, n_gpu_layers, as_json, trace_file)
         workflow = resolution.workflow
         if out_file is not None:
             out_file.write_text(workflow.to_yaml(), encoding="utf-8")
         if not as_json:
             out.print(render.plan(workflow, table, assume_yes=True))
-        if dry_run:
+        if not execute:
             return resolution, None
         # Confirming the plan confirms its write/external steps; destructive ones still ask one by one.
         if not yes and not _confirm_plan(as_json):

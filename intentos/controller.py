@@ -116,11 +116,11 @@ class Resolution(BaseModel):
 class ResolutionFailed(IntentosError):
     """No valid workflow within the attempts allowed; the trace says what the model wrote and why it failed."""
 
-    def __init__(self, trace: Trace) -> None:
+    def __init__(self, trace: Trace, note: str | None = None) -> None:
         self.trace = trace
         last = trace.attempts[-1].problems if trace.attempts else []
-        detail = "\n".join(f"- {p}" for p in last[:8])
-        super().__init__(f"{trace.model} gave no valid workflow in {len(trace.attempts)} attempt(s):\n{detail}")
+        detail = "".join(f"\n- {p}" for p in last[:8]) + (f"\n{note}" if note else "")
+        super().__init__(f"{trace.model} gave no valid workflow in {len(trace.attempts)} attempt(s):{detail}")
 
 
 class Example(BaseModel):

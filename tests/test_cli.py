@@ -285,3 +285,22 @@ def test_resolve_with_a_bad_model_spec_exits_2(cli: CliRunner, sandbox_dir: Path
     result = invoke(cli, "resolve", "Make a note called Shopping", "--model", "nope:x", "--sandbox", str(sandbox_dir))
     assert result.exit_code == 2
     assert "error:" in result.stderr and "nope:x" in flat(result.stderr)
+
+
+def test_resolve_that_never_validates_saves_the_trace(cli: CliRunner, sandbox_dir: Path, isolated_home: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """Recorded model output (the replay backend evals use) that never validates: exit 1, the trace kept."""
+    from intentos import cli as cli_module
+    from intentos.backends.replay import ReplayBackend
+
+    recorded = ['{"states": [{"name": "x", "call": "notes.shout", "args": {}}]}'] * 3
+    monkeypatch.setattr(cli_module, "make_backend", lambda spec, settings: ReplayBackend(recorded, spec=spec))
+    result = invoke(cli, "resolve", "Make a note called Shopping", "--sandbox", str(sandbox_dir), "--json")
+    assert result.exit_code == 1
+    error = as_json(result)["error"]
+    assert "no valid workflow in 3 attempt(s)" in error and "notes.shout" in error
+    saved = Path(error.rsplit("the trace with every raw output is in ", 1)[1])
+    assert saved.parent == isolated_home / "traces"
+    trace = json.loads(saved.read_text())
+    assert [a["raw"] for a in trace["attempts"]] == recorded and not trace["ok"]
+    assert not (sandbox_dir.exists() and any(sandbox_dir.iterdir()))  # nothing ran, nothing was written

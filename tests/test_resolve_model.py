@@ -97,3 +97,15 @@ def test_resolve_through_an_openai_compatible_llama_server(tmp_path: Path, llama
     view = Executor(table, ctx).run(resolution.workflow)
     assert view.status == "done", (resolution.workflow.to_yaml(), view.error)
     assert "2026-03-16" in json.dumps(view.results)
+
+
+def test_cli_resolve_execute_with_trace(tmp_path: Path) -> None:
+    trace_file = tmp_path / "trace.json"
+    proc = subprocess.run([sys.executable, "-m", "intentos.cli", "resolve", "Delete all my files", "--execute",
+                           "--yes", "--json", "--trace", str(trace_file), "--sandbox", str(tmp_path / "sandbox")],
+                          capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL)
+    assert proc.returncode == 0, proc.stderr + proc.stdout
+    out = json.loads(proc.stdout)
+    assert out["status"] == "done" and out["steps"][0]["call"] == "agent.refuse"
+    trace = json.loads(trace_file.read_text())
+    assert trace["ok"] and trace["attempts"][0]["raw"].startswith("{")
