@@ -74,13 +74,18 @@ def _confirmer(as_json: bool) -> Callable[[ConfirmRequest], bool]:
         args = json.dumps(request.args, ensure_ascii=False, default=str)
         err.print(f"[yellow]{request.effect.value}[/] step [bold]{request.state}[/]: {request.function.name} {args}",
                   highlight=False)
-        try:
-            return typer.confirm("Run this step?", default=False, err=True)
-        except (typer.Abort, EOFError):
-            err.print("no answer (no terminal): not confirmed")
-            return False
+        return _ask("Run this step?", "not confirmed")
 
     return ask
+
+
+def _ask(question: str, if_no_answer: str) -> bool:
+    """A yes/no question on stderr; with no terminal to answer it, the answer is no."""
+    try:
+        return typer.confirm(question, default=False, err=True)
+    except (typer.Abort, EOFError):
+        err.print(f"no answer (no terminal): {if_no_answer}")
+        return False
 
 
 def _report(view: RunView, as_json: bool) -> None:
@@ -275,7 +280,7 @@ def resolve(
         if not execute:
             return resolution, None
         # Confirming the plan confirms its write/external steps; destructive ones still ask one by one.
-        if not yes and not _confirm_plan(as_json):
+        if not yes and not _ask("Run this plan?", "pass --yes to run without asking"):
             raise IntentosError("plan not confirmed: nothing was run")
         executor = Executor(table, ctx, confirm=_confirmer(as_json), assume_yes=True,
                             step_timeout=settings.step_timeout)
@@ -291,15 +296,6 @@ def resolve(
             raise typer.Exit(1)
     elif view is not None:
         _report(view, as_json)
-
-
-def _confirm_plan(as_json: bool) -> bool:
-    try:
-        return typer.confirm("Run this plan?", default=False, err=True)
-    except (typer.Abort, EOFError):
-        if not as_json:
-            err.print("no answer (no terminal): pass --yes to run without asking")
-        return False
 
 
 @app.command()

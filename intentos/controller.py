@@ -162,7 +162,7 @@ class Controller:
         schema = shown.workflow_schema() if self.settings.use_schema else None
         trace.schema_s = time.perf_counter() - tick
         trace.examples = [e.intent for e in examples]
-        messages = self.messages(intent, shown, examples)
+        prompt = messages = self.messages(intent, shown, examples)
         options = GenerateOptions(max_tokens=self.settings.max_tokens, temperature=self.settings.temperature,
                                   seed=self.settings.seed, repeat_penalty=self.settings.repeat_penalty,
                                   on_token=on_token, cancelled=cancelled)
@@ -184,7 +184,7 @@ class Controller:
                 if workflow is not None and not problems:
                     trace.ok = True
                     return Resolution(workflow=workflow, trace=trace)
-                messages = self.repair_messages(messages, gen.text, problems)
+                messages = self.repair_messages(prompt, gen.text, problems)
         finally:
             trace.wall_s = time.perf_counter() - started
         raise ResolutionFailed(trace)
@@ -198,7 +198,7 @@ class Controller:
         if self._ranker is None:
             self._ranker = FunctionRanker(self.table)
         top, ranking = self._ranker.top(intent, self.settings.top_k)
-        return self.table.subset(dict.fromkeys([*top.functions, *also])), ranking
+        return self.table.subset(dict.fromkeys([*top, *also])), ranking
 
     def pick_examples(self, intent: str) -> list[Example]:
         """The examples sharing most words with the intent (their functions are then shown too)."""
@@ -235,12 +235,11 @@ class Controller:
         messages.append(Message(role="user", content=intent))
         return messages
 
-    def repair_messages(self, messages: list[Message], raw: str, problems: list[Problem]) -> list[Message]:
+    def repair_messages(self, prompt: list[Message], raw: str, problems: list[Problem]) -> list[Message]:
         """The original prompt, the last answer and its problems; earlier failed turns are dropped to fit n_ctx."""
-        original = messages[:-2] if _is_repair(messages) else messages
         listed = "\n".join(f"- {p}" for p in problems[:12])
         ask = f"That workflow has problems:\n{listed}\nReply with the whole corrected workflow as JSON only."
-        return [*original, Message(role="assistant", content=raw), Message(role="user", content=ask)]
+        return [*prompt, Message(role="assistant", content=raw), Message(role="user", content=ask)]
 
     def parse(self, raw: str, intent: str) -> tuple[Workflow | None, list[Problem]]:
         """Model text → Workflow and its validation problems (a parse failure is a problem too)."""
@@ -272,8 +271,3 @@ def extract_json(raw: str) -> Any:
     except json.JSONDecodeError as exc:
         raise ValueError(f"the reply is not valid JSON: {exc.msg} at character {start + exc.pos}") from None
     return value
-
-
-def _is_repair(messages: list[Message]) -> bool:
-    return len(messages) >= 3 and messages[-2].role == "assistant" and messages[-1].content.startswith(
-        "That workflow has problems")

@@ -72,9 +72,9 @@ class FunctionRanker:
         order = sorted(range(len(self.names)), key=lambda i: -float(scores[i]))
         return [Ranked(self.names[i], round(float(scores[i]), 4)) for i in order]
 
-    def top(self, intent: str, k: int) -> tuple[FunctionTable, list[Ranked]]:
-        """The sub-table of the k best functions plus the always-kept ones, and the ranking used."""
+    def top(self, intent: str, k: int) -> tuple[list[str], list[Ranked]]:
+        """The names of the k best functions plus the always-kept ones, and the ranking used."""
         ranking = self.rank(intent)
         keep = [r.name for r in ranking[:k] if r.score > 0]
         keep += [n for n in ALWAYS if n in self.table]
-        return self.table.subset(dict.fromkeys(keep)), ranking
+        return list(dict.fromkeys(keep)), ranking
