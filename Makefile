@@ -6,7 +6,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 INTENT ?= Find the notes tagged travel and mail them to Anna
 
-.PHONY: install run test lint bench clean
+.PHONY: install run test lint bench eval clean
 
 install: $(STAMP)
 
@@ -29,6 +29,11 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	for b in benchmarks/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+
+# Both eval suites on the embedded model; reports land in eval-runs/*/report.{md,html}.
+eval: $(STAMP)
+	$(VENV)/bin/intentos eval --suite evals/paper.yaml --out eval-runs/paper
+	$(VENV)/bin/intentos eval --suite evals/core.yaml --out eval-runs/core
 
 clean:
 	rm -rf $(VENV) build *.egg-info

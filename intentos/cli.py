@@ -24,6 +24,7 @@ from intentos.backends.settings import load_backend_settings
 from intentos.config import load_settings, make_context
 from intentos.controller import Controller, Resolution, ResolutionFailed, Trace
 from intentos.errors import IntentosError
+from intentos.eval.command import eval_command
 from intentos.executor import ConfirmRequest, Executor, context_from_data
 from intentos.fixture import sandbox_is_empty
 from intentos.journal import RunView, list_runs, new_run_id, view_run
@@ -312,6 +313,9 @@ def models(as_json: bool = JsonOpt) -> None:
         print(json.dumps(rows))
     else:
         out.print(render.models_table(rows))
+
+
+app.command("eval")(eval_command)
 
 
 @runs_app.callback()

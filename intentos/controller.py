@@ -73,6 +73,7 @@ class Attempt(BaseModel):
     ttft_s: float | None = None
     total_s: float = 0.0
     structured: str = "none"
+    finish_reason: str | None = None
 
 
 class Trace(BaseModel):
@@ -180,7 +181,8 @@ class Controller:
                 trace.attempts.append(Attempt(
                     messages=messages, raw=gen.text, problems=[str(p) for p in problems],
                     prompt_tokens=gen.prompt_tokens, completion_tokens=gen.completion_tokens,
-                    ttft_s=gen.ttft_s, total_s=gen.total_s, structured=gen.structured))
+                    ttft_s=gen.ttft_s, total_s=gen.total_s, structured=gen.structured,
+                    finish_reason=gen.finish_reason))
                 if workflow is not None and not problems:
                     trace.ok = True
                     return Resolution(workflow=workflow, trace=trace)

@@ -1,0 +1,147 @@
+"""What an eval run leaves on disk: one JSON record per trial and a manifest.
+
+    DIR/run.json                              the suite (path, hash), models, repetitions, settings
+    DIR/records/<model>/<case>.r<rep>.json    one trial: every prompt and raw response, the workflow,
+                                              the verdict of executing it
+
+A trial is written atomically once it is complete, so an interrupted run resumes by
+skipping the trials already on disk, and a record is never half-written.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import re
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field, ValidationError
+
+from intentos import __version__
+from intentos.controller import Trace
+from intentos.errors import IntentosError
+from intentos.eval.judge import Verdict
+
+REFERENCE_SPEC = "reference"  # the pseudo-model that answers with each case's reference workflow
+
+
+class Trial(BaseModel):
+    """One model × case × repetition."""
+
+    suite: str
+    case: str
+    model: str
+    rep: int
+    intent: str
+    difficulty: str
+    tags: list[str] = []
+    trace: Trace | None = None  # None for the reference pseudo-model
+    workflow: dict[str, Any] | None = None
+    resolution_error: str | None = None
+    verdict: Verdict | None = None
+    replay_diverged: bool = False  # a replay whose prompts differ from the recorded ones
+    recorded: str = ""
+
+    @property
+    def valid(self) -> bool:
+        return self.workflow is not None
+
+    @property
+    def executed(self) -> bool:
+        return self.verdict is not None and self.verdict.executed
+
+    @property
+    def passed(self) -> bool:
+        return self.verdict is not None and self.verdict.passed
+
+    @property
+    def latency_s(self) -> float:
+        """Model time: the recorded generation times of every attempt (so replays report the same figure)."""
+        return sum(a.total_s for a in self.trace.attempts) if self.trace else 0.0
+
+    @property
+    def tokens_in(self) -> int:
+        return self.trace.prompt_tokens if self.trace else 0
+
+    @property
+    def tokens_out(self) -> int:
+        return self.trace.completion_tokens if self.trace else 0
+
+    @property
+    def repairs(self) -> int:
+        return self.trace.repairs if self.trace else 0
+
+
+class Manifest(BaseModel):
+    suite: str
+    suite_path: str
+    suite_sha256: str
+    models: list[str] = []
+    reps: int = 1
+    settings: dict[str, Any] = {}
+    created: str
+    updated: str
+    intentos: str = __version__
+    host: str = Field(default_factory=lambda: f"{platform.node()} {platform.machine()} {os.cpu_count()} cpu")
+    replay_of: str | None = None
+
+
+def slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_") or "model"
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def file_sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def trial_path(out: Path, model: str, case: str, rep: int) -> Path:
+    return out / "records" / slug(model) / f"{case}.r{rep}.json"
+
+
+def write_trial(out: Path, trial: Trial) -> Path:
+    path = trial_path(out, trial.model, trial.case, trial.rep)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(trial.model_dump_json(indent=1), encoding="utf-8")
+    os.replace(tmp, path)
+    return path
+
+
+def read_trial(path: Path) -> Trial:
+    try:
+        return Trial.model_validate_json(path.read_text(encoding="utf-8"))
+    except (ValidationError, ValueError) as exc:
+        raise IntentosError(f"{path}: not a trial record ({str(exc).splitlines()[0]})") from None
+
+
+def load_trials(out: Path) -> list[Trial]:
+    """Every trial recorded under `out`, in a stable order."""
+    records = out / "records"
+    if not records.is_dir():
+        raise IntentosError(f"{out}: no recorded eval run here (no records/ folder)")
+    return sorted((read_trial(p) for p in records.glob("*/*.json")), key=lambda t: (t.model, t.case, t.rep))
+
+
+def read_manifest(out: Path) -> Manifest | None:
+    path = out / "run.json"
+    if not path.is_file():
+        return None
+    try:
+        return Manifest.model_validate_json(path.read_text(encoding="utf-8"))
+    except (ValidationError, ValueError) as exc:
+        raise IntentosError(f"{path}: not an eval manifest ({str(exc).splitlines()[0]})") from None
+
+
+def write_manifest(out: Path, manifest: Manifest) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    tmp = out / "run.json.tmp"
+    tmp.write_text(json.dumps(manifest.model_dump(), indent=2), encoding="utf-8")
+    os.replace(tmp, out / "run.json")
