@@ -203,6 +203,8 @@ class Executor:
                 raise _Cancelled()
             if time.monotonic() > deadline and worker.is_alive():
                 raise StepTimeout(f"{fn.name} took longer than {self.step_timeout:g} s")
+        if self.ctx.cancelled.is_set():  # a call that noticed the cancel returned early: its result is partial
+            raise _Cancelled()
         if "error" in box:
             raise box["error"]
         result = box["result"]
