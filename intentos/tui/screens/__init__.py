@@ -1,0 +1,1 @@
+"""Screens of the TUI: main (intent → plan → run), runs, functions, help, and small dialogs."""
