@@ -1,0 +1,345 @@
+"""Template mining with drain3, persistent across processes, plus a tokenizer for models.
+
+    parser = LogParser(ParserSettings(sim_th=0.5), state_path="state.json")
+    for p in parser.parse(read_records("HDFS.log")):
+        p.template_id, p.template, p.parameters
+    parser.save()                      # also done when parse() runs to the end of its input
+    parser.summary()                   # templates with counts, most frequent first
+
+A new LogParser on the same state file continues with the same template ids. The state file holds
+the settings too: masking or thresholds that differ from the saved ones would renumber templates,
+so that is refused (pass settings=None to adopt the saved ones).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import os
+import re
+from collections import Counter, defaultdict
+from collections.abc import Hashable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from drain3 import TemplateMiner
+from drain3.masking import MaskingInstruction
+from drain3.memory_buffer_persistence import MemoryBufferPersistence
+from drain3.template_miner_config import TemplateMinerConfig
+from pydantic import BaseModel, ConfigDict, Field
+
+from intentos.errors import AppError
+from intentos.skills.logs.records import LogRecord, read_records
+
+STATE_FORMAT = "intentos-logparser"
+STATE_VERSION = 1
+
+# drain3 logs every snapshot at INFO; a parser saving periodically would flood the user's log.
+logging.getLogger("drain3").setLevel(logging.WARNING)
+
+
+class ParserStateError(AppError):
+    """A parser state file is corrupt, from another tool, or was made with other settings."""
+
+
+# --- settings --------------------------------------------------------------------------------
+
+# Why lookarounds instead of \b: "_" is a word character, so \b would miss "id_42" and "x=42".
+_L = r"(?<![A-Za-z0-9])"
+_R = r"(?![A-Za-z0-9])"
+MASK_PATTERNS: dict[str, list[tuple[str, str]]] = {
+    # kind -> [(regex, mask name)]; applied in the order of MASK_ORDER. No pattern matches whitespace,
+    # so masking never changes the token count (parameters are read off token positions).
+    "block_ids": [(r"blk_-?\d+", "BLK")],
+    "ips": [(_L + r"\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}" + _R, "IP")],
+    "paths": [(r"(?<![\w.<>/:])(?:/[\w.$@+~-]+){2,}/?", "PATH"), (r"(?<![\w])[A-Za-z]:\\[^\s:*?\"<>|]+", "PATH")],
+    "ids": [
+        (_L + r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}" + _R, "ID"),
+        (_L + r"(?=[0-9a-f]*[a-f])(?=[0-9a-f]*\d)[0-9a-f]{8,}" + _R, "ID"),
+    ],
+    "hex": [(_L + r"0[xX][0-9a-fA-F]+" + _R, "HEX")],
+    "numbers": [(_L + r"[-+]?\d+(?:\.\d+)?" + _R, "NUM")],
+}
+MASK_ORDER = ("block_ids", "ips", "paths", "ids", "hex", "numbers")
+
+
+class MaskingSettings(BaseModel):
+    """Which kinds of variable text are masked before Drain sees a message."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    block_ids: bool = True
+    ips: bool = True
+    paths: bool = True
+    ids: bool = True
+    hex: bool = True
+    numbers: bool = True
+
+    def instructions(self) -> list[MaskingInstruction]:
+        return [
+            MaskingInstruction(pattern, name)
+            for kind in MASK_ORDER
+            if getattr(self, kind)
+            for pattern, name in MASK_PATTERNS[kind]
+        ]
+
+
+class ParserSettings(BaseModel):
+    """Drain's knobs. sim_th: share of equal tokens to join a template; depth: prefix-tree depth."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    masking: MaskingSettings = Field(default_factory=MaskingSettings)
+    sim_th: float = Field(0.4, ge=0.0, le=1.0)
+    depth: int = Field(4, ge=3)
+    max_children: int = Field(100, ge=1)
+    max_clusters: int | None = Field(None, ge=1)
+    extra_delimiters: list[str] = Field(default_factory=list)
+    parametrize_numeric_tokens: bool = True
+
+    def to_drain3(self) -> TemplateMinerConfig:
+        config = TemplateMinerConfig()
+        config.drain_sim_th = self.sim_th
+        config.drain_depth = self.depth
+        config.drain_max_children = self.max_children
+        config.drain_max_clusters = self.max_clusters
+        config.drain_extra_delimiters = list(self.extra_delimiters)
+        config.parametrize_numeric_tokens = self.parametrize_numeric_tokens
+        config.masking_instructions = self.masking.instructions()
+        config.snapshot_compress_state = True
+        config.profiling_enabled = False
+        return config
+
+
+# --- results ---------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class ParsedRecord:
+    """A record with its template. `template` is as mined so far: later lines can generalize it."""
+
+    record: LogRecord
+    template_id: int | None  # None only with learn=False for a message no template matches
+    template: str | None
+    parameters: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class TemplateSummary:
+    template_id: int
+    template: str
+    count: int
+
+
+# --- the parser ------------------------------------------------------------------------------
+
+
+class LogParser:
+    """Streaming Drain template miner whose state can live in a file across processes."""
+
+    def __init__(
+        self,
+        settings: ParserSettings | None = None,
+        state_path: str | Path | None = None,
+        *,
+        autosave_every: int = 200_000,
+    ) -> None:
+        self.state_path = Path(state_path) if state_path is not None else None
+        self.autosave_every = autosave_every
+        saved = self._read_state() if self.state_path is not None else None
+        if saved is not None:
+            self.settings = self._check_settings(settings, saved)
+            self.lines_seen = int(saved.get("lines", 0))
+        else:
+            self.settings = settings or ParserSettings()
+            self.lines_seen = 0
+        self._since_save = 0
+        # No persistence handler on the miner: drain3 would pickle the whole state on every new
+        # template. We snapshot ourselves, every autosave_every lines and at the end of parse().
+        self.miner = TemplateMiner(None, self.settings.to_drain3())
+        if saved is not None:
+            self._restore(saved)
+        self._delimiters = list(self.settings.extra_delimiters)
+
+    # State ------------------------------------------------------------------------------
+
+    def _read_state(self) -> dict | None:
+        assert self.state_path is not None
+        if not self.state_path.exists():
+            return None
+        try:
+            saved = json.loads(self.state_path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise ParserStateError(f"{self.state_path}: not a readable parser state: {exc}") from exc
+        if not isinstance(saved, dict) or saved.get("format") != STATE_FORMAT:
+            raise ParserStateError(f"{self.state_path}: not an intentos log-parser state file")
+        if saved.get("version") != STATE_VERSION:
+            raise ParserStateError(f"{self.state_path}: state version {saved.get('version')} is not supported")
+        return saved
+
+    def _check_settings(self, settings: ParserSettings | None, saved: dict) -> ParserSettings:
+        stored = ParserSettings.model_validate(saved["settings"])
+        if settings is not None and settings != stored:
+            raise ParserStateError(
+                f"{self.state_path}: was made with other parser settings ({stored.model_dump()}); "
+                "template ids would not carry over. Use the same settings, settings=None, or a new state file."
+            )
+        return stored
+
+    def _restore(self, saved: dict) -> None:
+        try:
+            self.miner.persistence_handler = MemoryBufferPersistence()
+            self.miner.persistence_handler.state = base64.b64decode(saved["drain3"])
+            self.miner.load_state()
+        except Exception as exc:  # jsonpickle/zlib raise many types on a damaged file
+            raise ParserStateError(f"{self.state_path}: damaged parser state: {exc}") from exc
+        finally:
+            self.miner.persistence_handler = None
+
+    def save(self) -> None:
+        """Write the state file atomically (a crash mid-write leaves the previous state intact)."""
+        if self.state_path is None:
+            return
+        buffer = MemoryBufferPersistence()
+        self.miner.persistence_handler = buffer
+        try:
+            self.miner.save_state("intentos")
+        finally:
+            self.miner.persistence_handler = None
+        state = {
+            "format": STATE_FORMAT,
+            "version": STATE_VERSION,
+            "settings": self.settings.model_dump(),
+            "lines": self.lines_seen,
+            "drain3": base64.b64encode(buffer.state).decode("ascii"),
+        }
+        self.state_path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.state_path.with_name(self.state_path.name + ".tmp")
+        tmp.write_text(json.dumps(state), encoding="utf-8")
+        os.replace(tmp, self.state_path)
+        self._since_save = 0
+
+    def __enter__(self) -> LogParser:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.save()
+
+    # Parsing ----------------------------------------------------------------------------
+
+    def parse(self, records: Iterable[LogRecord | str], *, learn: bool = True) -> Iterator[ParsedRecord]:
+        """Template every record, streaming. learn=False only matches known templates (no update)."""
+        for lineno, item in enumerate(records, start=1):
+            rec = item if isinstance(item, LogRecord) else LogRecord(lineno, item, item)
+            yield self._learn(rec) if learn else self._match(rec)
+        if learn:
+            self.save()
+
+    def parse_one(self, message: str) -> ParsedRecord:
+        return self._learn(LogRecord(self.lines_seen + 1, message, message))
+
+    def _learn(self, rec: LogRecord) -> ParsedRecord:
+        result = self.miner.add_log_message(rec.message)
+        self.lines_seen += 1
+        self._since_save += 1
+        if self.state_path is not None and self._since_save >= self.autosave_every:
+            self.save()
+        template = result["template_mined"]
+        return ParsedRecord(rec, result["cluster_id"], template, self._parameters(template, rec.message))
+
+    def _match(self, rec: LogRecord) -> ParsedRecord:
+        cluster = self.miner.match(rec.message)
+        if cluster is None:
+            return ParsedRecord(rec, None, None, [])
+        template = cluster.get_template()
+        return ParsedRecord(rec, cluster.cluster_id, template, self._parameters(template, rec.message))
+
+    def _tokens(self, text: str) -> list[str]:
+        # The same split as drain3's Drain.get_content_as_tokens, so positions line up.
+        text = text.strip()
+        for d in self._delimiters:
+            text = text.replace(d, " ")
+        return text.split()
+
+    def _parameters(self, template: str, message: str) -> list[str]:
+        """Message tokens where the template has a mask or <*>; drain3's regex path as a fallback."""
+        t_tokens, m_tokens = self._tokens(template), self._tokens(message)
+        if len(t_tokens) == len(m_tokens):
+            return [m for t, m in zip(t_tokens, m_tokens, strict=True) if t != m and "<" in t]
+        return [p.value for p in self.miner.extract_parameters(template, message, exact_matching=False) or []]
+
+    # Reporting --------------------------------------------------------------------------
+
+    def summary(self) -> list[TemplateSummary]:
+        """All templates with how many lines each has absorbed, most frequent first."""
+        rows = [TemplateSummary(c.cluster_id, c.get_template(), c.size) for c in self.miner.drain.clusters]
+        return sorted(rows, key=lambda r: (-r.count, r.template_id))
+
+    def template(self, template_id: int) -> str | None:
+        cluster = self.miner.drain.id_to_cluster.get(template_id)
+        return cluster.get_template() if cluster is not None else None
+
+    @property
+    def template_count(self) -> int:
+        return len(self.miner.drain.clusters)
+
+
+# --- tokenizer for models ----------------------------------------------------------------------
+
+_PLACEHOLDER = re.compile(
+    r"(?P<blk>blk_-?\d+)"
+    r"|(?P<ip>(?<![\d.])\d{1,3}(?:\.\d{1,3}){3}(?![\d.]))"
+    r"|(?P<id>[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+    r"|(?<![A-Za-z0-9])(?=[0-9a-f]*[a-f])(?=[0-9a-f]*\d)[0-9a-f]{8,}(?![A-Za-z0-9]))"
+    r"|(?P<hex>(?<![A-Za-z0-9])0[xX][0-9a-fA-F]+(?![A-Za-z0-9]))"
+)
+# Placeholders first; then camelCase pieces ("PacketResponder" -> packet, responder; "HTTPServer"
+# -> http, server); digits become <num>. Everything else (punctuation, "_", "-") separates tokens.
+_WORD = re.compile(r"<(?:blk|ip|id|hex)>|[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|\d+(?:\.\d+)?")
+PLACEHOLDERS = ("<blk>", "<ip>", "<id>", "<hex>", "<num>")
+
+
+def _placeholder(m: re.Match[str]) -> str:
+    return f" <{m.lastgroup}> "
+
+
+def tokenize(message: str) -> list[str]:
+    """Lower-case word tokens for models: camelCase/snake_case/punctuation split, variable parts
+    (block ids, IPs, UUIDs and hex ids, 0x.. numbers, numbers) replaced by PLACEHOLDERS."""
+    text = _PLACEHOLDER.sub(_placeholder, message)
+    return ["<num>" if w[0].isdigit() else w.lower() for w in _WORD.findall(text)]
+
+
+# --- grouping accuracy ---------------------------------------------------------------------------
+
+
+def grouping_accuracy(predicted: Sequence[Hashable], truth: Sequence[Hashable]) -> float:
+    """The standard parsing metric (Zhu et al., "Tools and Benchmarks for Automated Log Parsing"):
+    a line counts as correct when the set of lines in its predicted group is exactly the set of
+    lines of its ground-truth event."""
+    if len(predicted) != len(truth):
+        raise ValueError(f"{len(predicted)} predictions for {len(truth)} ground-truth labels")
+    if not truth:
+        return 0.0
+    truth_sizes = Counter(truth)
+    members: dict[Hashable, list[Hashable]] = defaultdict(list)
+    for p, t in zip(predicted, truth, strict=True):
+        members[p].append(t)
+    correct = 0
+    for events in members.values():
+        first = events[0]
+        if truth_sizes[first] == len(events) and all(e == first for e in events):
+            correct += len(events)
+    return correct / len(truth)
+
+
+def loghub_grouping_accuracy(structured_csv: str | Path, settings: ParserSettings | None = None) -> float:
+    """Parse the Content column of a LogHub `*_structured.csv` and score it against its EventId."""
+    parser = LogParser(settings)
+    predicted: list[int | None] = []
+    truth: list[str | None] = []
+    for p in parser.parse(read_records(structured_csv, fmt="loghub-csv")):
+        predicted.append(p.template_id)
+        truth.append(p.record.event_id)
+    return grouping_accuracy(predicted, truth)

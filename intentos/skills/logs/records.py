@@ -1,0 +1,523 @@
+"""Streaming log readers: one `LogRecord` per line, never the whole file in memory.
+
+    for rec in read_records("HDFS.log"):            # format detected from the first lines
+        ...
+    reader = LogReader("app.log", fmt="generic")   # the same, with counts of what was odd
+    records = list(reader); print(reader.stats)
+
+Formats: "hdfs" (LogHub HDFS), "bgl" (LogHub BGL, with its label column), "generic" (ISO-8601,
+syslog, Spark, Android and Apache style headers; anything else is kept as a message-only record)
+and "loghub-csv" (LogHub's `*_structured.csv` with EventId/EventTemplate ground truth).
+Gzip files are read transparently. Timestamps without a zone are taken as UTC; headers without a
+year (syslog, Android) use `year`.
+"""
+
+from __future__ import annotations
+
+import calendar
+import csv
+import gzip
+import io
+import re
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from functools import lru_cache
+from pathlib import Path
+from typing import IO, Literal
+
+from intentos.errors import AppError
+
+Format = Literal["auto", "hdfs", "bgl", "generic", "loghub-csv"]
+FORMATS: tuple[str, ...] = ("auto", "hdfs", "bgl", "generic", "loghub-csv")
+DEFAULT_MAX_LINE_BYTES = 64 * 1024
+SNIFF_BYTES = 64 * 1024
+SNIFF_LINES = 50
+
+
+class LogReadError(AppError):
+    """A log file is missing, unreadable, binary or not in the format asked for; names the file."""
+
+    def __init__(self, path: str | Path, message: str, line: int | None = None) -> None:
+        self.path = str(path)
+        self.line = line
+        where = f"{path}:{line}" if line is not None else str(path)
+        super().__init__(f"{where}: {message}")
+
+
+@dataclass(slots=True)
+class LogRecord:
+    """One log line. `message` is the free text after the header; `raw` the whole (decoded) line."""
+
+    lineno: int
+    message: str
+    raw: str
+    timestamp: float | None = None  # epoch seconds, UTC
+    level: str | None = None
+    component: str | None = None
+    session: str | None = None  # HDFS block id, request id, BGL node
+    label: int | None = None  # ground truth where the format has it: 1 anomalous, 0 normal
+    alert: str | None = None  # BGL alert tag (e.g. KERNDTLB); None for normal lines
+    event_id: str | None = None  # LogHub structured CSV ground truth
+    event_template: str | None = None
+    matched: bool = True  # False: the line fit no header of the format, message == raw
+    truncated: bool = False  # the line was longer than max_line_bytes and was cut
+    garbled: bool = False  # NUL bytes, control characters or invalid UTF-8 were replaced
+
+
+@dataclass
+class ReadStats:
+    """What a reader met besides good lines. `lines` counts physical lines (CSV: data rows)."""
+
+    path: str
+    format: str = ""
+    lines: int = 0
+    records: int = 0
+    blank: int = 0
+    binary_skipped: int = 0  # lines that were mostly NULs/control bytes/undecodable: dropped
+    garbled: int = 0  # kept, with bad bytes replaced
+    truncated: int = 0
+    unmatched: int = 0  # kept as message-only records
+    unterminated_last_line: bool = False
+
+    def as_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+# --- small helpers -------------------------------------------------------------------------
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+_SESSION = re.compile(
+    r"(blk_-?\d+)|request_id=([\w-]+)|\breq(?:uest)?[-_]?id[=:]\s*([\w-]+)"
+    r"|\b([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})\b",
+    re.IGNORECASE,
+)
+_MONTHS = {m: i for i, m in enumerate(("Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec").split(), start=1)}
+
+
+def find_session(message: str) -> str | None:
+    """The block id / request id / UUID a message is about, if any (first one wins)."""
+    m = _SESSION.search(message)
+    if m is None:
+        return None
+    return next(g for g in m.groups() if g)
+
+
+@lru_cache(maxsize=4096)
+def _day_epoch(year: int, month: int, day: int) -> float:
+    # Cached: logs have few distinct days, and datetime arithmetic per line is the slow part.
+    return float(calendar.timegm((year, month, day, 0, 0, 0)))
+
+
+def _hms(h: str, m: str, s: str) -> int:
+    return int(h) * 3600 + int(m) * 60 + int(s)
+
+
+def _iso_epoch(text: str, tz: str | None) -> float | None:
+    try:
+        dt = datetime.fromisoformat(text.replace(",", ".") + (tz.replace("Z", "+00:00") if tz else ""))
+    except ValueError:
+        return None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=UTC)
+    return dt.timestamp()
+
+
+def _clean_line(data: bytes) -> tuple[str, bool, bool]:
+    """Decode one line: (text, garbled, mostly_binary)."""
+    garbled = False
+    if b"\x00" in data:
+        data = data.replace(b"\x00", b"")
+        garbled = True
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        text = data.decode("utf-8", errors="replace")
+        garbled = True
+    text = text.rstrip("\r\n")
+    if garbled or _CONTROL.search(text):
+        bad = text.count("\ufffd") + len(_CONTROL.findall(text))
+        # Why 0.3: real log text has almost no control bytes; a third means a binary blob.
+        if text and bad / len(text) > 0.3:
+            return "", True, True
+        text = _CONTROL.sub(" ", text)
+        garbled = True
+    return text, garbled, False
+
+
+# --- line formats ----------------------------------------------------------------------------
+
+_HDFS = re.compile(r"^(\d\d)(\d\d)(\d\d) (\d\d)(\d\d)(\d\d) (\d+) ([A-Z]+) (\S+?): (.*)$")
+_BGL = re.compile(
+    r"^(\S+) (\d+) (\S+) (\S+) \d{4}-\d\d-\d\d-\d\d\.\d\d\.\d\d\.(\d+) (\S+) (\S+) (\S+) (\S+)(?: (.*))?$"
+)
+_LEVELS = r"(?i:TRACE|DEBUG|INFO|NOTICE|WARN|WARNING|ERROR|ERR|CRITICAL|CRIT|FATAL|SEVERE|ALERT|EMERG)"
+_ISO = re.compile(
+    r"^(\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:[.,]\d{1,9})?)(Z|[+-]\d\d:?\d\d)?,?\s+(?:-\s+)?"
+    rf"(?:({_LEVELS})\b\s*)?(?:-\s+)?(?:\[[^\[\]]*(?:\[[^\[\]]*\][^\[\]]*)*\]\s*)?"
+    r"(?:-\s+|(?:([\w.$@/()-]+):\s+)?)(.*)$"
+)
+_SYSLOG = re.compile(
+    r"^(Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)\s+(\d{1,2}) (\d\d):(\d\d):(\d\d) (\S+) "
+    r"([^\s:\[]+(?:\([^)]*\))?)(?:\[\d+\])?:\s?(.*)$"
+)
+_SLASH = re.compile(r"^(\d\d)/(\d\d)/(\d\d) (\d\d):(\d\d):(\d\d) ([A-Z]+) (\S+?): (.*)$")
+_ANDROID = re.compile(r"^(\d\d)-(\d\d) (\d\d):(\d\d):(\d\d)(\.\d+)\s+\d+\s+\d+ ([VDIWEF]) (.+?)\s*: (.*)$")
+_APACHE = re.compile(r"^\[\w{3} (\w{3}) (\d\d) (\d\d):(\d\d):(\d\d) (\d{4})\] \[(\w+)\] (.*)$")
+_ANDROID_LEVELS = {"V": "VERBOSE", "D": "DEBUG", "I": "INFO", "W": "WARN", "E": "ERROR", "F": "FATAL"}
+
+
+def _parse_hdfs(lineno: int, text: str, year: int) -> LogRecord | None:
+    m = _HDFS.match(text)
+    if m is None:
+        return None
+    yy, mo, dd, h, mi, s, _pid, level, comp, msg = m.groups()
+    ts = _day_epoch(2000 + int(yy), int(mo), int(dd)) + _hms(h, mi, s) if 1 <= int(mo) <= 12 else None
+    return LogRecord(lineno, msg, text, ts, level, comp, find_session(msg))
+
+
+def _parse_bgl(lineno: int, text: str, year: int) -> LogRecord | None:
+    m = _BGL.match(text)
+    if m is None:
+        return None
+    tag, epoch, _date, node, micros, _node2, _typ, comp, level, msg = m.groups()
+    normal = tag == "-"
+    ts = int(epoch) + int(micros) / 10 ** len(micros)
+    return LogRecord(
+        lineno, msg or "", text, ts, level, comp, node, label=0 if normal else 1, alert=None if normal else tag
+    )
+
+
+def _generic_iso(lineno: int, text: str, year: int) -> LogRecord | None:
+    m = _ISO.match(text)
+    if m is None:
+        return None
+    ts_text, tz, level, comp, msg = m.groups()
+    return LogRecord(lineno, msg, text, _iso_epoch(ts_text, tz), level and level.upper(), comp, find_session(msg))
+
+
+def _generic_syslog(lineno: int, text: str, year: int) -> LogRecord | None:
+    m = _SYSLOG.match(text)
+    if m is None:
+        return None
+    mon, day, h, mi, s, _host, comp, msg = m.groups()
+    ts = _day_epoch(year, _MONTHS[mon], int(day)) + _hms(h, mi, s) if int(day) <= 31 else None
+    return LogRecord(lineno, msg, text, ts, None, comp, find_session(msg))
+
+
+def _generic_slash(lineno: int, text: str, year: int) -> LogRecord | None:
+    m = _SLASH.match(text)
+    if m is None:
+        return None
+    yy, mo, dd, h, mi, s, level, comp, msg = m.groups()
+    ts = _day_epoch(2000 + int(yy), int(mo), int(dd)) + _hms(h, mi, s) if 1 <= int(mo) <= 12 else None
+    return LogRecord(lineno, msg, text, ts, level, comp, find_session(msg))
+
+
+def _generic_android(lineno: int, text: str, year: int) -> LogRecord | None:
+    m = _ANDROID.match(text)
+    if m is None:
+        return None
+    mo, dd, h, mi, s, frac, lv, comp, msg = m.groups()
+    ts = _day_epoch(year, int(mo), int(dd)) + _hms(h, mi, s) + float(frac) if 1 <= int(mo) <= 12 else None
+    return LogRecord(lineno, msg, text, ts, _ANDROID_LEVELS[lv], comp, find_session(msg))
+
+
+def _generic_apache(lineno: int, text: str, year: int) -> LogRecord | None:
+    m = _APACHE.match(text)
+    if m is None or m.group(1) not in _MONTHS:
+        return None
+    mon, dd, h, mi, s, yyyy, level, msg = m.groups()
+    ts = _day_epoch(int(yyyy), _MONTHS[mon], int(dd)) + _hms(h, mi, s)
+    return LogRecord(lineno, msg, text, ts, level.upper(), None, find_session(msg))
+
+
+_GENERIC = [_generic_iso, _generic_syslog, _generic_slash, _generic_android, _generic_apache]
+
+
+class _GenericParser:
+    """Tries each header shape, the last one that matched first (a file rarely mixes them)."""
+
+    def __init__(self) -> None:
+        self.order = list(_GENERIC)
+
+    def __call__(self, lineno: int, text: str, year: int) -> LogRecord | None:
+        for i, parse in enumerate(self.order):
+            rec = parse(lineno, text, year)
+            if rec is not None:
+                if i:
+                    self.order.insert(0, self.order.pop(i))
+                return rec
+        return None
+
+
+# --- opening and sniffing ------------------------------------------------------------------
+
+
+def _open_binary(path: Path) -> IO[bytes]:
+    if not path.exists():
+        raise LogReadError(path, "no such log file")
+    if not path.is_file():
+        raise LogReadError(path, "not a regular file")
+    try:
+        fh: IO[bytes] = open(path, "rb")  # noqa: SIM115 - closed by the caller
+        if fh.read(2) == b"\x1f\x8b":
+            fh.close()
+            fh = gzip.open(path, "rb")
+        else:
+            fh.seek(0)
+        return fh
+    except (OSError, EOFError) as exc:
+        raise LogReadError(path, f"cannot read: {exc}") from exc
+
+
+def _sniff_lines(path: Path) -> list[str]:
+    """The first non-empty lines, decoded; raises when the head of the file is binary data."""
+    with _open_binary(path) as fh:
+        try:
+            head = fh.read(SNIFF_BYTES)
+        except (OSError, EOFError) as exc:
+            raise LogReadError(path, f"cannot read: {exc}") from exc
+    if not head:
+        return []
+    text = head.decode("utf-8", errors="replace")
+    bad = text.count("\ufffd") + len(_CONTROL.findall(text))
+    if bad / len(text) > 0.5:
+        raise LogReadError(path, "looks like binary data, not a text log")
+    lines = [ln for ln in (_clean_line(b)[0] for b in head.split(b"\n")[:-1] or [head]) if ln.strip()]
+    return lines[:SNIFF_LINES]
+
+
+def detect_format(path: str | Path) -> str:
+    """Guess the format from the first lines: the line format matching most of them wins."""
+    path = Path(path)
+    lines = _sniff_lines(path)
+    if lines and lines[0].startswith("LineId,") and "Content" in lines[0].split(","):
+        return "loghub-csv"
+    generic = _GenericParser()
+    scores = {
+        "hdfs": sum(_HDFS.match(ln) is not None for ln in lines),
+        "bgl": sum(_BGL.match(ln) is not None for ln in lines),
+        "generic": sum(generic(0, ln, 2000) is not None for ln in lines),
+    }
+    best = max(scores, key=lambda k: scores[k])  # ties: the more specific formats come first
+    return best if scores[best] else "generic"
+
+
+# --- the reader ----------------------------------------------------------------------------
+
+
+class LogReader:
+    """Iterate a log file as LogRecords, streaming; `stats` fills in as lines are read."""
+
+    def __init__(
+        self,
+        path: str | Path,
+        fmt: Format = "auto",
+        *,
+        max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
+        year: int | None = None,
+    ) -> None:
+        if fmt not in FORMATS:
+            raise LogReadError(path, f"unknown log format {fmt!r}; one of {', '.join(FORMATS)}")
+        self.path = Path(path)
+        self.fmt = fmt
+        self.max_line_bytes = max_line_bytes
+        self.year = year or datetime.now(UTC).year
+        self.stats = ReadStats(path=str(path))
+
+    @property
+    def format(self) -> str:
+        if self.fmt == "auto":
+            self.fmt = detect_format(self.path)  # type: ignore[assignment]
+        return self.fmt
+
+    def __iter__(self) -> Iterator[LogRecord]:
+        fmt = self.format
+        self.stats.format = fmt
+        if fmt == "loghub-csv":
+            yield from self._csv_records()
+        else:
+            parser = {"hdfs": _parse_hdfs, "bgl": _parse_bgl}.get(fmt) or _GenericParser()
+            yield from self._line_records(parser)
+
+    # Lines ------------------------------------------------------------------------------
+
+    def _raw_lines(self, fh: IO[bytes]) -> Iterator[tuple[bytes, bool]]:
+        """(line bytes, truncated). readline(limit) keeps memory bounded even for a 1 GB 'line'."""
+        limit = self.max_line_bytes
+        readline = fh.readline
+        while True:
+            chunk = readline(limit + 1)
+            if not chunk:
+                return
+            if chunk.endswith(b"\n"):
+                yield chunk, False
+            elif len(chunk) <= limit:  # end of file without a newline: a cut-off last line
+                self.stats.unterminated_last_line = True
+                yield chunk, False
+                return
+            else:
+                while (rest := readline(1 << 20)) and not rest.endswith(b"\n"):
+                    pass  # skip the remainder of an absurdly long line
+                yield chunk[:limit], True
+
+    def _line_records(self, parser: object) -> Iterator[LogRecord]:
+        stats, year = self.stats, self.year
+        parse = parser  # a callable (lineno, text, year) -> LogRecord | None
+        with _open_binary(self.path) as fh:
+            try:
+                for lineno, (data, truncated) in enumerate(self._raw_lines(fh), start=1):
+                    stats.lines = lineno
+                    rec = self._one_line(lineno, data, truncated, parse, year)  # type: ignore[arg-type]
+                    if rec is not None:
+                        yield rec
+            except (OSError, EOFError, gzip.BadGzipFile) as exc:
+                raise LogReadError(self.path, f"read failed: {exc}", stats.lines + 1) from exc
+
+    def _one_line(self, lineno: int, data: bytes, truncated: bool, parse, year: int) -> LogRecord | None:  # noqa: ANN001
+        stats = self.stats
+        text, garbled, binary = _clean_line(data)
+        if binary:
+            stats.binary_skipped += 1
+            return None
+        if not text.strip():
+            if garbled:
+                stats.binary_skipped += 1  # e.g. a run of NULs left by a crash
+            else:
+                stats.blank += 1
+            return None
+        rec = parse(lineno, text, year)
+        if rec is None:
+            stats.unmatched += 1
+            rec = LogRecord(lineno, text, text, matched=False, session=find_session(text))
+        if truncated:
+            stats.truncated += 1
+            rec.truncated = True
+        if garbled:
+            stats.garbled += 1
+            rec.garbled = True
+        stats.records += 1
+        return rec
+
+    # LogHub structured CSV --------------------------------------------------------------
+
+    def _csv_records(self) -> Iterator[LogRecord]:
+        stats = self.stats
+        with _open_binary(self.path) as fh:
+            text = io.TextIOWrapper(fh, encoding="utf-8", errors="replace", newline="")
+            rows = csv.reader(text)
+            header = self._csv_header(rows)
+            col = {name: i for i, name in enumerate(header)}
+            stamp = _CsvTimestamp(col, self.year)
+            while True:
+                try:
+                    row = next(rows)
+                except StopIteration:
+                    return
+                except csv.Error:  # e.g. a field over csv.field_size_limit(): drop the row
+                    stats.lines += 1
+                    stats.binary_skipped += 1
+                    continue
+                stats.lines += 1
+                rec = self._csv_row(row, col, stamp)
+                if rec is not None:
+                    stats.records += 1
+                    yield rec
+
+    def _csv_header(self, rows: Iterator[list[str]]) -> list[str]:
+        try:
+            header = next(rows, None)
+        except csv.Error as exc:
+            raise LogReadError(self.path, f"not a LogHub structured CSV: {exc}", 1) from exc
+        if not header or "Content" not in header:
+            raise LogReadError(self.path, "not a LogHub structured CSV: no Content column in the header", 1)
+        return header
+
+    def _csv_row(self, row: list[str], col: dict[str, int], stamp: _CsvTimestamp) -> LogRecord | None:
+        def get(name: str) -> str | None:
+            i = col.get(name)
+            return row[i] if i is not None and i < len(row) else None
+
+        content = get("Content")
+        if content is None:
+            self.stats.unmatched += 1
+            return None
+        if _CONTROL.search(content):
+            content = _CONTROL.sub(" ", content)
+            self.stats.garbled += 1
+        line_id = get("LineId")
+        lineno = int(line_id) if line_id and line_id.isdigit() else self.stats.lines
+        tag = get("Label")
+        label = None if tag is None else int(tag != "-")
+        return LogRecord(
+            lineno,
+            content,
+            content,
+            stamp(row),
+            get("Level"),
+            get("Component"),
+            get("Node") if "Label" in col and get("Node") else find_session(content),
+            label=label,
+            alert=tag if label else None,
+            event_id=get("EventId"),
+            event_template=get("EventTemplate"),
+        )
+
+
+class _CsvTimestamp:
+    """Best-effort epoch seconds from LogHub's varied Date/Time/Month/Day/Timestamp columns."""
+
+    FORMATS = (
+        "%y%m%d %H%M%S",
+        "%Y-%m-%d %H:%M:%S.%f",
+        "%Y-%m-%d %H:%M:%S",
+        "%y/%m/%d %H:%M:%S",
+        "%a %b %d %H:%M:%S %Y",
+        "%b %d %H:%M:%S",
+        "%m-%d %H:%M:%S.%f",
+        "%m.%d %H:%M:%S",
+    )
+
+    def __init__(self, col: dict[str, int], year: int) -> None:
+        self.parts = [col[n] for n in ("Month", "Date", "Day", "Time") if n in col]
+        self.epoch_col = col.get("Timestamp")
+        self.year = year
+        self.last: str | None = None
+
+    def __call__(self, row: list[str]) -> float | None:
+        try:
+            if self.epoch_col is not None and row[self.epoch_col].isdigit():
+                return float(row[self.epoch_col])
+            text = " ".join(row[i] for i in self.parts).replace(",", ".")
+        except IndexError:
+            return None
+        if text.isdigit() and len(text) >= 9:  # HPC: the Time column is epoch seconds
+            return float(text)
+        for fmt in ([self.last] if self.last else []) + list(self.FORMATS):
+            try:
+                dt = datetime.strptime(text, fmt)
+            except ValueError:
+                continue
+            self.last = fmt
+            if "%Y" not in fmt and "%y" not in fmt:
+                dt = dt.replace(year=self.year)
+            return dt.replace(tzinfo=UTC).timestamp()
+        return None
+
+
+def read_records(
+    path: str | Path,
+    fmt: Format = "auto",
+    *,
+    max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
+    year: int | None = None,
+    stats: ReadStats | None = None,
+) -> Iterator[LogRecord]:
+    """Stream LogRecords from `path`. Pass a ReadStats to get the counts of odd lines filled in."""
+    reader = LogReader(path, fmt, max_line_bytes=max_line_bytes, year=year)
+    reader.format  # noqa: B018 - detect now, so a missing or binary file fails at the call, not later
+    if stats is not None:
+        reader.stats = stats
+        stats.path = str(path)
+    return iter(reader)
