@@ -29,14 +29,20 @@ from intentos.executor import ConfirmRequest, Executor, context_from_data
 from intentos.fixture import sandbox_is_empty
 from intentos.journal import RunView, list_runs, new_run_id, view_run
 from intentos.script import IntentFile
+from intentos.skills.logs.cli import app as logs_cli
+from intentos.skills.training.cli import train_command, training_app
 from intentos.table import FunctionTable
 from intentos.validation import WorkflowInvalid, validate
 from intentos.workflow import Workflow
 
-app = typer.Typer(help="intentos: state an intent, see the plan, run it in a sandbox.", no_args_is_help=True,
+app = typer.Typer(help="intentos: state an intent, see the plan, run it in a sandbox (no command: the TUI).",
                   pretty_exceptions_enable=False, add_completion=False)
 runs_app = typer.Typer(help="Past runs, from their journals.", invoke_without_command=True)
 app.add_typer(runs_app, name="runs")
+skills_app = typer.Typer(help="The AIOps skills on their own, without the agent.", no_args_is_help=True)
+skills_app.add_typer(logs_cli, name="logs")
+skills_app.add_typer(training_app, name="training")
+app.add_typer(skills_app, name="skills")
 
 out = Console()
 err = render.stderr_console()
@@ -316,6 +322,7 @@ def models(as_json: bool = JsonOpt) -> None:
 
 
 app.command("eval")(eval_command)
+app.command("train")(train_command)
 
 
 @runs_app.callback()
@@ -364,6 +371,31 @@ def _run_dir(run_id: str) -> Path:
     if not (run_dir / "journal.jsonl").is_file():
         raise IntentosError(f"no run {run_id!r} (see `intentos runs`)")
     return run_dir
+
+
+@app.callback(invoke_without_command=True)
+def _no_command(ctx: typer.Context) -> None:
+    """intentos: state an intent, see the plan, run it in a sandbox. With no command, the TUI opens."""
+    if ctx.invoked_subcommand is not None:
+        return
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):  # no terminal to draw on: the help, as before
+        out.print(ctx.get_help(), highlight=False)
+        raise typer.Exit(0)
+    _open_tui(None, None, None)
+
+
+@app.command()
+def tui(sandbox: Path | None = SandboxOpt, model: str | None = ModelOpt, n_gpu_layers: int | None = GpuOpt) -> None:
+    """The interactive terminal UI: intent box, model picker, the plan as a state machine, live runs."""
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        _fail("the TUI needs a terminal (use `intentos resolve` or `intentos run` in scripts)", False)
+    _open_tui(sandbox, model, n_gpu_layers)
+
+
+def _open_tui(sandbox: Path | None, model: str | None, n_gpu_layers: int | None) -> None:
+    from intentos.tui import run_tui  # textual loads only when the TUI opens
+
+    _guard(False, lambda: run_tui(sandbox=sandbox, model=model, n_gpu_layers=n_gpu_layers))
 
 
 def main() -> None:

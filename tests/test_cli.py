@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from intentos.cli import app
 
-APPS = {"agent", "calendar", "clock", "contacts", "files", "mail", "notes", "tasks"}
+APPS = {"agent", "calendar", "clock", "contacts", "files", "logs", "mail", "notes", "tasks", "training"}
 
 
 @pytest.fixture
