@@ -73,61 +73,6 @@ def _evaluate(statements: list[LogStatement], roots: list[str], folds: int) -> N
     for k, (tr, te) in enumerate(GroupKFold(n_splits=folds).split(statements, groups=projects)):
         train = [statements[i] for i in tr]
         test = [statements[i] for i in te]
-        model = train_from_statements(train)
-        # Texts with words that also occur in a training project leak (copied modules, shared boilerplate);
-        # texts without words ("<*>", "%s: %s") are kept: they are the insufficient cases, not leaked wording.
-        seen = {clean_static_text(s.static_text) for s in train if has_words(s.static_text)}
-        fresh = [s for s in test if clean_static_text(s.static_text) not in seen]
-        leaked += len(test) - len(fresh)
-        majority = Counter(s.level_class for s in train if s.level_class).most_common(1)[0][0]
-        levelled = [s for s in fresh if s.level_class and clean_static_text(s.static_text).strip()]
-        for s, probs in zip(levelled, model.predict_level([s.static_text for s in levelled]), strict=True):
-            y_true.append(s.level_class or "")
-            y_pred.append(max(probs, key=probs.__getitem__))
-            y_major.append(majority)
-        s_true += [weak_sufficiency_label(pos_tags(s.static_text)) for s in fresh]
-        s_pred += [int(p >= 0.5) for p in model.predict_sufficient([s.static_text for s in fresh])]
-        findings = check_statements(fresh, model)
-        flagged_level += sum(f.problem == "level" for f in findings)
-        flagged_ling += sum(f.problem == "linguistic" for f in findings)
-        checked += len(fresh)
-        test_projects = sorted(set(projects[te]))
-        print(f"  fold {k + 1}: test projects {len(test_projects)} ({', '.join(test_projects[:6])}"
-              f"{', ...' if len(test_projects) > 6 else ''}), train statements {len(train)}, "
-              f"test statements {len(fresh)} (+{len(test) - len(fresh)} removed as seen in train)")
-
-    print(f"\nLevel model, {folds}-fold CV grouped by project ({n_projects} projects), "
-          f"{len(y_true)} held-out statements with error/warning/info:")
-    print(f"  accuracy {accuracy_score(y_true, y_pred):.3f}   macro-F1 {f1_score(y_true, y_pred, average='macro'):.3f}")
-    print(f"  majority-class baseline: accuracy {accuracy_score(y_true, y_major):.3f}   "
-          f"macro-F1 {f1_score(y_true, y_major, average='macro', labels=list(LEVEL_CLASSES)):.3f}")
-    print("  per class:")
-    print("    " + classification_report(y_true, y_pred, labels=list(LEVEL_CLASSES), digits=3,
-                                         zero_division=0).replace("\n", "\n    "))
-    print(f"Sufficiency model vs weak labels on held-out projects ({len(s_true)} statements, "
-          f"{s_true.count(0)} insufficient):")
-    print(f"  F1(insufficient) {f1_score(s_true, s_pred, pos_label=0):.3f}   "
-          f"F1(sufficient) {f1_score(s_true, s_pred, pos_label=1):.3f}   "
-          f"macro-F1 {f1_score(s_true, s_pred, average='macro'):.3f}")
-    print(f"  (this is agreement with the weak-label rule, not with human judgement; {leaked} test statements were"
-          f" dropped as duplicates of training text)")
-    print(f"Checker on held-out statements: {flagged_level} level findings and {flagged_ling} linguistic findings "
-          f"out of {checked} statements ({flagged_level / max(checked, 1):.1%} / {flagged_ling / max(checked, 1):.1%})")
-
-
-def _evaluate(statements: list[LogStatement], roots: list[str], folds: int) -> None:
-    projects = np.array([project_of(s.file, roots) for s in statements])
-    n_projects = len(set(projects))
-    folds = min(folds, n_projects)
-    y_true: list[str] = []
-    y_pred: list[str] = []
-    y_major: list[str] = []
-    s_true: list[int] = []
-    s_pred: list[int] = []
-    flagged_level = flagged_ling = checked = leaked = 0
-    for k, (tr, te) in enumerate(GroupKFold(n_splits=folds).split(statements, groups=projects)):
-        train = [statements[i] for i in tr]
-        test = [statements[i] for i in te]
         t0 = time.perf_counter()
         model = train_from_statements(train)
         t_train = time.perf_counter() - t0
