@@ -12,7 +12,7 @@ import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, NoReturn, TypeVar
+from typing import Any, TypeVar
 
 import typer
 from rich.console import Console
@@ -21,6 +21,7 @@ from intentos import paths, render
 from intentos.app import Context
 from intentos.backends import available_backends, make_backend
 from intentos.backends.settings import load_backend_settings
+from intentos.clierror import fail
 from intentos.config import load_settings, make_context
 from intentos.controller import Controller, Resolution, ResolutionFailed, Trace
 from intentos.errors import IntentosError
@@ -56,24 +57,16 @@ ModelOpt = typer.Option(None, "--model", "-m",
 GpuOpt = typer.Option(None, "--n-gpu-layers", help="layers to offload to the GPU (-1: all; llamacpp only)")
 
 
-def _fail(message: str, as_json: bool, code: int = 2) -> NoReturn:
-    if as_json:
-        print(json.dumps({"error": message}))
-    else:
-        err.print(f"[bold red]error:[/] {message}", highlight=False)
-    raise typer.Exit(code)
-
-
 def _guard(as_json: bool, action: Callable[[], T]) -> T:
     """Run a command body; turn errors a user can act on into one clear line."""
     try:
         return action()
     except ResolutionFailed as exc:  # the model failed, not the input: exit 1 like a failed run
-        _fail(str(exc), as_json, code=1)
+        fail(str(exc), as_json, code=1)
     except WorkflowInvalid as exc:
-        _fail(str(exc), as_json)
+        fail(str(exc), as_json)
     except IntentosError as exc:
-        _fail(str(exc), as_json)
+        fail(str(exc), as_json)
 
 
 def _confirmer(as_json: bool) -> Callable[[ConfirmRequest], bool]:
@@ -388,7 +381,7 @@ def _no_command(ctx: typer.Context) -> None:
 def tui(sandbox: Path | None = SandboxOpt, model: str | None = ModelOpt, n_gpu_layers: int | None = GpuOpt) -> None:
     """The interactive terminal UI: intent box, model picker, the plan as a state machine, live runs."""
     if not (sys.stdin.isatty() and sys.stdout.isatty()):
-        _fail("the TUI needs a terminal (use `intentos resolve` or `intentos run` in scripts)", False)
+        fail("the TUI needs a terminal (use `intentos resolve` or `intentos run` in scripts)", False)
     _open_tui(sandbox, model, n_gpu_layers)
 
 

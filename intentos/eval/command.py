@@ -13,6 +13,7 @@ from intentos import paths, render
 from intentos.backends import make_backend, parse_spec
 from intentos.backends.base import Backend
 from intentos.backends.settings import default_model_spec, load_backend_settings
+from intentos.clierror import fail
 from intentos.controller import ControllerSettings
 from intentos.errors import IntentosError
 from intentos.eval.record import REFERENCE_SPEC, Manifest, Trial, load_trials, read_manifest
@@ -49,11 +50,7 @@ def eval_command(
         result = _eval(suite_path, models or [], reps, out_dir, replay_dir, compare or [], cases or [], tags or [],
                        jobs, temperature, max_attempts, n_gpu_layers, as_json)
     except IntentosError as exc:
-        if as_json:
-            print(json.dumps({"error": str(exc)}))
-        else:
-            err.print(f"[bold red]error:[/] {exc}", highlight=False)
-        raise typer.Exit(2) from None
+        fail(str(exc), as_json)
     except KeyboardInterrupt:
         err.print("interrupted: finished trials are saved; the same command resumes")
         raise typer.Exit(130) from None

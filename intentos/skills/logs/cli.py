@@ -16,7 +16,7 @@ import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, NoReturn, TypeVar
+from typing import Any, TypeVar
 
 import typer
 from pydantic import BaseModel, ValidationError
@@ -24,7 +24,7 @@ from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
 from rich.table import Table
 
-from intentos.errors import IntentosError
+from intentos.clierror import fail, guard
 from intentos.skills.logs.app import (
     QUICK_ENCODER,
     Anomalies,
@@ -56,21 +56,14 @@ QuickOpt = typer.Option(False, "--quick", help="a smaller, faster neural model (
 # -- plumbing ---------------------------------------------------------------------------------------------
 
 
-def _fail(message: str) -> NoReturn:
-    err.print(f"[red]error:[/red] {message}", highlight=False)
-    raise typer.Exit(2)
-
-
 def _guard(action: Callable[[], T]) -> T:
     """Errors a user can act on become one red line and exit code 2, not a traceback."""
     try:
-        return action()
-    except IntentosError as exc:
-        _fail(str(exc))
+        return guard(action)
     except ValidationError as exc:
-        _fail("; ".join(e["msg"] for e in exc.errors()))
+        fail("; ".join(e["msg"] for e in exc.errors()))
     except KeyboardInterrupt:
-        _fail("interrupted")
+        fail("interrupted")
 
 
 @contextmanager
@@ -224,15 +217,15 @@ def _windows(log: Path, given: list[str], windows_file: Path | None, from_truth:
     for text in given:
         start, sep, end = text.partition("/")
         if not sep:
-            _fail(f"--window {text!r}: expected START/END, e.g. 2024-03-04T08:00:00/2024-03-04T08:05:00")
+            fail(f"--window {text!r}: expected START/END, e.g. 2024-03-04T08:00:00/2024-03-04T08:05:00")
         raw.append({"start": start.strip(), "end": end.strip()})
     if windows_file is not None:
         try:
             data = json.loads(windows_file.read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
-            _fail(f"{windows_file}: not a readable JSON list of windows: {exc}")
+            fail(f"{windows_file}: not a readable JSON list of windows: {exc}")
         if not isinstance(data, list):
-            _fail(f"{windows_file}: expected a JSON list of {{start, end}} objects")
+            fail(f"{windows_file}: expected a JSON list of {{start, end}} objects")
         raw.extend(data)
     if from_truth:
         from intentos.skills.logs.generator import GroundTruth
@@ -240,10 +233,10 @@ def _windows(log: Path, given: list[str], windows_file: Path | None, from_truth:
         try:
             gt = GroundTruth.load(log)
         except (OSError, ValueError, KeyError) as exc:
-            _fail(f"{log}: no readable generator truth next to it: {exc}")
+            fail(f"{log}: no readable generator truth next to it: {exc}")
         raw.extend({"start": w.start, "end": w.end} for w in gt.windows)
     if not raw:
-        _fail("give at least one failure window (--window, --windows-file or --from-truth)")
+        fail("give at least one failure window (--window, --windows-file or --from-truth)")
     return [Window.model_validate(w) for w in raw]
 
 

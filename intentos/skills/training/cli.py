@@ -5,39 +5,20 @@ unless --root says otherwise."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
 
 import typer
 from rich.console import Console
 
-from intentos.errors import IntentosError
+from intentos.clierror import fail, guard
 from intentos.skills.training import compare as cmp
 from intentos.skills.training import jobs
 
-T = TypeVar("T")
 out = Console(soft_wrap=True)  # tables are wider than 80 columns
-err = Console(stderr=True)
 RootOpt = typer.Option(None, "--root", help="jobs folder (default: INTENTOS_HOME/training/jobs)")
 JsonOpt = typer.Option(False, "--json", help="machine-readable output on stdout")
 
 training_app = typer.Typer(help="Distributed training jobs: status, stop, compare.", no_args_is_help=True)
-
-
-def _guard(action: Callable[[], T], as_json: bool) -> T:
-    try:
-        return action()
-    except IntentosError as exc:
-        if as_json:
-            print(json.dumps({"error": str(exc)}))
-        else:
-            err.print(f"[bold red]error:[/] {exc}", highlight=False)
-        raise typer.Exit(2) from None
-
-
-def _raise(exc: Exception) -> None:
-    raise exc
 
 
 def _show(status: jobs.JobStatus, as_json: bool) -> None:
@@ -62,7 +43,7 @@ def train_command(
 ) -> None:
     """Start a distributed training job in the background (torchrun; gloo on CPU, NCCL on GPU)."""
     where = root or jobs.default_root()
-    status = _guard(lambda: jobs.start(config, where, nproc, resume, name), as_json)
+    status = guard(lambda: jobs.start(config, where, nproc, resume, name), as_json)
     if wait:
         status = jobs.wait(where, status.job_id, timeout=7 * 24 * 3600)
     _show(status, as_json)
@@ -75,7 +56,7 @@ def status_command(job_id: str | None = typer.Argument(None), root: Path | None 
                    as_json: bool = JsonOpt) -> None:
     """State, step, eval loss and bytes of one job or all jobs."""
     where = root or jobs.default_root()
-    found = _guard(lambda: [jobs.status(where, job_id)] if job_id else jobs.list_jobs(where), as_json)
+    found = guard(lambda: [jobs.status(where, job_id)] if job_id else jobs.list_jobs(where), as_json)
     if as_json:
         print(json.dumps([s.model_dump() for s in found]))
     elif not found:
@@ -87,7 +68,7 @@ def status_command(job_id: str | None = typer.Argument(None), root: Path | None 
 @training_app.command("stop")
 def stop_command(job_id: str, root: Path | None = RootOpt, as_json: bool = JsonOpt) -> None:
     """Stop a running job (resume it later with `intentos train CONFIG --resume`)."""
-    _show(_guard(lambda: jobs.stop(root or jobs.default_root(), job_id), as_json), as_json)
+    _show(guard(lambda: jobs.stop(root or jobs.default_root(), job_id), as_json), as_json)
 
 
 @training_app.command("compare")
@@ -96,9 +77,9 @@ def compare_command(job_ids: list[str] | None = typer.Argument(None), root: Path
                     as_json: bool = JsonOpt) -> None:
     """A table of eval loss and bytes per job, and a PNG plot of eval loss against bytes."""
     where = root or jobs.default_root()
-    found = _guard(lambda: [jobs.status(where, j) for j in job_ids] if job_ids else jobs.list_jobs(where), as_json)
+    found = guard(lambda: [jobs.status(where, j) for j in job_ids] if job_ids else jobs.list_jobs(where), as_json)
     if not found:
-        _guard(lambda: _raise(jobs.JobError(f"no training jobs under {where}")), as_json)
+        fail(f"no training jobs under {where}", as_json)
     plot.write_bytes(cmp.plot_png(found))
     rows = cmp.rows(found)
     if as_json:
