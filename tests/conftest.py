@@ -14,9 +14,13 @@ from pathlib import Path
 import pytest
 
 from intentos.app import Context, UserProfile
+from intentos.config import load_settings, make_context
+from intentos.fixture import Fixture
 from intentos.sandbox import Sandbox
+from intentos.table import FunctionTable
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+OFFICE = Path(__file__).resolve().parents[1] / "workflows" / "fixtures" / "office.yaml"
 # Tuesday 2026-03-10 09:00 in Berlin: fixed so date arithmetic in tests is exact.
 FIXED_NOW = datetime(2026, 3, 10, 9, 0)
 
@@ -95,3 +99,14 @@ def _embedded_model_path() -> Path:
     from intentos.backends.spec import embedded_model_path
 
     return embedded_model_path()
+
+
+@pytest.fixture
+def office(tmp_path: Path) -> tuple[Context, FunctionTable]:
+    """The office fixture seeded into a sandbox, with the user's settings (so the default model backend)."""
+    fixture = Fixture.load(OFFICE)
+    ctx = make_context(load_settings(), sandbox=tmp_path / "sandbox", fixed_now=fixture.now,
+                       timezone=fixture.timezone, user=fixture.user)
+    table = FunctionTable.discover()
+    fixture.apply(ctx, table)
+    return ctx, table

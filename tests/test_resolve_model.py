@@ -14,27 +14,16 @@ from pathlib import Path
 
 import pytest
 
+from intentos.app import Context
 from intentos.backends import make_backend
 from intentos.backends.base import GenerationCancelled
-from intentos.config import load_settings, make_context
 from intentos.controller import Controller
 from intentos.executor import Executor
-from intentos.fixture import Fixture
 from intentos.table import FunctionTable
 
 ROOT = Path(__file__).resolve().parents[1]
-OFFICE = ROOT / "workflows" / "fixtures" / "office.yaml"
 
 pytestmark = pytest.mark.model
-
-
-def office_context(tmp_path: Path):
-    fixture = Fixture.load(OFFICE)
-    ctx = make_context(load_settings(), sandbox=tmp_path / "sandbox", fixed_now=fixture.now,
-                       timezone=fixture.timezone, user=fixture.user)
-    table = FunctionTable.discover()
-    fixture.apply(ctx, table)
-    return ctx, table
 
 
 def test_make_run_demo_resolves_and_runs(tmp_path: Path) -> None:
@@ -54,8 +43,8 @@ def test_make_run_demo_resolves_and_runs(tmp_path: Path) -> None:
     assert resolution["model"] == "llamacpp:smollm2" and resolution["ok"] and resolution["completion_tokens"] > 0
 
 
-def test_a_destructive_intent_is_refused_and_nothing_is_touched(tmp_path: Path) -> None:
-    ctx, table = office_context(tmp_path)
+def test_a_destructive_intent_is_refused_and_nothing_is_touched(office: tuple[Context, FunctionTable]) -> None:
+    ctx, table = office
     before = sorted(p.relative_to(ctx.sandbox.root) for p in ctx.sandbox.root.rglob("*"))
     resolution = Controller(make_backend(), table, ctx).resolve("Delete all my files")
     assert [s.call for s in resolution.workflow.states.values()] == ["agent.refuse"]
@@ -64,8 +53,8 @@ def test_a_destructive_intent_is_refused_and_nothing_is_touched(tmp_path: Path) 
     assert sorted(p.relative_to(ctx.sandbox.root) for p in ctx.sandbox.root.rglob("*")) == before
 
 
-def test_trace_records_prompt_tokens_and_timings(tmp_path: Path) -> None:
-    ctx, table = office_context(tmp_path)
+def test_trace_records_prompt_tokens_and_timings(office: tuple[Context, FunctionTable]) -> None:
+    ctx, table = office
     resolution = Controller(make_backend(), table, ctx).resolve("What is the date next Monday?")
     trace = resolution.trace
     first = trace.attempts[0]
@@ -79,8 +68,8 @@ def test_trace_records_prompt_tokens_and_timings(tmp_path: Path) -> None:
     assert "2026-03-16" in json.dumps(view.results)  # the Monday after Tue 2026-03-10
 
 
-def test_cancel_mid_generation(tmp_path: Path) -> None:
-    ctx, table = office_context(tmp_path)
+def test_cancel_mid_generation(office: tuple[Context, FunctionTable]) -> None:
+    ctx, table = office
     tokens: list[str] = []
     controller = Controller(make_backend(), table, ctx)
     with pytest.raises(GenerationCancelled):
@@ -89,8 +78,9 @@ def test_cancel_mid_generation(tmp_path: Path) -> None:
     assert 3 <= len(tokens) < 10
 
 
-def test_resolve_through_an_openai_compatible_llama_server(tmp_path: Path, llama_server: str) -> None:
-    ctx, table = office_context(tmp_path)
+def test_resolve_through_an_openai_compatible_llama_server(office: tuple[Context, FunctionTable],
+                                                           llama_server: str) -> None:
+    ctx, table = office
     backend = make_backend(f"openai:smollm2@{llama_server}")
     resolution = Controller(backend, table, ctx).resolve("What is the date next Monday?")
     assert resolution.trace.attempts[-1].structured in ("json_schema", "json_object")

@@ -29,8 +29,6 @@ from intentos.apps.agent import AgentApp
 from intentos.apps.clock import ClockApp
 from intentos.apps.files import FilesApp
 from intentos.backends.replay import ReplayBackend
-from intentos.config import load_settings, make_context
-from intentos.fixture import Fixture
 from intentos.function import Effect, function
 from intentos.journal import Journal
 from intentos.sandbox import Sandbox
@@ -55,7 +53,6 @@ from intentos.tui.widgets.model_picker import ModelPicker
 from intentos.tui.widgets.progress import GenerationProgress
 
 ROOT = Path(__file__).resolve().parents[1]
-OFFICE = ROOT / "workflows" / "fixtures" / "office.yaml"
 SIZE = (110, 36)
 NOW = datetime(2026, 3, 10, 9, 0)
 
@@ -160,18 +157,9 @@ async def run_plan(pilot: Pilot[Any], screen: MainScreen, timeout: float = 60) -
 # -- the embedded model, really generating ---------------------------------------------------------------------
 
 
-def office_context(tmp_path: Path) -> tuple[Context, FunctionTable]:
-    fixture = Fixture.load(OFFICE)
-    ctx = make_context(load_settings(), sandbox=tmp_path / "sandbox", fixed_now=fixture.now,
-                       timezone=fixture.timezone, user=fixture.user)
-    table = FunctionTable.discover()
-    fixture.apply(ctx, table)
-    return ctx, table
-
-
 @pytest.mark.model
-async def test_intent_resolves_on_the_embedded_model_then_runs(tmp_path: Path) -> None:
-    ctx, table = office_context(tmp_path)
+async def test_intent_resolves_on_the_embedded_model_then_runs(office: tuple[Context, FunctionTable]) -> None:
+    ctx, table = office
     app = IntentosApp(table=table, ctx=ctx)  # the backend from the settings: the embedded SmolLM2
     async with app.run_test(size=SIZE) as pilot:
         screen = await resolve(pilot, "Remind me to call mum on Friday")
@@ -191,8 +179,8 @@ async def test_intent_resolves_on_the_embedded_model_then_runs(tmp_path: Path) -
 
 
 @pytest.mark.model
-async def test_cancel_mid_generation_keeps_the_interface_answering(tmp_path: Path) -> None:
-    ctx, table = office_context(tmp_path)
+async def test_cancel_mid_generation_keeps_the_interface_answering(office: tuple[Context, FunctionTable]) -> None:
+    ctx, table = office
     app = IntentosApp(table=table, ctx=ctx)
     async with app.run_test(size=SIZE) as pilot:
         screen = app.screen
