@@ -78,11 +78,15 @@ def functions_table(table: FunctionTable) -> Table:
     return out
 
 
+def clip(text: str, limit: int) -> str:
+    """At most `limit` characters; a cut shows as a trailing ellipsis."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def _compact(value: Any, limit: int = 160) -> str:
     if value is None:
         return ""
-    text = json.dumps(value, ensure_ascii=False, default=str)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    return clip(json.dumps(value, ensure_ascii=False, default=str), limit)
 
 
 def resolution_line(trace: Trace) -> str:

@@ -15,6 +15,8 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
+from intentos.render import clip
+
 BARS = "▁▂▃▄▅▆▇█"
 MAX_ROWS = 20
 MAX_SPARK = 60
@@ -92,5 +94,4 @@ def _num(value: float) -> str:
 
 
 def _short(value: Any, limit: int = 200) -> str:
-    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    return clip(value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str), limit)

@@ -12,6 +12,7 @@ from textual.widgets import DataTable
 
 from intentos.executor import needs_confirmation
 from intentos.function import Effect
+from intentos.render import clip
 from intentos.table import FunctionTable
 from intentos.workflow import DONE, FAILED, Workflow
 
@@ -90,5 +91,4 @@ def _target(name: str) -> Text:
 
 
 def _args(args: dict[str, Any], limit: int = 60) -> str:
-    text = ", ".join(f"{k}={json.dumps(v, ensure_ascii=False, default=str)}" for k, v in args.items())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    return clip(", ".join(f"{k}={json.dumps(v, ensure_ascii=False, default=str)}" for k, v in args.items()), limit)
