@@ -374,7 +374,13 @@ async def test_help_lists_every_binding_of_every_place(ctx: Context, table: Func
             assert any(keys in line and what in line for line in shown.splitlines()), (where, keys, what)
         for where, _ in places:
             assert where in shown
+        first = app.screen
         await pilot.press("q")
+        assert isinstance(app.screen, MainScreen)
+        # Opened again, it is the same screen, not rebuilt.
+        await pilot.press("f1")
+        assert app.screen is first
+        await pilot.press("escape")
         assert isinstance(app.screen, MainScreen)
 
 

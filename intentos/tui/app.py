@@ -134,8 +134,12 @@ class IntentosApp(App[None]):
                 ("help", HelpScreen)]
 
     def action_help(self) -> None:
-        if not isinstance(self.screen, HelpScreen):
-            self.push_screen(HelpScreen(self.help_places()))
+        if isinstance(self.screen, HelpScreen):
+            return
+        # Installed once and kept when closed: composing the bindings table made help the slowest key.
+        if not self.is_screen_installed("help"):
+            self.install_screen(HelpScreen(self.help_places()), name="help")
+        self.push_screen("help")
 
     def action_runs(self) -> None:
         if not isinstance(self.screen, RunsScreen):
