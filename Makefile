@@ -6,7 +6,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 INTENT ?= Find the notes tagged travel and mail them to Anna
 
-.PHONY: install run test lint bench eval clean
+.PHONY: install run test lint bench eval bfcl clean
 
 install: $(STAMP)
 
@@ -15,6 +15,7 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet torch==2.13.0
 	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet --no-deps bfcl-eval
 	touch $(STAMP)
 
 # The main job: resolve an intent with the embedded SmolLM2 model and run it in a demo sandbox.
@@ -34,6 +35,11 @@ bench: $(STAMP)
 eval: $(STAMP)
 	$(VENV)/bin/intentos eval --suite evals/paper.yaml --out eval-runs/paper
 	$(VENV)/bin/intentos eval --suite evals/core.yaml --out eval-runs/core
+
+# BFCL's data, checkers and API classes for `intentos eval --suite bfcl:CATEGORY`. --no-deps: its pins
+# (numpy==1.26.4, a dozen model SDKs) must not enter our environment; only its pure-Python parts are used.
+bfcl: $(STAMP)
+	$(PY) -m pip install --quiet --no-deps bfcl-eval
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -29,6 +29,17 @@ from intentos.eval.judge import Verdict
 REFERENCE_SPEC = "reference"  # the pseudo-model that answers with each case's reference workflow
 
 
+class TurnRecord(BaseModel):
+    """One user turn of a multi-turn case: what was asked, the workflow it became, the calls that reached the APIs."""
+
+    intent: str
+    workflow: dict[str, Any] | None = None
+    resolution_error: str | None = None
+    status: str | None = None  # how its run ended (done, failed, …); None when there was no workflow
+    calls: list[str] = []
+    attempts: int = 0  # model calls this turn made; their records are in the trial's trace, in order
+
+
 class Trial(BaseModel):
     """One model × case × repetition."""
 
@@ -45,9 +56,13 @@ class Trial(BaseModel):
     verdict: Verdict | None = None
     replay_diverged: bool = False  # a replay whose prompts differ from the recorded ones
     recorded: str = ""
+    # Multi-turn cases: one record per user turn; `trace` then holds every turn's attempts in order.
+    turns: list[TurnRecord] = []
 
     @property
     def valid(self) -> bool:
+        if self.turns:
+            return all(t.workflow is not None for t in self.turns)
         return self.workflow is not None
 
     @property
@@ -88,6 +103,17 @@ class Manifest(BaseModel):
     intentos: str = __version__
     host: str = Field(default_factory=lambda: f"{platform.node()} {platform.machine()} {os.cpu_count()} cpu")
     replay_of: str | None = None
+    # Sampling (--limit N --seed S): which cases of how many were run, so figures are comparable.
+    limit: int | None = None
+    seed: int | None = None
+    cases: int | None = None  # cases run (after --case/--tag/--limit)
+    suite_cases: int | None = None  # cases in the whole suite
+
+    def sample_text(self) -> str | None:
+        """`20 of 400 cases (--limit 20 --seed 0)`, or None when the whole suite ran."""
+        if self.limit is None or self.cases is None:
+            return None
+        return f"{self.cases} of {self.suite_cases} cases (--limit {self.limit} --seed {self.seed})"
 
 
 def slug(text: str) -> str:

@@ -32,7 +32,7 @@ def summary_table(scores: Sequence[ModelScore], published: Published | None) -> 
              f"{s.trials}" + (f" ({s.replay_diverged} diverged in replay)" if s.replay_diverged else "")]
             for s in scores]
     for row in published.rows if published else []:
-        rows.append([f"{row.model} (published†)", f"{pct(row.passed / row.of)} ({row.passed}/{row.of})",
+        rows.append([f"{row.model} (published†)", row.label,
                      *["—"] * (len(header) - 2)])
     return header, rows
 
@@ -157,6 +157,13 @@ def write_report(out: Path, trials: Sequence[Trial], manifests: Sequence[Manifes
         "executing its workflow in a fresh sandbox",
         "latency is model time per intent, summed over attempts, as measured when recorded",
     ]
+    if manifests and (sample := manifests[0].sample_text()):
+        facts.insert(1, f"sample: {sample}; figures are for these cases only")
+    if suite.startswith("bfcl-"):
+        facts.append("BFCL: single-turn answers are scored by BFCL's AST checker, not executed (`executes` counts "
+                     "workflows that were scored); multi_turn_base runs every turn on BFCL's API classes and is "
+                     "judged by BFCL's state and response checkers; the `reference` model answers with BFCL's "
+                     "ground truth")
     notes = []
     if published:
         notes.append(f"† Published, not measured here: {published.source}." + (f" {published.note}"

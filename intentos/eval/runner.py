@@ -13,10 +13,13 @@ recording (the prompt code changed) is flagged rather than silently trusted.
 
 from __future__ import annotations
 
+import random
 import tempfile
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
+
+from pydantic import BaseModel
 
 from intentos.backends import make_backend, parse_spec
 from intentos.backends.base import Backend, Generation
@@ -28,7 +31,6 @@ from intentos.eval.record import (
     REFERENCE_SPEC,
     Manifest,
     Trial,
-    file_sha256,
     load_trials,
     now_iso,
     read_manifest,
@@ -36,7 +38,7 @@ from intentos.eval.record import (
     write_manifest,
     write_trial,
 )
-from intentos.eval.suite import Case, Suite
+from intentos.eval.suite import Case, ExternalSuite, Suite, load_suite
 from intentos.table import FunctionTable
 from intentos.workflow import Workflow
 
@@ -47,7 +49,7 @@ BackendFactory = Callable[[str], Backend]
 class EvalRunner:
     def __init__(self, suite: Suite, table: FunctionTable, out: Path, *, reps: int = 1, jobs: int = 4,
                  settings: ControllerSettings | None = None, progress: Progress | None = None,
-                 backend_factory: BackendFactory = make_backend) -> None:
+                 backend_factory: BackendFactory = make_backend, sampling: Sampling | None = None) -> None:
         if reps < 1:
             raise IntentosError("--reps must be at least 1")
         self.suite = suite
@@ -58,6 +60,7 @@ class EvalRunner:
         self.settings = settings or ControllerSettings()
         self.progress = progress
         self.backend_factory = backend_factory
+        self.sampling = sampling
 
     def run(self, specs: list[str]) -> list[Trial]:
         """Run every missing trial of every model; return all trials of this suite under `out`."""
@@ -90,6 +93,8 @@ class EvalRunner:
         return [t for t in load_trials(self.out) if t.suite == self.suite.name]
 
     def _trial(self, spec: str, backend: Backend | None, case: Case, rep: int) -> Trial:
+        if isinstance(self.suite, ExternalSuite):
+            return self.suite.run_trial(case, rep, backend, rep_settings(self.settings, rep), spec)
         if backend is None:
             reference = case.reference.to_data() if case.reference else None
             return finish_trial(Trial(**trial_head(self.suite, case, spec, rep)), case, reference,
@@ -98,23 +103,44 @@ class EvalRunner:
         return resolve_trial(self.suite, case, rep, backend, self.table, rep_settings(self.settings, rep), spec)
 
     def _update_manifest(self, specs: list[str]) -> None:
-        digest = file_sha256(self.suite.path)
+        digest = self.suite.digest()
         manifest = read_manifest(self.out)
         if manifest is not None and manifest.suite != self.suite.name:
             raise IntentosError(f"{self.out} holds a run of suite {manifest.suite!r}; use another --out for "
                                 f"{self.suite.name!r}")
         if manifest is not None and manifest.suite_sha256 != digest:
-            raise IntentosError(f"{self.out} was recorded with a different version of {self.suite.path}; "
+            raise IntentosError(f"{self.out} was recorded with a different version of {self.suite.ref()}; "
                                 "use another --out (records of different cases must not be mixed)")
         if manifest is not None and manifest.reps != self.reps and manifest.models:
             raise IntentosError(f"{self.out} was recorded with --reps {manifest.reps}; use the same or another --out")
         stamp = now_iso()
-        manifest = manifest or Manifest(suite=self.suite.name, suite_path=str(self.suite.path.resolve()),
+        manifest = manifest or Manifest(suite=self.suite.name, suite_path=self.suite.ref(),
                                         suite_sha256=digest, reps=self.reps, created=stamp, updated=stamp,
                                         settings=self.settings.model_dump())
         manifest.models = list(dict.fromkeys([*manifest.models, *specs]))
         manifest.updated = stamp
+        sampling = self.sampling or Sampling()
+        manifest.limit, manifest.seed = sampling.limit, sampling.seed
+        manifest.cases, manifest.suite_cases = len(self.suite.cases), sampling.suite_cases or len(self.suite.cases)
         write_manifest(self.out, manifest)
+
+
+class Sampling(BaseModel):
+    """`--limit N --seed S`: N cases drawn from the suite with a seeded generator, recorded in the manifest."""
+
+    limit: int | None = None
+    seed: int | None = None
+    suite_cases: int | None = None
+
+
+def sample_cases(cases: list[Case], limit: int | None, seed: int | None) -> list[Case]:
+    """`limit` cases drawn at random with `seed` (0 when not given), kept in suite order; all when no limit."""
+    if limit is None or limit >= len(cases):
+        return list(cases)
+    if limit < 1:
+        raise IntentosError("--limit must be at least 1")
+    chosen = set(random.Random(0 if seed is None else seed).sample(range(len(cases)), limit))
+    return [c for i, c in enumerate(cases) if i in chosen]
 
 
 def rep_settings(settings: ControllerSettings, rep: int) -> ControllerSettings:
@@ -153,25 +179,33 @@ def resolve_trial(suite: Suite, case: Case, rep: int, backend: Backend, table: F
     return finish_trial(trial, case, resolution.workflow.to_data(), None, table)
 
 
-def replay(source: Path, out: Path, table: FunctionTable, suite_path: Path | None = None,
+def replay(source: Path, out: Path, table: FunctionTable, suite_path: str | Path | None = None,
            progress: Progress | None = None) -> tuple[Suite, list[Trial]]:
     """Recompute every trial under `source` from its recorded responses, writing the new records to `out`."""
     manifest = read_manifest(source)
     if manifest is None:
         raise IntentosError(f"{source}: no eval run here (run.json missing)")
-    path = suite_path or Path(manifest.suite_path)
-    if not path.is_file():
-        raise IntentosError(f"the suite of {source} is not at {path}; pass --suite to say where it is")
-    if file_sha256(path) != manifest.suite_sha256:
-        raise IntentosError(f"{path} changed since {source} was recorded: a replay would judge different cases")
-    suite = Suite.load(path, table)
+    ref = str(suite_path or manifest.suite_path)
+    if not ref.startswith("bfcl:") and not Path(ref).is_file():
+        raise IntentosError(f"the suite of {source} is not at {ref}; pass --suite to say where it is")
+    suite = load_suite(ref, table)
+    if suite.digest() != manifest.suite_sha256:
+        raise IntentosError(f"{ref} changed since {source} was recorded: a replay would judge different cases")
     settings = ControllerSettings.model_validate(manifest.settings)
     recorded = load_trials(source)
     write_manifest(out, manifest.model_copy(update={"replay_of": str(source.resolve()), "updated": now_iso()}))
     trials = []
     for i, old in enumerate(recorded, 1):
         case = suite.case(old.case)
-        if old.trace is None:  # the reference pseudo-model: nothing was generated
+        if isinstance(suite, ExternalSuite):
+            backend = None if old.trace is None else ReplayBackend(
+                [_generation(a, old.model) for a in old.trace.attempts], spec=old.model)
+            trial = suite.run_trial(case, old.rep, backend, rep_settings(settings, old.rep), old.model)
+            if old.trace is not None:
+                trial.trace = _with_recorded_backend(trial.trace, old.trace)
+                trial.replay_diverged = trial.trace is None or [a.messages for a in trial.trace.attempts] != [
+                    a.messages for a in old.trace.attempts]
+        elif old.trace is None:  # the reference pseudo-model: nothing was generated
             trial = finish_trial(Trial(**trial_head(suite, case, old.model, old.rep)), case, old.workflow,
                                  old.resolution_error, table)
         else:

@@ -28,11 +28,12 @@ case never changes what it judges.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from intentos import yamlfile
 from intentos.eval.matcher import check_pattern
@@ -41,6 +42,11 @@ from intentos.function import Effect
 from intentos.table import FunctionTable
 from intentos.validation import validate
 from intentos.workflow import Workflow, from_loaded
+
+if TYPE_CHECKING:  # the runner's types; importing them here would be circular
+    from intentos.backends.base import Backend
+    from intentos.controller import ControllerSettings
+    from intentos.eval.record import Trial
 
 Difficulty = Literal["easy", "medium", "hard"]
 CASE_ID = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
@@ -118,10 +124,32 @@ class Case(BaseModel):
 
 
 class PublishedRow(_Strict):
+    """A figure someone else published: a count (`passed` of `of`) or an accuracy in [0, 1]."""
+
     model: str
-    passed: int
-    of: int
+    passed: int | None = None
+    of: int | None = None
+    accuracy: float | None = Field(None, ge=0, le=1)
     note: str | None = None
+
+    @model_validator(mode="after")
+    def _one_form(self) -> PublishedRow:
+        if (self.passed is None or self.of is None) and self.accuracy is None:
+            raise ValueError("a published row needs `passed` and `of`, or `accuracy`")
+        return self
+
+    @property
+    def rate(self) -> float:
+        if self.accuracy is not None:
+            return self.accuracy
+        return (self.passed or 0) / self.of if self.of else 0.0
+
+    @property
+    def label(self) -> str:
+        """The figure as published: `77.8% (7/9)` or `93.5%`."""
+        if self.passed is not None and self.of is not None:
+            return f"{100 * self.rate:.1f}% ({self.passed}/{self.of})"
+        return f"{100 * self.rate:.1f}%"
 
 
 class Published(_Strict):
@@ -145,10 +173,42 @@ class Suite(BaseModel):
                 return case
         raise KeyError(case_id)
 
+    def ref(self) -> str:
+        """What `--suite` takes to load this suite again (recorded in a run's manifest for replay)."""
+        return str(self.path.resolve())
+
+    def digest(self) -> str:
+        """A hash of the suite's data: records of one version must not be judged against another."""
+        return hashlib.sha256(self.path.read_bytes()).hexdigest()
+
     @classmethod
     def load(cls, path: str | Path, table: FunctionTable | None = None) -> Suite:
         """Read and check a suite file; with a table, calls in checks and references are checked too."""
         return _load(Path(path), table)
+
+
+class ExternalSuite(Suite):
+    """A suite whose cases are not resolved and judged the standard way (an external benchmark).
+
+    The runner hands each trial to `run_trial`: with a backend it resolves and judges the
+    case, with `backend=None` it answers with the benchmark's own ground truth (the
+    `reference` pseudo-model). Replays pass a replay backend, so the same code recomputes
+    every figure offline.
+    """
+
+    def run_trial(self, case: Case, rep: int, backend: Backend | None, settings: ControllerSettings,
+                  model: str) -> Trial:
+        raise NotImplementedError
+
+
+def load_suite(ref: str | Path, table: FunctionTable | None = None) -> Suite:
+    """A suite file, or an external benchmark named `bfcl:CATEGORY`."""
+    text = str(ref)
+    if text.startswith("bfcl:"):
+        from intentos.eval.bfcl.suite import load_bfcl_suite
+
+        return load_bfcl_suite(text.split(":", 1)[1])
+    return Suite.load(Path(text), table)
 
 
 def _load(path: Path, table: FunctionTable | None) -> Suite:
