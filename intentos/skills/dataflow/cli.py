@@ -1,0 +1,252 @@
+"""`intentos skills dataflow ...`: the dataflow scaling skill on the command line, on any file (no sandbox).
+
+    intentos skills dataflow predict grep.tsv --machine-type m4.2xlarge --data-size 10100 -p p_occurrence=0.25
+    intentos skills dataflow recommend grep.tsv ... --target 120 --price 0.4
+    intentos skills dataflow train grep.tsv --out grep.pt
+    intentos skills dataflow generate-eventlog run.jsonl --kind kmeans --executors 4 --stop-after-job 2
+    intentos skills dataflow train-rescaler history/ --out enel.pt
+    intentos skills dataflow rescale run.jsonl --target 200 --model enel.pt
+
+Each command prints rich tables, or JSON with --json; errors are one red line and exit code 2.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import typer
+from pydantic import BaseModel, ValidationError
+from rich.console import Console
+from rich.table import Table
+
+from intentos.clierror import fail, guard
+from intentos.skills.dataflow.app import (
+    QUICK_BELLAMY,
+    QUICK_ENEL,
+    ContextSpec,
+    Recommendation,
+    RescalePlan,
+    RuntimePrediction,
+    TrainedModel,
+    predict_runtime,
+    recommend_scaleout,
+    rescale_plan,
+    train_rescaler,
+    train_runtime_model,
+)
+
+app = typer.Typer(help="Dataflow scaling: runtime per scale-out (Bellamy vs Ernest), the cheapest scale-out for a "
+                       "runtime target, re-planning a running Spark job (Enel).", no_args_is_help=True)
+out = Console(soft_wrap=True)
+T = TypeVar("T")
+
+JsonOpt = typer.Option(False, "--json", help="print the result as JSON")
+QuickOpt = typer.Option(False, "--quick", help="train smaller/shorter (faster, less accurate)")
+MachineOpt = typer.Option(None, "--machine-type", "-m", help="context: machine type (C3O)")
+SizeOpt = typer.Option(None, "--data-size", "-d", help="context: data size in MB (C3O)")
+ParamOpt = typer.Option(None, "--param", "-p", help="context: job parameter NAME=VALUE (repeat)")
+ScaleoutsOpt = typer.Option(None, "--scaleout", "-s", help="scale-out to predict (repeat); default: history range")
+ModelOpt = typer.Option(None, "--model", help="a pre-trained Bellamy model file (else trained from the history)")
+
+
+def _guard(action: Callable[[], T], as_json: bool) -> T:
+    """Errors a user can act on become one line and exit code 2, not a traceback."""
+    try:
+        return guard(action, as_json)
+    except ValidationError as exc:
+        fail("; ".join(e["msg"] for e in exc.errors()), as_json)
+    except ValueError as exc:
+        fail(str(exc), as_json)
+
+
+def _emit(result: BaseModel, as_json: bool, render: Callable[[Any], None]) -> None:
+    if as_json:
+        print(result.model_dump_json())
+    else:
+        render(result)
+
+
+def _context(machine: str | None, size: float | None, params: list[str] | None, as_json: bool) -> ContextSpec:
+    pairs = {}
+    for p in params or []:
+        key, sep, value = p.partition("=")
+        if not sep or not key.strip():
+            fail(f"--param {p!r}: expected NAME=VALUE", as_json)
+        pairs[key.strip()] = value.strip()
+    return ContextSpec(machine_type=machine, data_size_mb=size, params=pairs)
+
+
+def _f(v: float | None, fmt: str = ".1f") -> str:
+    return "-" if v is None else format(v, fmt)
+
+
+# -- commands -----------------------------------------------------------------------------------------------
+
+
+@app.command()
+def predict(
+    history: Path = typer.Argument(..., help="execution history: C3O TSV or Bell CSV"),
+    machine: str | None = MachineOpt,
+    size: float | None = SizeOpt,
+    param: list[str] = ParamOpt,
+    scaleout: list[int] = ScaleoutsOpt,
+    model: Path | None = ModelOpt,
+    quick: bool = QuickOpt,
+    as_json: bool = JsonOpt,
+) -> None:
+    """Predict the runtime at each scale-out: Bellamy, the Ernest baseline and what was observed."""
+    spec = _context(machine, size, param, as_json)
+    result = _guard(lambda: predict_runtime(history, spec, scaleout or None, model_path=model,
+                                            bellamy_overrides=QUICK_BELLAMY if quick else None), as_json)
+    _emit(result, as_json, _render_prediction)
+
+
+def _render_prediction(r: RuntimePrediction) -> None:
+    out.print(r.summary, highlight=False)
+    ctx = ", ".join(f"{k}={v}" for k, v in r.context.items()) or "the only context"
+    table = Table(title=f"{r.algorithm} — {ctx}", title_justify="left")
+    for col in ("scale-out", "Bellamy (s)", "Ernest (s)", "observed (s)"):
+        table.add_column(col, justify="right")
+    for row in r.rows:
+        table.add_row(str(row.scaleout), _f(row.bellamy_s), _f(row.ernest_s), _f(row.observed_s))
+    out.print(table)
+
+
+@app.command()
+def recommend(
+    history: Path = typer.Argument(..., help="execution history: C3O TSV or Bell CSV"),
+    target: float = typer.Option(..., "--target", "-t", help="runtime target in seconds"),
+    price: float = typer.Option(1.0, "--price", help="cost of one machine per hour"),
+    method: str = typer.Option("bellamy", "--method", help="bellamy | ernest"),
+    machine: str | None = MachineOpt,
+    size: float | None = SizeOpt,
+    param: list[str] = ParamOpt,
+    scaleout: list[int] = ScaleoutsOpt,
+    model: Path | None = ModelOpt,
+    quick: bool = QuickOpt,
+    as_json: bool = JsonOpt,
+) -> None:
+    """The cheapest scale-out whose predicted runtime meets the target, with runtime and cost per candidate."""
+    if method not in ("bellamy", "ernest"):
+        fail(f"--method {method!r}: choose bellamy or ernest", as_json)
+    spec = _context(machine, size, param, as_json)
+    result = _guard(lambda: recommend_scaleout(history, spec, target, price, scaleout or None,
+                                               method=method, model_path=model,  # type: ignore[arg-type]
+                                               bellamy_overrides=QUICK_BELLAMY if quick else None), as_json)
+    _emit(result, as_json, _render_recommendation)
+
+
+def _render_recommendation(r: Recommendation) -> None:
+    out.print(r.summary, highlight=False)
+    table = Table(title=f"candidates ({r.method}, target {r.target_runtime_s:g}s)", title_justify="left")
+    for col in ("scale-out", "runtime (s)", "cost", "meets target"):
+        table.add_column(col, justify="right")
+    for c in r.candidates:
+        mark = "[bold green]← cheapest[/]" if c.scaleout == r.recommended else ("yes" if c.meets_target else "no")
+        table.add_row(str(c.scaleout), f"{c.runtime_s:.1f}", f"{c.cost:.4g}", mark)
+    out.print(table)
+
+
+@app.command()
+def train(
+    history: Path = typer.Argument(..., help="execution history: C3O TSV or Bell CSV"),
+    output: Path = typer.Option(..., "--out", "-o", help="model file to write"),
+    quick: bool = QuickOpt,
+    as_json: bool = JsonOpt,
+) -> None:
+    """Pre-train a Bellamy model on every context of a history and save it (torch state dict + JSON header)."""
+    result = _guard(lambda: train_runtime_model(history, output,
+                                                bellamy_overrides=QUICK_BELLAMY if quick else None), as_json)
+    _emit(result, as_json, _render_trained)
+
+
+def _render_trained(r: TrainedModel) -> None:
+    out.print(f"{r.summary}; wrote {r.model}", highlight=False)
+
+
+@app.command("train-rescaler")
+def train_rescaler_command(
+    logs: list[Path] = typer.Argument(..., help="complete Spark event logs of earlier runs, or folders of them"),
+    output: Path = typer.Option(..., "--out", "-o", help="model file to write"),
+    epochs: int | None = typer.Option(None, "--epochs", min=1, help="training epochs"),
+    quick: bool = QuickOpt,
+    as_json: bool = JsonOpt,
+) -> None:
+    """Train an Enel rescaling model (graph neural network over stages) on complete event logs."""
+    overrides = {**(QUICK_ENEL if quick else {}), **({"epochs": epochs} if epochs else {})}
+    result = _guard(lambda: train_rescaler(logs, output, enel_overrides=overrides)[1], as_json)
+    _emit(result, as_json, _render_trained)
+
+
+@app.command()
+def rescale(
+    eventlog: Path = typer.Argument(..., help="the running job's Spark event log"),
+    target: float = typer.Option(..., "--target", "-t", help="runtime target of the whole job in seconds"),
+    model: Path | None = typer.Option(None, "--model", help="a trained Enel model"),
+    history: list[Path] = typer.Option(None, "--history", help="without --model: complete logs (or folders) of "
+                                                               "earlier runs to learn from (repeat)"),
+    candidate: list[int] = typer.Option(None, "--candidate", "-c", help="scale-out to consider (repeat)"),
+    quick: bool = QuickOpt,
+    as_json: bool = JsonOpt,
+) -> None:
+    """Recommend the scale-out for a running job now: the smallest one meeting the target (Enel)."""
+    from intentos.skills.dataflow.enel import Enel
+
+    def run() -> RescalePlan:
+        if model is not None:
+            enel = Enel.load(model)
+        elif history:
+            enel = train_rescaler(history, enel_overrides=QUICK_ENEL if quick else None)[0]
+        else:
+            fail("give --model or --history (complete event logs of earlier runs)", as_json)
+        return rescale_plan(eventlog, target, model=enel, candidates=candidate or None)
+
+    _emit(_guard(run, as_json), as_json, _render_plan)
+
+
+def _render_plan(r: RescalePlan) -> None:
+    out.print(r.summary, highlight=False)
+    table = Table(title=f"scale-outs from the next job on (target {r.target_runtime_s:g}s, "
+                        f"{r.elapsed_s:.0f}s elapsed)", title_justify="left")
+    for col in ("executors", "remaining (s)", "total (s)", "meets target"):
+        table.add_column(col, justify="right")
+    for c in r.candidates:
+        mark = "[bold green]← recommended[/]" if c.executors == r.recommended_executors else (
+            "yes" if c.meets_target else "no")
+        table.add_row(str(c.executors), f"{c.remaining_s:.1f}", f"{c.total_s:.1f}", mark)
+    out.print(table)
+
+
+@app.command("generate-eventlog")
+def generate_eventlog_command(
+    output: Path = typer.Argument(..., help="event log file to write (JSON lines, Spark's schema)"),
+    kind: str = typer.Option("kmeans", "--kind", "-k", help="grep | sort | kmeans | pagerank | sgd"),
+    executors: int = typer.Option(4, "--executors", "-e", min=1, help="executors at the start"),
+    rescale_at: list[str] = typer.Option(None, "--rescale", help="AFTER_JOB:EXECUTORS, e.g. 2:8 (repeat)"),
+    stop_after_job: int | None = typer.Option(None, "--stop-after-job", min=0, help="cut the log there (running)"),
+    seed: int = typer.Option(0, "--seed"),
+    tasks: int | None = typer.Option(None, "--tasks", min=0, help="TaskEnd events logged per stage (default all)"),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Write a synthetic Spark event log of a recurring job (for trying Enel without a Spark cluster)."""
+    from intentos.skills.dataflow.eventgen import KINDS, Rescale, generate_eventlog
+
+    if kind not in KINDS:
+        fail(f"--kind {kind!r}: choose one of {', '.join(KINDS)}", as_json)
+    plan = []
+    for text in rescale_at or []:
+        after, sep, n = text.partition(":")
+        if not sep or not after.strip().isdigit() or not n.strip().isdigit() or int(n) < 1:
+            fail(f"--rescale {text!r}: expected AFTER_JOB:EXECUTORS, e.g. 2:8", as_json)
+        plan.append(Rescale(after_job=int(after), executors=int(n)))
+    result = _guard(lambda: generate_eventlog(output, kind, executors, rescales=plan,  # type: ignore[arg-type]
+                                              seed=seed, stop_after_job=stop_after_job, max_tasks_logged=tasks),
+                    as_json)
+    if as_json:
+        print(result.model_dump_json())
+    else:
+        state = "complete" if result.complete else "running (cut)"
+        out.print(f"wrote {output}: {kind}, {executors} executors, {len(result.stages)} stages, "
+                  f"{result.runtime_s:.1f}s, {state}", highlight=False)

@@ -1,0 +1,219 @@
+"""Spark event logs (JSON lines written with `spark.eventLog.enabled`) -> stage-level records of a job.
+
+Reads the events Enel needs and ignores every other kind (Spark writes many): application start/end,
+executors added/removed (the scale-out over time), jobs with their stage infos (the DAG: "Parent IDs"),
+stage submission/completion times and task ends. A log still being written (a running job) has no
+ApplicationEnd and may end in a half-written line; that last line is skipped and counted. Any other
+line that is not a JSON object, or a known event missing a field, raises EventLogError with file:line.
+"""
+
+from __future__ import annotations
+
+import bisect
+import json
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from intentos.errors import IntentosError
+
+
+class EventLogError(IntentosError):
+    """An event log could not be read; names the file and, where known, the line."""
+
+    def __init__(self, path: str | Path, message: str, line: int | None = None) -> None:
+        self.path, self.line = str(path), line
+        super().__init__(f"{path}:{line}: {message}" if line is not None else f"{path}: {message}")
+
+
+class StageRecord(BaseModel):
+    stage_id: int
+    job_id: int
+    name: str
+    parents: list[int]
+    num_tasks: int
+    submitted_ms: int | None = None
+    completed_ms: int | None = None
+    tasks_done: int = 0
+    task_time_ms: int = Field(0, description="sum of the executor run time of finished tasks")
+    failed: bool = False
+
+    @property
+    def duration_s(self) -> float | None:
+        if self.submitted_ms is None or self.completed_ms is None:
+            return None
+        return (self.completed_ms - self.submitted_ms) / 1000
+
+
+class JobRecord(BaseModel):
+    job_id: int
+    stage_ids: list[int]
+    submitted_ms: int
+    completed_ms: int | None = None
+    result: str | None = None
+
+
+class ExecutorChange(BaseModel):
+    time_ms: int
+    executor_id: str
+    added: bool
+    cores: int = 0
+
+
+class EventLog(BaseModel):
+    path: str
+    app_name: str
+    app_id: str = ""
+    start_ms: int
+    end_ms: int | None = None
+    last_ms: int = Field(description="time of the last event with a time: 'now' for a running job")
+    jobs: list[JobRecord]
+    stages: list[StageRecord]
+    executor_changes: list[ExecutorChange]
+    skipped_last_line: bool = False
+
+    @property
+    def complete(self) -> bool:
+        return self.end_ms is not None
+
+    def executors_at(self, t_ms: int) -> int:
+        """Executors alive at a time (added at or before, not yet removed)."""
+        times = [c.time_ms for c in self.executor_changes]
+        alive = 0
+        for c in self.executor_changes[: bisect.bisect_right(times, t_ms)]:
+            alive += 1 if c.added else -1
+        return max(alive, 0)
+
+    def executors_now(self) -> int:
+        return self.executors_at(self.last_ms)
+
+    def max_executors(self) -> int:
+        """Most executors alive at any time."""
+        alive, best = 0, 0
+        for c in self.executor_changes:
+            alive += 1 if c.added else -1
+            best = max(best, alive)
+        return best
+
+    def stage(self, stage_id: int) -> StageRecord | None:
+        return next((s for s in self.stages if s.stage_id == stage_id), None)
+
+
+def _need(event: dict[str, Any], key: str, path: Path, line: int) -> Any:
+    if key not in event:
+        raise EventLogError(path, f"{event.get('Event')} has no {key!r}", line)
+    return event[key]
+
+
+def _int(value: Any, what: str, path: Path, line: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise EventLogError(path, f"{what} must be a number, got {value!r}", line)
+    return int(value)
+
+
+def parse_eventlog(path: str | Path) -> EventLog:
+    """Read one Spark event log into stage records, jobs and the executor timeline."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise EventLogError(path, "no such file") from None
+    except OSError as exc:
+        raise EventLogError(path, f"cannot read: {exc}") from None
+    lines = raw.decode("utf-8", errors="replace").split("\n")
+    unterminated = not raw.endswith(b"\n")
+    app: dict[str, Any] = {}
+    jobs: dict[int, JobRecord] = {}
+    stages: dict[int, StageRecord] = {}
+    execs: list[ExecutorChange] = []
+    last_ms = 0
+    skipped = False
+    for i, text in enumerate(lines, start=1):
+        if not text.strip():
+            continue
+        try:
+            event = json.loads(text)
+        except json.JSONDecodeError as exc:
+            if i == len(lines) and unterminated:  # a log being written: its last line may be half there
+                skipped = True
+                break
+            raise EventLogError(path, f"not a JSON event: {exc.msg}", i) from None
+        if not isinstance(event, dict) or not isinstance(event.get("Event"), str):
+            raise EventLogError(path, "not a Spark event (a JSON object with an 'Event' field)", i)
+        kind = event["Event"]
+        if kind == "SparkListenerApplicationStart":
+            app = {"name": str(_need(event, "App Name", path, i)), "id": str(event.get("App ID", "")),
+                   "start": _int(_need(event, "Timestamp", path, i), "Timestamp", path, i)}
+            last_ms = max(last_ms, app["start"])
+        elif kind == "SparkListenerApplicationEnd":
+            app["end"] = _int(_need(event, "Timestamp", path, i), "Timestamp", path, i)
+            last_ms = max(last_ms, app["end"])
+        elif kind in ("SparkListenerExecutorAdded", "SparkListenerExecutorRemoved"):
+            t = _int(_need(event, "Timestamp", path, i), "Timestamp", path, i)
+            info = event.get("Executor Info") or {}
+            execs.append(ExecutorChange(time_ms=t, executor_id=str(_need(event, "Executor ID", path, i)),
+                                        added=kind.endswith("Added"), cores=int(info.get("Total Cores", 0))))
+            last_ms = max(last_ms, t)
+        elif kind == "SparkListenerJobStart":
+            job_id = _int(_need(event, "Job ID", path, i), "Job ID", path, i)
+            t = _int(_need(event, "Submission Time", path, i), "Submission Time", path, i)
+            infos = _need(event, "Stage Infos", path, i)
+            if not isinstance(infos, list):
+                raise EventLogError(path, "'Stage Infos' must be a list", i)
+            for info in infos:
+                sid = _stage_id(info, path, i)
+                if sid not in stages:
+                    stages[sid] = _stage_record(info, job_id, path, i)
+            jobs[job_id] = JobRecord(job_id=job_id, stage_ids=[_stage_id(s, path, i) for s in infos], submitted_ms=t)
+            last_ms = max(last_ms, t)
+        elif kind in ("SparkListenerStageSubmitted", "SparkListenerStageCompleted"):
+            info = _need(event, "Stage Info", path, i)
+            sid = _stage_id(info, path, i)
+            rec = stages.get(sid) or _stage_record(info, -1, path, i)
+            stages[sid] = rec
+            if kind.endswith("Submitted"):
+                rec.submitted_ms = _int(_need(info, "Submission Time", path, i), "Submission Time", path, i)
+                last_ms = max(last_ms, rec.submitted_ms)
+            else:
+                rec.submitted_ms = _int(_need(info, "Submission Time", path, i), "Submission Time", path, i)
+                rec.completed_ms = _int(_need(info, "Completion Time", path, i), "Completion Time", path, i)
+                rec.failed = bool(info.get("Failure Reason"))
+                last_ms = max(last_ms, rec.completed_ms)
+        elif kind == "SparkListenerTaskEnd":
+            sid = _int(_need(event, "Stage ID", path, i), "Stage ID", path, i)
+            task = _need(event, "Task Info", path, i)
+            finish = _int(task.get("Finish Time", 0), "Finish Time", path, i) if isinstance(task, dict) else 0
+            metrics = event.get("Task Metrics") or {}
+            if sid in stages:
+                stages[sid].tasks_done += 1
+                stages[sid].task_time_ms += int(metrics.get("Executor Run Time", 0))
+            last_ms = max(last_ms, finish)
+        elif kind == "SparkListenerJobEnd":
+            job_id = _int(_need(event, "Job ID", path, i), "Job ID", path, i)
+            t = _int(_need(event, "Completion Time", path, i), "Completion Time", path, i)
+            if job_id in jobs:
+                jobs[job_id].completed_ms = t
+                jobs[job_id].result = str((event.get("Job Result") or {}).get("Result", ""))
+            last_ms = max(last_ms, t)
+    if not app:
+        raise EventLogError(path, "no SparkListenerApplicationStart event: not a Spark event log")
+    return EventLog(path=str(path), app_name=app["name"], app_id=app["id"], start_ms=app["start"],
+                    end_ms=app.get("end"), last_ms=last_ms, jobs=sorted(jobs.values(), key=lambda j: j.job_id),
+                    stages=sorted(stages.values(), key=lambda s: s.stage_id),
+                    executor_changes=sorted(execs, key=lambda c: c.time_ms), skipped_last_line=skipped)
+
+
+def _stage_id(info: Any, path: Path, line: int) -> int:
+    if not isinstance(info, dict):
+        raise EventLogError(path, "a stage info must be a JSON object", line)
+    return _int(_need(info, "Stage ID", path, line), "Stage ID", path, line)
+
+
+def _stage_record(info: dict[str, Any], job_id: int, path: Path, line: int) -> StageRecord:
+    parents = info.get("Parent IDs", [])
+    if not isinstance(parents, list):
+        raise EventLogError(path, "'Parent IDs' must be a list", line)
+    return StageRecord(stage_id=_stage_id(info, path, line), job_id=job_id, name=str(info.get("Stage Name", "")),
+                       parents=[_int(p, "Parent ID", path, line) for p in parents],
+                       num_tasks=_int(_need(info, "Number of Tasks", path, line), "Number of Tasks", path, line))
