@@ -30,6 +30,8 @@ from intentos.executor import ConfirmRequest, Executor, context_from_data
 from intentos.fixture import sandbox_is_empty
 from intentos.journal import RunView, list_runs, new_run_id, view_run
 from intentos.script import IntentFile
+from intentos.skills.dataflow.cli import app as dataflow_cli
+from intentos.skills.faults.cli import app as faults_cli
 from intentos.skills.logs.cli import app as logs_cli
 from intentos.skills.training.cli import train_command, training_app
 from intentos.table import FunctionTable
@@ -43,6 +45,8 @@ app.add_typer(runs_app, name="runs")
 skills_app = typer.Typer(help="The AIOps skills on their own, without the agent.", no_args_is_help=True)
 skills_app.add_typer(logs_cli, name="logs")
 skills_app.add_typer(training_app, name="training")
+skills_app.add_typer(dataflow_cli, name="dataflow")
+skills_app.add_typer(faults_cli, name="faults")
 app.add_typer(skills_app, name="skills")
 
 out = Console()

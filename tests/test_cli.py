@@ -14,7 +14,8 @@ from typer.testing import CliRunner
 
 from intentos.cli import app
 
-APPS = {"agent", "calendar", "clock", "contacts", "files", "logs", "mail", "notes", "tasks", "training"}
+APPS = {"agent", "calendar", "clock", "contacts", "dataflow", "faults", "files", "logs", "mail", "notes", "tasks",
+        "training"}
 
 
 @pytest.fixture
