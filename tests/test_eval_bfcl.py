@@ -11,6 +11,7 @@ embedded model and replay them offline.
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -80,8 +81,11 @@ def test_the_ast_checker_is_bfcls_own_file_without_its_sdk_imports() -> None:
     assert Path(module.__file__).parts[-3:] == ("eval_checker", "ast_eval", "ast_checker.py")
     assert "bfcl_eval" in Path(module.__file__).parts
     assert "bfcl_eval.constants.model_config" not in sys.modules  # the stand-in is not left behind
-    assert not any(m.split(".")[0] in ("anthropic", "openai", "numpy") for m in sys.modules if m.startswith(
-        ("anthropic", "openai")))
+    # In a fresh interpreter (other tests here import openai themselves): loading it pulls in no model SDK.
+    probe = ("import sys; from intentos.eval.bfcl.ast_check import checker_module; checker_module(); "
+             "print(sorted({m.split('.')[0] for m in sys.modules} & {'anthropic', 'openai', 'google', 'mistralai'}))")
+    loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=120)
+    assert loaded.stdout.strip() == "[]", loaded.stdout + loaded.stderr
 
 
 def test_the_categories_load_whole(suites: dict[str, BfclSuite]) -> None:
