@@ -27,7 +27,6 @@ objects), read back with torch.load(weights_only=True).
 from __future__ import annotations
 
 import copy
-import json
 import math
 from collections.abc import Sequence
 from functools import lru_cache
@@ -35,17 +34,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field
 
-from intentos.errors import IntentosError
+from intentos.skills.dataflow import modelfile
 from intentos.skills.dataflow.encoding import DIM, encode_value
 from intentos.skills.dataflow.history import Run
+from intentos.skills.dataflow.modelfile import ModelFileError
 
 FORMAT_VERSION = 1
-
-
-class ModelFileError(IntentosError):
-    """A saved model could not be read or does not fit what it is used for."""
 
 
 class BellamyConfig(BaseModel):
@@ -323,45 +319,17 @@ class Bellamy:
     # -- persistence --------------------------------------------------------------------------------------
 
     def save(self, path: str | Path) -> Path:
-        import torch
-
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        torch.save({"header": self.header.model_dump_json(), "state": self.net.state_dict()}, path)
-        return path
+        return modelfile.save(path, self.header, self.net.state_dict())
 
     def to_bytes(self) -> bytes:
-        import io
-
-        import torch
-
-        buf = io.BytesIO()
-        torch.save({"header": self.header.model_dump_json(), "state": self.net.state_dict()}, buf)
-        return buf.getvalue()
+        return modelfile.to_bytes(self.header, self.net.state_dict())
 
     @classmethod
     def load(cls, path: str | Path) -> Bellamy:
-        import torch
-
-        path = Path(path)
-        try:
-            blob = torch.load(path, map_location="cpu", weights_only=True)
-        except FileNotFoundError:
-            raise ModelFileError(f"{path}: no such model file") from None
-        except Exception as exc:  # torch raises many kinds for a file that is not its own
-            raise ModelFileError(f"{path}: not a model file ({type(exc).__name__}: {exc})") from None
-        if not isinstance(blob, dict) or "header" not in blob or "state" not in blob:
-            raise ModelFileError(f"{path}: not a Bellamy model file (no header/state)")
-        try:
-            header = BellamyHeader.model_validate(json.loads(blob["header"]))
-        except (ValueError, ValidationError) as exc:
-            raise ModelFileError(f"{path}: bad model header: {exc}") from None
-        if header.kind != "bellamy" or header.version != FORMAT_VERSION:
-            raise ModelFileError(f"{path}: a {header.kind} model of version {header.version}, "
-                                 f"not a Bellamy model of version {FORMAT_VERSION}")
+        header, state = modelfile.load(path, BellamyHeader, "bellamy", FORMAT_VERSION, "a Bellamy")
         net = _net(2 + len(header.param_names), header.config)
         try:
-            net.load_state_dict(blob["state"])
+            net.load_state_dict(state)
         except RuntimeError as exc:
             raise ModelFileError(f"{path}: weights do not fit the header: {exc}") from None
         net.eval()

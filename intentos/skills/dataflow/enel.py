@@ -18,18 +18,19 @@ model file keeps a template of each application it was trained on (by Spark's "A
 from __future__ import annotations
 
 import copy
-import json
 import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field
 
-from intentos.skills.dataflow.bellamy import ModelFileError, _threads
+from intentos.skills.dataflow import modelfile
+from intentos.skills.dataflow.bellamy import _threads
 from intentos.skills.dataflow.encoding import BITS, hash_text
 from intentos.skills.dataflow.eventlog import EventLog
+from intentos.skills.dataflow.modelfile import ModelFileError
 
 FORMAT_VERSION = 1
 NODE_FEATURES = BITS + 12
@@ -350,36 +351,14 @@ class Enel:
     # -- persistence ----------------------------------------------------------------------------------------
 
     def save(self, path: str | Path) -> Path:
-        import torch
-
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        torch.save({"header": self.header.model_dump_json(), "state": self.net.state_dict()}, path)
-        return path
+        return modelfile.save(path, self.header, self.net.state_dict())
 
     @classmethod
     def load(cls, path: str | Path) -> Enel:
-        import torch
-
-        path = Path(path)
-        try:
-            blob = torch.load(path, map_location="cpu", weights_only=True)
-        except FileNotFoundError:
-            raise ModelFileError(f"{path}: no such model file") from None
-        except Exception as exc:  # torch raises many kinds for a file that is not its own
-            raise ModelFileError(f"{path}: not a model file ({type(exc).__name__}: {exc})") from None
-        if not isinstance(blob, dict) or "header" not in blob or "state" not in blob:
-            raise ModelFileError(f"{path}: not an Enel model file (no header/state)")
-        try:
-            header = EnelHeader.model_validate(json.loads(blob["header"]))
-        except (ValueError, ValidationError) as exc:
-            raise ModelFileError(f"{path}: not an Enel model header: {str(exc).splitlines()[0]}") from None
-        if header.kind != "enel" or header.version != FORMAT_VERSION:
-            raise ModelFileError(f"{path}: a {header.kind} model of version {header.version}, "
-                                 f"not an Enel model of version {FORMAT_VERSION}")
+        header, state = modelfile.load(path, EnelHeader, "enel", FORMAT_VERSION, "an Enel")
         net = _net(header.config)
         try:
-            net.load_state_dict(blob["state"])
+            net.load_state_dict(state)
         except RuntimeError as exc:
             raise ModelFileError(f"{path}: weights do not fit the header: {exc}") from None
         net.eval()
