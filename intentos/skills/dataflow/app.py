@@ -24,6 +24,7 @@ from pydantic import BaseModel, Field
 from intentos.app import App
 from intentos.errors import AppError, IntentosError, SandboxError
 from intentos.function import Effect, function
+from intentos.skills import paths
 from intentos.skills.dataflow.history import History, Run, load_history
 
 Method = Literal["bellamy", "ernest"]
@@ -444,27 +445,11 @@ class DataflowApp(App):
             raise AppError(str(exc).replace(f"{self.sandbox.root}{os.sep}", "")) from exc
 
     def _file(self, raw: str) -> Path:
-        path = self.sandbox.resolve(raw)
-        if not path.exists():
-            raise AppError(f"{raw} does not exist")
-        if not path.is_file():
-            raise AppError(f"{raw} is a folder, not a file")
-        return path
+        return paths.existing_file(self.sandbox, raw)
 
     def _target(self, raw: str, overwrite: bool) -> Path:
-        from intentos.apps.files import INTERNAL
-
-        path = self.sandbox.resolve(raw)
-        internal = [p for p in path.relative_to(self.sandbox.root).parts if p in INTERNAL]
-        if internal:
-            raise AppError(f"{raw} is inside {internal[0]}, which intentos keeps for itself")
-        if path.is_dir():
-            raise AppError(f"{raw} is a folder, not a file")
-        if path.exists():
-            if not overwrite:
-                raise AppError(f"{raw} already exists; pass overwrite: true to replace it (the old one goes to "
-                               "the trash)")
-            self.sandbox.trash(path)
+        path = paths.target(self.sandbox, raw)
+        paths.make_room(self.sandbox, path, overwrite, raw)
         return path
 
     def _settings(self, key: str) -> dict[str, Any]:

@@ -25,6 +25,7 @@ from pydantic import BaseModel, Field, ValidationError
 from intentos.app import App
 from intentos.errors import AppError, IntentosError, SandboxError
 from intentos.function import Effect, function
+from intentos.skills import paths
 from intentos.skills.faults.errors import FaultsInputError
 from intentos.skills.faults.metrics import read_metrics, write_csv
 from intentos.skills.faults.simulator import SCENARIOS, GroundTruth, Incident, simulate, webshop
@@ -331,29 +332,10 @@ class FaultsApp(App):
             raise AppError(str(exc).replace(f"{self.sandbox.root}{os.sep}", "")) from None
 
     def _file(self, raw: str) -> Path:
-        path = self.sandbox.resolve(raw)
-        if not path.exists():
-            raise AppError(f"{raw} does not exist")
-        if not path.is_file():
-            raise AppError(f"{raw} is a folder, not a file")
-        return path
+        return paths.existing_file(self.sandbox, raw)
 
     def _target(self, raw: str, folder: bool = False) -> Path:
-        from intentos.apps.files import INTERNAL
-
-        path = self.sandbox.resolve(raw)
-        internal = [p for p in path.relative_to(self.sandbox.root).parts if p in INTERNAL]
-        if internal:
-            raise AppError(f"{raw} is inside {internal[0]}, which intentos keeps for itself")
-        if folder and path.exists() and not path.is_dir():
-            raise AppError(f"{raw} is a file, not a folder")
-        if not folder and path.is_dir():
-            raise AppError(f"{raw} is a folder, not a file")
-        return path
+        return paths.target(self.sandbox, raw, folder=folder)
 
     def _replace(self, path: Path, overwrite: bool, shown: str) -> None:
-        if path.exists():
-            if not overwrite:
-                raise AppError(f"{shown} already exists; pass overwrite: true to replace it (the old one goes "
-                               "to the trash)")
-            self.sandbox.trash(path)
+        paths.make_room(self.sandbox, path, overwrite, shown)

@@ -32,6 +32,7 @@ from pydantic import BaseModel, Field, model_validator
 from intentos.app import App
 from intentos.errors import AppError, SandboxError
 from intentos.function import Effect, function
+from intentos.skills import paths
 from intentos.skills.logs.records import LogRecord, ReadStats, read_records
 
 Format = Literal["auto", "hdfs", "bgl", "generic", "loghub-csv"]
@@ -625,23 +626,10 @@ class LogsApp(App):
             return raw
 
     def _log(self, raw: str) -> Path:
-        path = self.sandbox.resolve(raw)
-        if not path.exists():
-            raise AppError(f"{raw} does not exist")
-        if not path.is_file():
-            raise AppError(f"{raw} is a folder, not a log file")
-        return path
+        return paths.existing_file(self.sandbox, raw, "log file")
 
     def _target(self, raw: str) -> Path:
-        from intentos.apps.files import INTERNAL
-
-        path = self.sandbox.resolve(raw)
-        internal = [p for p in path.relative_to(self.sandbox.root).parts if p in INTERNAL]
-        if internal:
-            raise AppError(f"{raw} is inside {internal[0]}, which intentos keeps for itself")
-        if path.is_dir():
-            raise AppError(f"{raw} is a folder, not a file")
-        return path
+        return paths.target(self.sandbox, raw)
 
     def _encoder_overrides(self) -> dict[str, Any]:
         """Encoder size/training knobs from the context settings (`logs: {encoder: {...}}`), e.g. for tests."""
