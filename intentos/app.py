@@ -86,6 +86,11 @@ class App:
         """Load fixture data (a starting sandbox for scripted runs and evals)."""
         raise NotImplementedError(f"app {self.name!r} takes no fixture data")
 
+    def preview(self, verb: str, args: BaseModel) -> list[str]:
+        """Lines for the confirmation prompt about what the call will do that its arguments do not show
+        (who a reply really goes to, what a link really names). Empty by default."""
+        return []
+
     def summary(self) -> str:
         """A line or two about the app's state, for the model's context. Empty if nothing to say."""
         return ""

@@ -23,7 +23,8 @@ from pydantic import BaseModel, ValidationError
 from intentos.app import App, Context, UserProfile
 from intentos.errors import IntentosError, JournalError
 from intentos.function import Effect, Function
-from intentos.journal import Journal, Record, RunView, view_run
+from intentos import undo
+from intentos.journal import Journal, Record, RunView, read_records, view_run
 from intentos.references import UnresolvedReference, substitute
 from intentos.sandbox import Sandbox
 from intentos.table import FunctionTable
@@ -36,6 +37,9 @@ class ConfirmRequest:
     state: str
     function: Function
     args: dict[str, Any]
+    # What the arguments alone do not show (every recipient of a reply, the real target of a link...),
+    # from the app's `preview`, plus a warning when a step with an outside effect was cut short before.
+    details: tuple[str, ...] = ()
 
     @property
     def effect(self) -> Effect:
@@ -83,6 +87,7 @@ class Executor:
         self.runs_root = runs_root
         self.on_record = on_record
         self._apps: dict[str, App] = {}
+        self._interrupted: str | None = None  # a state whose outside effect may have happened already
 
     def cancel(self) -> None:
         """Stop after (or, for a slow step, instead of waiting for) the step in flight."""
@@ -114,6 +119,7 @@ class Executor:
                 raise JournalError(f"run {run_id} already finished ({view.status}); nothing to resume")
             workflow = Workflow.model_validate(view.workflow)
             check(workflow, self.table)
+            self._roll_back_unfinished(journal, workflow)
             self.ctx.cancelled.clear()
             self._write(journal, "run_resumed", state=view.resume_at)
             self._loop(journal, workflow, view.resume_at or workflow.start, dict(view.results), dict(view.visits))
@@ -164,20 +170,62 @@ class Executor:
         except (UnresolvedReference, ValidationError) as exc:
             return finish("error", raw_args, None, error=_describe(exc))
         shown_args = params.model_dump(mode="json")
-        if needs_confirmation(fn.effect, self.assume_yes):
-            if not self.confirm(ConfirmRequest(name, fn, shown_args)):
+        again = self._interrupted == name
+        self._interrupted = None
+        if needs_confirmation(fn.effect, self.assume_yes) or again:
+            details = self._preview(fn, params)
+            if again:
+                details = (f"this {fn.effect.value} step was cut short by a crash last time; "
+                           "it may have taken effect already", *details)
+            if not self.confirm(ConfirmRequest(name, fn, shown_args, details)):
                 return finish("declined", shown_args, None, error=f"{fn.name} ({fn.effect.value}) was not confirmed")
-        self._write(journal, "step_started", state=name, call=fn.name, args=shown_args)
-        started = time.monotonic()
+        started_record = self._write(journal, "step_started", state=name, call=fn.name, args=shown_args)
+        # Every change the step makes is noted first, so a kill inside it can be rolled back on resume.
+        self.ctx.sandbox.begin_step(_undo_key(journal.run_id, started_record.seq))
         try:
-            result = self._call_with_timeout(fn, params)
-        except StepTimeout as exc:
-            return finish("timeout", shown_args, started, error=str(exc))
-        except _Cancelled:
-            return finish("cancelled", shown_args, started, error="cancelled during the step")
-        except Exception as exc:  # any failure of an app is the step's failure, never the run's crash
-            return finish("error", shown_args, started, error=_describe(exc))
-        return finish("ok", shown_args, started, result=result.model_dump(mode="json"))
+            started = time.monotonic()
+            try:
+                result = self._call_with_timeout(fn, params)
+            except StepTimeout as exc:
+                return finish("timeout", shown_args, started, error=str(exc))
+            except _Cancelled:
+                return finish("cancelled", shown_args, started, error="cancelled during the step")
+            except Exception as exc:  # any failure of an app is the step's failure, never the run's crash
+                return finish("error", shown_args, started, error=_describe(exc))
+            return finish("ok", shown_args, started, result=result.model_dump(mode="json"))
+        finally:
+            self.ctx.sandbox.end_step()
+
+    def _preview(self, fn: Function, params: BaseModel) -> tuple[str, ...]:
+        """The app's own account of what a call will do, for the confirmation prompt."""
+        try:
+            return tuple(self._app(fn.app).preview(fn.verb, params))
+        except Exception as exc:  # a preview that fails says so; the step itself will report the problem
+            return (f"(could not preview: {_describe(exc)})",)
+
+    def _roll_back_unfinished(self, journal: Journal, workflow: Workflow) -> None:
+        """Undo the half-applied effect of a step the crash cut short, so it runs exactly once.
+
+        A step whose outcome reached the journal is done: its leftover log is dropped. One that
+        started but never finished is rolled back; if its function reaches outside the sandbox
+        (mail sent, a job started), that cannot be rolled back, so it is asked about again.
+        """
+        records = read_records(journal.path)
+        starts = {r.seq: r for r in records if r.event == "step_started"}
+        finished_after = [r.seq for r in records if r.event in ("step_finished", "run_finished")]
+        prefix = f"{journal.run_id}."
+        for key in undo.pending(self.ctx.sandbox):
+            if not key.startswith(prefix) or not key[len(prefix):].isdigit():
+                continue
+            seq = int(key[len(prefix):])
+            if any(later > seq for later in finished_after):
+                undo.discard(self.ctx.sandbox, key)
+            else:
+                undo.rollback(self.ctx.sandbox, key)
+        last = starts[max(starts)] if starts else None
+        if last is not None and not any(seq > last.seq for seq in finished_after) and last.call in self.table:
+            if self.table.get(last.call or "").effect is Effect.EXTERNAL:
+                self._interrupted = last.state
 
     def _call_with_timeout(self, fn: Function, params: BaseModel) -> BaseModel:
         """Run the call in a worker thread so a hung step can time out or be cancelled.
@@ -238,6 +286,10 @@ def _describe(exc: BaseException) -> str:
     where = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
     at = f" at {Path(where.filename).name}:{where.lineno}" if where else ""
     return f"{type(exc).__name__}: {exc}{at}"
+
+
+def _undo_key(run_id: str, seq: int) -> str:
+    return f"{run_id}.{seq}"
 
 
 def context_data(ctx: Context) -> dict[str, Any]:

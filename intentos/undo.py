@@ -1,0 +1,156 @@
+"""The undo log of one workflow step: what it changed, noted before each change is made.
+
+A run killed inside a step leaves the step's effect half applied, and a step killed
+just after its effect but before its journal record looks unfinished. Both are told
+apart from "not done" the same way: every change the Sandbox makes while a step runs
+is first noted here (write-ahead), with the old version of a replaced file kept as a
+hard link. Resuming such a step rolls the notes back, newest first, which returns the
+sandbox to exactly what it was before the step, and then runs the step once more.
+When the step's outcome is journaled the log is discarded.
+
+Layout: `<sandbox>/.intentos/undo/<run id>.<seq>/` with `log.jsonl` (one note a line)
+and the kept versions `before-N` and removed items `removed-N` beside it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import stat
+from typing import TYPE_CHECKING
+
+from intentos.errors import SandboxError
+
+if TYPE_CHECKING:
+    from intentos.sandbox import Sandbox, _Place
+
+UNDO_DIR = ".intentos/undo"
+_KEY = re.compile(r"[A-Za-z0-9_.-]{1,128}")
+
+
+class UndoLog:
+    def __init__(self, sandbox: Sandbox, key: str, dir_fd: int) -> None:
+        self.sandbox, self.key, self._dir_fd = sandbox, key, dir_fd
+        self.rel = f"{UNDO_DIR}/{key}"
+        self._log_fd = os.open("log.jsonl", os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC,
+                               0o600, dir_fd=dir_fd)
+        self._count = 0
+
+    @classmethod
+    def create(cls, sandbox: Sandbox, key: str) -> UndoLog:
+        _check_key(key)
+        rel = f"{UNDO_DIR}/{key}"
+        if sandbox.lstat(rel) is not None:  # left by an earlier try of the same step: roll it back first
+            rollback(sandbox, key)
+        sandbox.mkdir(rel)
+        with sandbox._place(rel) as place:
+            fd = os.open(place.name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=place.dir_fd)
+        return cls(sandbox, key, fd)
+
+    def note(self, op: dict[str, str]) -> None:
+        """Append one note and make it durable before the change it describes is made."""
+        os.write(self._log_fd, (json.dumps(op, separators=(",", ":")) + "\n").encode("utf-8"))
+        os.fsync(self._log_fd)
+
+    def keep(self, place: _Place) -> str:
+        """Keep the file at `place` as it is now (a hard link: no copy); returns its sandbox-relative name."""
+        self._count += 1
+        name = f"before-{self._count}"
+        try:
+            os.link(place.name, name, src_dir_fd=place.dir_fd, dst_dir_fd=self._dir_fd, follow_symlinks=False)
+        except OSError:  # a file system without hard links: a copy does the same job
+            with self.sandbox.open_read(place.rel) as fh:
+                fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600, dir_fd=self._dir_fd)
+                with os.fdopen(fd, "wb") as out:
+                    out.write(fh.read())
+        return f"{self.rel}/{name}"
+
+    def spare_name(self) -> str:
+        """A place in the log to move an item instead of deleting it, so a rollback can bring it back."""
+        self._count += 1
+        return f"{self.rel}/removed-{self._count}"
+
+    def close(self) -> None:
+        for fd in (self._log_fd, self._dir_fd):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+    def discard(self) -> None:
+        self.close()
+        self.sandbox._rmtree_quietly(self.rel)
+
+
+def pending(sandbox: Sandbox) -> list[str]:
+    """Keys of the undo logs left in a sandbox (steps whose outcome was never journaled, or just not cleaned)."""
+    if not sandbox.is_dir(UNDO_DIR):
+        return []
+    return [e.name for e in sandbox.scandir(UNDO_DIR) if e.is_dir and _KEY.fullmatch(e.name)]
+
+
+def discard(sandbox: Sandbox, key: str) -> None:
+    _check_key(key)
+    sandbox._rmtree_quietly(f"{UNDO_DIR}/{key}")
+
+
+def rollback(sandbox: Sandbox, key: str) -> int:
+    """Undo every noted change of step `key`, newest first, then drop the log. Returns how many notes."""
+    _check_key(key)
+    rel = f"{UNDO_DIR}/{key}"
+    saved, sandbox._undo = sandbox._undo, None  # putting things back is not itself noted
+    try:
+        notes = _read_notes(sandbox, f"{rel}/log.jsonl")
+        for op in reversed(notes):
+            _undo_one(sandbox, op, rel)
+        sandbox._rmtree_quietly(rel)
+        return len(notes)
+    finally:
+        sandbox._undo = saved
+
+
+def _read_notes(sandbox: Sandbox, path: str) -> list[dict[str, str]]:
+    try:
+        raw = sandbox.read_bytes(path)
+    except FileNotFoundError:
+        return []
+    notes = []
+    for line in raw.split(b"\n"):
+        try:
+            op = json.loads(line)
+        except ValueError:
+            continue  # the torn last note of a killed write: its change was never made
+        if isinstance(op, dict) and all(isinstance(v, str) for v in op.values()):
+            notes.append(op)
+    return notes
+
+
+def _undo_one(sandbox: Sandbox, op: dict[str, str], log_rel: str) -> None:
+    kind = op.get("op")
+    try:
+        if kind == "temp":
+            sandbox._unlink_quietly(op["path"])
+        elif kind == "tree":
+            sandbox._rmtree_quietly(op["path"])
+        elif kind == "mkdir":
+            sandbox._rmdir_quietly(op["path"])
+        elif kind == "replace":
+            before = op.get("before", "")
+            if before:
+                if not before.startswith(log_rel + "/"):
+                    return  # a kept version lives in its own log; anything else is not trusted
+                st = sandbox.lstat(before)
+                if st is not None and stat.S_ISREG(st.st_mode):
+                    sandbox._rename_back(before, op["path"], replace=True)
+            else:
+                sandbox._unlink_quietly(op["path"])
+        elif kind == "move":
+            sandbox._rename_back(op["dst"], op["src"])
+    except (KeyError, OSError, SandboxError):
+        pass  # one note that cannot be undone must not stop the others
+
+
+def _check_key(key: str) -> None:
+    if not _KEY.fullmatch(key) or key in (".", ".."):
+        raise SandboxError(f"bad undo-log key {key!r}")
