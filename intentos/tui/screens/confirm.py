@@ -30,6 +30,9 @@ class ConfirmStepScreen(ModalScreen[bool]):
         with Vertical(id="dialog"):
             yield Static(Text.assemble(("Run this ", ""), (self.request.effect.value, "bold red"), (" step?", "")))
             yield Static(Text(f"{self.request.state}: {self.request.function.name}\n{args}"))
+            if self.request.details:  # what the arguments alone do not show: every recipient, a link's target
+                yield Static(Text("\n".join(f"• {line}" for line in self.request.details), style="yellow"),
+                             id="details")
             with Horizontal(classes="buttons"):
                 yield Button("Yes (y)", variant="error", id="yes")
                 yield Button("No (n)", variant="primary", id="no")
