@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from intentos import yamlfile
 from intentos.app import Context, UserProfile
 from intentos.errors import IntentosError, WorkflowFileError
-from intentos.sandbox import TRASH, Sandbox
+from intentos.sandbox import INTERNAL_DIR, TRASH, Sandbox
 from intentos.table import FunctionTable
 
 
@@ -69,4 +69,4 @@ class Fixture(BaseModel):
 
 
 def sandbox_is_empty(sandbox: Sandbox) -> bool:
-    return not any(p.name != TRASH for p in sandbox.root.iterdir())
+    return not any(e.name not in (TRASH, INTERNAL_DIR) for e in sandbox.scandir())

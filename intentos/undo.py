@@ -30,26 +30,40 @@ _KEY = re.compile(r"[A-Za-z0-9_.-]{1,128}")
 
 
 class UndoLog:
-    def __init__(self, sandbox: Sandbox, key: str, dir_fd: int) -> None:
-        self.sandbox, self.key, self._dir_fd = sandbox, key, dir_fd
+    """The log of one running step. Its folder is made at the first change, so a step that only reads
+    leaves nothing behind."""
+
+    def __init__(self, sandbox: Sandbox, key: str) -> None:
+        _check_key(key)
+        self.sandbox, self.key = sandbox, key
         self.rel = f"{UNDO_DIR}/{key}"
-        self._log_fd = os.open("log.jsonl", os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC,
-                               0o600, dir_fd=dir_fd)
+        self._dir_fd: int | None = None
+        self._log_fd: int | None = None
         self._count = 0
 
     @classmethod
     def create(cls, sandbox: Sandbox, key: str) -> UndoLog:
-        _check_key(key)
-        rel = f"{UNDO_DIR}/{key}"
-        if sandbox.lstat(rel) is not None:  # left by an earlier try of the same step: roll it back first
+        if sandbox.lstat(f"{UNDO_DIR}/{key}") is not None:  # left by an earlier try of this step: undo it first
             rollback(sandbox, key)
-        sandbox.mkdir(rel)
-        with sandbox._place(rel) as place:
-            fd = os.open(place.name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=place.dir_fd)
-        return cls(sandbox, key, fd)
+        return cls(sandbox, key)
+
+    def _open(self) -> int:
+        if self._dir_fd is None:
+            saved, self.sandbox._undo = self.sandbox._undo, None  # making the log is not itself logged
+            try:
+                self.sandbox.mkdir(self.rel)
+                with self.sandbox._place(self.rel) as place:
+                    self._dir_fd = os.open(place.name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC,
+                                           dir_fd=place.dir_fd)
+                self._log_fd = os.open("log.jsonl", os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW
+                                       | os.O_CLOEXEC, 0o600, dir_fd=self._dir_fd)
+            finally:
+                self.sandbox._undo = saved
+        return self._dir_fd
 
     def note(self, op: dict[str, str]) -> None:
         """Append one note and make it durable before the change it describes is made."""
+        self._open()
         os.write(self._log_fd, (json.dumps(op, separators=(",", ":")) + "\n").encode("utf-8"))
         os.fsync(self._log_fd)
 
@@ -58,29 +72,31 @@ class UndoLog:
         self._count += 1
         name = f"before-{self._count}"
         try:
-            os.link(place.name, name, src_dir_fd=place.dir_fd, dst_dir_fd=self._dir_fd, follow_symlinks=False)
+            os.link(place.name, name, src_dir_fd=place.dir_fd, dst_dir_fd=self._open(), follow_symlinks=False)
         except OSError:  # a file system without hard links: a copy does the same job
             with self.sandbox.open_read(place.rel) as fh:
-                fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600, dir_fd=self._dir_fd)
+                fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600, dir_fd=self._open())
                 with os.fdopen(fd, "wb") as out:
                     out.write(fh.read())
         return f"{self.rel}/{name}"
 
     def spare_name(self) -> str:
         """A place in the log to move an item instead of deleting it, so a rollback can bring it back."""
+        self._open()
         self._count += 1
         return f"{self.rel}/removed-{self._count}"
 
     def close(self) -> None:
         for fd in (self._log_fd, self._dir_fd):
-            try:
+            if fd is not None:
                 os.close(fd)
-            except OSError:
-                pass
+        self._log_fd = self._dir_fd = None
 
     def discard(self) -> None:
+        opened = self._dir_fd is not None
         self.close()
-        self.sandbox._rmtree_quietly(self.rel)
+        if opened:
+            discard(self.sandbox, self.key)
 
 
 def pending(sandbox: Sandbox) -> list[str]:
@@ -91,8 +107,11 @@ def pending(sandbox: Sandbox) -> list[str]:
 
 
 def discard(sandbox: Sandbox, key: str) -> None:
+    """Drop a step's log, and the folders above it once they are empty (a sandbox is left as it was)."""
     _check_key(key)
     sandbox._rmtree_quietly(f"{UNDO_DIR}/{key}")
+    sandbox._rmdir_quietly(UNDO_DIR)
+    sandbox._rmdir_quietly(UNDO_DIR.split("/")[0])
 
 
 def rollback(sandbox: Sandbox, key: str) -> int:
@@ -104,7 +123,7 @@ def rollback(sandbox: Sandbox, key: str) -> int:
         notes = _read_notes(sandbox, f"{rel}/log.jsonl")
         for op in reversed(notes):
             _undo_one(sandbox, op, rel)
-        sandbox._rmtree_quietly(rel)
+        discard(sandbox, key)
         return len(notes)
     finally:
         sandbox._undo = saved

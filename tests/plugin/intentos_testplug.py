@@ -84,3 +84,15 @@ class ProbeApp(App):
     def crash(self, args: SleepArgs) -> Slept:
         """Raise an unexpected exception (a bug in an app)."""
         raise ZeroDivisionError("division by zero")
+
+    @function(Effect.EXTERNAL)
+    def post(self, args: MarkArgs) -> Marked:
+        """Stand-in for an effect outside the sandbox: appends to a file OUTSIDE it, then waits for `go`."""
+        from pathlib import Path
+
+        with open(Path(args.path), "a") as fh:  # deliberately outside: nothing can roll this back
+            fh.write(args.text + "\n")
+        start = time.monotonic()
+        while not self.sandbox.exists("go") and time.monotonic() - start < 60:
+            time.sleep(0.02)
+        return Marked(path=args.path, lines=len(Path(args.path).read_text().splitlines()))
