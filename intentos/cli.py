@@ -8,14 +8,21 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
+import os
+import select
 import sys
 import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
+from rich.markup import escape
+from rich.text import Text
 
 from intentos import paths, render
 from intentos.app import Context
@@ -24,11 +31,12 @@ from intentos.backends.settings import load_backend_settings
 from intentos.clierror import fail
 from intentos.config import load_settings, make_context
 from intentos.controller import Controller, Resolution, ResolutionFailed, Trace
-from intentos.errors import IntentosError
+from intentos.errors import IntentosError, JournalError
 from intentos.eval.command import eval_command
 from intentos.executor import ConfirmRequest, Executor, context_from_data
 from intentos.fixture import sandbox_is_empty
-from intentos.journal import RunView, list_runs, new_run_id, view_run
+from intentos.function import Effect
+from intentos.journal import RunView, new_run_id, scan_runs, view_run
 from intentos.script import IntentFile
 from intentos.skills.dataflow.cli import app as dataflow_cli
 from intentos.skills.faults.cli import app as faults_cli
@@ -36,7 +44,7 @@ from intentos.skills.logs.cli import app as logs_cli
 from intentos.skills.training.cli import train_command, training_app
 from intentos.table import FunctionTable
 from intentos.validation import WorkflowInvalid, validate
-from intentos.workflow import Workflow
+from intentos.workflow import ARGS_MAX_DEPTH, Workflow
 
 app = typer.Typer(help="intentos: state an intent, see the plan, run it in a sandbox (no command: the TUI).",
                   pretty_exceptions_enable=False, add_completion=False)
@@ -73,23 +81,123 @@ def _guard(as_json: bool, action: Callable[[], T]) -> T:
         fail(str(exc), as_json)
 
 
-def _confirmer(as_json: bool) -> Callable[[ConfirmRequest], bool]:
+CONFIRM_TIMEOUT_ENV = "INTENTOS_CONFIRM_TIMEOUT"
+DEFAULT_CONFIRM_TIMEOUT = 300.0
+_MAX_ANSWER = 256  # bytes of one answer line read from a pipe
+
+
+def _confirm_timeout() -> float:
+    """How long a question waits for an answer on a pipe: $INTENTOS_CONFIRM_TIMEOUT seconds, else 300."""
+    raw = os.environ.get(CONFIRM_TIMEOUT_ENV, "").strip()
+    if not raw:
+        return DEFAULT_CONFIRM_TIMEOUT
+    try:
+        value = float(raw)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise IntentosError(f"{CONFIRM_TIMEOUT_ENV}={raw!r}: give the wait for a confirmation as a positive "
+                            "number of seconds")
+    return value
+
+
+def _confirmer(as_json: bool, assume_yes: bool = False) -> Callable[[ConfirmRequest], bool]:
+    """Asks about each step that needs a yes (`assume_yes`: --yes was given, so only what it does not cover)."""
+    timeout = _confirm_timeout()  # a bad setting is bad input, before anything runs
+
     def ask(request: ConfirmRequest) -> bool:
         args = json.dumps(request.args, ensure_ascii=False, default=str)
-        err.print(f"[yellow]{request.effect.value}[/] step [bold]{request.state}[/]: {request.function.name} {args}",
-                  highlight=False)
-        return _ask("Run this step?", "not confirmed")
+        err.print(f"[yellow]{request.effect.value}[/] step [bold]{escape(request.state)}[/]: "
+                  f"{escape(request.function.name)} {escape(args)}", highlight=False)
+        for line in request.details:  # what the arguments alone do not show (the app's preview)
+            err.print(f"  • {line}", style="yellow", markup=False, highlight=False)
+        if request.effect is Effect.DESTRUCTIVE or assume_yes:
+            what = "a destructive step" if request.effect is Effect.DESTRUCTIVE else "this step"
+            how = (f"{what} is confirmed only by answering this question (--yes does not cover it); "
+                   "resume the run with `intentos runs resume RUN_ID` and answer y")
+        else:
+            how = f"pass --yes to confirm {request.effect.value} steps"
+        why = (f"step {request.state!r} ({request.function.name}, {request.effect.value}) needed confirmation "
+               f"and was declined; {how}")
+        return _ask("Run this step?", why, timeout)
 
     return ask
 
 
-def _ask(question: str, if_no_answer: str) -> bool:
-    """A yes/no question on stderr; with no terminal to answer it, the answer is no."""
-    try:
-        return typer.confirm(question, default=False, err=True)
-    except (typer.Abort, EOFError):
-        err.print(f"no answer (no terminal): {if_no_answer}")
+def _ask(question: str, if_no_answer: str, timeout: float | None = None) -> bool:
+    """A yes/no question on stderr, answered on stdin; the default, and the answer when none comes, is no.
+
+    At a terminal it waits for the person. Otherwise stdin is read directly, a byte at a time, under select():
+    closed or at end of file is no at once, and a pipe that stays silent is no after `timeout` seconds, so a
+    run in a script never hangs. A run declined this way ends `declined` and can be resumed.
+    """
+    answer, why = _read_answer(question, timeout if timeout is not None else _confirm_timeout())
+    if answer is None:
+        err.print(f"no answer ({why}): {if_no_answer}", markup=False, highlight=False, soft_wrap=True)
         return False
+    return answer
+
+
+def _read_answer(question: str, timeout: float) -> tuple[bool | None, str]:
+    stdin = sys.stdin
+    if stdin is None or stdin.closed:
+        return None, "stdin is closed"
+    try:
+        fd: int | None = stdin.fileno()
+    except (AttributeError, ValueError, OSError):  # a stream with no descriptor (CliRunner's input)
+        fd = None
+    try:
+        interactive = stdin.isatty()
+    except (ValueError, OSError):
+        interactive = False
+    if fd is None or interactive:
+        try:
+            return typer.confirm(question, default=False, err=True), ""
+        except (typer.Abort, EOFError):
+            return None, "no terminal"
+        except RuntimeError:  # input(): lost sys.stdin
+            return None, "stdin is closed"
+    err.print(f"{question} [y/N] (waiting {timeout:g} s for an answer on stdin): ", end="", markup=False,
+              highlight=False, soft_wrap=True)
+    line, why = _read_line(fd, timeout)
+    err.print("" if line is None else line, markup=False, highlight=False, soft_wrap=True)
+    if line is None:
+        return None, why
+    answer = line.strip().lower()
+    if answer in ("y", "yes"):
+        return True, ""
+    if answer in ("", "n", "no"):
+        return False, ""
+    return None, f"{line.strip()[:40]!r} is not y or n"
+
+
+def _read_line(fd: int, timeout: float) -> tuple[str | None, str]:
+    """One line from a descriptor within `timeout` seconds: (line, "") or (None, why there is none)."""
+    deadline = time.monotonic() + timeout
+    buf = bytearray()
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return None, f"nothing on stdin within {timeout:g} s"
+        try:
+            ready, _, _ = select.select([fd], [], [], remaining)
+        except (OSError, ValueError):  # the descriptor is closed or not one select() can wait on
+            return None, "stdin cannot be read"
+        if not ready:
+            return None, f"nothing on stdin within {timeout:g} s"
+        try:
+            chunk = os.read(fd, 1)  # one byte: what follows the line stays there for the next question
+        except BlockingIOError:
+            continue
+        except OSError as exc:
+            return None, f"stdin cannot be read ({exc.strerror or exc})"
+        if not chunk:
+            return (buf.decode("utf-8", "replace"), "") if buf else (None, "stdin is at end of file")
+        if chunk == b"\n":
+            return buf.decode("utf-8", "replace"), ""
+        if len(buf) >= _MAX_ANSWER:
+            return None, f"an answer longer than {_MAX_ANSWER} bytes"
+        buf += chunk
 
 
 def _report(view: RunView, as_json: bool) -> None:
@@ -142,15 +250,21 @@ def call(
     def body() -> RunView:
         try:
             parsed = json.loads(args)
-        except json.JSONDecodeError as exc:
-            raise IntentosError(f"--args is not valid JSON: {exc}") from None
+        except RecursionError:
+            raise IntentosError(f"--args nests deeper than {ARGS_MAX_DEPTH} levels") from None
+        except ValueError as exc:  # JSONDecodeError, or an integer with too many digits
+            raise IntentosError(f"--args is not valid JSON: {' '.join(str(exc).split())}") from None
         if not isinstance(parsed, dict):
             raise IntentosError("--args must be a JSON object")
         table = FunctionTable.discover()
         table.get(function)
-        workflow = Workflow(start="call", states={"call": {"call": function, "args": parsed}})
+        try:
+            workflow = Workflow(start="call", states={"call": {"call": function, "args": parsed}})
+        except ValidationError as exc:
+            problems = "; ".join(" ".join(str(e["msg"]).split()) for e in exc.errors())
+            raise IntentosError(f"--args: {problems}") from None
         ctx = make_context(load_settings(), sandbox=sandbox)
-        return Executor(table, ctx, confirm=_confirmer(as_json), assume_yes=yes).run(workflow, source="call")
+        return Executor(table, ctx, confirm=_confirmer(as_json, yes), assume_yes=yes).run(workflow, source="call")
 
     view = _guard(as_json, body)
     if as_json:
@@ -217,7 +331,7 @@ def run(
             if problems:
                 raise typer.Exit(2)  # an invalid workflow is bad input, as when it is run
             return None
-        executor = Executor(table, ctx, confirm=_confirmer(as_json), assume_yes=yes,
+        executor = Executor(table, ctx, confirm=_confirmer(as_json, yes), assume_yes=yes,
                             step_timeout=settings.step_timeout)
         return executor.run(workflow, intent=spec.intent, source=str(file), run_id=run_id,
                             resolution=resolution.trace.summary() if resolution else None)
@@ -286,7 +400,7 @@ def resolve(
         # Confirming the plan confirms its write/external steps; destructive ones still ask one by one.
         if not yes and not _ask("Run this plan?", "pass --yes to run without asking"):
             raise IntentosError("plan not confirmed: nothing was run")
-        executor = Executor(table, ctx, confirm=_confirmer(as_json), assume_yes=True,
+        executor = Executor(table, ctx, confirm=_confirmer(as_json, True), assume_yes=True,
                             step_timeout=settings.step_timeout)
         view = executor.run(workflow, intent=intent, source="resolve", resolution=resolution.trace.summary())
         return resolution, view
@@ -324,15 +438,23 @@ app.command("train")(train_command)
 
 @runs_app.callback()
 def runs_list(ctx: typer.Context, as_json: bool = JsonOpt) -> None:
-    """List past runs."""
+    """List past runs (a run whose journal is damaged is listed as `damaged`, with why)."""
     if ctx.invoked_subcommand is not None:
         return
-    views = list_runs()
+    views, damaged = scan_runs()
     if as_json:
-        print(json.dumps([run_summary(v) | {"started": v.started, "intent": v.intent, "source": v.source}
-                          for v in views], default=str))
-    elif views:
-        out.print(render.runs_table(views))
+        rows = [run_summary(v) | {"started": v.started, "intent": v.intent, "source": v.source} for v in views]
+        rows += [{"run_id": d.run_id, "status": "damaged", "final_state": None, "sandbox": None, "error": d.error,
+                  "steps": [], "started": None, "intent": None, "source": None} for d in damaged]
+        print(json.dumps(rows, default=str))
+    elif views or damaged:
+        table = render.runs_table(views)
+        for d in damaged:
+            table.add_row(d.run_id, "", Text("damaged", style="bold red"), "", Text(d.error))
+        out.print(table)
+        for d in damaged:
+            err.print(f"warning: run {d.run_id} is damaged: {d.error}", markup=False, highlight=False,
+                      soft_wrap=True)
     else:
         out.print(f"no runs yet under {paths.runs_dir()}")
 
@@ -355,8 +477,15 @@ def runs_resume(run_id: str, yes: bool = YesOpt, as_json: bool = JsonOpt) -> Non
         view = view_run(_run_dir(run_id))
         settings = load_settings()
         extra = {"smtp": settings.smtp.model_dump()} if settings.smtp else {}
-        ctx = context_from_data(view.sandbox, view.context, extra)
-        executor = Executor(FunctionTable.discover(), ctx, confirm=_confirmer(as_json), assume_yes=yes,
+        try:
+            ctx = context_from_data(view.sandbox, view.context, extra)
+        except (TypeError, ValueError, KeyError) as exc:  # a context the journal holds but no run could have had
+            detail = ("; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+                      if isinstance(exc, ValidationError) else str(exc))
+            message = " ".join(detail.split())[:300]
+            raise JournalError(f"{_run_dir(run_id) / 'journal.jsonl'}:1: the run's context cannot be rebuilt "
+                               f"({message})") from None
+        executor = Executor(FunctionTable.discover(), ctx, confirm=_confirmer(as_json, yes), assume_yes=yes,
                             step_timeout=settings.step_timeout)
         return executor.resume(run_id)
 
@@ -364,6 +493,8 @@ def runs_resume(run_id: str, yes: bool = YesOpt, as_json: bool = JsonOpt) -> Non
 
 
 def _run_dir(run_id: str) -> Path:
+    if not run_id or run_id in (".", "..") or "/" in run_id or "\0" in run_id:  # a name, never a path elsewhere
+        raise IntentosError(f"no run {run_id!r} (see `intentos runs`)")
     run_dir = paths.runs_dir() / run_id
     if not (run_dir / "journal.jsonl").is_file():
         raise IntentosError(f"no run {run_id!r} (see `intentos runs`)")
@@ -375,7 +506,7 @@ def _no_command(ctx: typer.Context) -> None:
     """intentos: state an intent, see the plan, run it in a sandbox. With no command, the TUI opens."""
     if ctx.invoked_subcommand is not None:
         return
-    if not (sys.stdin.isatty() and sys.stdout.isatty()):  # no terminal to draw on: the help, as before
+    if not _terminal():  # no terminal to draw on: the help, as before
         out.print(ctx.get_help(), highlight=False)
         raise typer.Exit(0)
     _open_tui(None, None, None)
@@ -384,9 +515,14 @@ def _no_command(ctx: typer.Context) -> None:
 @app.command()
 def tui(sandbox: Path | None = SandboxOpt, model: str | None = ModelOpt, n_gpu_layers: int | None = GpuOpt) -> None:
     """The interactive terminal UI: intent box, model picker, the plan as a state machine, live runs."""
-    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+    if not _terminal():
         fail("the TUI needs a terminal (use `intentos resolve` or `intentos run` in scripts)", False)
     _open_tui(sandbox, model, n_gpu_layers)
+
+
+def _terminal() -> bool:
+    """Both stdin and stdout are a terminal (either may be closed: then they are not)."""
+    return all(stream is not None and not stream.closed and stream.isatty() for stream in (sys.stdin, sys.stdout))
 
 
 def _open_tui(sandbox: Path | None, model: str | None, n_gpu_layers: int | None) -> None:

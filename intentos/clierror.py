@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import NoReturn, TypeVar
 
 import typer
+from rich.markup import escape
 
 from intentos import render
 from intentos.errors import IntentosError
@@ -21,7 +22,8 @@ def fail(message: str, as_json: bool = False, code: int = 2) -> NoReturn:
         print(json.dumps({"error": message}))
     else:
         # soft_wrap: never fold the line, so a long path in it stays whole when piped or copied
-        err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+        # escape: a message is plain text; `states[0]` or `[y/N]` in it must not be read as rich markup
+        err.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
 

@@ -39,14 +39,24 @@ def _parse_path(raw: str) -> tuple[str | int, ...]:
 
 
 def find_references(value: Any) -> list[Reference]:
-    """Every reference anywhere inside an argument value (strings, lists, dicts)."""
-    if isinstance(value, str):
-        return [Reference(m.group(1), _parse_path(m.group(2)), m.group(0)) for m in _REF.finditer(value)]
-    if isinstance(value, list):
-        return [r for item in value for r in find_references(item)]
-    if isinstance(value, dict):
-        return [r for item in value.values() for r in find_references(item)]
-    return []
+    """Every reference anywhere inside an argument value (strings, lists, dicts), in order."""
+    return [Reference(m.group(1), _parse_path(m.group(2)), m.group(0))
+            for text in _strings(value) for m in _REF.finditer(text)]
+
+
+def _strings(value: Any) -> list[str]:
+    """Every string inside a value, depth first in order; iterative, so deep nesting costs no Python stack."""
+    out: list[str] = []
+    todo = [value]
+    while todo:
+        item = todo.pop()
+        if isinstance(item, str):
+            out.append(item)
+        elif isinstance(item, list):
+            todo.extend(reversed(item))
+        elif isinstance(item, dict):
+            todo.extend(reversed(list(item.values())))
+    return out
 
 
 _PLACEHOLDER = re.compile(r"\$\{[^}]*\}?")
@@ -54,13 +64,8 @@ _PLACEHOLDER = re.compile(r"\$\{[^}]*\}?")
 
 def malformed_references(value: Any) -> list[str]:
     """Text that looks like a reference (`${...}`) but is not one, e.g. `${find.paths}`: a likely model slip."""
-    if isinstance(value, str):
-        return [m.group(0) for m in _PLACEHOLDER.finditer(value) if not _REF.fullmatch(m.group(0))]
-    if isinstance(value, list):
-        return [bad for item in value for bad in malformed_references(item)]
-    if isinstance(value, dict):
-        return [bad for item in value.values() for bad in malformed_references(item)]
-    return []
+    return [m.group(0) for text in _strings(value) for m in _PLACEHOLDER.finditer(text)
+            if not _REF.fullmatch(m.group(0))]
 
 
 def whole_reference(value: Any) -> Reference | None:

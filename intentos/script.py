@@ -52,8 +52,12 @@ class IntentFile(BaseModel):
         workflow = from_loaded(doc, ("workflow",)) if data.get("workflow") is not None else None
         fixture = None
         if isinstance(data.get("fixture"), str):
-            target = (path.parent / data["fixture"]).resolve()
-            if not target.is_file():
+            try:
+                target = (path.parent / data["fixture"]).resolve()
+                found = target.is_file()
+            except (OSError, ValueError) as exc:  # a NUL byte, a name too long, a loop of links
+                raise doc.error(f"fixture file {data['fixture']!r} cannot be looked up ({exc})", ("fixture",)) from None
+            if not found:
                 raise doc.error(f"fixture file {data['fixture']!r} not found (looked at {target})", ("fixture",))
             fixture = Fixture.load(target)
         elif isinstance(data.get("fixture"), dict):

@@ -57,9 +57,10 @@ def validate(workflow: Workflow, table: FunctionTable) -> list[Problem]:
         if name not in reachable and workflow.start in workflow.states:
             problems.append(Problem(code="unreachable", state=name, message="no path from the start leads here"))
     problems += _loops(workflow, reachable)
-    succeeded = _must_have_succeeded(workflow, reachable)
+    succeeded = _Succeeded(workflow, reachable)
+    schemas = _Schemas(table)
     for name in workflow.states:
-        problems += _check_call(workflow, table, name, succeeded.get(name, set()), name in reachable)
+        problems += _check_call(workflow, schemas, name, succeeded, name in reachable)
     return problems
 
 
@@ -71,16 +72,6 @@ def check(workflow: Workflow, table: FunctionTable) -> Workflow:
 
 
 # -- graph analyses ----------------------------------------------------------------------------
-
-
-def _edges(workflow: Workflow) -> list[tuple[str, str, bool]]:
-    """(from, to, on_success) for every transition between defined states."""
-    out = []
-    for name, state in workflow.states.items():
-        for target, ok in ((state.next, True), (state.on_failure, False)):
-            if target in workflow.states:
-                out.append((name, target, ok))
-    return out
 
 
 def _reachable(workflow: Workflow) -> set[str]:
@@ -96,63 +87,157 @@ def _reachable(workflow: Workflow) -> set[str]:
 
 
 def _loops(workflow: Workflow, reachable: set[str]) -> list[Problem]:
-    """Every cycle must pass through a state with max_visits: the graph without them is acyclic."""
+    """Every cycle must pass through a state with max_visits: the graph without them is acyclic.
+
+    A depth-first search with an explicit stack (a recursive one would overflow on a long chain of states);
+    each edge back onto the current path is one unbounded loop.
+    """
     free = {n for n in reachable if workflow.states[n].max_visits is None}
     graph = {n: [t for t in workflow.successors(n) if t in free] for n in free}
-    problems, color = [], dict.fromkeys(free, 0)  # 0 new, 1 on the stack, 2 finished
-
-    def visit(node: str, path: list[str]) -> None:
-        color[node] = 1
-        for nxt in graph[node]:
-            if color[nxt] == 1:
-                cycle = path[path.index(nxt):] + [nxt] if nxt in path else [node, nxt]
-                problems.append(
-                    Problem(code="unbounded_loop", state=nxt, field="max_visits",
-                            message=f"loop {' -> '.join(cycle)} has no bound: set max_visits on one of its states")
-                )
-            elif color[nxt] == 0:
-                visit(nxt, path + [nxt])
-        color[node] = 2
-
-    for node in sorted(free):
-        if color[node] == 0:
-            visit(node, [node])
+    problems, color = [], dict.fromkeys(free, 0)  # 0 new, 1 on the path, 2 finished
+    for root in sorted(free):
+        if color[root] != 0:
+            continue
+        color[root] = 1
+        path, at = [root], {root: 0}  # the current path and each node's place on it
+        stack = [(root, iter(graph[root]))]
+        while stack:
+            node, successors = stack[-1]
+            for nxt in successors:
+                if color[nxt] == 1:
+                    cycle = path[at[nxt]:] + [nxt]
+                    problems.append(
+                        Problem(code="unbounded_loop", state=nxt, field="max_visits",
+                                message=f"loop {_arrows(cycle)} has no bound: set max_visits on one of its states")
+                    )
+                elif color[nxt] == 0:
+                    color[nxt] = 1
+                    at[nxt] = len(path)
+                    path.append(nxt)
+                    stack.append((nxt, iter(graph[nxt])))
+                    break
+            else:
+                color[node] = 2
+                stack.pop()
+                path.pop()
+                del at[node]
     return problems
 
 
-def _must_have_succeeded(workflow: Workflow, reachable: set[str]) -> dict[str, set[str]]:
-    """For each state, the states that succeeded on every path from the start to it.
+def _arrows(cycle: list[str], keep: int = 5) -> str:
+    if len(cycle) <= 2 * keep + 1:
+        return " -> ".join(cycle)
+    hidden = len(cycle) - 2 * keep
+    return " -> ".join(cycle[:keep]) + f" -> … {hidden} more … -> " + " -> ".join(cycle[-keep:])
 
-    A forward must-analysis: entering by a success edge adds the predecessor, entering by
-    a failure edge does not; paths meet by intersection. Iterated to a fixpoint so loops work.
+
+class _Succeeded:
+    """Which states succeeded on every path from the start to a state.
+
+    A state A has succeeded on every path to N exactly when every path to N takes A's success edge. Put a
+    node on each success edge (A -> A' -> A.next); then A succeeded before N iff A' dominates N. The
+    dominator tree is computed once (Cooper, Harvey & Kennedy's iterative algorithm, no recursion) and a
+    question is then an ancestor test: linear in the workflow, where a set per state would be quadratic.
+    Entering the start again knows nothing, as at the beginning: the start's only dominator is itself.
     """
-    universe = set(reachable)
-    into: dict[str, set[str]] = {n: set(universe) for n in reachable}
-    if workflow.start in into:
-        into[workflow.start] = set()
-    edges = [(a, b, ok) for a, b, ok in _edges(workflow) if a in reachable]
-    changed = True
-    while changed:
-        changed = False
-        for node in reachable:
-            if node == workflow.start:
-                continue  # nothing is known to have run when the start is (re-)entered
-            incoming = [into[a] | {a} if ok else into[a] for a, b, ok in edges if b == node]
-            new = set.intersection(*incoming) if incoming else set()
-            if new != into[node]:
-                into[node] = new
-                changed = True
-    return into
+
+    def __init__(self, workflow: Workflow, reachable: set[str]) -> None:
+        names = [n for n in workflow.states if n in reachable]
+        self._index = index = {name: i for i, name in enumerate(names)}
+        size = len(names)  # real nodes 0..size-1, the success node of i is size + i
+        succ: list[list[int]] = [[] for _ in range(2 * size)]
+        for name in names:
+            i, state = index[name], workflow.states[name]
+            if state.next in index:
+                succ[i].append(size + i)
+                succ[size + i].append(index[state.next])
+            if state.on_failure in index:
+                succ[i].append(index[state.on_failure])
+        self._tin: list[int] = [-1] * (2 * size)
+        self._tout: list[int] = [-1] * (2 * size)
+        self._size = size
+        if workflow.start not in index:
+            return
+        root = index[workflow.start]
+        order = _postorder(root, succ)  # every node reachable from the start
+        number = {node: k for k, node in enumerate(order)}
+        preds: dict[int, list[int]] = {node: [] for node in order}
+        for node in order:
+            for nxt in succ[node]:
+                preds[nxt].append(node)
+        idom: dict[int, int] = {root: root}
+        changed = True
+        while changed:
+            changed = False
+            for node in reversed(order):
+                if node == root:
+                    continue
+                new = -1
+                for p in preds[node]:
+                    if p not in idom:
+                        continue
+                    if new == -1:
+                        new = p
+                        continue
+                    a, b = p, new
+                    while a != b:
+                        while number[a] < number[b]:
+                            a = idom[a]
+                        while number[b] < number[a]:
+                            b = idom[b]
+                    new = a
+                if idom.get(node) != new:
+                    idom[node] = new
+                    changed = True
+        children: dict[int, list[int]] = {}
+        for node, parent in idom.items():
+            if node != root:
+                children.setdefault(parent, []).append(node)
+        clock, todo = 0, [(root, False)]
+        while todo:  # entry and exit times on the dominator tree, for ancestor tests
+            node, done = todo.pop()
+            if done:
+                self._tout[node] = clock
+                clock += 1
+                continue
+            self._tin[node] = clock
+            clock += 1
+            todo.append((node, True))
+            todo.extend((child, False) for child in children.get(node, ()))
+
+    def before(self, name: str, earlier: str) -> bool:
+        """Whether `earlier` succeeded on every path from the start to `name` (both reachable)."""
+        if name not in self._index or earlier not in self._index:
+            return False
+        node, success = self._index[name], self._size + self._index[earlier]
+        if self._tin[node] < 0 or self._tin[success] < 0:
+            return False
+        return self._tin[success] <= self._tin[node] and self._tout[node] <= self._tout[success]
+
+
+def _postorder(root: int, succ: list[list[int]]) -> list[int]:
+    order, seen, stack = [], {root}, [(root, iter(succ[root]))]
+    while stack:
+        node, successors = stack[-1]
+        for nxt in successors:
+            if nxt not in seen:
+                seen.add(nxt)
+                stack.append((nxt, iter(succ[nxt])))
+                break
+        else:
+            order.append(node)
+            stack.pop()
+    return order
 
 
 # -- calls and arguments -------------------------------------------------------------------------
 
 
-def _check_call(workflow: Workflow, table: FunctionTable, name: str, succeeded: set[str],
+def _check_call(workflow: Workflow, schemas: _Schemas, name: str, succeeded: _Succeeded,
                 reachable: bool) -> list[Problem]:
     state = workflow.states[name]
     try:
-        fn = table.get(state.call)
+        fn = schemas.table.get(state.call)
     except UnknownFunctionError as exc:
         return [Problem(code="unknown_function", state=name, field="call", message=str(exc))]
     problems: list[Problem] = []
@@ -160,7 +245,7 @@ def _check_call(workflow: Workflow, table: FunctionTable, name: str, succeeded: 
     accepted = {f.alias or key: key for key, f in fields.items()} | {key: key for key in fields}
     literal: dict[str, Any] = {}
     referenced: set[str] = set()
-    params_schema = fn.params.model_json_schema()
+    params_schema = schemas.params(fn.name)
     for arg, value in state.args.items():
         where = f"args.{arg}"
         if arg not in accepted:
@@ -177,11 +262,11 @@ def _check_call(workflow: Workflow, table: FunctionTable, name: str, succeeded: 
             continue
         referenced.add(accepted[arg])
         for ref in refs:
-            problems += _check_reference(workflow, table, name, where, ref, succeeded, reachable)
+            problems += _check_reference(workflow, schemas, name, where, ref, succeeded, reachable)
         whole = whole_reference(value)
         target = params_schema.get("properties", {}).get(accepted[arg], {})
         if whole is not None and reachable and whole.state in workflow.states:
-            problems += _check_reference_type(workflow, table, name, where, whole, target, params_schema)
+            problems += _check_reference_type(workflow, schemas, name, where, whole, target, params_schema)
         elif whole is None and isinstance(value, str) and not _accepts(target, params_schema, "string"):
             problems.append(Problem(code="wrong_type", state=name, field=where,
                                     message="text with a reference in it is a string, but this argument is not"))
@@ -198,30 +283,30 @@ def _check_call(workflow: Workflow, table: FunctionTable, name: str, succeeded: 
     return problems
 
 
-def _check_reference(workflow: Workflow, table: FunctionTable, name: str, where: str, ref: Reference,
-                     succeeded: set[str], reachable: bool) -> list[Problem]:
+def _check_reference(workflow: Workflow, schemas: _Schemas, name: str, where: str, ref: Reference,
+                     succeeded: _Succeeded, reachable: bool) -> list[Problem]:
     if ref.state not in workflow.states:
         return [Problem(code="reference_state", state=name, field=where,
                         message=f"{ref} refers to no state {ref.state!r}")]
-    if reachable and ref.state not in succeeded:
+    if reachable and not succeeded.before(name, ref.state):
         return [Problem(code="reference_may_not_have_run", state=name, field=where,
                         message=f"{ref}: state {ref.state!r} may not have run successfully before {name!r}")]
     source = workflow.states[ref.state]
-    if source.call not in table:
+    if source.call not in schemas.table:
         return []  # reported at that state already
-    result_schema = table.get(source.call).result.model_json_schema()
+    result_schema = schemas.result(source.call)
     _, missing = _descend(result_schema, ref.path)
     if missing:
         return [Problem(code="reference_field", state=name, field=where, message=f"{ref}: {missing}")]
     return []
 
 
-def _check_reference_type(workflow: Workflow, table: FunctionTable, name: str, where: str, ref: Reference,
+def _check_reference_type(workflow: Workflow, schemas: _Schemas, name: str, where: str, ref: Reference,
                           target: dict[str, Any], params_schema: dict[str, Any]) -> list[Problem]:
     source = workflow.states[ref.state]
-    if source.call not in table:
+    if source.call not in schemas.table:
         return []
-    result_schema = table.get(source.call).result.model_json_schema()
+    result_schema = schemas.result(source.call)
     node, missing = _descend(result_schema, ref.path)
     if missing or node is None:
         return []
@@ -238,6 +323,25 @@ def _check_reference_type(workflow: Workflow, table: FunctionTable, name: str, w
 
 
 # -- JSON-schema helpers -----------------------------------------------------------------------
+
+
+class _Schemas:
+    """Each function's parameter and result schema, built once per validation (not once per state)."""
+
+    def __init__(self, table: FunctionTable) -> None:
+        self.table = table
+        self._params: dict[str, dict[str, Any]] = {}
+        self._results: dict[str, dict[str, Any]] = {}
+
+    def params(self, call: str) -> dict[str, Any]:
+        if call not in self._params:
+            self._params[call] = self.table.get(call).params.model_json_schema()
+        return self._params[call]
+
+    def result(self, call: str) -> dict[str, Any]:
+        if call not in self._results:
+            self._results[call] = self.table.get(call).result.model_json_schema()
+        return self._results[call]
 
 
 def _resolve(node: dict[str, Any], root: dict[str, Any]) -> dict[str, Any]:

@@ -28,6 +28,7 @@ DONE = "done"
 FAILED = "failed"
 TERMINALS = (DONE, FAILED)
 STATE_NAME = r"^[A-Za-z_][A-Za-z0-9_-]*$"
+ARGS_MAX_DEPTH = yamlfile.MAX_DEPTH
 
 
 class State(BaseModel):
@@ -39,6 +40,15 @@ class State(BaseModel):
     on_failure: str = Field(FAILED, description="state to enter when the call fails")
     max_visits: int | None = Field(None, ge=1, le=1000, description="bound on entries; required on a loop")
     note: str | None = Field(None, description="why this step, for the person reading the plan")
+
+    @field_validator("args", mode="before")
+    @classmethod
+    def _bounded_args(cls, args: Any) -> Any:
+        # Arguments are walked recursively later (references, pydantic, the journal): bound their nesting here,
+        # whether they come from a file, a model's reply or a journal.
+        if yamlfile.nesting_depth(args, ARGS_MAX_DEPTH) > ARGS_MAX_DEPTH:
+            raise ValueError(f"arguments nest deeper than {ARGS_MAX_DEPTH} levels")
+        return args
 
 
 class Workflow(BaseModel):
@@ -62,6 +72,8 @@ class Workflow(BaseModel):
                     raise ValueError(f"states[{i}] needs a name")
                 body = dict(item)
                 name = body.pop("name")
+                if not isinstance(name, str):
+                    raise ValueError(f"states[{i}].name must be text")
                 if name in states:
                     raise ValueError(f"state {name!r} is defined twice")
                 if "next" not in body:
@@ -102,8 +114,31 @@ class Workflow(BaseModel):
         return yaml.safe_dump(self.to_data(), sort_keys=False, allow_unicode=True)
 
     @classmethod
-    def from_json(cls, text: str) -> Workflow:
-        return cls.model_validate(json.loads(text))
+    def from_json(cls, text: str, name: str = "<string>") -> Workflow:
+        """A workflow from JSON text; bad JSON, nesting deeper than yamlfile.MAX_DEPTH or a bad shape is a
+        WorkflowFileError naming `name` (and the line, where known)."""
+        if len(text) > yamlfile.MAX_FILE_BYTES:
+            raise WorkflowFileError(name, f"the text is larger than {yamlfile.MAX_FILE_BYTES:,} bytes")
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise WorkflowFileError(name, f"malformed JSON: {exc.msg} (column {exc.colno})", exc.lineno) from None
+        except RecursionError:
+            raise WorkflowFileError(name, f"nesting deeper than {yamlfile.MAX_DEPTH} levels") from None
+        except ValueError as exc:  # e.g. an integer with too many digits
+            raise WorkflowFileError(name, f"malformed JSON: {yamlfile.one_line(exc)}") from None
+        if yamlfile.nesting_depth(data) > yamlfile.MAX_DEPTH:
+            raise WorkflowFileError(name, f"nesting deeper than {yamlfile.MAX_DEPTH} levels")
+        if not isinstance(data, dict):
+            raise WorkflowFileError(name, "a workflow must be a mapping with `start` and `states`")
+        try:
+            return cls.model_validate(data)
+        except ValidationError as exc:
+            problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'top level'}: {yamlfile.one_line(e['msg'])}"
+                                 for e in exc.errors())
+            raise WorkflowFileError(name, problems) from None
+        except ValueError as exc:  # raised by the list-form converter
+            raise WorkflowFileError(name, yamlfile.one_line(exc)) from None
 
     @classmethod
     def from_yaml(cls, text: str, name: str = "<string>") -> Workflow:
