@@ -293,4 +293,6 @@ def extract_json(raw: str) -> Any:
         value, _ = json.JSONDecoder().raw_decode(text[start:])
     except json.JSONDecodeError as exc:
         raise ValueError(f"the reply is not valid JSON: {exc.msg} at character {start + exc.pos}") from None
+    except RecursionError:  # a reply nested thousands deep: a problem for the model to repair, not a crash
+        raise ValueError("the reply nests too deeply to be a workflow") from None
     return value

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from intentos.backends import llamacpp_cpu
 from intentos.backends.base import GenerateOptions, Generation, Message, StreamCollector
 from intentos.backends.settings import BackendSettings
 from intentos.backends.spec import ModelSpec, parse_spec
@@ -112,6 +113,7 @@ class LlamaCppBackend:
                 raise BackendError(why)
             import llama_cpp
 
+            llamacpp_cpu.apply()
             start = time.perf_counter()
             kwargs: dict[str, Any] = {"n_ctx": self.settings.n_ctx, "n_gpu_layers": self.settings.n_gpu_layers,
                                       "verbose": False}

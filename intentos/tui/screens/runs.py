@@ -17,7 +17,7 @@ from textual.widgets import DataTable, Footer, Static
 from intentos import paths
 from intentos.errors import IntentosError
 from intentos.executor import Executor, context_from_data
-from intentos.journal import Record, RunView, list_runs, view_run
+from intentos.journal import Record, RunView, scan_runs, view_run
 from intentos.render import STATUS_STYLE
 from intentos.table import FunctionTable
 from intentos.tui.screens.confirm import ask_from_thread
@@ -38,6 +38,7 @@ class RunsScreen(Screen[None]):
         super().__init__()
         self.table = table
         self.runs_root = runs_root
+        self.damaged: dict[str, str] = {}
 
     def compose(self) -> ComposeResult:
         yield Static("[b]Runs[/b]  from the journal, newest first · enter opens · r resumes", classes="title")
@@ -57,10 +58,14 @@ class RunsScreen(Screen[None]):
     def action_reload(self) -> None:
         grid = self.query_one("#runs", DataTable)
         grid.clear()
-        for v in reversed(list_runs(self.runs_root)):
-            grid.add_row(v.run_id, v.started[:19].replace("T", " "),
-                         Text(v.status, style=STATUS_STYLE.get(v.status, "")), str(len(v.steps)),
-                         v.intent or v.source or "", key=v.run_id)
+        views, damaged = scan_runs(self.runs_root)
+        self.damaged = {d.run_id: d.error for d in damaged}
+        rows = [(v.run_id, v.started[:19].replace("T", " "), Text(v.status, style=STATUS_STYLE.get(v.status, "")),
+                 str(len(v.steps)), v.intent or v.source or "") for v in views]
+        # A damaged journal is listed with why, never hidden: it may be the run the person is looking for.
+        rows += [(d.run_id, "", Text("damaged", style="bold red"), "", d.error) for d in damaged]
+        for row in sorted(rows, key=lambda r: r[0], reverse=True):
+            grid.add_row(*row, key=row[0])
         if not grid.row_count:
             self.notify(f"no runs yet under {self.runs_root or paths.runs_dir()}")
 
@@ -74,7 +79,9 @@ class RunsScreen(Screen[None]):
         self.action_open()
 
     def action_open(self, resume: bool = False) -> None:
-        if (run_id := self._selected()) is not None:
+        if (run_id := self._selected()) in self.damaged:
+            self.notify(self.damaged[run_id], severity="error")
+        elif run_id is not None:
             self.app.push_screen(RunDetailScreen(run_id, self.table, self.runs_root, resume=resume))
 
     def action_resume(self) -> None:
