@@ -1,11 +1,18 @@
 """Files: list, find, read and write the files of the sandbox, zip them, trash and restore them.
 
-Every path is taken relative to the sandbox root and resolved through the Sandbox, so
-`..`, absolute paths and links that lead out are refused. Nothing is destroyed: trashing
-moves an item to the sandbox's `.trash/`, and a write, copy, move or unzip that replaces
-an existing file does so only when asked (`overwrite: true`) and trashes the old version
-first. The folders intentos keeps for itself (`.trash`, `.intentos`) are hidden from
-listings and searches and cannot be written into.
+Every path is taken relative to the sandbox root, and every read, listing, write, copy, move,
+trash and restore goes through the Sandbox's own methods, which walk a path one component at
+a time from the root and never follow a link out: `..`, absolute paths and links that lead
+out are refused, a folder swapped for a link between a check and a use cannot lead out, and a
+hard link to a file outside is not read. Folders are walked without entering links; a link
+that leads inside is listed as a link and read through the sandbox, one that leads out (or
+nowhere) is left out.
+
+Nothing is destroyed: trashing moves an item (a link: the link itself) to the sandbox's
+`.trash/`, and a write, copy, move or unzip that replaces an existing item does so only when
+asked (`overwrite: true`) and trashes the old one first; the confirmation prompt says which.
+The folders intentos keeps for itself (`.trash`, `.intentos`) are hidden from listings and
+searches, are not copied, and cannot be written into.
 """
 
 from __future__ import annotations
@@ -14,14 +21,18 @@ import base64
 import binascii
 import codecs
 import fnmatch
+import io
 import os
-import shutil
-import tempfile
-import uuid
+import posixpath
+import stat
+import struct
+import time
 import zipfile
 from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import Path, PurePosixPath
+from pathlib import PurePosixPath
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
@@ -29,15 +40,22 @@ from pydantic import BaseModel, Field
 from intentos.app import App
 from intentos.errors import AppError, SandboxError
 from intentos.function import Effect, function
-from intentos.sandbox import TRASH
+from intentos.sandbox import INTERNAL_DIR, TRASH, DirEntry
 
-INTERNAL = frozenset({TRASH, ".intentos"})  # folders intentos keeps for itself, at any depth
+INTERNAL = frozenset({TRASH, INTERNAL_DIR})  # folders intentos keeps for itself, at any depth
 MAX_TEXT_SCAN = 5_000_000  # bytes; `find` does not look for text in larger files
 SUMMARY_LIMIT = 10_000  # entries; the summary stops counting there
+PREVIEW_LIMIT = 10_000  # files counted for a confirmation prompt
 MAX_UNZIPPED = 2_000_000_000  # bytes; an archive that would unpack to more is refused
+MAX_MEMBER = 256 * 2**20  # bytes of one unpacked file: it is held in memory until written
+MAX_MEMBERS = 100_000  # entries of one archive
+MAX_CENTRAL_DIRECTORY = 64 * 2**20  # bytes of an archive's member list
+MAX_ZIPPED = MAX_UNZIPPED  # bytes of files packed into one archive (built in memory, then written)
+CHUNK = 2**20  # bytes read at a time
 _BINARY_MAGIC = (b"%PDF", b"PK\x03\x04", b"\x89PNG", b"GIF8", b"\xff\xd8\xff", b"\x7fELF")
 
 Kind = Literal["file", "folder"]
+EntryKind = Literal["file", "folder", "link", "other"]
 
 
 # -- arguments and results -------------------------------------------------------------------
@@ -51,9 +69,12 @@ class ListArgs(BaseModel):
 
 class Entry(BaseModel):
     path: str
-    kind: Kind
-    size: int | None = Field(None, description="bytes; None for a folder")
+    kind: EntryKind = Field(description="a link is listed as itself (never walked into); 'other' is a pipe, "
+                                        "socket or device")
+    size: int | None = Field(None, description="bytes; None for a folder (for a link: of the file it names)")
     modified: str
+    target: str | None = Field(None, description="for a link: the path in the sandbox it names; None if it names "
+                                                 "nothing")
 
 
 class Listing(BaseModel):
@@ -151,6 +172,7 @@ class Extracted(BaseModel):
     folder: str
     paths: list[str]
     count: int
+    skipped: list[str] = Field(default_factory=list, description="members not unpacked: symbolic links")
 
 
 class Trashed(BaseModel):
@@ -179,6 +201,39 @@ class Info(BaseModel):
 # -- the app ------------------------------------------------------------------------------------
 
 
+@dataclass
+class _Item:
+    """One entry met while walking a folder; a link comes with where it leads inside the sandbox."""
+
+    entry: DirEntry
+    target: str | None = None  # a link: the sandbox path it names
+    target_st: os.stat_result | None = None  # a link: what is there (None: nothing)
+
+    @property
+    def path(self) -> str:
+        return self.entry.path
+
+    @property
+    def is_folder(self) -> bool:
+        """A folder, or a link to one (listed, never entered)."""
+        return self.entry.kind == "folder" or (self.target_st is not None and stat.S_ISDIR(self.target_st.st_mode))
+
+    @property
+    def readable(self) -> bool:
+        """A regular file, or a link to one inside the sandbox: its bytes can be read through the sandbox."""
+        return self.entry.kind == "file" or (self.target_st is not None and stat.S_ISREG(self.target_st.st_mode))
+
+
+@dataclass
+class _UnzipPlan:
+    archive: str
+    dest: str
+    dest_raw: str
+    zf: zipfile.ZipFile
+    members: list[tuple[zipfile.ZipInfo, str, os.stat_result | None]] = field(default_factory=list)
+    links: list[str] = field(default_factory=list)
+
+
 class FilesApp(App):
     name = "files"
     description = "files and folders in the sandbox: list, find, read, write, copy, move, zip, trash"
@@ -186,204 +241,283 @@ class FilesApp(App):
     @function(Effect.READ)
     def list(self, args: ListArgs) -> Listing:
         """List a folder (optionally recursively, optionally only names matching a glob)."""
-        folder = self._existing(args.folder, want="folder")
+        folder, _ = self._existing(args.folder, want="folder")
         entries = []
-        for path in self._walk(folder, recursive=args.recursive):
-            if args.pattern and not _glob_match(path.name, args.pattern):
+        for item in self._walk(folder, recursive=args.recursive):
+            if args.pattern and not _glob_match(item.entry.name, args.pattern):
                 continue
-            entries.append(self._entry(path))
-        return Listing(folder=self._rel(folder), entries=entries, paths=[e.path for e in entries],
-                       count=len(entries))
+            entries.append(self._entry(item))
+        return Listing(folder=folder, entries=entries, paths=[e.path for e in entries], count=len(entries))
 
     @function(Effect.READ)
     def find(self, args: FindArgs) -> Found:
         """Find files by glob pattern and/or by text they contain, anywhere under a folder."""
         if not args.pattern and not args.text:
             raise AppError("files.find needs a pattern, a text to look for, or both")
-        under = self._existing(args.under, want="folder")
+        under, _ = self._existing(args.under, want="folder")
+        prefix = "" if under == "." else under + "/"
         needle = args.text.casefold() if args.text else None
         paths: list[str] = []
-        for path in self._walk(under, recursive=True):
-            if args.pattern and not _glob_match(path.relative_to(under).as_posix(), args.pattern):
+        for item in self._walk(under, recursive=True):
+            if args.pattern and not _glob_match(item.path[len(prefix):], args.pattern):
                 continue
-            if needle is not None and (path.is_dir() or not _contains(path, needle)):
+            if needle is not None and not (item.readable and self._contains(item.path, needle)):
                 continue
             if len(paths) == args.max_results:
                 return Found(paths=paths, count=len(paths), truncated=True)
-            paths.append(self._rel(path))
+            paths.append(item.path)
         return Found(paths=paths, count=len(paths))
 
     @function(Effect.READ)
     def read(self, args: ReadArgs) -> Text:
         """Read a text file (up to max_chars characters)."""
-        path = self._existing(args.path, want="file")
-        text = _decode(path.read_bytes())
+        path, _ = self._existing(args.path, want="file")
+        data = self._read(path, args.path)
+        text = _decode(data)
         if text is None:
-            raise AppError(f"{args.path} is a binary file ({path.stat().st_size} bytes), not text")
-        return Text(path=self._rel(path), text=text[: args.max_chars], chars=len(text),
-                    truncated=len(text) > args.max_chars)
+            raise _error(f"{args.path} is a binary file ({len(data)} bytes), not text")
+        return Text(path=path, text=text[: args.max_chars], chars=len(text), truncated=len(text) > args.max_chars)
 
     @function(Effect.WRITE)
     def write(self, args: WriteArgs) -> Written:
         """Write text to a file; an existing file is replaced only with overwrite: true."""
         target = self._target(args.path)
         trash_id = self._make_room(target, args.path, args.overwrite)
-        self.sandbox.write_text(target, args.text)
-        return Written(path=self._rel(target), size=target.stat().st_size, created=trash_id is None,
-                       replaced_trash_id=trash_id)
+        data = args.text.encode("utf-8")
+        self._write(target, args.path, data, trash_id)
+        return Written(path=target, size=len(data), created=trash_id is None, replaced_trash_id=trash_id)
 
     @function(Effect.WRITE)
     def append(self, args: AppendArgs) -> Written:
         """Add text at the end of a text file, on a new line (creating the file if needed)."""
         target = self._target(args.path)
-        if target.is_dir():
-            raise AppError(f"{args.path} is a folder, not a file")
-        created = not target.exists()
-        old = "" if created else _decode(target.read_bytes())
+        st = self.sandbox.stat(target)
+        if st is not None and stat.S_ISDIR(st.st_mode):
+            raise _error(f"{args.path} is a folder, not a file")
+        created = st is None
+        old = "" if created else _decode(self._read(target, args.path))
         if old is None:
-            raise AppError(f"{args.path} is a binary file; text cannot be appended to it")
+            raise _error(f"{args.path} is a binary file; text cannot be appended to it")
         sep = "\n" if old and not old.endswith("\n") else ""
-        self.sandbox.write_text(target, old + sep + args.text)
-        return Written(path=self._rel(target), size=target.stat().st_size, created=created)
+        data = (old + sep + args.text).encode("utf-8")
+        self._write(target, args.path, data)  # the whole new content in one atomic write
+        return Written(path=target, size=len(data), created=created)
 
     @function(Effect.WRITE)
     def copy(self, args: TransferArgs) -> Transferred:
         """Copy a file or folder; an existing destination is replaced only with overwrite: true."""
         source, target = self._transfer_ends(args, verb="copy")
         trash_id = self._make_room(target, args.destination, args.overwrite)
-        if source.is_dir():
-            tmp = target.parent / f".{target.name}.{uuid.uuid4().hex[:8]}.tmp"
-            shutil.copytree(source, tmp, symlinks=True, ignore=lambda _d, names: [n for n in names if n in INTERNAL])
-            os.replace(tmp, target)
-        else:
-            _copy_file_atomically(source, target)
-        return Transferred(source=self._rel(source), path=self._rel(target), replaced_trash_id=trash_id)
+        try:
+            self.sandbox.copy(source, target, skip=INTERNAL)  # a folder: built aside, renamed into place at once
+        except (OSError, SandboxError) as exc:
+            self._put_back(trash_id)
+            doing = f"cannot copy {args.source} to {args.destination}"
+            raise _app_error(exc, args.source, source, doing=doing) from None
+        return Transferred(source=source, path=target, replaced_trash_id=trash_id)
 
     @function(Effect.WRITE)
     def move(self, args: TransferArgs) -> Transferred:
         """Move or rename a file or folder; an existing destination is replaced only with overwrite: true."""
         source, target = self._transfer_ends(args, verb="move")
-        was = self._rel(source)
         trash_id = self._make_room(target, args.destination, args.overwrite)
-        shutil.move(str(source), str(target))
-        return Transferred(source=was, path=self._rel(target), replaced_trash_id=trash_id)
+        try:
+            self.sandbox.move(source, target)  # a link is moved as itself
+        except (OSError, SandboxError) as exc:
+            self._put_back(trash_id)
+            doing = f"cannot move {args.source} to {args.destination}"
+            raise _app_error(exc, args.source, source, doing=doing) from None
+        return Transferred(source=source, path=target, replaced_trash_id=trash_id)
 
     @function(Effect.WRITE)
     def mkdir(self, args: PathArgs) -> Folder:
         """Create a folder (and any missing parents); nothing happens if it exists."""
         target = self._target(args.path)
-        if target.exists() and not target.is_dir():
-            raise AppError(f"{args.path} exists and is a file, not a folder")
-        created = not target.exists()
-        target.mkdir(parents=True, exist_ok=True)
-        return Folder(path=self._rel(target), created=created)
+        st = self.sandbox.stat(target)
+        if st is not None and not stat.S_ISDIR(st.st_mode):
+            raise _error(f"{args.path} exists and is a file, not a folder")
+        try:
+            created = self.sandbox.mkdir(target)
+        except FileExistsError:
+            raise _error(f"{args.path} exists and is a file, not a folder") from None
+        except (OSError, SandboxError) as exc:
+            raise _app_error(exc, args.path, target, doing=f"cannot create the folder {args.path}") from None
+        return Folder(path=target, created=created)
 
     @function(Effect.WRITE)
     def zip(self, args: ZipArgs) -> Archive:
         """Pack files and folders into a .zip archive."""
-        archive = self._target(args.archive if args.archive.lower().endswith(".zip") else f"{args.archive}.zip")
-        members: dict[str, Path] = {}
+        shown = args.archive if args.archive.lower().endswith(".zip") else f"{args.archive}.zip"
+        archive = self._target(shown)
+        members: dict[str, str] = {}  # name in the archive -> sandbox path read
         for raw in args.paths:
-            item = self._existing(raw)
+            item, st = self._existing(raw)
             if item == archive:
-                raise AppError(f"{raw} is the archive being written; it cannot go into itself")
-            files = [item] if item.is_file() else [p for p in self._walk(item, recursive=True) if p.is_file()]
+                raise _error(f"{raw} is the archive being written; it cannot go into itself")
+            if stat.S_ISDIR(st.st_mode):
+                files = [i.path for i in self._walk(item, recursive=True) if i.readable and i.path != archive]
+            elif stat.S_ISREG(st.st_mode):
+                files = [item]
+            else:
+                raise _error(f"{raw} is not a regular file or a folder; it cannot be zipped")
+            parent = posixpath.dirname(item)
             for file in files:
-                if file == archive:
-                    continue
-                name = file.relative_to(item.parent).as_posix()
+                name = file[len(parent) + 1:] if parent else file
                 if name in members and members[name] != file:
-                    raise AppError(f"two items would be stored as {name} in the archive; zip them separately")
+                    raise _error(f"two items would be stored as {name} in the archive; zip them separately")
                 members[name] = file
+        if not args.overwrite and self.sandbox.lstat(archive) is not None:
+            raise _error(_already_exists(args.archive))
+        data = self._pack(members, shown)
         trash_id = self._make_room(archive, args.archive, args.overwrite)
-        fd, tmp = tempfile.mkstemp(dir=archive.parent, prefix=f".{archive.name}.", suffix=".tmp")
-        os.close(fd)
-        try:
-            with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
-                for name, file in members.items():
-                    self._check_cancelled()
-                    zf.write(file, name)
-            os.replace(tmp, archive)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            if trash_id is not None:
-                self.sandbox.restore(trash_id)
-            raise
-        return Archive(path=self._rel(archive), members=list(members), count=len(members),
-                       size=archive.stat().st_size)
+        self._write(archive, shown, data, trash_id)
+        return Archive(path=archive, members=list(members), count=len(members), size=len(data))
 
     @function(Effect.WRITE)
     def unzip(self, args: UnzipArgs) -> Extracted:
         """Unpack a .zip archive into a folder; existing files are replaced only with overwrite: true."""
-        archive = self._existing(args.archive, want="file")
-        dest_raw = args.destination or self._rel(archive.parent / archive.stem)
-        dest = self._target(dest_raw)
-        if dest.exists() and not dest.is_dir():
-            raise AppError(f"{dest_raw} exists and is a file, not a folder")
-        try:
-            zf = zipfile.ZipFile(archive)
-        except (zipfile.BadZipFile, OSError) as exc:
-            raise AppError(f"{args.archive} is not a readable zip archive: {exc}") from None
-        with zf:
-            infos = [i for i in zf.infolist() if not i.is_dir()]
-            if sum(i.file_size for i in infos) > MAX_UNZIPPED:
-                raise AppError(f"{args.archive} would unpack to more than {MAX_UNZIPPED // 10**9} GB; refused")
-            plan = []
-            for info in infos:  # every member is checked before anything is written
-                target = self._member_target(dest, dest_raw, info.filename, args.archive)
-                if target.is_dir():
-                    raise AppError(f"{args.archive}: member {info.filename!r} would replace the folder "
-                                   f"{self._rel(target)}; nothing was unpacked")
-                if target.exists() and not args.overwrite:
-                    raise AppError(_already_exists(self._rel(target)) + "; nothing was unpacked")
-                plan.append((info, target))
-            written = []
-            for info, target in plan:
+        with self._unzip_plan(args) as plan:
+            for _info, target, existing in plan.members:  # every member is checked before anything is written
+                if existing is not None and not args.overwrite:
+                    raise _error(_already_exists(target) + "; nothing was unpacked")
+            budget = [MAX_UNZIPPED]
+            written: list[str] = []
+            for info, target, _existing in plan.members:
                 self._check_cancelled()
-                if target.exists():
-                    self.sandbox.trash(target)
-                self.sandbox.write_bytes(target, zf.read(info))
-                written.append(self._rel(target))
-        dest.mkdir(parents=True, exist_ok=True)
-        return Extracted(folder=self._rel(dest), paths=written, count=len(written))
+                data = self._inflate(plan, info, budget, len(written))
+                if self.sandbox.lstat(target) is not None:
+                    self._trash(target, target)
+                self._write(target, target, data)  # each member in one atomic write
+                del data
+                written.append(target)
+            try:
+                self.sandbox.mkdir(plan.dest)
+            except (OSError, SandboxError) as exc:
+                raise _app_error(exc, plan.dest_raw, plan.dest) from None
+            return Extracted(folder=plan.dest, paths=written, count=len(written), skipped=plan.links)
 
     @function(Effect.DESTRUCTIVE)
     def trash(self, args: PathArgs) -> Trashed:
         """Move a file or folder to the sandbox trash (restore it with files.restore)."""
-        path = self._existing(args.path)
-        if path == self.sandbox.root:
-            raise AppError("the sandbox root itself cannot be trashed")
-        was = self._rel(path)
-        entry = self.sandbox.trash(path)
-        return Trashed(path=was, trash_id=entry.id)
+        path = self._own(args.path)
+        if path == ".":
+            raise _error("the sandbox root itself cannot be trashed")
+        if self.sandbox.lstat(path) is None:
+            raise _error(f"{args.path} does not exist")
+        return Trashed(path=path, trash_id=self._trash(path, args.path))
 
     @function(Effect.WRITE)
     def restore(self, args: RestoreArgs) -> Restored:
         """Put a trashed item back where it was, by trash id or by its original path."""
         if args.trash_id:
-            entry_id = args.trash_id
+            entry_id, shown = args.trash_id, args.trash_id
         elif args.path:
-            wanted = self._rel(self.sandbox.resolve(args.path))
+            wanted = self._own(args.path, internal_ok=True)
             matches = [e for e in self.sandbox.trash_entries() if e.original == wanted]
             if not matches:
-                raise AppError(f"nothing from {args.path} is in the trash")
-            entry_id = matches[-1].id
+                raise _error(f"nothing from {args.path} is in the trash")
+            entry_id, shown = matches[-1].id, args.path
         else:
-            raise AppError("files.restore needs a trash_id or the original path")
-        return Restored(path=self.sandbox.restore(entry_id))
+            raise _error("files.restore needs a trash_id or the original path")
+        try:
+            return Restored(path=self.sandbox.restore(entry_id))
+        except (OSError, SandboxError) as exc:
+            raise _app_error(exc, shown, doing=f"cannot restore {shown}") from None
 
     @function(Effect.READ)
     def info(self, args: PathArgs) -> Info:
         """Size, modification time and kind of a file or folder, and the line count of a text file."""
-        path = self._existing(args.path)
-        entry = self._entry(path)
-        if path.is_dir():
-            files = [p for p in self._walk(path, recursive=True) if p.is_file()]
-            return Info(path=entry.path, kind="folder", size=sum(p.stat().st_size for p in files),
-                        modified=entry.modified, files=len(files))
-        text = _decode(path.read_bytes())
-        lines = None if text is None else len(text.splitlines())
-        return Info(path=entry.path, kind="file", size=entry.size or 0, modified=entry.modified, lines=lines)
+        path, st = self._existing(args.path)
+        modified = self._time(st.st_mtime)
+        if stat.S_ISDIR(st.st_mode):
+            files = [i.entry for i in self._walk(path, recursive=True) if i.entry.kind == "file"]
+            return Info(path=path, kind="folder", size=sum(e.size for e in files), modified=modified,
+                        files=len(files))
+        lines = None
+        if stat.S_ISREG(st.st_mode):
+            text = _decode(self._read(path, args.path))
+            lines = None if text is None else len(text.splitlines())
+        return Info(path=path, kind="file", size=st.st_size, modified=modified, lines=lines)
+
+    # -- the confirmation prompt ----------------------------------------------------------------------
+
+    def preview(self, verb: str, args: BaseModel) -> list[str]:
+        """What the prompt's arguments do not show: a link trashed or moved as itself, and which existing
+        item an overwrite sends to the trash."""
+        try:
+            if verb == "trash" and isinstance(args, PathArgs):
+                return self._preview_trash(args.path)
+            if verb == "write" and isinstance(args, WriteArgs):
+                lines = self._link_note(args.path)
+                return lines + self._replaced(self._target(args.path), args.overwrite)
+            if verb in ("copy", "move") and isinstance(args, TransferArgs):
+                return self._preview_transfer(verb, args)
+            if verb == "zip" and isinstance(args, ZipArgs):
+                shown = args.archive if args.archive.lower().endswith(".zip") else f"{args.archive}.zip"
+                return self._replaced(self._target(shown), args.overwrite)
+            if verb == "unzip" and isinstance(args, UnzipArgs) and args.overwrite:
+                with self._unzip_plan(args) as plan:
+                    existing = [target for _i, target, st in plan.members if st is not None]
+                if not existing:
+                    return []
+                shown = ", ".join(existing[:5]) + (", ..." if len(existing) > 5 else "")
+                go = "goes to the trash and is replaced" if len(existing) == 1 else "go to the trash and are replaced"
+                return [_one_line(f"{_plural(len(existing), 'existing file')} {go}: {shown}")]
+        except (AppError, SandboxError, OSError):
+            return []  # the call itself will say what is wrong
+        return []
+
+    def _preview_trash(self, raw: str) -> list[str]:
+        path = self._own(raw)
+        st = self.sandbox.lstat(path)
+        if st is None or path == ".":
+            return []
+        if stat.S_ISLNK(st.st_mode):
+            where = self._leads_to(path)
+            if where is None:
+                return [_one_line(f"{raw} is a link that leads outside the sandbox; the link itself goes to the trash")]
+            return [_one_line(f"{raw} is a link to {where}; the link itself goes to the trash, not {where}")]
+        return [_one_line(f"{self._describe(path, st, raw)} goes to the trash")]
+
+    def _preview_transfer(self, verb: str, args: TransferArgs) -> list[str]:
+        source, target = self._transfer_ends(args, verb=verb)
+        lines = []
+        if verb == "move":
+            st = self.sandbox.lstat(source)
+            if st is not None and stat.S_ISLNK(st.st_mode):
+                where = self._leads_to(source)
+                lines.append(f"{args.source} is a link that leads outside the sandbox; the link itself is moved"
+                             if where is None else
+                             f"{args.source} is a link to {where}; the link itself is moved, not {where}")
+        else:
+            own = self._own(args.source)
+            st = self.sandbox.lstat(own)
+            if st is not None and stat.S_ISLNK(st.st_mode) and own != source:
+                lines.append(f"{args.source} is a link to {source}; {source} is copied")
+        return [_one_line(line) for line in lines] + self._replaced(target, args.overwrite)
+
+    def _link_note(self, raw: str) -> list[str]:
+        own = self._own(raw)
+        st = self.sandbox.lstat(own)
+        if st is None or not stat.S_ISLNK(st.st_mode):
+            return []
+        target = self._target(raw)
+        return [_one_line(f"{raw} is a link to {target}")] if target != own else []
+
+    def _replaced(self, target: str, overwrite: bool) -> list[str]:
+        st = self.sandbox.lstat(target) if overwrite else None
+        if st is None:
+            return []
+        return [_one_line(f"the existing {self._describe(target, st, target)} goes to the trash and is replaced")]
+
+    def _describe(self, path: str, st: os.stat_result, shown: str) -> str:
+        if stat.S_ISDIR(st.st_mode):
+            count = sum(1 for e in self.sandbox.walk(path, skip=INTERNAL, limit=PREVIEW_LIMIT) if e.is_file)
+            files = f"more than {PREVIEW_LIMIT} files" if count >= PREVIEW_LIMIT else _plural(count, "file")
+            return f"folder {shown} ({files})"
+        if stat.S_ISLNK(st.st_mode):
+            return f"link {shown}"
+        return f"file {shown} ({_plural(st.st_size, 'byte')})"
 
     # -- fixtures and context ---------------------------------------------------------------------
 
@@ -399,7 +533,7 @@ class FilesApp(App):
         for raw, content in data.items():
             path = self._target(str(raw))
             if content is None or str(raw).endswith("/"):
-                path.mkdir(parents=True, exist_ok=True)
+                self.sandbox.mkdir(path)
             elif isinstance(content, dict):
                 if set(content) != {"base64"}:
                     raise AppError(f"files fixture: {raw} must be text or {{base64: ...}}")
@@ -413,17 +547,17 @@ class FilesApp(App):
     def summary(self) -> str:
         files = folders = 0
         capped = False
-        for path in self._walk(self.sandbox.root, recursive=True):
+        for item in self._walk(".", recursive=True):
             if files + folders == SUMMARY_LIMIT:
                 capped = True
                 break
-            if path.is_dir():
+            if item.is_folder:
                 folders += 1
             else:
                 files += 1
         if not files and not folders:
             return "the sandbox is empty"
-        top = sorted(p.name for p in self._walk(self.sandbox.root, recursive=False) if p.is_dir())
+        top = [item.entry.name for item in self._walk(".", recursive=False) if item.is_folder]
         shown = ", ".join(top[:8]) + (", ..." if len(top) > 8 else "")
         counts = f"{_plural(files, 'file')}, {_plural(folders, 'folder')}"
         if capped:
@@ -431,92 +565,281 @@ class FilesApp(App):
         return counts + (f"; top folders: {shown}" if top else "")
 
     # -- paths --------------------------------------------------------------------------------------
+    # A path is kept as the sandbox-relative string the Sandbox gives back, and every use hands that
+    # string to the Sandbox again, which walks it afresh from the root: nothing trusts a check made earlier.
 
-    def _rel(self, path: Path) -> str:
-        return self.sandbox.relative(path)
+    def _target(self, raw: str) -> str:
+        """The sandbox path `raw` leads to (a link on the way or at the end followed, inside only),
+        outside the internal folders."""
+        path = self.sandbox.relative(raw)
+        self._refuse_internal(path, raw)
+        return path
 
-    def _target(self, raw: str) -> Path:
-        """Resolve a path to write to: inside the sandbox, outside the internal folders."""
-        path = self.sandbox.resolve(raw)
-        internal = [part for part in path.relative_to(self.sandbox.root).parts if part in INTERNAL]
+    def _own(self, raw: str, *, internal_ok: bool = False) -> str:
+        """The sandbox path of the item `raw` names itself: a link at the end is the link, not what it names."""
+        head, name = posixpath.split(raw.rstrip("/") or raw)
+        if name in ("", ".", ".."):
+            return self.sandbox.relative(raw) if internal_ok else self._target(raw)
+        parent = self.sandbox.relative(head or ".")
+        path = name if parent == "." else f"{parent}/{name}"
+        if not internal_ok:
+            self._refuse_internal(path, raw)
+        return path
+
+    def _refuse_internal(self, path: str, raw: str) -> None:
+        internal = [part for part in path.split("/") if part in INTERNAL]
         if internal:
-            raise AppError(f"{raw} is inside {internal[0]}, which intentos keeps for itself"
-                           + (" (use files.restore to get trashed items back)" if internal[0] == TRASH else ""))
-        return path
+            raise _error(f"{raw} is inside {internal[0]}, which intentos keeps for itself"
+                         + (" (use files.restore to get trashed items back)" if internal[0] == TRASH else ""))
 
-    def _existing(self, raw: str, want: Kind | None = None) -> Path:
+    def _existing(self, raw: str, want: Kind | None = None) -> tuple[str, os.stat_result]:
         path = self._target(raw)
-        if not path.exists():
-            raise AppError(f"{raw} does not exist")
-        if want == "folder" and not path.is_dir():
-            raise AppError(f"{raw} is a file, not a folder")
-        if want == "file" and not path.is_file():
-            raise AppError(f"{raw} is a folder, not a file")
-        return path
+        st = self.sandbox.stat(path)
+        if st is None:
+            raise _error(f"{raw} does not exist")
+        if want == "folder" and not stat.S_ISDIR(st.st_mode):
+            raise _error(f"{raw} is a file, not a folder")
+        if want == "file" and stat.S_ISDIR(st.st_mode):
+            raise _error(f"{raw} is a folder, not a file")
+        if want == "file" and not stat.S_ISREG(st.st_mode):
+            raise _error(f"{raw} is not a regular file")
+        return path, st
 
-    def _make_room(self, target: Path, raw: str, overwrite: bool) -> str | None:
-        """Refuse to replace an existing file unless asked; when asked, trash it. The trash id, if any."""
-        if not target.exists():
-            target.parent.mkdir(parents=True, exist_ok=True)
+    def _leads_to(self, link: str) -> str | None:
+        """Where a link names inside the sandbox; None if it leads out (or round in circles)."""
+        try:
+            return self.sandbox.relative(link)
+        except SandboxError:
+            return None
+
+    def _make_room(self, target: str, raw: str, overwrite: bool) -> str | None:
+        """Refuse to replace an existing item unless asked; when asked, trash it. The trash id, if any."""
+        if self.sandbox.lstat(target) is None:
             return None
         if not overwrite:
-            raise AppError(_already_exists(raw))
-        if target == self.sandbox.root:
-            raise AppError("the sandbox root cannot be replaced")
-        return self.sandbox.trash(target).id
+            raise _error(_already_exists(raw))
+        if target == ".":
+            raise _error("the sandbox root cannot be replaced")
+        return self._trash(target, raw)
 
-    def _transfer_ends(self, args: TransferArgs, verb: str) -> tuple[Path, Path]:
-        source = self._existing(args.source)
-        if source == self.sandbox.root:
-            raise AppError(f"cannot {verb} the sandbox root")
+    def _trash(self, path: str, raw: str) -> str:
+        try:
+            return self.sandbox.trash(path).id
+        except (OSError, SandboxError) as exc:
+            raise _app_error(exc, raw, path, doing=f"cannot move {raw} to the trash") from None
+
+    def _put_back(self, trash_id: str | None) -> None:
+        """A replacement failed: the item it would have replaced comes back from the trash."""
+        if trash_id is not None:
+            try:
+                self.sandbox.restore(trash_id)
+            except (OSError, SandboxError):
+                pass  # still in the trash, restorable by hand
+
+    def _transfer_ends(self, args: TransferArgs, verb: str) -> tuple[str, str]:
+        # A move takes a link as itself; a copy copies what it names.
+        source = self._own(args.source) if verb == "move" else self._target(args.source)
+        st = self.sandbox.lstat(source) if verb == "move" else self.sandbox.stat(source)
+        if st is None:
+            raise _error(f"{args.source} does not exist")
+        if source == ".":
+            raise _error(f"cannot {verb} the sandbox root")
         target = self._target(args.destination)
-        if target.is_dir() or args.destination.endswith("/"):
-            target = self._target(os.path.join(args.destination, source.name))
+        if args.destination.endswith("/") or self.sandbox.is_dir(target):
+            target = self._target(posixpath.join(args.destination, posixpath.basename(source)))
         if target == source:
-            raise AppError(f"{args.source} and {args.destination} are the same place")
-        if source.is_dir() and source in target.parents:
-            raise AppError(f"cannot {verb} the folder {args.source} into itself")
+            raise _error(f"{args.source} and {args.destination} are the same place")
+        if stat.S_ISDIR(st.st_mode) and target.startswith(source + "/"):
+            raise _error(f"cannot {verb} the folder {args.source} into itself")
         return source, target
 
-    def _member_target(self, dest: Path, dest_raw: str, name: str, archive: str) -> Path:
+    # -- reading and writing through the sandbox ---------------------------------------------------
+
+    def _read(self, path: str, raw: str) -> bytes:
+        try:
+            return self.sandbox.read_bytes(path)
+        except (OSError, SandboxError) as exc:
+            raise _app_error(exc, raw, path) from None
+
+    def _write(self, path: str, raw: str, data: bytes | bytearray, trash_id: str | None = None) -> None:
+        try:
+            self.sandbox.write_bytes(path, data)  # type: ignore[arg-type]  # any bytes-like object is written
+        except (OSError, SandboxError) as exc:
+            self._put_back(trash_id)
+            raise _app_error(exc, raw, path, doing=f"cannot write {raw}") from None
+
+    def _contains(self, path: str, needle: str) -> bool:
+        try:
+            text = _decode(self.sandbox.read_bytes(path, limit=MAX_TEXT_SCAN))
+        except (OSError, SandboxError):
+            return False  # too big, gone, or not to be read (a hard link to a file outside)
+        return text is not None and needle in text.casefold()
+
+    def _walk(self, folder: str, recursive: bool) -> Iterator[_Item]:
+        """Entries of a folder, sorted, each folder's entries right after it; without intentos' own folders
+        and without links that lead out or nowhere. Links are never entered."""
+        try:
+            first = self.sandbox.scandir(folder)
+        except (OSError, SandboxError) as exc:
+            raise _app_error(exc, folder, folder, doing=f"cannot read the folder {folder}") from None
+        stack = [iter(first)]
+        while stack:
+            entry = next(stack[-1], None)
+            if entry is None:
+                stack.pop()
+                continue
+            self._check_cancelled()
+            if entry.name in INTERNAL:
+                continue
+            if entry.kind == "link":
+                item = self._link_item(entry)
+                if item is not None:
+                    yield item
+                continue
+            yield _Item(entry)
+            if recursive and entry.kind == "folder":
+                stack.append(iter(self._children(entry.path)))
+
+    def _children(self, folder: str) -> list[DirEntry]:
+        try:
+            entries = self.sandbox.scandir(folder)
+        except (OSError, SandboxError):
+            return []  # gone since it was listed, or swapped for a link that leads out
+        # Swapped for a link to another folder since it was listed: not entered.
+        return [e for e in entries if e.path == f"{folder}/{e.name}"]
+
+    def _link_item(self, entry: DirEntry) -> _Item | None:
+        try:
+            target = self.sandbox.relative(entry.path)
+            st = self.sandbox.stat(entry.path)
+        except (OSError, SandboxError):
+            return None  # leads out, or round in circles: left out
+        if any(part in INTERNAL for part in target.split("/")):
+            return None
+        return _Item(entry, target, st)
+
+    def _entry(self, item: _Item) -> Entry:
+        e = item.entry
+        modified = self._time(e.mtime)
+        if e.kind == "folder":
+            return Entry(path=e.path, kind="folder", modified=modified)
+        if e.kind == "link":
+            st = item.target_st
+            size = st.st_size if st is not None and stat.S_ISREG(st.st_mode) else None
+            return Entry(path=e.path, kind="link", size=size, modified=modified,
+                         target=item.target if st is not None else None)
+        return Entry(path=e.path, kind="file" if e.kind == "file" else "other", size=e.size, modified=modified)
+
+    def _time(self, mtime: float) -> str:
+        return datetime.fromtimestamp(mtime, self.ctx.tz).isoformat(timespec="seconds")
+
+    # -- archives -------------------------------------------------------------------------------------
+
+    def _pack(self, members: dict[str, str], shown: str) -> bytes:
+        """The archive's bytes, built in memory from files read through the sandbox a chunk at a time."""
+        buf = io.BytesIO()
+        total = 0
+        with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+            for name, path in members.items():
+                self._check_cancelled()
+                try:
+                    with self.sandbox.open_read(path) as fh:
+                        st = os.fstat(fh.fileno())
+                        info = zipfile.ZipInfo(name, date_time=_zip_time(st.st_mtime))
+                        info.compress_type = zipfile.ZIP_DEFLATED
+                        info.external_attr = (stat.S_IFREG | (st.st_mode & 0o777)) << 16
+                        info.file_size = st.st_size
+                        with zf.open(info, "w") as out:
+                            while chunk := fh.read(CHUNK):
+                                total += len(chunk)
+                                if total > MAX_ZIPPED:
+                                    raise _error(f"the files for {shown} add up to more than "
+                                                 f"{MAX_ZIPPED // 10**9} GB; refused")
+                                out.write(chunk)
+                except (OSError, SandboxError) as exc:
+                    raise _app_error(exc, path, path, doing=f"cannot pack {path} into {shown}") from None
+        return buf.getvalue()
+
+    @contextmanager
+    def _unzip_plan(self, args: UnzipArgs) -> Iterator[_UnzipPlan]:
+        """The archive opened through the sandbox, every member checked and given its place; nothing written."""
+        archive, _ = self._existing(args.archive, want="file")
+        parent, stem = posixpath.dirname(archive), posixpath.splitext(posixpath.basename(archive))[0]
+        dest_raw = args.destination or (f"{parent}/{stem}" if parent else stem)
+        dest = self._target(dest_raw)
+        st = self.sandbox.stat(dest)
+        if st is not None and not stat.S_ISDIR(st.st_mode):
+            raise _error(f"{dest_raw} exists and is a file, not a folder")
+        with ExitStack() as stack:
+            try:
+                fh = stack.enter_context(self.sandbox.open_read(archive))
+            except (OSError, SandboxError) as exc:
+                raise _app_error(exc, args.archive, archive) from None
+            declared, directory = _declared(fh)
+            if declared > MAX_MEMBERS or directory > MAX_CENTRAL_DIRECTORY:
+                raise _error(f"{args.archive} holds more than {MAX_MEMBERS} members; refused")
+            try:
+                zf = stack.enter_context(zipfile.ZipFile(fh))
+            except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
+                raise _error(f"{args.archive} is not a readable zip archive: {exc}") from None
+            infos = zf.infolist()
+            if len(infos) > MAX_MEMBERS:
+                raise _error(f"{args.archive} holds more than {MAX_MEMBERS} members; refused")
+            plan = _UnzipPlan(args.archive, dest, dest_raw, zf)
+            files = []
+            for info in infos:
+                if info.is_dir():
+                    continue
+                if stat.S_ISLNK(info.external_attr >> 16):
+                    plan.links.append(info.filename)  # never made into a link
+                    continue
+                if info.file_size > MAX_MEMBER:
+                    raise _error(f"{args.archive}: member {info.filename!r} would unpack to {info.file_size} "
+                                 f"bytes, over the {MAX_MEMBER // 2**20} MB limit for one file; nothing was unpacked")
+                files.append(info)
+            if sum(i.file_size for i in files) > MAX_UNZIPPED:
+                raise _error(f"{args.archive} would unpack to more than {MAX_UNZIPPED // 10**9} GB; refused")
+            for info in files:
+                target = self._member_target(dest, dest_raw, info.filename, args.archive)
+                there = self.sandbox.lstat(target)
+                if there is not None and stat.S_ISDIR(there.st_mode):
+                    raise _error(f"{args.archive}: member {info.filename!r} would replace the folder "
+                                 f"{target}; nothing was unpacked")
+                plan.members.append((info, target, there))
+            yield plan
+
+    def _inflate(self, plan: _UnzipPlan, info: zipfile.ZipInfo, budget: list[int], done: int) -> bytearray:
+        """One member's bytes, read a chunk at a time; what it really inflates to is counted, not what its
+        header says."""
+        data = bytearray()
+        cap = min(info.file_size, MAX_MEMBER)
+        before = f"; {done} of {len(plan.members)} files were unpacked before it" if done else \
+            "; nothing was unpacked"
+        try:
+            with plan.zf.open(info) as member:
+                while chunk := member.read(CHUNK):
+                    data += chunk
+                    budget[0] -= len(chunk)
+                    if len(data) > cap or budget[0] < 0:
+                        raise _error(f"{plan.archive}: member {info.filename!r} inflates to more than its "
+                                     f"{cap} bytes{before}")
+        except AppError:
+            raise
+        except Exception as exc:  # a damaged, encrypted or exotic member: bad CRC, EOF, unknown method...
+            raise _error(f"{plan.archive}: member {info.filename!r} cannot be unpacked: {exc}{before}") from None
+        return data
+
+    def _member_target(self, dest: str, dest_raw: str, name: str, archive: str) -> str:
         member = PurePosixPath(name.replace("\\", "/"))
         if member.is_absolute() or ".." in member.parts:
-            raise AppError(f"{archive} holds an unsafe member name {name!r}; nothing was unpacked")
+            raise _error(f"{archive} holds an unsafe member name {name!r}; nothing was unpacked")
         try:
-            target = self._target(os.path.join(dest_raw, *member.parts))
+            target = self._target(posixpath.join(dest_raw, *member.parts))
         except SandboxError:
-            raise AppError(f"{archive}: member {name!r} would land outside the sandbox; nothing was unpacked") from None
-        if dest not in target.parents:
-            raise AppError(f"{archive}: member {name!r} would land outside {dest_raw}; nothing was unpacked")
+            raise _error(f"{archive}: member {name!r} would land outside the sandbox; nothing was unpacked") from None
+        if not (dest == "." or target.startswith(dest + "/")) or target == ".":
+            raise _error(f"{archive}: member {name!r} would land outside {dest_raw}; nothing was unpacked")
         return target
-
-    def _walk(self, folder: Path, recursive: bool) -> Iterator[Path]:
-        """Entries of a folder, sorted, without intentos' own folders or links that lead out."""
-        try:
-            children = sorted(folder.iterdir(), key=lambda p: p.name.casefold())
-        except OSError as exc:
-            raise AppError(f"cannot read the folder {self._rel(folder)}: {exc.strerror}") from None
-        for child in children:
-            self._check_cancelled()
-            if child.name in INTERNAL or not self._inside(child):
-                continue
-            yield child
-            if recursive and child.is_dir() and not child.is_symlink():
-                yield from self._walk(child, recursive=True)
-
-    def _inside(self, path: Path) -> bool:
-        try:
-            self.sandbox.resolve(path)
-        except SandboxError:
-            return False
-        return True
-
-    def _entry(self, path: Path) -> Entry:
-        st = path.stat()
-        modified = datetime.fromtimestamp(st.st_mtime, self.ctx.tz).isoformat(timespec="seconds")
-        if path.is_dir():
-            return Entry(path=self._rel(path), kind="folder", modified=modified)
-        return Entry(path=self._rel(path), kind="file", size=st.st_size, modified=modified)
 
     def _check_cancelled(self) -> None:
         if self.ctx.cancelled.is_set():
@@ -524,6 +847,64 @@ class FilesApp(App):
 
 
 # -- helpers ----------------------------------------------------------------------------------------
+
+
+def _error(text: str) -> AppError:
+    return AppError(_one_line(text))
+
+
+def _one_line(text: str) -> str:
+    """A message stays one line whatever a file name holds: control characters are shown escaped."""
+    return "".join(c if c.isprintable() or c == " " else repr(c)[1:-1] for c in text)
+
+
+def _app_error(exc: Exception, raw: str, path: str | None = None, *, doing: str | None = None) -> AppError:
+    """The Sandbox's error as one line naming the path as the user gave it (`path`: the sandbox path used),
+    after `doing` when given ("cannot move a to b")."""
+    name = getattr(exc, "filename", None)
+    if isinstance(exc, SandboxError):
+        text = str(exc)
+        if path and path != raw and text.startswith(path + " "):
+            text = raw + text[len(path):]
+    elif isinstance(exc, OSError) and name not in (None, raw, path):
+        text = f"{name}: {exc.strerror or exc}"  # something inside the item, or met on the way
+    elif isinstance(exc, FileNotFoundError):
+        text = f"{raw} does not exist"
+    elif isinstance(exc, FileExistsError):
+        text = f"{raw} already exists"
+    elif isinstance(exc, IsADirectoryError):
+        text = f"{raw} is a folder, not a file"
+    elif isinstance(exc, NotADirectoryError):
+        text = f"{raw} is a file, not a folder"
+    elif isinstance(exc, OSError):
+        text = f"{raw}: {exc.strerror or exc}"
+    else:
+        text = f"{raw}: {exc}"
+    return _error(f"{doing}: {text}" if doing else text)
+
+
+def _declared(fh: Any) -> tuple[int, int]:
+    """How many members an archive's end record claims, and how many bytes its member list takes: checked
+    before zipfile reads that list into memory. (0, 0) when there is no readable end record."""
+    try:
+        end = zipfile._EndRecData(fh)  # type: ignore[attr-defined]
+    except (OSError, ValueError, AttributeError, struct.error):
+        return 0, 0
+    finally:
+        fh.seek(0)
+    if not end:
+        return 0, 0
+    return int(end[zipfile._ECD_ENTRIES_TOTAL]), int(end[zipfile._ECD_SIZE])  # type: ignore[attr-defined]
+
+
+def _zip_time(mtime: float) -> tuple[int, int, int, int, int, int]:
+    """A zip timestamp: local time, kept within the years the format can hold."""
+    year, month, day, hour, minute, sec = time.localtime(mtime)[:6]
+    if year < 1980:
+        return (1980, 1, 1, 0, 0, 0)
+    if year > 2107:
+        return (2107, 12, 31, 23, 59, 58)
+    return (year, month, day, hour, minute, sec)
 
 
 def _glob_match(path: str, pattern: str) -> bool:
@@ -549,27 +930,6 @@ def _decode(data: bytes) -> str | None:
             return None
         return data.decode("cp1252", errors="replace")  # an old 8-bit text file
     return data.decode("utf-8-sig", errors="replace")
-
-
-def _contains(path: Path, needle: str) -> bool:
-    try:
-        if path.stat().st_size > MAX_TEXT_SCAN:
-            return False
-        text = _decode(path.read_bytes())
-    except OSError:
-        return False
-    return text is not None and needle in text.casefold()
-
-
-def _copy_file_atomically(source: Path, target: Path) -> None:
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        shutil.copyfile(source, tmp)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _already_exists(path: str) -> str:
