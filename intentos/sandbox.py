@@ -442,6 +442,12 @@ class Sandbox:
 
     def move(self, source: str | os.PathLike[str], destination: str | os.PathLike[str]) -> Path:
         """Rename an item (a link is moved as itself) to a place that must not exist yet."""
+        return self._move(source, destination, check_links=True)
+
+    def _move(self, source: str | os.PathLike[str], destination: str | os.PathLike[str], *,
+              check_links: bool) -> Path:
+        # The trash keeps things as they were, links included, and gives them back to the same place:
+        # a link that would point elsewhere from inside the trash is never followed out (every walk checks).
         with self._place(source, follow_last=False) as src, self._place(destination, create=True) as dst:
             if src.st is None:
                 raise FileNotFoundError(errno.ENOENT, "no such file or folder", src.rel)
@@ -451,7 +457,8 @@ class Sandbox:
                 raise SandboxError("the sandbox root cannot be moved or replaced")
             if dst.parts[: len(src.parts)] == src.parts:
                 raise SandboxError(f"cannot move {src.rel} into itself")
-            self._check_links_stay_inside(src, dst)
+            if check_links:
+                self._check_links_stay_inside(src, dst)
             self._note({"op": "move", "src": src.rel, "dst": dst.rel})
             os.rename(src.name, dst.name, src_dir_fd=src.dir_fd, dst_dir_fd=dst.dir_fd)
             os.fsync(dst.dir_fd)
@@ -561,8 +568,13 @@ class Sandbox:
                            trashed_at=datetime.now(UTC).isoformat(timespec="microseconds"))
         slot = f"{TRASH}/{entry.id}"
         self.mkdir(slot)
+        try:
+            self._move(original, f"{slot}/{name}", check_links=False)
+        except BaseException:
+            self._rmtree_quietly(slot)  # no record without its item
+            raise
+        # The record comes last: a slot without one is no entry, so a crash between the two leaves no phantom.
         self.write_text(f"{slot}/entry.json", entry.model_dump_json())
-        self.move(original, f"{slot}/{name}")
         return entry
 
     def trash_entries(self) -> list[TrashEntry]:
@@ -597,7 +609,7 @@ class Sandbox:
         items = [e for e in self.scandir(f"{TRASH}/{entry_id}") if e.name != "entry.json"]
         if len(items) != 1:
             raise SandboxError(f"trash entry {entry_id!r} is damaged")
-        self.move(items[0].path, entry.original)
+        self._move(items[0].path, entry.original, check_links=False)
         self._remove_tree(f"{TRASH}/{entry_id}")
         return entry.original
 
