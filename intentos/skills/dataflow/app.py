@@ -1,9 +1,11 @@
 """The `dataflow` app: predict a Spark-style job's runtime per scale-out, pick the cheapest scale-out that
 meets a runtime target, and re-plan the scale-out of a running job from its event log.
 
-Two layers, as in the logs skill. The functions below the results work on real paths (the CLI calls
-them directly); `DataflowApp` wraps them for the agent, resolving every path inside the sandbox (a
-path leading out is refused) and naming sandbox-relative paths in results and errors.
+Two layers, as in the logs skill. The functions below the results work on parsed inputs and hand the
+bytes of a trained model to a `save` callback; `DataflowApp` reads and writes every file only through
+the sandbox (intentos.skills.paths: bounded reads, no link followed out, atomic writes whose old
+version goes to the trash), naming sandbox-relative paths in results and errors, while the CLI
+(cli.py) reads and writes any path.
 
 Runtime prediction is Bellamy (pre-trained on every context of the history, fine-tuned on the runs of
 the target context), always next to the Ernest baseline fit on the same runs. Rescaling is Enel,
@@ -14,9 +16,9 @@ torch and friends are imported inside the functions, so loading the Function Tab
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from pathlib import Path
+from pathlib import PurePosixPath
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
@@ -25,10 +27,11 @@ from intentos.app import App
 from intentos.errors import AppError, IntentosError, SandboxError
 from intentos.function import Effect, function
 from intentos.skills import paths
-from intentos.skills.dataflow.history import History, Run, load_history
+from intentos.skills.dataflow.history import History, Run, parse_history
 
 Method = Literal["bellamy", "ernest"]
 MAX_CANDIDATES = 200
+MAX_LOGS = 1_000  # event logs read for one training
 # Small, fast settings (tests, CLI --quick): fewer epochs, same architecture.
 QUICK_BELLAMY: dict[str, Any] = {"pretrain_epochs": 40, "finetune_epochs": 200, "pretrain_patience": 15}
 QUICK_ENEL: dict[str, Any] = {"epochs": 25, "hidden": 16}
@@ -150,7 +153,7 @@ class RescalePlan(BaseModel):
     summary: str
 
 
-# -- the work, on real paths -----------------------------------------------------------------------------------
+# -- the work, on parsed inputs (the app reads them through the sandbox, the CLI from any path) ---------------
 
 
 def _bellamy_config(overrides: dict[str, Any] | None) -> Any:
@@ -194,6 +197,12 @@ def select_context(history: History, spec: ContextSpec) -> tuple[Run, list[Run]]
     return template, []
 
 
+def _enough(history: History) -> list[Run]:
+    if len(history.runs) < 2:
+        raise AppError(f"{history.source}: one run; Bellamy pre-trains on at least two")
+    return history.runs
+
+
 def _describe(run: Run, history: History) -> str:
     parts = [f"machine_type={run.machine_type}", f"data_size_mb={run.data_size_mb:g}"]
     return ", ".join(parts + [f"{p}={run.params[p]}" for p in history.param_names])
@@ -211,31 +220,33 @@ def _scaleouts(history: History, given: Sequence[int] | None) -> list[int]:
             raise AppError("scale-outs must be at least 1")
         return sorted(set(given))
     lo, hi = min(history.scaleouts()), max(history.scaleouts())
+    if hi - lo + 1 > MAX_CANDIDATES:
+        raise AppError(f"{history.source}: scale-outs {lo}-{hi} are more than {MAX_CANDIDATES} to predict; "
+                       "give the scale-outs to predict")
     return list(range(lo, hi + 1))
 
 
-def predict_runtime(history_path: Path, context: ContextSpec, scaleouts: Sequence[int] | None = None, *,
-                    name: str | None = None, model_path: Path | None = None,
-                    bellamy_overrides: dict[str, Any] | None = None) -> RuntimePrediction:
-    """Bellamy (and Ernest where the context has runs) at each scale-out of one context."""
+def predict_runtime(history: History, context: ContextSpec, scaleouts: Sequence[int] | None = None, *,
+                    model: Any | None = None, bellamy_overrides: dict[str, Any] | None = None) -> RuntimePrediction:
+    """Bellamy (and Ernest where the context has runs) at each scale-out of one context.
+
+    `model`: a pre-trained Bellamy (else one is pre-trained on the history now).
+    """
     import numpy as np
 
     from intentos.skills.dataflow.bellamy import Bellamy
     from intentos.skills.dataflow.ernest import Ernest
 
-    history = load_history(history_path)
-    shown = name or str(history_path)
     template, runs = select_context(history, context)
     ms = _scaleouts(history, scaleouts)
     if len(ms) > MAX_CANDIDATES:
         raise AppError(f"at most {MAX_CANDIDATES} scale-outs at once")
-    if model_path is not None:
-        model = Bellamy.load(model_path)
+    if model is not None:
         if model.header.param_names != history.param_names:
             raise AppError(f"the model was trained on parameters {model.header.param_names}, the history has "
                            f"{history.param_names}")
     else:
-        model = Bellamy.pretrain(history.runs, algorithm=history.algorithm, param_names=history.param_names,
+        model = Bellamy.pretrain(_enough(history), algorithm=history.algorithm, param_names=history.param_names,
                                  config=_bellamy_config(bellamy_overrides))
     tuned = model.finetune(runs) if runs else model
     bellamy = tuned.predict(template, ms)
@@ -252,18 +263,17 @@ def predict_runtime(history_path: Path, context: ContextSpec, scaleouts: Sequenc
     best = min(rows, key=lambda r: r.bellamy_s)
     summary = (f"{history.algorithm}: Bellamy pre-trained on {model.header.pretrained_runs} runs, {how}; "
                f"fastest predicted {best.bellamy_s:.1f}s at scale-out {best.scaleout}")
-    return RuntimePrediction(history=shown, algorithm=history.algorithm, context=_context_dict(template, history),
-                             context_runs=len(runs), pretrained_runs=model.header.pretrained_runs, rows=rows,
+    return RuntimePrediction(history=history.source, algorithm=history.algorithm,
+                             context=_context_dict(template, history), context_runs=len(runs),
+                             pretrained_runs=model.header.pretrained_runs, rows=rows,
                              summary=summary)
 
 
-def recommend_scaleout(history_path: Path, context: ContextSpec, target_s: float, cost_per_node_hour: float,
+def recommend_scaleout(history: History, context: ContextSpec, target_s: float, cost_per_node_hour: float,
                        scaleouts: Sequence[int] | None = None, *, method: Method = "bellamy",
-                       name: str | None = None, model_path: Path | None = None,
-                       bellamy_overrides: dict[str, Any] | None = None) -> Recommendation:
+                       model: Any | None = None, bellamy_overrides: dict[str, Any] | None = None) -> Recommendation:
     """The cheapest scale-out whose predicted runtime meets the target (cost = runtime x machines x price)."""
-    pred = predict_runtime(history_path, context, scaleouts, name=name, model_path=model_path,
-                           bellamy_overrides=bellamy_overrides)
+    pred = predict_runtime(history, context, scaleouts, model=model, bellamy_overrides=bellamy_overrides)
     if method == "ernest" and pred.rows[0].ernest_s is None:
         raise AppError("Ernest needs runs of the context at two or more scale-outs; use method bellamy")
     rows = []
@@ -286,76 +296,58 @@ def recommend_scaleout(history_path: Path, context: ContextSpec, target_s: float
                           cost=best.cost if best else None, fastest=fastest.scaleout, candidates=rows, summary=summary)
 
 
-def train_runtime_model(history_path: Path, out: Path, *, name: str | None = None, out_name: str | None = None,
+Save = Callable[[bytes], str]  # writes a model file's bytes; returns its name as shown in results
+
+
+def train_runtime_model(history: History, save: Save, *,
                         bellamy_overrides: dict[str, Any] | None = None) -> TrainedModel:
     """Pre-train Bellamy's general model on every context of a history and save it."""
     from intentos.skills.dataflow.bellamy import Bellamy
 
-    history = load_history(history_path)
-    model = Bellamy.pretrain(history.runs, algorithm=history.algorithm, param_names=history.param_names,
+    model = Bellamy.pretrain(_enough(history), algorithm=history.algorithm, param_names=history.param_names,
                              config=_bellamy_config(bellamy_overrides))
-    _write(out, model.to_bytes())
+    shown = save(model.to_bytes())
     n_ctx = len(history.contexts())
-    return TrainedModel(model=out_name or str(out), kind="bellamy", trained_on=name or str(history_path),
+    return TrainedModel(model=shown, kind="bellamy", trained_on=history.source,
                         runs=len(history.runs), contexts=n_ctx,
                         summary=f"Bellamy model of {history.algorithm} pre-trained on {len(history.runs)} runs "
                                 f"of {n_ctx} contexts")
 
 
-def _write(out: Path, data: bytes) -> None:
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, out)  # atomic: a crash never leaves half a model
+def is_log_name(name: str) -> bool:
+    """What a folder of event logs is searched for: *.json, *.jsonl and extension-less names (Spark names
+    logs app-...), not hidden ones."""
+    return not name.startswith(".") and PurePosixPath(name).suffix in (".json", ".jsonl", "")
 
 
-def expand_logs(paths: Sequence[Path]) -> list[Path]:
-    """Files as given; folders by their *.json, *.jsonl and extension-less files (Spark names logs app-...)."""
-    found: list[Path] = []
-    for p in paths:
-        if p.is_dir():
-            found += sorted(f for f in p.iterdir() if f.is_file() and (f.suffix in (".json", ".jsonl", "")
-                                                                       and not f.name.startswith(".")))
-        elif p.is_file():
-            found.append(p)
-        else:
-            raise AppError(f"{p} does not exist")
-    if not found:
-        raise AppError("no event logs found in " + ", ".join(str(p) for p in paths))
-    return found
-
-
-def train_rescaler(log_paths: Sequence[Path], out: Path | None = None, *, out_name: str | None = None,
+def train_rescaler(logs: Sequence[Any], save: Save | None = None, *,
                    enel_overrides: dict[str, Any] | None = None) -> tuple[Any, TrainedModel]:
     """Train Enel on complete event logs (optionally saving it); returns the model and a description."""
     from intentos.skills.dataflow.enel import Enel, EnelConfig
-    from intentos.skills.dataflow.eventlog import parse_eventlog
 
-    logs = [parse_eventlog(p) for p in expand_logs(log_paths)]
     complete = [g for g in logs if g.complete]
     if not complete:
         raise AppError("none of the event logs is complete (no SparkListenerApplicationEnd); Enel learns from "
                        "finished runs")
     model = Enel.train(complete, EnelConfig(**(enel_overrides or {})))
-    if out is not None:
-        model.save(out)
+    shown = save(model.to_bytes()) if save is not None else ""
     apps = sorted(model.header.templates)
-    return model, TrainedModel(model=out_name or (str(out) if out else ""), kind="enel",
+    return model, TrainedModel(model=shown, kind="enel",
                                trained_on=f"{len(complete)} event logs", runs=len(complete), contexts=len(apps),
                                summary=f"Enel trained on {len(complete)} complete runs ({model.header.trained_graphs} "
                                        f"graphs) of {', '.join(apps)}; scale-outs "
                                        f"{model.header.executors_min}-{model.header.executors_max}")
 
 
-def rescale_plan(log_path: Path, target_s: float, *, model: Any, name: str | None = None,
-                 candidates: Sequence[int] | None = None) -> RescalePlan:
+def rescale_plan(log: Any, target_s: float, *, model: Any, candidates: Sequence[int] | None = None) -> RescalePlan:
     """Enel's recommendation for a running job: the smallest scale-out meeting the target from now on."""
     from intentos.skills.dataflow.enel import rescale_decision
-    from intentos.skills.dataflow.eventlog import parse_eventlog
 
-    log = parse_eventlog(log_path)
     if candidates is not None and (not candidates or min(candidates) < 1 or len(candidates) > MAX_CANDIDATES):
         raise AppError(f"candidates must be 1 to {MAX_CANDIDATES} scale-outs of at least 1")
+    lo, hi = model.header.executors_min, model.header.executors_max
+    if candidates is None and hi - lo + 1 > MAX_CANDIDATES:
+        raise AppError(f"the model's scale-outs {lo}-{hi} are more than {MAX_CANDIDATES} candidates; give candidates")
     decision = rescale_decision(model, log, target_s, candidates)
     tpl = model.template(log.app_name)
     done = sum(1 for j in log.jobs if j.completed_ms is not None)
@@ -364,7 +356,7 @@ def rescale_plan(log_path: Path, target_s: float, *, model: Any, name: str | Non
                f"{pick.total_s:.0f}s" if decision.meets_target else
                f"no scale-out meets {target_s:g}s; {decision.recommended_executors} executors finish first "
                f"({min(c.total_s for c in decision.candidates):.0f}s predicted)")
-    return RescalePlan(eventlog=name or str(log_path), app_name=log.app_name, running=not log.complete,
+    return RescalePlan(eventlog=log.path, app_name=log.app_name, running=not log.complete,
                        elapsed_s=decision.elapsed_s, jobs_done=done, jobs_total=tpl.jobs,
                        current_executors=decision.current_executors,
                        recommended_executors=decision.recommended_executors, meets_target=decision.meets_target,
@@ -386,71 +378,99 @@ class DataflowApp(App):
     def predict_runtime(self, args: PredictArgs) -> RuntimePrediction:
         """Predict a job's runtime at each scale-out from an execution history (Bellamy, with Ernest baseline)."""
         with self._errors():
-            return predict_runtime(self._file(args.history), args.context, args.scaleouts, name=args.history,
-                                   model_path=self._file(args.model) if args.model else None,
+            return predict_runtime(self._history(args.history), args.context, args.scaleouts,
+                                   model=self._bellamy(args.model) if args.model else None,
                                    bellamy_overrides=self._settings("bellamy"))
 
     @function(Effect.READ)
     def recommend_scaleout(self, args: RecommendArgs) -> Recommendation:
         """Choose the cheapest scale-out whose predicted runtime meets a target; cost and runtime per candidate."""
         with self._errors():
-            return recommend_scaleout(self._file(args.history), args.context, args.target_runtime_s,
-                                      args.cost_per_node_hour, args.scaleouts, method=args.method, name=args.history,
-                                      model_path=self._file(args.model) if args.model else None,
+            return recommend_scaleout(self._history(args.history), args.context, args.target_runtime_s,
+                                      args.cost_per_node_hour, args.scaleouts, method=args.method,
+                                      model=self._bellamy(args.model) if args.model else None,
                                       bellamy_overrides=self._settings("bellamy"))
 
     @function(Effect.WRITE)
     def train_runtime_model(self, args: TrainArgs) -> TrainedModel:
         """Pre-train a Bellamy runtime model on an execution history and save it as a model file."""
         with self._errors():
-            out = self._target(args.output, args.overwrite)
-            return train_runtime_model(self._file(args.history), out, name=args.history, out_name=args.output,
-                                       bellamy_overrides=self._settings("bellamy"))
+            save = self._saver(args.output, args.overwrite)
+            return train_runtime_model(self._history(args.history), save, bellamy_overrides=self._settings("bellamy"))
 
     @function(Effect.WRITE)
     def train_rescaler(self, args: TrainRescalerArgs) -> TrainedModel:
         """Train an Enel rescaling model on complete Spark event logs of earlier runs and save it."""
         with self._errors():
-            out = self._target(args.output, args.overwrite)
-            paths = [self.sandbox.resolve(p) for p in args.logs]
-            return train_rescaler(paths, out, out_name=args.output, enel_overrides=self._settings("enel"))[1]
+            save = self._saver(args.output, args.overwrite)
+            return train_rescaler(self._logs(args.logs), save, enel_overrides=self._settings("enel"))[1]
 
     @function(Effect.READ)
     def rescale_plan(self, args: RescaleArgs) -> RescalePlan:
         """Recommend the scale-out for a running Spark job now, from its event log and a runtime target (Enel)."""
         with self._errors():
             from intentos.skills.dataflow.enel import Enel
+            from intentos.skills.dataflow.eventlog import parse_eventlog_bytes
 
-            log = self._file(args.eventlog)
+            log = parse_eventlog_bytes(paths.read_file(self.sandbox, args.eventlog, "event log"), args.eventlog)
             if args.model:
-                model = Enel.load(self._file(args.model))
+                model = Enel.from_bytes(paths.read_file(self.sandbox, args.model, "model file"), args.model)
             elif args.history_logs:
-                model = train_rescaler([self.sandbox.resolve(p) for p in args.history_logs],
-                                       enel_overrides=self._settings("enel"))[0]
+                model = train_rescaler(self._logs(args.history_logs), enel_overrides=self._settings("enel"))[0]
             else:
                 raise AppError("give a trained Enel model or history_logs (complete event logs of earlier runs)")
-            return rescale_plan(log, args.target_runtime_s, model=model, name=args.eventlog,
-                                candidates=args.candidates)
+            return rescale_plan(log, args.target_runtime_s, model=model, candidates=args.candidates)
 
-    # -- plumbing ---------------------------------------------------------------------------------------------
+    # -- plumbing: every file is read and written through the sandbox -----------------------------------------
 
     @contextmanager
     def _errors(self) -> Iterator[None]:
-        """Every error a user can act on becomes an AppError naming sandbox-relative paths."""
+        """Every error a user can act on becomes one AppError line naming sandbox-relative paths."""
         try:
             yield
         except SandboxError:
             raise
         except (IntentosError, ValueError) as exc:
-            raise AppError(str(exc).replace(f"{self.sandbox.root}{os.sep}", "")) from exc
+            message = " ".join(str(exc).replace(f"{self.sandbox.root}{os.sep}", "").split())
+            raise AppError(message) from exc
 
-    def _file(self, raw: str) -> Path:
-        return paths.existing_file(self.sandbox, raw)
+    def _history(self, raw: str) -> History:
+        return parse_history(paths.read_file(self.sandbox, raw, "history file"), raw)
 
-    def _target(self, raw: str, overwrite: bool) -> Path:
-        path = paths.target(self.sandbox, raw)
-        paths.make_room(self.sandbox, path, overwrite, raw)
-        return path
+    def _bellamy(self, raw: str) -> Any:
+        from intentos.skills.dataflow.bellamy import Bellamy
+
+        return Bellamy.from_bytes(paths.read_file(self.sandbox, raw, "model file"), raw)
+
+    def _logs(self, raws: Sequence[str]) -> list[Any]:
+        """Event logs as given, and those in given folders (`is_log_name`; links in a folder are not followed)."""
+        from intentos.skills.dataflow.eventlog import parse_eventlog_bytes
+
+        files: list[str] = []
+        links: list[str] = []
+        for raw in raws:
+            entries = paths.folder_entries(self.sandbox, raw)
+            if entries is None:
+                files.append(raw)
+                continue
+            files += [e.path for e in entries if e.is_file and is_log_name(e.name)]
+            links += [e.path for e in entries if e.kind == "link" and is_log_name(e.name)]
+        if not files:
+            raise AppError("no event logs found in " + ", ".join(raws)
+                           + (f" (links are not followed: {', '.join(links[:3])})" if links else ""))
+        if len(files) > MAX_LOGS:
+            raise AppError(f"{len(files)} event logs; at most {MAX_LOGS} are read at once")
+        return [parse_eventlog_bytes(paths.read_file(self.sandbox, f, "event log"), f) for f in files]
+
+    def _saver(self, raw: str, overwrite: bool) -> Save:
+        """Check the output before the work (refused if something is there, unless overwrite); write after."""
+        rel = paths.write_target(self.sandbox, raw, overwrite=overwrite)
+
+        def save(data: bytes) -> str:
+            paths.write_file(self.sandbox, rel, data, overwrite=overwrite, shown=raw)
+            return raw
+
+        return save
 
     def _settings(self, key: str) -> dict[str, Any]:
         """Model knobs from the context settings (`dataflow: {bellamy: {...}, enel: {...}}`), e.g. for tests."""

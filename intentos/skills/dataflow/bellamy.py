@@ -39,13 +39,13 @@ from pydantic import BaseModel, Field
 from intentos.skills.dataflow import modelfile
 from intentos.skills.dataflow.encoding import DIM, encode_value
 from intentos.skills.dataflow.history import Run
-from intentos.skills.dataflow.modelfile import ModelFileError
+from intentos.skills.dataflow.modelfile import ModelFileError  # noqa: F401 - re-exported for callers
 
 FORMAT_VERSION = 1
 
 
 class BellamyConfig(BaseModel):
-    hidden: int = Field(16, ge=2, description="hidden width; codes have hidden/2 values")
+    hidden: int = Field(16, ge=2, le=1024, description="hidden width; codes have hidden/2 values")
     dropout: float = Field(0.05, ge=0, lt=1)
     lr: float = Field(3e-3, gt=0)
     weight_decay: float = Field(1e-4, ge=0)
@@ -59,7 +59,7 @@ class BellamyConfig(BaseModel):
     finetune_scaleout_layer: bool = Field(True, description="also adapt the scale-out layer when fine-tuning")
     finetune_anchor: float = Field(0.0, ge=0, description="L2 pull of fine-tuned weights to the pre-trained ones")
     seed: int = 0
-    threads: int = Field(1, ge=1)
+    threads: int = Field(1, ge=1, le=64)
 
 
 class BellamyHeader(BaseModel):
@@ -68,14 +68,14 @@ class BellamyHeader(BaseModel):
     kind: str = "bellamy"
     version: int = FORMAT_VERSION
     algorithm: str
-    param_names: list[str]
+    param_names: list[str] = Field(max_length=32)
     config: BellamyConfig
     scaleout_min: float
     scaleout_max: float
-    feat_min: list[float]
-    feat_max: list[float]
-    y_mean: float
-    y_std: float
+    feat_min: list[float] = Field(min_length=3, max_length=3)
+    feat_max: list[float] = Field(min_length=3, max_length=3)
+    y_mean: float = Field(allow_inf_nan=False)
+    y_std: float = Field(gt=0, allow_inf_nan=False)
     pretrained_runs: int
     pretrained_contexts: int
     finetuned_on: list[str] | None = Field(None, description="the context the model was fine-tuned on")
@@ -326,12 +326,19 @@ class Bellamy:
 
     @classmethod
     def load(cls, path: str | Path) -> Bellamy:
-        header, state = modelfile.load(path, BellamyHeader, "bellamy", FORMAT_VERSION, "a Bellamy")
+        """A model file anywhere (CLI, tests)."""
+        return cls._build(*modelfile.load(path, BellamyHeader, "bellamy", FORMAT_VERSION, "a Bellamy"), str(path))
+
+    @classmethod
+    def from_bytes(cls, data: bytes, name: str) -> Bellamy:
+        """A model from the bytes of the file `name` (the app reads them through the sandbox)."""
+        return cls._build(*modelfile.from_bytes(data, name, BellamyHeader, "bellamy", FORMAT_VERSION, "a Bellamy"),
+                          name)
+
+    @classmethod
+    def _build(cls, header: BellamyHeader, state: dict[str, Any], name: str) -> Bellamy:
         net = _net(2 + len(header.param_names), header.config)
-        try:
-            net.load_state_dict(state)
-        except RuntimeError as exc:
-            raise ModelFileError(f"{path}: weights do not fit the header: {exc}") from None
+        modelfile.load_state(net, state, name)
         net.eval()
         return cls(header, net)
 

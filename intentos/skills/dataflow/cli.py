@@ -12,7 +12,7 @@ Each command prints rich tables, or JSON with --json; errors are one red line an
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -22,20 +22,26 @@ from rich.console import Console
 from rich.table import Table
 
 from intentos.clierror import fail, guard
+from intentos.errors import AppError
 from intentos.skills.dataflow.app import (
+    MAX_LOGS,
     QUICK_BELLAMY,
     QUICK_ENEL,
     ContextSpec,
     Recommendation,
     RescalePlan,
     RuntimePrediction,
+    Save,
     TrainedModel,
+    is_log_name,
     predict_runtime,
     recommend_scaleout,
     rescale_plan,
     train_rescaler,
     train_runtime_model,
 )
+from intentos.skills.dataflow.history import load_history
+from intentos.skills.paths import write_local
 
 app = typer.Typer(help="Dataflow scaling: runtime per scale-out (Bellamy vs Ernest), the cheapest scale-out for a "
                        "runtime target, re-planning a running Spark job (Enel).", no_args_is_help=True)
@@ -78,6 +84,47 @@ def _context(machine: str | None, size: float | None, params: list[str] | None, 
     return ContextSpec(machine_type=machine, data_size_mb=size, params=pairs)
 
 
+def _bellamy(model: Path | None) -> Any:
+    from intentos.skills.dataflow.bellamy import Bellamy
+
+    return Bellamy.load(model) if model is not None else None
+
+
+def expand_logs(paths: Sequence[Path]) -> list[Path]:
+    """Files as given; folders by their event logs (`is_log_name`), on any path (the app lists sandbox folders
+    through the sandbox)."""
+    found: list[Path] = []
+    for p in paths:
+        if p.is_dir():
+            found += sorted(f for f in p.iterdir() if f.is_file() and is_log_name(f.name))
+        elif p.is_file():
+            found.append(p)
+        else:
+            raise AppError(f"{p} does not exist")
+    if not found:
+        raise AppError("no event logs found in " + ", ".join(str(p) for p in paths))
+    if len(found) > MAX_LOGS:
+        raise AppError(f"{len(found)} event logs; at most {MAX_LOGS} are read at once")
+    return found
+
+
+def _logs(paths: list[Path]) -> list[Any]:
+    from intentos.skills.dataflow.eventlog import parse_eventlog
+
+    return [parse_eventlog(p) for p in expand_logs(paths)]
+
+
+def _saver(output: Path) -> Save:
+    def save(data: bytes) -> str:
+        try:
+            write_local(output, data)
+        except OSError as exc:
+            raise AppError(f"{output}: cannot be written ({exc.strerror or exc})") from None
+        return str(output)
+
+    return save
+
+
 def _f(v: float | None, fmt: str = ".1f") -> str:
     return "-" if v is None else format(v, fmt)
 
@@ -98,7 +145,7 @@ def predict(
 ) -> None:
     """Predict the runtime at each scale-out: Bellamy, the Ernest baseline and what was observed."""
     spec = _context(machine, size, param, as_json)
-    result = _guard(lambda: predict_runtime(history, spec, scaleout or None, model_path=model,
+    result = _guard(lambda: predict_runtime(load_history(history), spec, scaleout or None, model=_bellamy(model),
                                             bellamy_overrides=QUICK_BELLAMY if quick else None), as_json)
     _emit(result, as_json, _render_prediction)
 
@@ -132,8 +179,8 @@ def recommend(
     if method not in ("bellamy", "ernest"):
         fail(f"--method {method!r}: choose bellamy or ernest", as_json)
     spec = _context(machine, size, param, as_json)
-    result = _guard(lambda: recommend_scaleout(history, spec, target, price, scaleout or None,
-                                               method=method, model_path=model,  # type: ignore[arg-type]
+    result = _guard(lambda: recommend_scaleout(load_history(history), spec, target, price, scaleout or None,
+                                               method=method, model=_bellamy(model),  # type: ignore[arg-type]
                                                bellamy_overrides=QUICK_BELLAMY if quick else None), as_json)
     _emit(result, as_json, _render_recommendation)
 
@@ -157,7 +204,7 @@ def train(
     as_json: bool = JsonOpt,
 ) -> None:
     """Pre-train a Bellamy model on every context of a history and save it (torch state dict + JSON header)."""
-    result = _guard(lambda: train_runtime_model(history, output,
+    result = _guard(lambda: train_runtime_model(load_history(history), _saver(output),
                                                 bellamy_overrides=QUICK_BELLAMY if quick else None), as_json)
     _emit(result, as_json, _render_trained)
 
@@ -176,7 +223,7 @@ def train_rescaler_command(
 ) -> None:
     """Train an Enel rescaling model (graph neural network over stages) on complete event logs."""
     overrides = {**(QUICK_ENEL if quick else {}), **({"epochs": epochs} if epochs else {})}
-    result = _guard(lambda: train_rescaler(logs, output, enel_overrides=overrides)[1], as_json)
+    result = _guard(lambda: train_rescaler(_logs(logs), _saver(output), enel_overrides=overrides)[1], as_json)
     _emit(result, as_json, _render_trained)
 
 
@@ -193,15 +240,16 @@ def rescale(
 ) -> None:
     """Recommend the scale-out for a running job now: the smallest one meeting the target (Enel)."""
     from intentos.skills.dataflow.enel import Enel
+    from intentos.skills.dataflow.eventlog import parse_eventlog
 
     def run() -> RescalePlan:
         if model is not None:
             enel = Enel.load(model)
         elif history:
-            enel = train_rescaler(history, enel_overrides=QUICK_ENEL if quick else None)[0]
+            enel = train_rescaler(_logs(history), enel_overrides=QUICK_ENEL if quick else None)[0]
         else:
             fail("give --model or --history (complete event logs of earlier runs)", as_json)
-        return rescale_plan(eventlog, target, model=enel, candidates=candidate or None)
+        return rescale_plan(parse_eventlog(eventlog), target, model=enel, candidates=candidate or None)
 
     _emit(_guard(run, as_json), as_json, _render_plan)
 

@@ -24,40 +24,49 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 from intentos.skills.dataflow import modelfile
 from intentos.skills.dataflow.bellamy import _threads
 from intentos.skills.dataflow.encoding import BITS, hash_text
-from intentos.skills.dataflow.eventlog import EventLog
+from intentos.skills.dataflow.eventlog import MAX_JOBS, MAX_STAGES, EventLog
 from intentos.skills.dataflow.modelfile import ModelFileError
 
 FORMAT_VERSION = 1
 NODE_FEATURES = BITS + 12
+MAX_TRAINING_NODES = 2_000_000  # stage nodes over all training graphs (each log is seen at every job boundary)
 
 
 class EnelConfig(BaseModel):
-    hidden: int = Field(32, ge=4)
+    hidden: int = Field(32, ge=4, le=1024)
     layers: int = Field(2, ge=1, le=6)
     lr: float = Field(5e-3, gt=0)
     weight_decay: float = Field(1e-5, ge=0)
     epochs: int = Field(150, ge=1)
     batch_size: int = Field(32, ge=1)
     seed: int = 0
-    threads: int = Field(1, ge=1)
+    threads: int = Field(1, ge=1, le=64)
 
 
 class StageTemplate(BaseModel):
     name: str
-    num_tasks: int
+    num_tasks: int = Field(ge=0)
     parents: list[int] = Field(description="node indices (into the template's stage list) of the parents")
-    job: int = Field(description="job index (0 = first job of the application)")
+    job: int = Field(ge=0, description="job index (0 = first job of the application)")
 
 
 class AppTemplate(BaseModel):
     app_name: str
-    stages: list[StageTemplate]
-    jobs: int
+    stages: list[StageTemplate] = Field(min_length=1, max_length=MAX_STAGES)
+    jobs: int = Field(ge=0, le=MAX_JOBS)
+
+    @model_validator(mode="after")
+    def _a_graph(self) -> AppTemplate:
+        """What a model file says must be a graph the code can walk: parents before their children."""
+        for i, s in enumerate(self.stages):
+            if s.job >= max(self.jobs, 1) or any(not 0 <= p < i for p in s.parents):
+                raise ValueError(f"stage {i} of {self.app_name!r} has a job or parents outside the template")
+        return self
 
 
 class EnelHeader(BaseModel):
@@ -65,13 +74,19 @@ class EnelHeader(BaseModel):
     version: int = FORMAT_VERSION
     config: EnelConfig
     templates: dict[str, AppTemplate]
-    executors_min: int
-    executors_max: int
-    cores: int
-    y_mean: float
-    y_std: float
+    executors_min: int = Field(ge=1)
+    executors_max: int = Field(ge=1, le=100_000)
+    cores: int = Field(ge=1)
+    y_mean: float = Field(allow_inf_nan=False)
+    y_std: float = Field(gt=0, allow_inf_nan=False)
     trained_logs: int
     trained_graphs: int
+
+    @model_validator(mode="after")
+    def _a_range(self) -> EnelHeader:
+        if self.executors_max < self.executors_min:
+            raise ValueError("executors_max is below executors_min")
+        return self
 
 
 # -- from a log to the nodes of its graph -------------------------------------------------------------
@@ -89,7 +104,7 @@ def template_of(log: EventLog) -> AppTemplate:
                 continue
             index[sid] = len(stages)
             stages.append(StageTemplate(name=rec.name, num_tasks=rec.num_tasks, job=j,
-                                        parents=[index[p] for p in rec.parents if p in index]))
+                                        parents=[index[p] for p in rec.parents if p in index and p != sid]))
     return AppTemplate(app_name=log.app_name, stages=stages, jobs=len(jobs))
 
 
@@ -262,14 +277,23 @@ class Enel:
         templates: dict[str, AppTemplate] = {}
         for log in complete:
             tpl = template_of(log)
-            if log.app_name not in templates or len(tpl.stages) > len(templates[log.app_name].stages):
+            if tpl.stages and (log.app_name not in templates or len(tpl.stages) > len(templates[log.app_name].stages)):
                 templates[log.app_name] = tpl
+        complete = [log for log in complete if log.app_name in templates]
+        if not complete:
+            raise ValueError("none of the complete event logs has a job with stages")
+        nodes = sum(len(templates[log.app_name].stages) * templates[log.app_name].jobs for log in complete)
+        if nodes > MAX_TRAINING_NODES:
+            raise ValueError(f"the event logs make {nodes:,} training nodes (stages x job boundaries); at most "
+                             f"{MAX_TRAINING_NODES:,} are trained on at once: give fewer or smaller logs")
         durations = [s.duration_s for log in complete for s in log.stages if s.duration_s]
+        if not durations:
+            raise ValueError("no stage of the complete event logs has both a submission and a completion time")
         counts = [c for log in complete for c in (log.max_executors(), *_job_executors(log, templates[log.app_name]))]
         cores = max((c.cores for log in complete for c in log.executor_changes if c.cores), default=1)
         logs_d = np.log(np.maximum(durations, 1e-3))
         header = EnelHeader(config=cfg, templates=templates, executors_min=max(min(counts), 1),
-                            executors_max=max(counts), cores=cores, y_mean=float(logs_d.mean()),
+                            executors_max=max(max(counts), 1), cores=cores, y_mean=float(logs_d.mean()),
                             y_std=float(max(logs_d.std(), 1e-3)), trained_logs=len(complete), trained_graphs=0)
         torch.manual_seed(cfg.seed)
         model = cls(header, _net(cfg))
@@ -353,14 +377,23 @@ class Enel:
     def save(self, path: str | Path) -> Path:
         return modelfile.save(path, self.header, self.net.state_dict())
 
+    def to_bytes(self) -> bytes:
+        return modelfile.to_bytes(self.header, self.net.state_dict())
+
     @classmethod
     def load(cls, path: str | Path) -> Enel:
-        header, state = modelfile.load(path, EnelHeader, "enel", FORMAT_VERSION, "an Enel")
+        """A model file anywhere (CLI, tests)."""
+        return cls._build(*modelfile.load(path, EnelHeader, "enel", FORMAT_VERSION, "an Enel"), str(path))
+
+    @classmethod
+    def from_bytes(cls, data: bytes, name: str) -> Enel:
+        """A model from the bytes of the file `name` (the app reads them through the sandbox)."""
+        return cls._build(*modelfile.from_bytes(data, name, EnelHeader, "enel", FORMAT_VERSION, "an Enel"), name)
+
+    @classmethod
+    def _build(cls, header: EnelHeader, state: dict[str, Any], name: str) -> Enel:
         net = _net(header.config)
-        try:
-            net.load_state_dict(state)
-        except RuntimeError as exc:
-            raise ModelFileError(f"{path}: weights do not fit the header: {exc}") from None
+        modelfile.load_state(net, state, name)
         net.eval()
         return cls(header, net)
 

@@ -23,6 +23,8 @@ from typing import Literal
 import numpy as np
 from pydantic import BaseModel, Field
 
+from intentos.skills.paths import write_local
+
 Kind = Literal["grep", "sort", "kmeans", "pagerank", "sgd"]
 KINDS: tuple[Kind, ...] = ("grep", "sort", "kmeans", "pagerank", "sgd")
 START_MS = 1_700_000_000_000  # a fixed epoch keeps generated logs byte-for-byte reproducible
@@ -223,11 +225,7 @@ def generate_eventlog(path: str | Path, kind: Kind = "kmeans", executors: int = 
             current = target
     if complete:
         events.append({"Event": "SparkListenerApplicationEnd", "Timestamp": now + 500})
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", encoding="utf-8") as fh:
-        for e in events:
-            fh.write(json.dumps(e, separators=(",", ":")) + "\n")
+    path = write_local(path, "".join(json.dumps(e, separators=(",", ":")) + "\n" for e in events).encode("utf-8"))
     return GeneratedRun(path=str(path), kind=kind, executors=executors, rescales=rescales or [], seed=seed,
                         data_scale=scale, runtime_s=(now + (500 if complete else 0) - START_MS) / 1000,
                         complete=complete, stages=truths)

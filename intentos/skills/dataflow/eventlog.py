@@ -4,19 +4,24 @@ Reads the events Enel needs and ignores every other kind (Spark writes many): ap
 executors added/removed (the scale-out over time), jobs with their stage infos (the DAG: "Parent IDs"),
 stage submission/completion times and task ends. A log still being written (a running job) has no
 ApplicationEnd and may end in a half-written line; that last line is skipped and counted. Any other
-line that is not a JSON object, or a known event missing a field, raises EventLogError with file:line.
+line that is not a JSON object (or not UTF-8), or a known event missing a field or with one of the
+wrong type, raises EventLogError with file:line; so does a log over the bounds below. Parsing works
+on the file's bytes (`parse_eventlog_bytes`): the app reads them through the sandbox, the CLI from any path.
 """
 
 from __future__ import annotations
 
 import bisect
 import json
+import math
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, Field
 
 from intentos.errors import IntentosError
+from intentos.skills.paths import LocalReadError, read_local
 
 
 class EventLogError(IntentosError):
@@ -24,6 +29,7 @@ class EventLogError(IntentosError):
 
     def __init__(self, path: str | Path, message: str, line: int | None = None) -> None:
         self.path, self.line = str(path), line
+        message = " ".join(message.split())
         super().__init__(f"{path}:{line}: {message}" if line is not None else f"{path}: {message}")
 
 
@@ -97,48 +103,89 @@ class EventLog(BaseModel):
         return best
 
     def stage(self, stage_id: int) -> StageRecord | None:
-        return next((s for s in self.stages if s.stage_id == stage_id), None)
+        return self._stage_index.get(stage_id)
+
+    @cached_property
+    def _stage_index(self) -> dict[int, StageRecord]:
+        return {s.stage_id: s for s in self.stages}
 
 
-def _need(event: dict[str, Any], key: str, path: Path, line: int) -> Any:
+MAX_JOBS = 1_000  # jobs of one application (Enel builds a graph per job boundary)
+MAX_STAGES = 10_000  # stages of one application
+MAX_EXECUTOR_CHANGES = 100_000
+MAX_MS = 2**53  # times are milliseconds; anything larger is not a time (and would not fit a float)
+
+
+def _obj(value: Any, what: str, path: str, line: int) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise EventLogError(path, f"{what} must be a JSON object, got {_short(value)}", line)
+    return value
+
+
+def _need(event: dict[str, Any], key: str, path: str, line: int) -> Any:
     if key not in event:
-        raise EventLogError(path, f"{event.get('Event')} has no {key!r}", line)
+        raise EventLogError(path, f"{_clip(str(event.get('Event')))} has no {key!r}", line)
     return event[key]
 
 
-def _int(value: Any, what: str, path: Path, line: int) -> int:
+def _int(value: Any, what: str, path: str, line: int, *, minimum: int = -MAX_MS) -> int:
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise EventLogError(path, f"{what} must be a number, got {value!r}", line)
+        raise EventLogError(path, f"{what} must be a number, got {_short(value)}", line)
+    if not math.isfinite(value) or not minimum <= value <= MAX_MS:
+        raise EventLogError(path, f"{what} {_short(value)} is out of range", line)
     return int(value)
 
 
+def _short(value: Any) -> str:
+    return _clip(repr(value))
+
+
+def _clip(text: str) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
 def parse_eventlog(path: str | Path) -> EventLog:
-    """Read one Spark event log into stage records, jobs and the executor timeline."""
-    path = Path(path)
+    """Read one Spark event log anywhere (the CLI) into stage records, jobs and the executor timeline."""
     try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise EventLogError(path, "no such file") from None
-    except OSError as exc:
-        raise EventLogError(path, f"cannot read: {exc}") from None
-    lines = raw.decode("utf-8", errors="replace").split("\n")
-    unterminated = not raw.endswith(b"\n")
+        raw = read_local(path, what="event log")
+    except LocalReadError as exc:
+        raise EventLogError(path, str(exc)) from None
+    return parse_eventlog_bytes(raw, str(path))
+
+
+def parse_eventlog_bytes(raw: bytes, path: str) -> EventLog:
+    """One Spark event log from the bytes of the file `path` (named, with the line, in every error)."""
     app: dict[str, Any] = {}
     jobs: dict[int, JobRecord] = {}
     stages: dict[int, StageRecord] = {}
     execs: list[ExecutorChange] = []
     last_ms = 0
     skipped = False
-    for i, text in enumerate(lines, start=1):
+    pos, i = 0, 0
+    while pos < len(raw):
+        i += 1
+        end = raw.find(b"\n", pos)
+        unterminated = end < 0  # the last line of a log being written may be half there
+        end = len(raw) if unterminated else end
+        data, pos = raw[pos:end], end + 1
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            if unterminated:
+                skipped = True
+                break
+            raise EventLogError(path, f"not UTF-8 text ({exc.reason} at byte {exc.start} of the line)", i) from None
         if not text.strip():
             continue
         try:
             event = json.loads(text)
-        except json.JSONDecodeError as exc:
-            if i == len(lines) and unterminated:  # a log being written: its last line may be half there
+        except (ValueError, RecursionError) as exc:
+            if unterminated:
                 skipped = True
                 break
-            raise EventLogError(path, f"not a JSON event: {exc.msg}", i) from None
+            reason = exc.msg if isinstance(exc, json.JSONDecodeError) else str(exc) or "nested too deeply"
+            raise EventLogError(path, f"not a JSON event: {reason}", i) from None
         if not isinstance(event, dict) or not isinstance(event.get("Event"), str):
             raise EventLogError(path, "not a Spark event (a JSON object with an 'Event' field)", i)
         kind = event["Event"]
@@ -151,9 +198,12 @@ def parse_eventlog(path: str | Path) -> EventLog:
             last_ms = max(last_ms, app["end"])
         elif kind in ("SparkListenerExecutorAdded", "SparkListenerExecutorRemoved"):
             t = _int(_need(event, "Timestamp", path, i), "Timestamp", path, i)
-            info = event.get("Executor Info") or {}
+            info = _obj(event.get("Executor Info") or {}, "'Executor Info'", path, i)
+            if len(execs) >= MAX_EXECUTOR_CHANGES:
+                raise EventLogError(path, f"more than {MAX_EXECUTOR_CHANGES:,} executor changes", i)
             execs.append(ExecutorChange(time_ms=t, executor_id=str(_need(event, "Executor ID", path, i)),
-                                        added=kind.endswith("Added"), cores=int(info.get("Total Cores", 0))))
+                                        added=kind.endswith("Added"),
+                                        cores=_int(info.get("Total Cores", 0), "Total Cores", path, i, minimum=0)))
             last_ms = max(last_ms, t)
         elif kind == "SparkListenerJobStart":
             job_id = _int(_need(event, "Job ID", path, i), "Job ID", path, i)
@@ -168,7 +218,7 @@ def parse_eventlog(path: str | Path) -> EventLog:
             jobs[job_id] = JobRecord(job_id=job_id, stage_ids=[_stage_id(s, path, i) for s in infos], submitted_ms=t)
             last_ms = max(last_ms, t)
         elif kind in ("SparkListenerStageSubmitted", "SparkListenerStageCompleted"):
-            info = _need(event, "Stage Info", path, i)
+            info = _obj(_need(event, "Stage Info", path, i), "'Stage Info'", path, i)
             sid = _stage_id(info, path, i)
             rec = stages.get(sid) or _stage_record(info, -1, path, i)
             stages[sid] = rec
@@ -184,18 +234,23 @@ def parse_eventlog(path: str | Path) -> EventLog:
             sid = _int(_need(event, "Stage ID", path, i), "Stage ID", path, i)
             task = _need(event, "Task Info", path, i)
             finish = _int(task.get("Finish Time", 0), "Finish Time", path, i) if isinstance(task, dict) else 0
-            metrics = event.get("Task Metrics") or {}
+            metrics = _obj(event.get("Task Metrics") or {}, "'Task Metrics'", path, i)
+            run_ms = _int(metrics.get("Executor Run Time", 0), "Executor Run Time", path, i, minimum=0)
             if sid in stages:
                 stages[sid].tasks_done += 1
-                stages[sid].task_time_ms += int(metrics.get("Executor Run Time", 0))
+                stages[sid].task_time_ms += run_ms
             last_ms = max(last_ms, finish)
         elif kind == "SparkListenerJobEnd":
             job_id = _int(_need(event, "Job ID", path, i), "Job ID", path, i)
             t = _int(_need(event, "Completion Time", path, i), "Completion Time", path, i)
             if job_id in jobs:
                 jobs[job_id].completed_ms = t
-                jobs[job_id].result = str((event.get("Job Result") or {}).get("Result", ""))
+                result = event.get("Job Result")
+                jobs[job_id].result = str(result.get("Result", "") if isinstance(result, dict) else "")
             last_ms = max(last_ms, t)
+        if len(jobs) > MAX_JOBS or len(stages) > MAX_STAGES:
+            raise EventLogError(path, f"more than {MAX_JOBS:,} jobs or {MAX_STAGES:,} stages; Enel reads "
+                                      "applications of at most that many", i)
     if not app:
         raise EventLogError(path, "no SparkListenerApplicationStart event: not a Spark event log")
     return EventLog(path=str(path), app_name=app["name"], app_id=app["id"], start_ms=app["start"],
@@ -204,16 +259,17 @@ def parse_eventlog(path: str | Path) -> EventLog:
                     executor_changes=sorted(execs, key=lambda c: c.time_ms), skipped_last_line=skipped)
 
 
-def _stage_id(info: Any, path: Path, line: int) -> int:
+def _stage_id(info: Any, path: str, line: int) -> int:
     if not isinstance(info, dict):
         raise EventLogError(path, "a stage info must be a JSON object", line)
     return _int(_need(info, "Stage ID", path, line), "Stage ID", path, line)
 
 
-def _stage_record(info: dict[str, Any], job_id: int, path: Path, line: int) -> StageRecord:
+def _stage_record(info: dict[str, Any], job_id: int, path: str, line: int) -> StageRecord:
     parents = info.get("Parent IDs", [])
     if not isinstance(parents, list):
         raise EventLogError(path, "'Parent IDs' must be a list", line)
     return StageRecord(stage_id=_stage_id(info, path, line), job_id=job_id, name=str(info.get("Stage Name", "")),
                        parents=[_int(p, "Parent ID", path, line) for p in parents],
-                       num_tasks=_int(_need(info, "Number of Tasks", path, line), "Number of Tasks", path, line))
+                       num_tasks=_int(_need(info, "Number of Tasks", path, line), "Number of Tasks", path, line,
+                                      minimum=0))

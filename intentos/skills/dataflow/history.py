@@ -6,25 +6,31 @@ Two formats are read:
   Every column between data_size_MB and gross_runtime is a job parameter.
 - Bell (CSV): Nodes, Runtime (ms). One context per file; the runtime is converted to seconds.
 
-A row that cannot be read raises a HistoryFileError naming the file and the line, so a user can fix it.
+A row that cannot be read raises a HistoryFileError naming the file and the line, so a user can fix it;
+so does a file that is not UTF-8 text, not CSV, or too large (see MAX_RUNS, MAX_COLUMNS). Parsing works
+on the file's bytes (`parse_history`): the app reads them through the sandbox, the CLI from any path.
 """
 
 from __future__ import annotations
 
 import csv
+import io
 import math
 from collections import defaultdict
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Literal
 
 from pydantic import BaseModel, Field
 
 from intentos.errors import IntentosError
+from intentos.skills.paths import LocalReadError, read_local
 
 HistoryFormat = Literal["auto", "c3o", "bell"]
 C3O_HEAD = ["instance_count", "machine_type", "slots", "memory", "data_size_MB"]
 C3O_TARGET = "gross_runtime"
 BELL_HEAD = ["Nodes", "Runtime"]
+MAX_RUNS = 50_000  # rows of one history (each a training example; C3O's largest has 1,410)
+MAX_COLUMNS = 32  # C3O columns (the job parameters among them are encoded for every run)
 
 
 class HistoryFileError(IntentosError):
@@ -34,7 +40,13 @@ class HistoryFileError(IntentosError):
         self.path = str(path)
         self.line = line
         where = f"{path}:{line}" if line is not None else str(path)
-        super().__init__(f"{where}: {message}")
+        super().__init__(f"{where}: {one_line(message)}")
+
+
+def one_line(text: str, limit: int = 400) -> str:
+    """An error message on one line and of a readable length, whatever a file put into it."""
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 class Run(BaseModel):
@@ -77,7 +89,7 @@ def _num_text(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else repr(float(value))
 
 
-def _number(path: Path, line: int, column: str, raw: str, *, positive: bool = False) -> float:
+def _number(path: str, line: int, column: str, raw: str, *, positive: bool = False) -> float:
     try:
         value = float(raw)
     except ValueError:
@@ -88,60 +100,78 @@ def _number(path: Path, line: int, column: str, raw: str, *, positive: bool = Fa
     return value
 
 
-def _scaleout(path: Path, line: int, column: str, raw: str) -> int:
+def _scaleout(path: str, line: int, column: str, raw: str) -> int:
     value = _number(path, line, column, raw, positive=True)
     if not value.is_integer():
         raise HistoryFileError(path, f"column {column}: {raw!r} is not a whole number of machines", line)
     return int(value)
 
 
-def detect_format(path: Path) -> Literal["c3o", "bell"]:
+def detect_format(text: str, name: str = "") -> Literal["c3o", "bell"]:
     """C3O files are tab-separated with instance_count first; Bell files are CSV with Nodes first."""
-    head = _first_line(path)
+    head = text.split("\n", 1)[0].rstrip("\r")
     if head.split("\t")[0].strip() == "instance_count":
         return "c3o"
     if [c.strip() for c in head.split(",")][:2] == BELL_HEAD:
         return "bell"
-    raise HistoryFileError(path, "neither a C3O TSV (instance_count\\tmachine_type...) nor a Bell CSV "
+    raise HistoryFileError(name, "neither a C3O TSV (instance_count\\tmachine_type...) nor a Bell CSV "
                                  "(Nodes,Runtime) header", 1)
 
 
-def _first_line(path: Path) -> str:
-    try:
-        with open(path, encoding="utf-8") as fh:
-            return fh.readline().rstrip("\r\n")
-    except FileNotFoundError:
-        raise HistoryFileError(path, "no such file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise HistoryFileError(path, f"cannot read: {exc}") from None
-
-
 def load_history(path: str | Path, fmt: HistoryFormat = "auto", *, algorithm: str | None = None) -> History:
-    """Read a C3O or Bell history; the algorithm defaults to the file's stem (grep.tsv -> grep)."""
-    path = Path(path)
-    kind = detect_format(path) if fmt == "auto" else fmt
-    name = algorithm or path.stem
-    return _load_c3o(path, name) if kind == "c3o" else _load_bell(path, name)
-
-
-def _rows(path: Path, delimiter: str) -> tuple[list[str], list[tuple[int, list[str]]]]:
+    """Read a C3O or Bell history file anywhere (the CLI); the algorithm defaults to its stem (grep.tsv -> grep)."""
     try:
-        with open(path, encoding="utf-8", newline="") as fh:
-            reader = csv.reader(fh, delimiter=delimiter)
-            rows = [(reader.line_num, row) for row in reader]
-    except FileNotFoundError:
-        raise HistoryFileError(path, "no such file") from None
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
-        raise HistoryFileError(path, f"cannot read: {exc}") from None
+        data = read_local(path, what="history file")
+    except LocalReadError as exc:
+        raise HistoryFileError(path, str(exc)) from None
+    return parse_history(data, str(path), fmt, algorithm=algorithm)
+
+
+def parse_history(data: bytes, name: str, fmt: HistoryFormat = "auto", *, algorithm: str | None = None) -> History:
+    """A C3O or Bell history from the bytes of the file `name` (named in every error)."""
+    text = _text(data, name)
+    if not text.strip():
+        raise HistoryFileError(name, "the file is empty")
+    kind = detect_format(text, name) if fmt == "auto" else fmt
+    algo = algorithm or PurePath(name).stem
+    return _load_c3o(text, name, algo) if kind == "c3o" else _load_bell(text, name, algo)
+
+
+def _text(data: bytes, name: str) -> str:
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise HistoryFileError(name, f"not UTF-8 text ({exc.reason} at byte {exc.start})", line) from None
+    if "\x00" in text:
+        line = text.count("\n", 0, text.index("\x00")) + 1
+        raise HistoryFileError(name, "binary data (a NUL byte): not a history file", line)
+    return text
+
+
+def _rows(text: str, name: str, delimiter: str) -> tuple[list[str], list[tuple[int, list[str]]]]:
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    rows: list[tuple[int, list[str]]] = []
+    try:
+        for row in reader:
+            if not rows or any(c.strip() for c in row):
+                rows.append((reader.line_num, row))
+            if len(rows) > MAX_RUNS + 1:
+                raise HistoryFileError(name, f"more than {MAX_RUNS:,} runs; a history may have at most that many",
+                                       reader.line_num)
+    except csv.Error as exc:
+        raise HistoryFileError(name, f"malformed CSV: {exc}", reader.line_num + 1) from None
     if not rows:
-        raise HistoryFileError(path, "the file is empty")
+        raise HistoryFileError(name, "the file is empty")
     header = [c.strip() for c in rows[0][1]]
-    return header, [(n, r) for n, r in rows[1:] if any(c.strip() for c in r)]
+    if len(header) > MAX_COLUMNS:
+        raise HistoryFileError(name, f"{len(header)} columns; a history may have at most {MAX_COLUMNS}", 1)
+    return header, rows[1:]
 
 
-def _load_c3o(path: Path, algorithm: str) -> History:
-    header, rows = _rows(path, "\t")
-    if header[: len(C3O_HEAD)] != C3O_HEAD or header[-1] != C3O_TARGET:
+def _load_c3o(text: str, path: str, algorithm: str) -> History:
+    header, rows = _rows(text, path, "\t")
+    if header[: len(C3O_HEAD)] != C3O_HEAD or len(header) <= len(C3O_HEAD) or header[-1] != C3O_TARGET:
         raise HistoryFileError(path, f"C3O header must start with {', '.join(C3O_HEAD)} and end with "
                                      f"{C3O_TARGET}; found {', '.join(header)}", 1)
     params = header[len(C3O_HEAD):-1]
@@ -170,8 +200,8 @@ def _load_c3o(path: Path, algorithm: str) -> History:
     return History(algorithm=algorithm, source=str(path), format="c3o", param_names=params, runs=runs)
 
 
-def _load_bell(path: Path, algorithm: str) -> History:
-    header, rows = _rows(path, ",")
+def _load_bell(text: str, path: str, algorithm: str) -> History:
+    header, rows = _rows(text, path, ",")
     if header != BELL_HEAD:
         raise HistoryFileError(path, f"Bell header must be Nodes,Runtime; found {','.join(header)}", 1)
     runs = []

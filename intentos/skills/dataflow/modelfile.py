@@ -1,19 +1,24 @@
 """One file per model, Bellamy's and Enel's alike: a JSON header and a torch state dict, nothing pickled.
 
-Read back with torch.load(weights_only=True), so a model file is data and never code; every way a
-file can be wrong (missing, foreign, another kind or version) is a ModelFileError naming the path.
+Serialized in memory (`to_bytes`) and read back from bytes (`from_bytes`) with
+torch.load(weights_only=True), so a model file is data and never code, and the app reads and
+writes it only through the sandbox; every way a file can be wrong (missing, too big, foreign,
+another kind or version, weights of another shape) is a ModelFileError naming the path.
+`save` / `load` are the same on a path anywhere, for the CLI and tests.
 """
 
 from __future__ import annotations
 
 import io
 import json
+import zipfile
 from pathlib import Path
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
 from intentos.errors import IntentosError
+from intentos.skills.paths import MAX_DATA_BYTES, LocalReadError, read_local, write_local
 
 H = TypeVar("H", bound=BaseModel)
 
@@ -21,18 +26,12 @@ H = TypeVar("H", bound=BaseModel)
 class ModelFileError(IntentosError):
     """A saved model could not be read or does not fit what it is used for."""
 
+    def __init__(self, message: str) -> None:
+        super().__init__(" ".join(message.split()))
+
 
 def _blob(header: BaseModel, state: dict[str, Any]) -> dict[str, Any]:
     return {"header": header.model_dump_json(), "state": state}
-
-
-def save(path: str | Path, header: BaseModel, state: dict[str, Any]) -> Path:
-    import torch
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(_blob(header, state), path)
-    return path
 
 
 def to_bytes(header: BaseModel, state: dict[str, Any]) -> bytes:
@@ -43,25 +42,74 @@ def to_bytes(header: BaseModel, state: dict[str, Any]) -> bytes:
     return buf.getvalue()
 
 
-def load(path: str | Path, header_type: type[H], kind: str, version: int, label: str) -> tuple[H, dict[str, Any]]:
-    """The header (checked to be `kind` of `version`) and the state dict of a saved `label` model."""
-    import torch
+def save(path: str | Path, header: BaseModel, state: dict[str, Any]) -> Path:
+    """Write a model file anywhere (CLI, tests); the app writes `to_bytes` through the sandbox."""
+    return write_local(path, to_bytes(header, state))
 
-    path = Path(path)
+
+def load(path: str | Path, header_type: type[H], kind: str, version: int, label: str) -> tuple[H, dict[str, Any]]:
+    """`from_bytes` of a model file anywhere (CLI, tests)."""
     try:
-        blob = torch.load(path, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise ModelFileError(f"{path}: no such model file") from None
-    except Exception as exc:  # torch raises many kinds for a file that is not its own
-        raise ModelFileError(f"{path}: not a model file ({type(exc).__name__}: {exc})") from None
-    if not isinstance(blob, dict) or "header" not in blob or "state" not in blob:
-        raise ModelFileError(f"{path}: not {label} model file (no header/state)")
+        data = read_local(path, what="model file")
+    except LocalReadError as exc:
+        reason = "no such model file" if str(exc) == "no such file" else str(exc)
+        raise ModelFileError(f"{path}: {reason}") from None
+    return from_bytes(data, str(path), header_type, kind, version, label)
+
+
+def from_bytes(data: bytes, name: str, header_type: type[H], kind: str, version: int,
+               label: str) -> tuple[H, dict[str, Any]]:
+    """The header (checked to be `kind` of `version`) and the state dict of a saved `label` model."""
+    blob = torch_load(data, name)
+    if not isinstance(blob, dict) or not isinstance(blob.get("header"), str) or not isinstance(blob.get("state"),
+                                                                                                dict):
+        raise ModelFileError(f"{name}: not {label} model file (no header/state)")
     try:
         header = header_type.model_validate(json.loads(blob["header"]))
-    except (ValueError, ValidationError) as exc:
-        raise ModelFileError(f"{path}: bad model header: {str(exc).splitlines()[0]}") from None
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(p) for p in err["loc"])
+        raise ModelFileError(f"{name}: bad model header: {where}: {err['msg']}") from None
+    except (ValueError, RecursionError) as exc:
+        raise ModelFileError(f"{name}: bad model header: {str(exc) or type(exc).__name__}") from None
     found_kind, found_version = getattr(header, "kind", None), getattr(header, "version", None)
     if found_kind != kind or found_version != version:
-        raise ModelFileError(f"{path}: a {found_kind} model of version {found_version}, "
+        raise ModelFileError(f"{name}: a {found_kind} model of version {found_version}, "
                              f"not {label} model of version {version}")
     return header, blob["state"]
+
+
+def torch_load(data: bytes, name: str, refusal: str = "not a model file") -> Any:
+    """torch.load(weights_only=True) of a model file's bytes: tensors and plain containers, never code.
+
+    Before torch sees it, the zip archive torch writes is checked to hold only stored (uncompressed)
+    members of no more than MAX_DATA_BYTES in all, so a small file cannot unpack into a huge one.
+    """
+    import torch
+
+    if data[:4] == b"PK\x03\x04":
+        try:
+            members = zipfile.ZipFile(io.BytesIO(data)).infolist()
+        except (zipfile.BadZipFile, ValueError, OSError) as exc:
+            raise ModelFileError(f"{name}: {refusal} (a damaged archive: {exc})") from None
+        if any(m.compress_type != zipfile.ZIP_STORED for m in members) or \
+                sum(m.file_size for m in members) > MAX_DATA_BYTES:
+            raise ModelFileError(f"{name}: {refusal} (compressed or oversized archive members)")
+    try:
+        return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises many kinds for a file that is not its own
+        raise ModelFileError(f"{name}: {refusal} ({type(exc).__name__}: {_first(exc)})") from None
+
+
+def load_state(net: Any, state: dict[str, Any], name: str) -> None:
+    """Put saved weights into a freshly built network; any mismatch is a ModelFileError naming the file."""
+    try:
+        net.load_state_dict(state)
+    except Exception as exc:  # shapes, missing keys, a non-tensor value
+        raise ModelFileError(f"{name}: weights do not fit the header: {str(exc)[:200]}") from None
+
+
+def _first(exc: BaseException) -> str:
+    """The first sentence of an exception's message, short (torch's can run to a page)."""
+    text = " ".join(str(exc).split()).split(". ")[0]
+    return text if len(text) <= 100 else text[:97] + "..."

@@ -1,11 +1,12 @@
 """The `faults` app: simulate incidents in a distributed application, train Arvalus / D-Arvalus on them,
 and localize the origin of an anomaly from a topology and a metrics window.
 
-Two layers, as in the logs skill. `simulate_files`, `train_model` and `localize_window` work on real
-paths and are what the CLI (`intentos skills faults ...`) calls; `FaultsApp` wraps them for the agent,
-resolving every path inside the sandbox (a path leading out is refused) and naming sandbox-relative
-paths in results and errors. torch is imported inside the functions, so loading the Function Table
-stays fast.
+Two layers, as in the logs skill. `simulate_files`, `train_model` and `localize_window` work on parsed
+inputs and hand what they produce to a writer; `FaultsApp` reads and writes every file only through
+the sandbox (intentos.skills.paths: bounded reads, no link followed out, atomic writes whose old
+version goes to the trash), naming sandbox-relative paths in results and errors, while the CLI
+(`intentos skills faults ...`) reads and writes any path. torch is imported inside the functions, so
+loading the Function Table stays fast.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 from pydantic import BaseModel, Field, ValidationError
@@ -27,9 +28,10 @@ from intentos.errors import AppError, IntentosError, SandboxError
 from intentos.function import Effect, function
 from intentos.skills import paths
 from intentos.skills.faults.errors import FaultsInputError
-from intentos.skills.faults.metrics import read_metrics, write_csv
+from intentos.skills.faults.metrics import MetricSeries, csv_bytes, parse_metrics
 from intentos.skills.faults.simulator import SCENARIOS, GroundTruth, Incident, simulate, webshop
-from intentos.skills.faults.topology import Topology, load_topology
+from intentos.skills.faults.topology import MAX_TOPOLOGY_BYTES, Topology, parse_topology_bytes
+from intentos.skills.paths import MAX_DATA_BYTES, LocalReadError, read_local, size_text
 
 ModelKind = Literal["arvalus", "d-arvalus"]
 ScenarioName = Literal["local", "downstream", "upstream", "colocated"]
@@ -123,30 +125,39 @@ class LocalizeArgs(BaseModel):
     top: int = Field(10, ge=1, le=1000, description="how many components to list")
 
 
-# -- the work, on real paths -------------------------------------------------------------------------------
+# -- the work, on parsed inputs (the app reads them through the sandbox, the CLI from any path) -----------
+
+Write = Callable[[str, bytes], None]  # (file name in the output folder, content)
+Save = Callable[[bytes], str]  # a model file's content -> its name as shown in results
+SIM_FILES = ("topology.yaml", "metrics.csv", "truth.json")
+MAX_SIMULATED_VALUES = 4_000_000  # components x metrics x samples of one simulation (the CSV is built in memory)
+MAX_TRAINING_VALUES = 20_000_000  # incidents x components x metrics x window samples trained on at once
 
 
-def _topology(path: Path | None, name: str | None) -> Topology:
-    return webshop() if path is None else load_topology(path, name)
+def simulate_files(write: Write, shown: str, *, topology: Topology | None = None, topology_name: str | None = None,
+                   incidents: int = 40, window: int = 60, scenarios: list[str] | None = None,
+                   normal_share: float = 0.2, layout: str = "wide", seed: int = 0) -> Simulated:
+    """Simulate incidents and hand topology.yaml, metrics.csv and truth.json to `write`; `shown` names the folder."""
+    from intentos.skills.faults.metrics import METRICS
 
-
-def simulate_files(folder: Path, *, folder_name: str | None = None, topology: Path | None = None,
-                   topology_name: str | None = None, incidents: int = 40, window: int = 60,
-                   scenarios: list[str] | None = None, normal_share: float = 0.2, layout: str = "wide",
-                   seed: int = 0) -> Simulated:
-    """Simulate incidents and write folder/topology.yaml, folder/metrics.csv, folder/truth.json."""
-    topo = _topology(topology, topology_name)
+    topo = topology or webshop()
+    size = len(topo.components) * len(METRICS) * incidents * window
+    if size > MAX_SIMULATED_VALUES:
+        raise AppError(f"{incidents} windows of {window} samples for {len(topo.components)} components are "
+                       f"{size:,} values; at most {MAX_SIMULATED_VALUES:,} are simulated at once")
     try:
         sim = simulate(topo, incidents=incidents, seed=seed, window=window,
                        scenarios=tuple(scenarios or SCENARIOS), normal_share=normal_share)
     except ValueError as exc:
-        raise FaultsInputError(topology_name or str(topology or "webshop"), str(exc)) from None
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "topology.yaml").write_text(topo.to_yaml(), encoding="utf-8")
+        raise FaultsInputError(topology_name or "webshop", str(exc)) from None
     stamps = sim.timestamps()
-    write_csv(folder / "metrics.csv", stamps, topo.names, sim.stacked(), layout)
-    (folder / "truth.json").write_text(sim.truth().model_dump_json(indent=1), encoding="utf-8")
-    shown = folder_name or str(folder)
+    metrics = csv_bytes(stamps, topo.names, sim.stacked(), layout)
+    if len(metrics) > MAX_DATA_BYTES:
+        raise AppError(f"the metrics would be {size_text(len(metrics))}; metrics files over "
+                       f"{size_text(MAX_DATA_BYTES)} are not read back: simulate fewer or shorter windows")
+    write("topology.yaml", topo.to_yaml().encode("utf-8"))
+    write("metrics.csv", metrics)
+    write("truth.json", sim.truth().model_dump_json(indent=1).encode("utf-8"))
     by_scenario = Counter(i.scenario for i in sim.incidents)
     by_kind = Counter(i.kind or "none" for i in sim.incidents)
     anomalous = sum(1 for i in sim.incidents if i.origins)
@@ -159,26 +170,46 @@ def simulate_files(folder: Path, *, folder_name: str | None = None, topology: Pa
 
 
 def load_truth(path: Path, name: str | None = None) -> GroundTruth:
+    """A ground truth file anywhere (the CLI): `parse_truth` of its bytes."""
     name = name or str(path)
-    if not path.is_file():
-        raise FaultsInputError(name, "no such file" if not path.exists() else "is a folder, not a truth file")
     try:
-        return GroundTruth.model_validate_json(path.read_text(encoding="utf-8"))
+        data = read_local(path, what="truth file")
+    except LocalReadError as exc:
+        raise FaultsInputError(name, str(exc)) from None
+    return parse_truth(data, name)
+
+
+def parse_truth(data: bytes, name: str) -> GroundTruth:
+    """Incident windows and their origins from the bytes of the JSON file `name`."""
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise FaultsInputError(name, f"not UTF-8 text ({exc.reason} at byte {exc.start})", line) from None
+    try:
+        return GroundTruth.model_validate_json(text)
     except ValidationError as exc:
         err = exc.errors()[0]
         if err["type"] == "json_invalid":
             try:
-                json.loads(path.read_text(encoding="utf-8"))
+                json.loads(text)
             except json.JSONDecodeError as jexc:
                 raise FaultsInputError(name, f"malformed JSON: {jexc.msg}", jexc.lineno) from None
+            except (ValueError, RecursionError):
+                pass
+            raise FaultsInputError(name, f"malformed JSON: {err['msg']}") from None
         field = ".".join(str(p) for p in err["loc"])
         raise FaultsInputError(name, err["msg"], field=field or None) from None
 
 
-def training_windows(topo: Topology, metrics_path: Path, truth: GroundTruth, *, metrics_name: str,
+def training_windows(topo: Topology, series: MetricSeries, truth: GroundTruth, *, metrics_name: str,
                      truth_name: str) -> list[tuple[np.ndarray, Incident]]:
     """(values [N, M, W], incident) for every incident of the truth, cut from the metrics."""
-    series = read_metrics(metrics_path, metrics_name).select(topo.names)
+    series = series.select(topo.names)
+    size = len(truth.incidents) * truth.window * series.values.shape[0] * series.values.shape[1]
+    if size > MAX_TRAINING_VALUES:
+        raise FaultsInputError(truth_name, f"{len(truth.incidents)} incidents of {truth.window} samples are "
+                                           f"{size:,} values; at most {MAX_TRAINING_VALUES:,} are trained on at once")
     names = set(topo.names)
     out = []
     for i, inc in enumerate(truth.incidents):
@@ -186,44 +217,41 @@ def training_windows(topo: Topology, metrics_path: Path, truth: GroundTruth, *, 
             if comp not in names:
                 raise FaultsInputError(truth_name, f"origin {comp!r} is not a component of the topology",
                                        field=f"incidents.{i}.origins")
-        # A small tolerance: timestamps are written rounded to 0.1 s.
-        mask = (series.timestamps >= inc.start - 0.05) & (series.timestamps <= inc.end + 0.05)
-        if int(mask.sum()) != truth.window:
-            raise FaultsInputError(truth_name, f"incident {inc.index} spans {int(mask.sum())} samples of "
+        # A small tolerance: timestamps are written rounded to 0.1 s. (Timestamps are sorted.)
+        lo = int(np.searchsorted(series.timestamps, inc.start - 0.05, side="left"))
+        hi = int(np.searchsorted(series.timestamps, inc.end + 0.05, side="right"))
+        if hi - lo != truth.window:
+            raise FaultsInputError(truth_name, f"incident {inc.index} spans {max(hi - lo, 0)} samples of "
                                                f"{metrics_name}, the truth says windows have {truth.window}",
                                    field=f"incidents.{i}")
-        out.append((np.asarray(series.values[:, :, mask]), inc))
+        out.append((np.asarray(series.values[:, :, lo:hi]), inc))
     return out
 
 
-def train_model(topology: Path, metrics: Path, truth: Path, output: Path, *, names: dict[str, str] | None = None,
-                model: str = "d-arvalus", epochs: int = 30, seed: int = 0, threads: int = 1,
-                progress: Progress | None = None) -> TrainedModel:
-    """Train Arvalus / D-Arvalus on the incidents of a truth file and save it."""
+def train_model(topo: Topology, series: MetricSeries, truth: GroundTruth, save: Save, *,
+                names: dict[str, str] | None = None, model: str = "d-arvalus", epochs: int = 30, seed: int = 0,
+                threads: int = 1, progress: Progress | None = None) -> TrainedModel:
+    """Train Arvalus / D-Arvalus on the incidents of a truth and save it; `names` name the inputs in errors."""
     from intentos.skills.faults.training import TrainConfig, graph, labels_for, to_bytes, train
 
     names = names or {}
-    topo = load_topology(topology, names.get("topology"))
-    gt = load_truth(truth, names.get("truth"))
-    if not gt.incidents:
-        raise FaultsInputError(names.get("truth", str(truth)), "no incidents to learn from", field="incidents")
-    windows = training_windows(topo, metrics, gt, metrics_name=names.get("metrics", str(metrics)),
-                               truth_name=names.get("truth", str(truth)))
+    truth_name, metrics_name = names.get("truth", "truth"), names.get("metrics", series.source)
+    if not truth.incidents:
+        raise FaultsInputError(truth_name, "no incidents to learn from", field="incidents")
+    windows = training_windows(topo, series, truth, metrics_name=metrics_name, truth_name=truth_name)
     graphs = []
     for values, inc in windows:
         try:
             graphs.append(graph(topo, values, labels_for(topo, inc)))
         except ValueError as exc:
-            raise FaultsInputError(names.get("truth", str(truth)), str(exc)) from None
+            raise FaultsInputError(truth_name, str(exc)) from None
     config = TrainConfig(model=model, epochs=epochs, seed=seed, threads=threads)
-    trained = train(graphs, config, window=gt.window, progress=progress)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_bytes(to_bytes(trained))
+    trained = train(graphs, config, window=truth.window, progress=progress)
+    shown = save(to_bytes(trained))
     h = trained.header
     anomalous = sum(1 for _, inc in windows if inc.origins)
-    shown = names.get("output", str(output))
     return TrainedModel(model=shown, kind=model, incidents=len(graphs), anomalous_incidents=anomalous,
-                        window=gt.window, epochs=epochs, best_epoch=h.best_epoch, train_loss=h.train_loss,
+                        window=truth.window, epochs=epochs, best_epoch=h.best_epoch, train_loss=h.train_loss,
                         validation_loss=h.validation_loss, seconds=h.seconds,
                         summary=f"{model} trained on {len(graphs)} incidents ({anomalous} anomalous) for {epochs} "
                                 f"epochs in {h.seconds:.1f}s (best epoch {h.best_epoch}); saved to {shown}")
@@ -238,20 +266,17 @@ def _instant(raw: str | None, field: str) -> float | None:
         pass
     try:
         dt = datetime.fromisoformat(raw.replace("Z", "+00:00"))
-    except ValueError:
+        return (dt if dt.tzinfo else dt.replace(tzinfo=UTC)).timestamp()
+    except (ValueError, OverflowError, OSError):
         raise AppError(f"{field} {raw!r} is neither Unix seconds nor an ISO time") from None
-    return (dt if dt.tzinfo else dt.replace(tzinfo=UTC)).timestamp()
 
 
-def localize_window(topology: Path, metrics: Path, model: Path, *, names: dict[str, str] | None = None,
-                    end: str | None = None, start: str | None = None, top: int = 10) -> Localization:
+def localize_window(topo: Topology, series: MetricSeries, trained: Any, *, end: str | None = None,
+                    start: str | None = None, top: int = 10) -> Localization:
     """Classify every component of one metrics window and rank them by anomaly probability."""
-    from intentos.skills.faults.training import decide, graph, load, predict
+    from intentos.skills.faults.training import decide, graph, predict
 
-    names = names or {}
-    topo = load_topology(topology, names.get("topology"))
-    trained = load(model, names.get("model"))
-    series = read_metrics(metrics, names.get("metrics")).select(topo.names)
+    series = series.select(topo.names)
     win = series.window(trained.header.window, end=_instant(end, "end"), start=_instant(start, "start"))
     probs = predict(trained, [graph(topo, win.values)])[0]
     classes = trained.header.classes
@@ -289,12 +314,17 @@ class FaultsApp(App):
     def simulate(self, args: SimulateArgs) -> Simulated:
         """Simulate a multi-component application with injected anomalies; writes topology, metrics and truth."""
         with self._errors():
-            folder = self._target(args.output, folder=True)
-            for file in ("topology.yaml", "metrics.csv", "truth.json"):
-                self._replace(folder / file, args.overwrite, f"{args.output}/{file}")
-            topo = self._file(args.topology) if args.topology else None
-            return simulate_files(folder, folder_name=self.sandbox.relative(folder), topology=topo,
-                                  topology_name=args.topology, incidents=args.incidents, window=args.window,
+            folder = paths.folder_target(self.sandbox, args.output)
+            base = args.output.rstrip("/") or args.output
+            # Checked before the work: each output is refused if anything (a link too) is there, unless overwrite.
+            targets = {f: paths.write_target(self.sandbox, f"{base}/{f}", overwrite=args.overwrite) for f in SIM_FILES}
+            topo = self._topology(args.topology) if args.topology else None
+
+            def write(file: str, data: bytes) -> None:
+                paths.write_file(self.sandbox, targets[file], data, overwrite=args.overwrite, shown=f"{base}/{file}")
+
+            return simulate_files(write, folder, topology=topo, topology_name=args.topology,
+                                  incidents=args.incidents, window=args.window,
                                   scenarios=list(args.scenarios) if args.scenarios else None,
                                   normal_share=args.normal_share, layout=args.layout, seed=args.seed)
 
@@ -302,40 +332,45 @@ class FaultsApp(App):
     def train(self, args: TrainArgs) -> TrainedModel:
         """Train an Arvalus or D-Arvalus model on incidents (topology, metrics, truth) and save it."""
         with self._errors():
-            out = self._target(args.output)
-            self._replace(out, args.overwrite, args.output)
-            names = {"topology": args.topology, "metrics": args.metrics, "truth": args.truth,
-                     "output": self.sandbox.relative(out)}
+            out = paths.write_target(self.sandbox, args.output, overwrite=args.overwrite)
+
+            def save(data: bytes) -> str:
+                return paths.write_file(self.sandbox, out, data, overwrite=args.overwrite, shown=args.output)
+
+            names = {"topology": args.topology, "metrics": args.metrics, "truth": args.truth}
             # `faults: {threads: N}` in the settings: torch threads for training (default 1)
-            return train_model(self._file(args.topology), self._file(args.metrics), self._file(args.truth), out,
-                               names=names, model=args.model, epochs=args.epochs, seed=args.seed,
+            return train_model(self._topology(args.topology), self._metrics(args.metrics), self._truth(args.truth),
+                               save, names=names, model=args.model, epochs=args.epochs, seed=args.seed,
                                threads=int(self.ctx.settings.get("faults", {}).get("threads", 1)))
 
     @function(Effect.READ)
     def localize(self, args: LocalizeArgs) -> Localization:
         """Find whether the application is anomalous and which components are the origin, and of what kind."""
         with self._errors():
-            names = {"topology": args.topology, "metrics": args.metrics, "model": args.model}
-            return localize_window(self._file(args.topology), self._file(args.metrics), self._file(args.model),
-                                   names=names, end=args.end, start=args.start, top=args.top)
+            from intentos.skills.faults.training import from_bytes
 
-    # -- helpers ----------------------------------------------------------------------------------------
+            topo, series = self._topology(args.topology), self._metrics(args.metrics)
+            trained = from_bytes(paths.read_file(self.sandbox, args.model, "model file"), args.model)
+            return localize_window(topo, series, trained, end=args.end, start=args.start, top=args.top)
+
+    # -- helpers: every file is read and written through the sandbox -------------------------------------
 
     @contextmanager
     def _errors(self) -> Iterator[None]:
-        """Bad input becomes an AppError naming sandbox-relative paths, as the model and the user know them."""
+        """Bad input becomes one AppError line naming sandbox-relative paths, as the model and the user know them."""
         try:
             yield
         except (SandboxError, AppError):
             raise
-        except IntentosError as exc:
-            raise AppError(str(exc).replace(f"{self.sandbox.root}{os.sep}", "")) from None
+        except (IntentosError, ValueError) as exc:
+            raise AppError(" ".join(str(exc).replace(f"{self.sandbox.root}{os.sep}", "").split())) from None
 
-    def _file(self, raw: str) -> Path:
-        return paths.existing_file(self.sandbox, raw)
+    def _topology(self, raw: str) -> Topology:
+        return parse_topology_bytes(paths.read_file(self.sandbox, raw, "topology file", limit=MAX_TOPOLOGY_BYTES),
+                                    raw)
 
-    def _target(self, raw: str, folder: bool = False) -> Path:
-        return paths.target(self.sandbox, raw, folder=folder)
+    def _metrics(self, raw: str) -> MetricSeries:
+        return parse_metrics(paths.read_file(self.sandbox, raw, "metrics file"), raw)
 
-    def _replace(self, path: Path, overwrite: bool, shown: str) -> None:
-        paths.make_room(self.sandbox, path, overwrite, shown)
+    def _truth(self, raw: str) -> GroundTruth:
+        return parse_truth(paths.read_file(self.sandbox, raw, "truth file"), raw)

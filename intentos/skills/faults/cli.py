@@ -21,16 +21,20 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from intentos.clierror import fail, guard
+from intentos.errors import AppError
 from intentos.skills.faults.app import (
     Localization,
     Simulated,
     TrainedModel,
+    load_truth,
     localize_window,
     simulate_files,
     train_model,
 )
+from intentos.skills.faults.metrics import read_metrics
 from intentos.skills.faults.simulator import SCENARIOS
 from intentos.skills.faults.topology import load_topology
+from intentos.skills.paths import write_local
 
 app = typer.Typer(help="Fault localization in distributed applications (Arvalus / D-Arvalus): simulate "
                        "incidents, train, localize the origin of an anomaly, show a topology.",
@@ -50,6 +54,14 @@ def _guard(action: Callable[[], T], as_json: bool) -> T:
         fail("; ".join(e["msg"] for e in exc.errors()), as_json)
     except KeyboardInterrupt:
         fail("interrupted", as_json)
+
+
+def _write_local(path: Path, data: bytes) -> str:
+    try:
+        write_local(path, data)
+    except OSError as exc:
+        raise AppError(f"{path}: cannot be written ({exc.strerror or exc})") from None
+    return str(path)
 
 
 def _emit(result: BaseModel, as_json: bool, render: Callable[[Any], None]) -> None:
@@ -78,9 +90,11 @@ def simulate(
         fail(f"unknown scenario {unknown[0]!r} ({', '.join(SCENARIOS)})", as_json)
     if layout not in ("wide", "long"):
         fail(f"--layout {layout!r}: wide or long", as_json)
-    result = _guard(lambda: simulate_files(folder, topology=topology, incidents=incidents, window=window,
-                                           scenarios=scenario or None, normal_share=normal_share, layout=layout,
-                                           seed=seed), as_json)
+    result = _guard(lambda: simulate_files(lambda name, data: _write_local(folder / name, data), str(folder),
+                                           topology=load_topology(topology) if topology else None,
+                                           topology_name=str(topology) if topology else None, incidents=incidents,
+                                           window=window, scenarios=scenario or None, normal_share=normal_share,
+                                           layout=layout, seed=seed), as_json)
     _emit(result, as_json, _render_simulated)
 
 
@@ -130,8 +144,10 @@ def train(
                    TextColumn("loss {task.fields[loss]:.4f}"), TimeElapsedColumn())
         with Progress(*columns, console=err, transient=True, disable=not err.is_terminal) as bar:
             task = bar.add_task(model, total=epochs, loss=0.0)
-            return train_model(paths["topology"], paths["metrics"], paths["truth"], target,  # type: ignore[arg-type]
-                               model=model, epochs=epochs, seed=seed, threads=threads,
+            names = {k: str(v) for k, v in paths.items()}
+            return train_model(load_topology(paths["topology"]), read_metrics(paths["metrics"]),  # type: ignore[arg-type]
+                               load_truth(paths["truth"]), lambda data: _write_local(target, data),  # type: ignore[arg-type]
+                               names=names, model=model, epochs=epochs, seed=seed, threads=threads,
                                progress=lambda e, loss: bar.update(task, completed=e, loss=loss))
 
     _emit(_guard(run, as_json), as_json, lambda r: out.print(r.summary, highlight=False))
@@ -149,7 +165,10 @@ def localize(
     as_json: bool = JsonOpt,
 ) -> None:
     """Is the application anomalous, which components are the origin and of which kind: a ranked table."""
-    result = _guard(lambda: localize_window(topology, metrics, model, end=end, start=start, top=top), as_json)
+    from intentos.skills.faults.training import load
+
+    result = _guard(lambda: localize_window(load_topology(topology), read_metrics(metrics), load(model), end=end,
+                                            start=start, top=top), as_json)
     _emit(result, as_json, _render_localization)
 
 

@@ -12,6 +12,12 @@ class FaultsInputError(IntentosError):
         self.path = path
         self.line = line
         self.field = field
-        self.message = message
+        self.message = message = one_line(message)
         where = f"{path}:{line}" if line is not None else path
-        super().__init__(f"{where}: {field + ': ' if field else ''}{message}")
+        super().__init__(f"{where}: {one_line(field) + ': ' if field else ''}{message}")
+
+
+def one_line(text: str, limit: int = 400) -> str:
+    """A message on one line and of a readable length, whatever a file put into it."""
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."

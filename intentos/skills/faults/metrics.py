@@ -10,12 +10,16 @@ Formats (the first line of a CSV decides which):
   labels `component`, `service`, `job`, `pod`, `instance`, the metric the label `metric` or `__name__`.
 
 Timestamps are Unix seconds or ISO 8601. Samples are aligned on the union of timestamps; a gap is
-filled from the previous sample (else the next). Errors name the file and line (CSV) or JSON field.
+filled from the previous sample (else the next). Errors name the file and line (CSV) or JSON field;
+a file that is not UTF-8 text, or would align into more than MAX_VALUES values, is refused the same
+way. Parsing works on the file's bytes (`parse_metrics`): the app reads them through the sandbox,
+the CLI from any path.
 """
 
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
 from dataclasses import dataclass
@@ -26,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from intentos.skills.faults.errors import FaultsInputError
+from intentos.skills.paths import LocalReadError, read_local, write_local
 
 METRICS = ("cpu", "memory", "net_in", "net_out", "disk_io", "latency")
 UNITS = {"cpu": "%", "memory": "MB", "net_in": "KB/s", "net_out": "KB/s", "disk_io": "ops/s", "latency": "ms"}
@@ -38,6 +43,8 @@ ALIASES = {
     "latency_ms": "latency", "response_time": "latency", "request_latency": "latency",
 }
 COMPONENT_LABELS = ("component", "service", "job", "pod", "instance")
+MAX_VALUES = 20_000_000  # components x metrics x timestamps of one aligned series (8 bytes each)
+MAX_TIME = 253402300799.0  # 9999-12-31: a later (or negative) timestamp is not a time
 
 
 @dataclass
@@ -86,12 +93,15 @@ def _timestamp(raw: str, where: tuple[str, int | None, str]) -> float:
     except ValueError:
         try:
             dt = datetime.fromisoformat(text.replace("Z", "+00:00"))
-        except ValueError:
-            raise FaultsInputError(where[0], f"timestamp {raw!r} is neither Unix seconds nor ISO 8601",
+            value = (dt if dt.tzinfo else dt.replace(tzinfo=UTC)).timestamp()
+        except (ValueError, OverflowError, OSError):
+            raise FaultsInputError(where[0], f"timestamp {_clip(raw)!r} is neither Unix seconds nor ISO 8601",
                                    where[1], where[2]) from None
-        return (dt if dt.tzinfo else dt.replace(tzinfo=UTC)).timestamp()
     if not math.isfinite(value):
         raise FaultsInputError(where[0], f"timestamp {raw!r} is not a finite number", where[1], where[2])
+    if not 0 <= value <= MAX_TIME:
+        raise FaultsInputError(where[0], f"timestamp {_clip(raw)!r} is out of range (Unix seconds, 1970 to 9999)",
+                               where[1], where[2])
     return value
 
 
@@ -99,9 +109,9 @@ def _number(raw: Any, where: tuple[str, int | None, str]) -> float:
     try:
         value = float(raw)
     except (TypeError, ValueError):
-        raise FaultsInputError(where[0], f"value {raw!r} is not a number", where[1], where[2]) from None
+        raise FaultsInputError(where[0], f"value {_clip(repr(raw))} is not a number", where[1], where[2]) from None
     if math.isnan(value) or math.isinf(value):
-        raise FaultsInputError(where[0], f"value {raw!r} is not a finite number", where[1], where[2])
+        raise FaultsInputError(where[0], f"value {_clip(repr(raw))} is not a finite number", where[1], where[2])
     return value
 
 
@@ -126,6 +136,10 @@ class _Collector:
         stamps = np.array(sorted({t for per in self.samples.values() for s in per.values() for t in s}))
         index = {t: i for i, t in enumerate(stamps)}
         components = sorted(self.samples)
+        cells = len(components) * len(METRICS) * len(stamps)
+        if cells > MAX_VALUES:
+            raise FaultsInputError(self.source, f"{len(components):,} components x {len(stamps):,} timestamps make "
+                                                f"{cells:,} values; at most {MAX_VALUES:,} are read")
         values = np.full((len(components), len(METRICS), len(stamps)), np.nan)
         for ci, comp in enumerate(components):
             per = self.samples[comp]
@@ -154,75 +168,77 @@ def _fill(values: np.ndarray) -> np.ndarray:
     return filled.reshape(values.shape)
 
 
-def read_csv(path: Path, name: str) -> MetricSeries:
+def _parse_csv(data: bytes, name: str) -> MetricSeries:
     """A long or wide CSV (see the module docstring); errors name file, line and column."""
     collector = _Collector(name)
+    # Decoded as it is read: a file that is not UTF-8 text is refused at its first bad byte.
+    reader = csv.reader(io.TextIOWrapper(io.BytesIO(data), encoding="utf-8-sig", newline=""))
     try:
-        with path.open(newline="", encoding="utf-8") as fh:
-            reader = csv.reader(fh)
-            header = next(reader, None)
-            if header is None:
-                raise FaultsInputError(name, "the file is empty")
-            cols = [h.strip().lower() for h in header]
-            if "timestamp" not in cols or "component" not in cols:
-                raise FaultsInputError(name, "the header needs `timestamp` and `component` columns (long: timestamp,"
-                                             "component,metric,value; wide: timestamp,component,cpu,memory,...)", 1)
-            ti, ci = cols.index("timestamp"), cols.index("component")
-            long = "metric" in cols and "value" in cols
-            if long:
-                mi, vi = cols.index("metric"), cols.index("value")
-            else:
-                metric_cols: list[tuple[int, str]] = []
-                for i, c in enumerate(cols):
-                    if i in (ti, ci):
-                        continue
-                    m = metric_name(c)
-                    if m is None:
-                        raise FaultsInputError(name, f"column {header[i]!r} is not a metric ({', '.join(METRICS)})",
-                                               1, header[i])
-                    metric_cols.append((i, m))
-                if not metric_cols:
-                    raise FaultsInputError(name, "no metric columns (long format needs `metric` and `value`)", 1)
-            for row in reader:
-                line = reader.line_num
-                if not row or all(not c.strip() for c in row):
+        header = next(reader, None)
+        if header is None:
+            raise FaultsInputError(name, "the file is empty")
+        cols = [h.strip().lower() for h in header]
+        if "timestamp" not in cols or "component" not in cols:
+            raise FaultsInputError(name, "the header needs `timestamp` and `component` columns (long: timestamp,"
+                                         "component,metric,value; wide: timestamp,component,cpu,memory,...)", 1)
+        ti, ci = cols.index("timestamp"), cols.index("component")
+        long = "metric" in cols and "value" in cols
+        if long:
+            mi, vi = cols.index("metric"), cols.index("value")
+        else:
+            metric_cols: list[tuple[int, str]] = []
+            for i, c in enumerate(cols):
+                if i in (ti, ci):
                     continue
-                if len(row) != len(cols):
-                    raise FaultsInputError(name, f"{len(row)} fields, the header has {len(cols)}", line)
-                ts = _timestamp(row[ti], (name, line, "timestamp"))
-                comp = row[ci].strip()
-                if not comp:
-                    raise FaultsInputError(name, "empty component", line, "component")
-                if long:
-                    m = metric_name(row[mi])
-                    if m is None:
-                        raise FaultsInputError(name, f"unknown metric {row[mi]!r} ({', '.join(METRICS)})", line,
-                                               "metric")
-                    collector.add(comp, m, ts, _number(row[vi], (name, line, "value")))
-                else:
-                    for i, m in metric_cols:
-                        collector.add(comp, m, ts, _number(row[i], (name, line, header[i])))
-    except UnicodeDecodeError as exc:
-        raise FaultsInputError(name, f"not UTF-8 text ({exc.reason})") from None
+                m = metric_name(c)
+                if m is None:
+                    raise FaultsInputError(name, f"column {_clip(header[i])!r} is not a metric "
+                                                 f"({', '.join(METRICS)})", 1, _clip(header[i]))
+                metric_cols.append((i, m))
+            if not metric_cols:
+                raise FaultsInputError(name, "no metric columns (long format needs `metric` and `value`)", 1)
+        for row in reader:
+            line = reader.line_num
+            if not row or all(not c.strip() for c in row):
+                continue
+            if len(row) != len(cols):
+                raise FaultsInputError(name, f"{len(row)} fields, the header has {len(cols)}", line)
+            ts = _timestamp(row[ti], (name, line, "timestamp"))
+            comp = row[ci].strip()
+            if not comp:
+                raise FaultsInputError(name, "empty component", line, "component")
+            if long:
+                m = metric_name(row[mi])
+                if m is None:
+                    raise FaultsInputError(name, f"unknown metric {_clip(row[mi])!r} ({', '.join(METRICS)})", line,
+                                           "metric")
+                collector.add(comp, m, ts, _number(row[vi], (name, line, "value")))
+            else:
+                for i, m in metric_cols:
+                    collector.add(comp, m, ts, _number(row[i], (name, line, header[i])))
+    except UnicodeDecodeError:
+        raise _not_utf8(data, name) from None
     except csv.Error as exc:
-        raise FaultsInputError(name, f"malformed CSV: {exc}") from None
+        raise FaultsInputError(name, f"malformed CSV: {exc}", reader.line_num + 1) from None
     return collector.series()
 
 
-def read_prometheus(path: Path, name: str) -> MetricSeries:
+def _parse_prometheus(data: bytes, name: str) -> MetricSeries:
     """A Prometheus range-query response; errors name the JSON line or field (data.result[i]...)."""
     try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
+        doc = json.loads(data.decode("utf-8-sig"))
+    except UnicodeDecodeError:
+        raise _not_utf8(data, name) from None
     except json.JSONDecodeError as exc:
         raise FaultsInputError(name, f"malformed JSON: {exc.msg}", exc.lineno) from None
-    except UnicodeDecodeError as exc:
-        raise FaultsInputError(name, f"not UTF-8 text ({exc.reason})") from None
+    except (ValueError, RecursionError) as exc:  # an integer of thousands of digits, nesting too deep
+        raise FaultsInputError(name, f"malformed JSON: {str(exc) or 'nested too deeply'}") from None
     if not isinstance(doc, dict) or doc.get("status") != "success":
         raise FaultsInputError(name, "not a successful Prometheus response", field="status")
-    data = doc.get("data")
-    if not isinstance(data, dict) or data.get("resultType") != "matrix":
+    data_ = doc.get("data")
+    if not isinstance(data_, dict) or data_.get("resultType") != "matrix":
         raise FaultsInputError(name, "expected a range query result (resultType: matrix)", field="data.resultType")
-    result = data.get("result")
+    result = data_.get("result")
     if not isinstance(result, list):
         raise FaultsInputError(name, "expected a list", field="data.result")
     collector = _Collector(name)
@@ -238,7 +254,7 @@ def read_prometheus(path: Path, name: str) -> MetricSeries:
         raw_metric = str(labels.get("metric") or labels.get("__name__") or "")
         m = metric_name(raw_metric)
         if m is None:
-            raise FaultsInputError(name, f"unknown metric {raw_metric!r} ({', '.join(METRICS)})",
+            raise FaultsInputError(name, f"unknown metric {_clip(raw_metric)!r} ({', '.join(METRICS)})",
                                    field=f"{here}.metric.__name__")
         values = entry.get("values")
         if not isinstance(values, list):
@@ -252,28 +268,62 @@ def read_prometheus(path: Path, name: str) -> MetricSeries:
 
 
 def read_metrics(path: Path, name: str | None = None) -> MetricSeries:
-    """CSV or Prometheus JSON by content (a JSON document starts with `{`)."""
+    """A metrics file anywhere (the CLI): `parse_metrics` of its bytes."""
     name = name or str(path)
-    if not path.is_file():
-        raise FaultsInputError(name, "no such file" if not path.exists() else "is a folder, not a metrics file")
-    with path.open("rb") as fh:
-        head = fh.read(64).lstrip()
-    return read_prometheus(path, name) if head.startswith(b"{") else read_csv(path, name)
+    try:
+        data = read_local(path, what="metrics file")
+    except LocalReadError as exc:
+        raise FaultsInputError(name, str(exc)) from None
+    return parse_metrics(data, name)
+
+
+def parse_metrics(data: bytes, name: str) -> MetricSeries:
+    """CSV or Prometheus JSON by content (a JSON document starts with `{`), from the bytes of the file `name`."""
+    if b"\x00" in data:
+        try:
+            data.decode("utf-8")
+        except UnicodeDecodeError:
+            raise _not_utf8(data, name) from None
+        line = data.count(b"\n", 0, data.index(b"\x00")) + 1
+        raise FaultsInputError(name, "binary data (a NUL byte): not a metrics file", line)
+    head = data[:64].lstrip(b"\xef\xbb\xbf \t\r\n")
+    return _parse_prometheus(data, name) if head.startswith(b"{") else _parse_csv(data, name)
+
+
+def _not_utf8(data: bytes, name: str) -> FaultsInputError:
+    """Where exactly a file stops being UTF-8 text (decoding again, only when it already failed)."""
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        return FaultsInputError(name, f"not UTF-8 text ({exc.reason} at byte {exc.start})", line)
+    return FaultsInputError(name, "not UTF-8 text")
+
+
+def _clip(text: str) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def csv_bytes(timestamps: np.ndarray, components: list[str], values: np.ndarray, layout: str = "wide") -> bytes:
+    """values[component, metric, time] as a long or wide CSV (the formats parse_metrics reads)."""
+    buf = io.StringIO(newline="")
+    w = csv.writer(buf)
+    if layout == "long":
+        w.writerow(["timestamp", "component", "metric", "value"])
+        for t, ts in enumerate(timestamps):
+            for c, comp in enumerate(components):
+                for m, metric in enumerate(METRICS):
+                    w.writerow([f"{ts:.1f}", comp, metric, f"{values[c, m, t]:.3f}"])
+    else:
+        w.writerow(["timestamp", "component", *METRICS])
+        for t, ts in enumerate(timestamps):
+            for c, comp in enumerate(components):
+                w.writerow([f"{ts:.1f}", comp, *(f"{v:.3f}" for v in values[c, :, t])])
+    return buf.getvalue().encode("utf-8")
 
 
 def write_csv(path: Path, timestamps: np.ndarray, components: list[str], values: np.ndarray,
               layout: str = "wide") -> None:
-    """Write values[component, metric, time] as a long or wide CSV (the formats read_csv reads)."""
-    with path.open("w", newline="", encoding="utf-8") as fh:
-        w = csv.writer(fh)
-        if layout == "long":
-            w.writerow(["timestamp", "component", "metric", "value"])
-            for t, ts in enumerate(timestamps):
-                for c, comp in enumerate(components):
-                    for m, metric in enumerate(METRICS):
-                        w.writerow([f"{ts:.1f}", comp, metric, f"{values[c, m, t]:.3f}"])
-        else:
-            w.writerow(["timestamp", "component", *METRICS])
-            for t, ts in enumerate(timestamps):
-                for c, comp in enumerate(components):
-                    w.writerow([f"{ts:.1f}", comp, *(f"{v:.3f}" for v in values[c, :, t])])
+    """Write a metrics CSV anywhere (CLI, tests); the app writes `csv_bytes` through the sandbox."""
+    write_local(path, csv_bytes(timestamps, components, values, layout))

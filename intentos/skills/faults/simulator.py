@@ -67,9 +67,9 @@ class GroundTruth(BaseModel):
     """What `simulate` writes next to the metrics (and what `train` reads as labels)."""
 
     hz: float = HZ
-    window: int
+    window: int = Field(ge=1, le=100_000)
     classes: list[str] = Field(default_factory=lambda: list(CLASSES))
-    incidents: list[Incident]
+    incidents: list[Incident] = Field(max_length=100_000)
 
 
 @dataclass

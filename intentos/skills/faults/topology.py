@@ -28,8 +28,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from intentos import yamlfile
 from intentos.errors import WorkflowFileError
 from intentos.skills.faults.errors import FaultsInputError
+from intentos.skills.paths import LocalReadError, read_local
 
 EDGE_TYPES = ("calls", "called_by", "colocated")
+MAX_TOPOLOGY_BYTES = 5 * 1024 * 1024
+# Components sharing a host are joined pairwise (colocated edges): the graph grows with the square.
+MAX_COMPONENTS = 2_000
+MAX_DEPENDENCIES = 50_000
 
 
 class Component(BaseModel):
@@ -51,9 +56,9 @@ class Topology(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str = "app"
-    hosts: list[str] = Field(default_factory=list)
-    components: list[Component] = Field(min_length=1)
-    dependencies: list[Dependency] = Field(default_factory=list)
+    hosts: list[str] = Field(default_factory=list, max_length=MAX_COMPONENTS)
+    components: list[Component] = Field(min_length=1, max_length=MAX_COMPONENTS)
+    dependencies: list[Dependency] = Field(default_factory=list, max_length=MAX_DEPENDENCIES)
 
     @property
     def names(self) -> list[str]:
@@ -141,13 +146,36 @@ def parse_topology(data: Any, name: str, line_of: Any = None) -> Topology:
 
 
 def load_topology(path: Path, name: str | None = None) -> Topology:
-    """Read a topology YAML; a FaultsInputError names the file, line and field of the first problem."""
+    """Read a topology YAML anywhere (the CLI); a FaultsInputError names the file, line and field of the
+    first problem."""
     name = name or str(path)
-    if not path.is_file():
-        raise FaultsInputError(name, "no such file" if not path.exists() else "is a folder, not a topology file")
     try:
-        loaded = yamlfile.load(path)
+        data = read_local(path, what="topology file", limit=MAX_TOPOLOGY_BYTES)
+    except LocalReadError as exc:
+        raise FaultsInputError(name, str(exc)) from None
+    return parse_topology_bytes(data, name)
+
+
+def parse_topology_bytes(data: bytes, name: str) -> Topology:
+    """A topology from the bytes of the YAML file `name` (the app reads them through the sandbox)."""
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise FaultsInputError(name, f"not UTF-8 text ({exc.reason} at byte {exc.start})", line) from None
+    if "\x00" in text:
+        raise FaultsInputError(name, "binary data (a NUL byte): not a topology file",
+                               text.count("\n", 0, text.index("\x00")) + 1)
+    try:
+        loaded = yamlfile.loads(text, name)
     except WorkflowFileError as exc:
         message = str(exc).split(": ", 1)[1] if ": " in str(exc) else str(exc)
         raise FaultsInputError(name, message, exc.line) from None
+    except RecursionError:  # a backstop: yamlfile bounds the nesting itself
+        raise FaultsInputError(name, "nested too deeply") from None
+    except yaml.YAMLError as exc:  # a backstop: PyYAML's reader refuses control characters before yamlfile's checks
+        position = getattr(exc, "position", None)
+        line = text.count("\n", 0, position) + 1 if isinstance(position, int) else None
+        reason = getattr(exc, "reason", None) or str(exc)
+        raise FaultsInputError(name, f"malformed YAML: {reason}", line) from None
     return parse_topology(loaded.data, name, loaded.line_of)

@@ -1,6 +1,7 @@
 """Training Arvalus / D-Arvalus: incidents as graphs, a focal loss for the rare anomalous nodes, the
-loop, and saving a model as a torch state dict with a JSON header (loaded with weights_only=True, so
-a model file can never run code).
+loop, and saving a model as a torch state dict with a JSON header, serialized in memory (`to_bytes`)
+and loaded from bytes with weights_only=True (`from_bytes`), so a model file can never run code and the
+app reads and writes it only through the sandbox.
 
 One incident is one graph: node features from its metrics window (features.node_features), the
 topology's typed edges, and per node the class of the anomaly it originates (normal elsewhere, also
@@ -9,8 +10,10 @@ on components that only suffer from a neighbour's anomaly).
 
 from __future__ import annotations
 
+import io
 import json
 import time
+import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +32,7 @@ from intentos.skills.faults.features import CHANNELS_PER_METRIC, node_features
 from intentos.skills.faults.metrics import METRICS
 from intentos.skills.faults.simulator import CLASSES, Incident
 from intentos.skills.faults.topology import EDGE_TYPES, Topology
+from intentos.skills.paths import MAX_DATA_BYTES, LocalReadError, read_local
 
 FORMAT = "intentos-faults-model/1"
 
@@ -47,7 +51,7 @@ class TrainConfig(BaseModel):
     validation_share: float = Field(0.15, ge=0, lt=0.9, description="incidents held out to pick the best epoch")
     seed: int = 0
     # One thread: a model this small gains nothing from more, and on busy shared cores extra threads spin.
-    threads: int = Field(1, ge=1, description="torch CPU threads")
+    threads: int = Field(1, ge=1, le=64, description="torch CPU threads")
 
 
 class ModelHeader(BaseModel):
@@ -58,7 +62,7 @@ class ModelHeader(BaseModel):
     classes: list[str]
     metrics: list[str]
     edge_types: list[str]
-    window: int
+    window: int = Field(ge=1, le=100_000)
     channels: int
     trained_incidents: int
     epochs_run: int
@@ -194,40 +198,78 @@ def decide(probs: np.ndarray) -> np.ndarray:
 
 def to_bytes(trained: Trained) -> bytes:
     """The file content: {"header": JSON text, "state_dict": tensors}, torch's zip format."""
-    import io
-
     buf = io.BytesIO()
     torch.save({"header": trained.header.model_dump_json(), "state_dict": trained.model.state_dict()}, buf)
     return buf.getvalue()
 
 
 def load(path: Path, name: str | None = None) -> Trained:
-    """A saved model; weights_only=True refuses anything but tensors and plain containers."""
+    """A saved model anywhere (the CLI, tests): `from_bytes` of the file."""
     name = name or str(path)
-    if not path.is_file():
-        raise FaultsInputError(name, "no such model file" if not path.exists() else "is a folder, not a model file")
     try:
-        blob = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises many kinds (zip, unpickling, EOF) for a file that is not a model
-        raise FaultsInputError(name, f"not a faults model file ({type(exc).__name__}: {str(exc)[:160]})") from None
-    if not isinstance(blob, dict) or not isinstance(blob.get("header"), str) or "state_dict" not in blob:
+        data = read_local(path, what="model file")
+    except LocalReadError as exc:
+        reason = "no such model file" if str(exc) == "no such file" else str(exc)
+        raise FaultsInputError(name, reason) from None
+    return from_bytes(data, name)
+
+
+def from_bytes(data: bytes, name: str) -> Trained:
+    """A saved model from the bytes of the file `name`; weights_only=True refuses anything but tensors and
+    plain containers, and the header must describe the model this code builds (metrics, classes, sizes)."""
+    blob = torch_load(data, name)
+    if not isinstance(blob, dict) or not isinstance(blob.get("header"), str) or \
+            not isinstance(blob.get("state_dict"), dict):
         raise FaultsInputError(name, "not a faults model file (no header and state_dict)")
     try:
         header = ModelHeader.model_validate(json.loads(blob["header"]))
-    except (ValueError, ValidationError) as exc:
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        field = ".".join(str(p) for p in ("header", *err["loc"]))
+        raise FaultsInputError(name, f"unreadable model header: {err['msg']}", field=field) from None
+    except (ValueError, RecursionError) as exc:
         raise FaultsInputError(name, f"unreadable model header: {str(exc)[:200]}", field="header") from None
     if header.format != FORMAT:
         raise FaultsInputError(name, f"model format {header.format!r}, this version reads {FORMAT!r}", field="format")
+    expected = {"classes": list(CLASSES), "metrics": list(METRICS), "edge_types": list(EDGE_TYPES),
+                "channels": expected_channels()}
+    for field, value in expected.items():
+        if getattr(header, field) != value:
+            raise FaultsInputError(name, f"the model's {field} are not this version's ({value})", field=field)
     cfg = header.config
-    model = models.build(cfg.model, header.channels, len(header.classes), hidden=cfg.hidden, layers=cfg.layers,
-                         edge_types=len(header.edge_types), heads=cfg.heads, dropout=cfg.dropout)
     try:
+        model = models.build(cfg.model, header.channels, len(header.classes), hidden=cfg.hidden, layers=cfg.layers,
+                             edge_types=len(header.edge_types), heads=cfg.heads, dropout=cfg.dropout)
         model.load_state_dict(blob["state_dict"])
-    except RuntimeError as exc:
+    except Exception as exc:  # an unknown model, sizes that do not fit, a value that is not a tensor
         raise FaultsInputError(name, f"weights do not fit the header's model: {str(exc)[:200]}") from None
     model.eval()
     return Trained(model, header)
 
 
+def torch_load(data: bytes, name: str) -> Any:
+    """torch.load(weights_only=True) of a model file's bytes, after checking that torch's zip archive holds
+    only stored (uncompressed) members of no more than MAX_DATA_BYTES in all (no small file unpacking
+    into a huge one)."""
+    if data[:4] == b"PK\x03\x04":
+        try:
+            members = zipfile.ZipFile(io.BytesIO(data)).infolist()
+        except (zipfile.BadZipFile, ValueError, OSError) as exc:
+            raise FaultsInputError(name, f"not a faults model file (a damaged archive: {exc})") from None
+        if any(m.compress_type != zipfile.ZIP_STORED for m in members) or \
+                sum(m.file_size for m in members) > MAX_DATA_BYTES:
+            raise FaultsInputError(name, "not a faults model file (compressed or oversized archive members)")
+    try:
+        return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises many kinds (zip, unpickling, EOF) for a file that is not a model
+        raise FaultsInputError(name, f"not a faults model file ({type(exc).__name__}: {_first(exc)})") from None
+
+
 def expected_channels() -> int:
     return CHANNELS_PER_METRIC * len(METRICS)
+
+
+def _first(exc: BaseException) -> str:
+    """The first sentence of an exception's message, short (torch's can run to a page)."""
+    text = " ".join(str(exc).split()).split(". ")[0]
+    return text if len(text) <= 100 else text[:97] + "..."
