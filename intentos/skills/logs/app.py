@@ -19,6 +19,7 @@ import heapq
 import os
 import tempfile
 import threading
+import zlib
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -239,17 +240,17 @@ def _tracked(records: Iterable[LogRecord], progress: Progress | None,
 
 def count_lines(path: Path) -> int:
     """Physical lines of a (possibly gzipped) file, by a byte scan: far faster than parsing them."""
-    with open(path, "rb") as fh:
-        gz = fh.read(2) == b"\x1f\x8b"
-    opener = gzip.open if gz else open
-    n, last = 0, b"\n"
+    n, last, gz = 0, b"\n", False
     try:
-        with opener(path, "rb") as fh:
+        with open(path, "rb") as fh:
+            gz = fh.read(2) == b"\x1f\x8b"
+        with (gzip.open if gz else open)(path, "rb") as fh:
             while chunk := fh.read(1 << 20):
                 n += chunk.count(b"\n")
                 last = chunk[-1:]
-    except (OSError, EOFError) as exc:
-        raise AppError(f"{path}: read failed: {exc}") from exc
+    except (OSError, EOFError, zlib.error) as exc:
+        what = "not valid gzip data" if gz else "read failed"
+        raise AppError(f"{path}: {what}: {' '.join(str(exc).split()) or type(exc).__name__}") from None
     return n + (last != b"\n")
 
 

@@ -18,6 +18,7 @@ iterable of messages is consumed in batches and never materialised as a whole.
 from __future__ import annotations
 
 import math
+import pickle  # only for the exception torch raises on a refused file; nothing here unpickles
 from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, fields
@@ -354,8 +355,13 @@ def load_bundle(path: str | Path, detector: str | None = None) -> tuple[LogEncod
     try:
         # weights_only: a model file is data, never code (torch's safe unpickler).
         data = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:
+        # torch's message suggests weights_only=False, which would run whatever the file holds: never.
+        raise LogModelError(f"{path}: not a readable model file (it holds objects other than tensors and "
+                            "plain data; refused without loading them)") from None
     except Exception as exc:  # torch raises several types for truncated or foreign files
-        raise LogModelError(f"{path}: not a readable model file ({type(exc).__name__}: {exc})") from exc
+        first = " ".join((str(exc).strip().splitlines() or [""])[0].split())
+        raise LogModelError(f"{path}: not a readable model file ({type(exc).__name__}: {first})") from None
     if not isinstance(data, dict) or data.get("format") != BUNDLE_FORMAT:
         raise LogModelError(f"{path}: not an intentos log detector model")
     extra = dict(data.get("extra", {}))

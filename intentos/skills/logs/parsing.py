@@ -9,11 +9,16 @@
 A new LogParser on the same state file continues with the same template ids. The state file holds
 the settings too: masking or thresholds that differ from the saved ones would renumber templates,
 so that is refused (pass settings=None to adopt the saved ones).
+
+The state file is plain JSON built here from drain3's tree: the clusters (id, template tokens, size)
+and the prefix-tree nodes (path of keys, cluster ids), validated with bounds on reading and rebuilt
+from drain3's LogCluster and Node objects. drain3's own snapshots are jsonpickle, which rebuilds
+whatever objects the file names (a state file from the sandbox could run code), so they are never
+written or read.
 """
 
 from __future__ import annotations
 
-import base64
 import json
 import logging
 import os
@@ -22,18 +27,26 @@ from collections import Counter, defaultdict
 from collections.abc import Hashable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Annotated, Any, Literal
 
 from drain3 import TemplateMiner
+from drain3.drain import Drain, LogCluster, Node
 from drain3.masking import MaskingInstruction
-from drain3.memory_buffer_persistence import MemoryBufferPersistence
 from drain3.template_miner_config import TemplateMinerConfig
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
 
 from intentos.errors import AppError
 from intentos.skills.logs.records import LogRecord, read_records
 
 STATE_FORMAT = "intentos-logparser"
-STATE_VERSION = 1
+STATE_VERSION = 2  # 1 held a drain3 (jsonpickle) snapshot: refused, never unpickled
+# Bounds on a state file, so a hostile or broken one cannot exhaust memory while it is checked.
+MAX_STATE_BYTES = 256 * 1024 * 1024
+MAX_CLUSTERS = 1_000_000
+MAX_NODES = 5_000_000
+MAX_TEMPLATE_TOKENS = 1 << 16  # a 64 KiB line (the readers' cut) has at most 32 Ki tokens
+MAX_TOKEN_CHARS = 1 << 20
+MAX_DEPTH = 64
 
 # drain3 logs every snapshot at INFO; a parser saving periodically would flood the user's log.
 logging.getLogger("drain3").setLevel(logging.WARNING)
@@ -92,10 +105,11 @@ class ParserSettings(BaseModel):
 
     masking: MaskingSettings = Field(default_factory=MaskingSettings)
     sim_th: float = Field(0.4, ge=0.0, le=1.0)
-    depth: int = Field(4, ge=3)
-    max_children: int = Field(100, ge=1)
-    max_clusters: int | None = Field(None, ge=1)
-    extra_delimiters: list[str] = Field(default_factory=list)
+    depth: int = Field(4, ge=3, le=MAX_DEPTH)
+    max_children: int = Field(100, ge=1, le=MAX_NODES)
+    max_clusters: int | None = Field(None, ge=1, le=MAX_CLUSTERS)
+    extra_delimiters: list[Annotated[str, StringConstraints(min_length=1, max_length=64)]] = Field(
+        default_factory=list, max_length=64)
     parametrize_numeric_tokens: bool = True
 
     def to_drain3(self) -> TemplateMinerConfig:
@@ -110,6 +124,142 @@ class ParserSettings(BaseModel):
         config.snapshot_compress_state = True
         config.profiling_enabled = False
         return config
+
+
+# --- the state file ------------------------------------------------------------------------------
+
+_Token = Annotated[str, StringConstraints(min_length=1, max_length=MAX_TOKEN_CHARS)]
+_Id = Annotated[int, Field(ge=1, le=2**53)]
+
+
+class ClusterState(BaseModel):
+    """One template: drain3's LogCluster as plain data."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    id: _Id
+    tokens: list[_Token] = Field(max_length=MAX_TEMPLATE_TOKENS)
+    size: int = Field(ge=1, le=2**63)
+
+
+class NodeState(BaseModel):
+    """One node of drain3's prefix tree: its keys from the root (token count, then leading tokens)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    path: list[_Token] = Field(min_length=1, max_length=MAX_DEPTH)
+    clusters: list[_Id] = Field(default_factory=list, max_length=MAX_CLUSTERS)
+
+
+class ParserState(BaseModel):
+    """The whole state file. Checked for consistency, so the rebuilt tree is one drain3 could have built."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    format: Literal["intentos-logparser"]
+    version: Literal[2]
+    settings: ParserSettings
+    lines: int = Field(0, ge=0, le=2**63)
+    clusters_counter: int = Field(ge=0, le=2**53, strict=True)
+    clusters: list[ClusterState] = Field(max_length=MAX_CLUSTERS)  # least recently used first
+    tree: list[NodeState] = Field(max_length=MAX_NODES)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ParserState:
+        by_id: dict[int, ClusterState] = {}
+        for c in self.clusters:
+            if c.id in by_id:
+                raise ValueError(f"cluster {c.id} is listed twice")
+            if c.id > self.clusters_counter:
+                raise ValueError(f"cluster {c.id} is above clusters_counter {self.clusters_counter}")
+            by_id[c.id] = c
+        if self.settings.max_clusters is not None and len(by_id) > self.settings.max_clusters:
+            raise ValueError(f"{len(by_id)} clusters, more than max_clusters {self.settings.max_clusters}")
+        max_node_depth = self.settings.depth - 2
+        paths: set[tuple[str, ...]] = set()
+        placed: set[int] = set()
+        for node in self.tree:
+            key = tuple(node.path)
+            if key in paths:
+                raise ValueError(f"tree node {'/'.join(key)[:80]!r} is listed twice")
+            paths.add(key)
+            if not node.path[0].isdigit() or len(node.path[0]) > 6:
+                raise ValueError(f"tree node {'/'.join(key)[:80]!r} does not start with a token count")
+            if len(key) > max(1, max_node_depth):
+                raise ValueError(f"tree node {'/'.join(key)[:80]!r} is deeper than depth {self.settings.depth}")
+            if key == ("0",) and not node.clusters:
+                raise ValueError("the node of empty messages has no cluster")
+            for cid in node.clusters:
+                cluster = by_id.get(cid)
+                if cluster is None:
+                    raise ValueError(f"tree node {'/'.join(key)[:80]!r} names unknown cluster {cid}")
+                if cid in placed:
+                    raise ValueError(f"cluster {cid} sits in more than one tree node")
+                placed.add(cid)
+                n = len(cluster.tokens)
+                if node.path[0] != str(n) or len(key) != min(max_node_depth, max(n, 1)):
+                    raise ValueError(f"cluster {cid} ({n} tokens) sits in the wrong tree node")
+        missing = sorted(set(by_id) - placed)
+        if missing:
+            raise ValueError(f"cluster {missing[0]} is in no tree node")
+        return self
+
+
+def _one_line(text: str, limit: int = 300) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _describe(exc: ValidationError) -> str:
+    errors = exc.errors(include_url=False, include_input=False)
+    first = errors[0]
+    where = ".".join(str(p) for p in first["loc"])
+    msg = str(first["msg"]).removeprefix("Value error, ")
+    more = f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})" if len(errors) > 1 else ""
+    return f"{where + ': ' if where else ''}{msg}{more}"
+
+
+def _snapshot(drain: Drain) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """drain3's clusters (least recently used first) and prefix-tree nodes as plain JSON data."""
+    live = drain.id_to_cluster
+    # An LRU cache (max_clusters) keeps its use order privately; keep it so eviction carries over.
+    order = getattr(live, "_LRUCache__order", None)
+    ids = list(order) if order is not None else list(live.keys())
+    get = live.get  # LogClusterCache.get does not count as a use
+    clusters = []
+    for cid in ids:
+        c = get(cid)
+        if c is not None:
+            clusters.append({"id": int(c.cluster_id), "tokens": list(c.log_template_tokens), "size": int(c.size)})
+    nodes: list[dict[str, Any]] = []
+    stack: list[tuple[list[str], Node]] = [([k], n) for k, n in reversed(drain.root_node.key_to_child_node.items())]
+    while stack:
+        path, node = stack.pop()
+        alive = [cid for cid in node.cluster_ids if cid in live]  # drop ids of evicted clusters
+        if path != ["0"] or alive:
+            nodes.append({"path": path, "clusters": alive})
+        stack.extend((path + [k], n) for k, n in reversed(node.key_to_child_node.items()))
+    return clusters, nodes
+
+
+def _rebuild(drain: Drain, state: ParserState) -> None:
+    """Put validated clusters and tree nodes into a fresh drain3 Drain."""
+    id_to_cluster = drain.id_to_cluster  # a dict, or drain3's LRU cache when max_clusters is set
+    for c in state.clusters:
+        cluster = LogCluster(c.tokens, c.id)
+        cluster.size = c.size
+        id_to_cluster[c.id] = cluster
+    root = Node()
+    for entry in state.tree:
+        node = root
+        for key in entry.path:
+            child = node.key_to_child_node.get(key)
+            if child is None:
+                child = node.key_to_child_node[key] = Node()
+            node = child
+        node.cluster_ids = list(entry.clusters)
+    drain.root_node = root
+    drain.clusters_counter = state.clusters_counter
 
 
 # --- results ---------------------------------------------------------------------------------
@@ -150,13 +300,13 @@ class LogParser:
         saved = self._read_state() if self.state_path is not None else None
         if saved is not None:
             self.settings = self._check_settings(settings, saved)
-            self.lines_seen = int(saved.get("lines", 0))
+            self.lines_seen = saved.lines
         else:
             self.settings = settings or ParserSettings()
             self.lines_seen = 0
         self._since_save = 0
-        # No persistence handler on the miner: drain3 would pickle the whole state on every new
-        # template. We snapshot ourselves, every autosave_every lines and at the end of parse().
+        # No persistence handler on the miner: drain3 would jsonpickle the whole state on every new
+        # template. We snapshot ourselves (plain JSON), every autosave_every lines and at the end of parse().
         self.miner = TemplateMiner(None, self.settings.to_drain3())
         if saved is not None:
             self._restore(saved)
@@ -164,22 +314,43 @@ class LogParser:
 
     # State ------------------------------------------------------------------------------
 
-    def _read_state(self) -> dict | None:
+    def _damaged(self, problem: str) -> ParserStateError:
+        return ParserStateError(f"damaged parser state in {self.state_path}: {_one_line(problem)}")
+
+    def _read_state(self) -> ParserState | None:
         assert self.state_path is not None
         if not self.state_path.exists():
             return None
         try:
-            saved = json.loads(self.state_path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise ParserStateError(f"{self.state_path}: not a readable parser state: {exc}") from exc
+            size = self.state_path.stat().st_size
+            if size > MAX_STATE_BYTES:
+                raise self._damaged(f"{size} bytes, more than the {MAX_STATE_BYTES} a parser state may have")
+            raw = self.state_path.read_bytes()
+        except OSError as exc:
+            raise self._damaged(f"cannot read it ({exc.strerror or exc})") from None
+        try:
+            saved = json.loads(raw.decode("utf-8"))
+        except UnicodeDecodeError:
+            raise self._damaged("not UTF-8 text (a binary file?)") from None
+        except (json.JSONDecodeError, RecursionError) as exc:
+            raise self._damaged(f"not JSON ({exc})") from None
         if not isinstance(saved, dict) or saved.get("format") != STATE_FORMAT:
-            raise ParserStateError(f"{self.state_path}: not an intentos log-parser state file")
-        if saved.get("version") != STATE_VERSION:
-            raise ParserStateError(f"{self.state_path}: state version {saved.get('version')} is not supported")
-        return saved
+            raise self._damaged("not an intentos log-parser state file")
+        version = saved.get("version")
+        if version == 1:
+            raise self._damaged("version 1 state (a drain3 jsonpickle snapshot), which is no longer loaded "
+                                "because unpickling can run code; delete it or use a new state file")
+        if version != STATE_VERSION:
+            raise self._damaged(f"state version {version!r} is not supported")
+        try:
+            return ParserState.model_validate(saved)
+        except ValidationError as exc:
+            raise self._damaged(_describe(exc)) from None
+        except RecursionError:
+            raise self._damaged("nested too deeply") from None
 
-    def _check_settings(self, settings: ParserSettings | None, saved: dict) -> ParserSettings:
-        stored = ParserSettings.model_validate(saved["settings"])
+    def _check_settings(self, settings: ParserSettings | None, saved: ParserState) -> ParserSettings:
+        stored = saved.settings
         if settings is not None and settings != stored:
             raise ParserStateError(
                 f"{self.state_path}: was made with other parser settings ({stored.model_dump()}); "
@@ -187,36 +358,26 @@ class LogParser:
             )
         return stored
 
-    def _restore(self, saved: dict) -> None:
-        try:
-            self.miner.persistence_handler = MemoryBufferPersistence()
-            self.miner.persistence_handler.state = base64.b64decode(saved["drain3"])
-            self.miner.load_state()
-        except Exception as exc:  # jsonpickle/zlib raise many types on a damaged file
-            raise ParserStateError(f"{self.state_path}: damaged parser state: {exc}") from exc
-        finally:
-            self.miner.persistence_handler = None
+    def _restore(self, saved: ParserState) -> None:
+        _rebuild(self.miner.drain, saved)
 
     def save(self) -> None:
         """Write the state file atomically (a crash mid-write leaves the previous state intact)."""
         if self.state_path is None:
             return
-        buffer = MemoryBufferPersistence()
-        self.miner.persistence_handler = buffer
-        try:
-            self.miner.save_state("intentos")
-        finally:
-            self.miner.persistence_handler = None
+        clusters, nodes = _snapshot(self.miner.drain)
         state = {
             "format": STATE_FORMAT,
             "version": STATE_VERSION,
             "settings": self.settings.model_dump(),
             "lines": self.lines_seen,
-            "drain3": base64.b64encode(buffer.state).decode("ascii"),
+            "clusters_counter": int(self.miner.drain.clusters_counter),
+            "clusters": clusters,
+            "tree": nodes,
         }
         self.state_path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.state_path.with_name(self.state_path.name + ".tmp")
-        tmp.write_text(json.dumps(state), encoding="utf-8")
+        tmp.write_text(json.dumps(state, separators=(",", ":")), encoding="utf-8")
         os.replace(tmp, self.state_path)
         self._since_save = 0
 

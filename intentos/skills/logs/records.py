@@ -19,6 +19,7 @@ import csv
 import gzip
 import io
 import re
+import zlib
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
@@ -33,6 +34,8 @@ FORMATS: tuple[str, ...] = ("auto", "hdfs", "bgl", "generic", "loghub-csv")
 DEFAULT_MAX_LINE_BYTES = 64 * 1024
 SNIFF_BYTES = 64 * 1024
 SNIFF_LINES = 50
+# What reading a damaged or fake .gz raises: BadGzipFile is an OSError, zlib.error is not, EOFError a cut file.
+_READ_ERRORS = (OSError, EOFError, zlib.error)
 
 
 class LogReadError(AppError):
@@ -267,31 +270,56 @@ def _open_binary(path: Path) -> IO[bytes]:
         else:
             fh.seek(0)
         return fh
-    except (OSError, EOFError) as exc:
-        raise LogReadError(path, f"cannot read: {exc}") from exc
+    except _READ_ERRORS as exc:
+        raise LogReadError(path, f"cannot read: {_why(exc)}") from None
+
+
+def _why(exc: BaseException, fh: object = None) -> str:
+    """One line saying why reading failed; a .gz that does not decompress says so."""
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    if isinstance(fh, gzip.GzipFile) or isinstance(exc, (gzip.BadGzipFile, zlib.error, EOFError)):
+        return f"not valid gzip data ({text})"
+    return text
 
 
 def _sniff_lines(path: Path) -> list[str]:
-    """The first non-empty lines, decoded; raises when the head of the file is binary data."""
+    """The first non-empty lines, decoded; raises when the head of the file is binary or not UTF-8."""
     with _open_binary(path) as fh:
         try:
             head = fh.read(SNIFF_BYTES)
-        except (OSError, EOFError) as exc:
-            raise LogReadError(path, f"cannot read: {exc}") from exc
+        except _READ_ERRORS as exc:
+            raise LogReadError(path, f"cannot read: {_why(exc, fh)}") from None
     if not head:
         return []
     text = head.decode("utf-8", errors="replace")
     bad = text.count("\ufffd") + len(_CONTROL.findall(text))
     if bad / len(text) > 0.5:
         raise LogReadError(path, "looks like binary data, not a text log")
-    lines = [ln for ln in (_clean_line(b)[0] for b in head.split(b"\n")[:-1] or [head]) if ln.strip()]
+    raw_lines = [b for b in (head.split(b"\n")[:-1] or [head]) if b.strip()]
+    invalid = sum(1 for b in raw_lines if not _is_utf8(b))
+    # A log with a few garbled lines is read (they are counted); one whose lines are mostly not UTF-8 is
+    # in another encoding, and every line would come out garbled.
+    if invalid and invalid * 2 > len(raw_lines):
+        raise LogReadError(path, f"not UTF-8 text ({invalid} of the first {len(raw_lines)} lines are not valid "
+                                 "UTF-8); convert it first, e.g. iconv -f latin1 -t utf-8")
+    lines = [ln for ln in (_clean_line(b)[0] for b in raw_lines) if ln.strip()]
     return lines[:SNIFF_LINES]
+
+
+def _is_utf8(data: bytes) -> bool:
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def detect_format(path: str | Path) -> str:
     """Guess the format from the first lines: the line format matching most of them wins."""
-    path = Path(path)
-    lines = _sniff_lines(path)
+    return _detect(_sniff_lines(Path(path)))
+
+
+def _detect(lines: list[str]) -> str:
     if lines and lines[0].startswith("LineId,") and "Content" in lines[0].split(","):
         return "loghub-csv"
     generic = _GenericParser()
@@ -325,14 +353,22 @@ class LogReader:
         self.max_line_bytes = max_line_bytes
         self.year = year or datetime.now(UTC).year
         self.stats = ReadStats(path=str(path))
+        self._head: list[str] | None = None
+
+    def check(self) -> list[str]:
+        """Read the head once: a missing, binary, non-UTF-8 or undecompressable file fails here, named."""
+        if self._head is None:
+            self._head = _sniff_lines(self.path)
+        return self._head
 
     @property
     def format(self) -> str:
         if self.fmt == "auto":
-            self.fmt = detect_format(self.path)  # type: ignore[assignment]
+            self.fmt = _detect(self.check())  # type: ignore[assignment]
         return self.fmt
 
     def __iter__(self) -> Iterator[LogRecord]:
+        self.check()
         fmt = self.format
         self.stats.format = fmt
         if fmt == "loghub-csv":
@@ -372,8 +408,8 @@ class LogReader:
                     rec = self._one_line(lineno, data, truncated, parse, year)  # type: ignore[arg-type]
                     if rec is not None:
                         yield rec
-            except (OSError, EOFError, gzip.BadGzipFile) as exc:
-                raise LogReadError(self.path, f"read failed: {exc}", stats.lines + 1) from exc
+            except _READ_ERRORS as exc:
+                raise LogReadError(self.path, f"read failed: {_why(exc, fh)}", stats.lines + 1) from None
 
     def _one_line(self, lineno: int, data: bytes, truncated: bool, parse, year: int) -> LogRecord | None:  # noqa: ANN001
         stats = self.stats
@@ -419,6 +455,8 @@ class LogReader:
                     stats.lines += 1
                     stats.binary_skipped += 1
                     continue
+                except _READ_ERRORS as exc:
+                    raise LogReadError(self.path, f"read failed: {_why(exc, fh)}", stats.lines + 1) from None
                 stats.lines += 1
                 rec = self._csv_row(row, col, stamp)
                 if rec is not None:
@@ -430,6 +468,8 @@ class LogReader:
             header = next(rows, None)
         except csv.Error as exc:
             raise LogReadError(self.path, f"not a LogHub structured CSV: {exc}", 1) from exc
+        except _READ_ERRORS as exc:
+            raise LogReadError(self.path, f"read failed: {_why(exc)}", 1) from None
         if not header or "Content" not in header:
             raise LogReadError(self.path, "not a LogHub structured CSV: no Content column in the header", 1)
         return header
@@ -516,7 +556,8 @@ def read_records(
 ) -> Iterator[LogRecord]:
     """Stream LogRecords from `path`. Pass a ReadStats to get the counts of odd lines filled in."""
     reader = LogReader(path, fmt, max_line_bytes=max_line_bytes, year=year)
-    reader.format  # noqa: B018 - detect now, so a missing or binary file fails at the call, not later
+    reader.check()  # now, so a missing, binary or non-UTF-8 file fails at the call, not later
+    reader.format  # noqa: B018 - detected now too
     if stats is not None:
         reader.stats = stats
         stats.path = str(path)

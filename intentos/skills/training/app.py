@@ -6,15 +6,17 @@ torchrun in the background (see jobs.py), so `start` returns at once and `status
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import Annotated, TypeVar
 
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field, field_validator
 
 from intentos.app import App
 from intentos.errors import AppError
 from intentos.function import Effect, function
+from intentos.skills import paths
 from intentos.skills.training import compare as cmp
 from intentos.skills.training import jobs
 from intentos.skills.training.config import JobConfigError
@@ -23,19 +25,32 @@ JOBS_DIR = "training/jobs"
 T = TypeVar("T")
 
 
+def _plain_job_id(value: str) -> str:
+    try:
+        return jobs.check_job_id(value)
+    except jobs.JobError as exc:
+        raise ValueError(str(exc)) from None
+
+
+# A job id names a folder under training/jobs: a plain name, never a path ("../x", "/x", "..").
+JobId = Annotated[str, AfterValidator(_plain_job_id),
+                  Field(json_schema_extra={"pattern": jobs.JOB_ID_PATTERN, "maxLength": 64},
+                        description="job name: letters, digits, '.', '_', '-'")]
+
+
 class StartArgs(BaseModel):
     config: str = Field(description="job YAML file in the sandbox")
     nproc: int = Field(2, ge=1, le=256, description="processes (replicas) on this machine")
     resume: bool = Field(False, description="continue the job from its latest checkpoint")
-    job_id: str | None = Field(None, description="job name (default: the config's name)")
+    job_id: JobId | None = Field(None, description="job name (default: the config's name)")
 
 
 class JobRef(BaseModel):
-    job_id: str
+    job_id: JobId
 
 
 class StatusArgs(BaseModel):
-    job_id: str | None = Field(None, description="one job (default: all jobs)")
+    job_id: JobId | None = Field(None, description="one job (default: all jobs)")
 
 
 class StatusResult(BaseModel):
@@ -43,8 +58,16 @@ class StatusResult(BaseModel):
 
 
 class CompareArgs(BaseModel):
-    job_ids: list[str] | None = Field(None, description="jobs to compare (default: all)")
-    plot: str = Field("training/compare.png", description="where to write the PNG plot in the sandbox")
+    job_ids: list[JobId] | None = Field(None, max_length=100, description="jobs to compare (default: all)")
+    plot: str = Field("training/compare.png", description="where to write the PNG plot in the sandbox (.png)")
+    overwrite: bool = Field(False, description="replace an existing plot (the old one goes to the trash)")
+
+    @field_validator("plot")
+    @classmethod
+    def _png(cls, value: str) -> str:
+        if not value.lower().endswith(".png"):
+            raise ValueError(f"plot {value!r} must be a .png file")
+        return value
 
 
 class CompareResult(BaseModel):
@@ -62,10 +85,12 @@ class TrainingApp(App):
         return self.sandbox.resolve(JOBS_DIR)
 
     def _guard(self, action: Callable[[], T]) -> T:
+        """Job errors as one line naming sandbox-relative paths, as the model and the user know them."""
         try:
             return action()
         except (jobs.JobError, JobConfigError) as exc:
-            raise AppError(str(exc)) from None
+            message = str(exc).replace(f"{self.sandbox.root}{os.sep}", "")
+            raise AppError(" ".join(message.split())) from None
 
     @function(Effect.EXTERNAL)
     def start(self, args: StartArgs) -> jobs.JobStatus:
@@ -79,7 +104,7 @@ class TrainingApp(App):
     @function(Effect.READ)
     def status(self, args: StatusArgs) -> StatusResult:
         """Progress of training jobs: state, step, latest loss and eval loss, bytes communicated."""
-        found = [self._guard(lambda: jobs.status(self.root, args.job_id))] if args.job_id else jobs.list_jobs(self.root)
+        found = self._guard(lambda: [jobs.status(self.root, args.job_id)] if args.job_id else jobs.list_jobs(self.root))
         return StatusResult(jobs=[s.model_copy(update={"dir": self.sandbox.relative(self.root / s.job_id)})
                                   for s in found])
 
@@ -92,16 +117,30 @@ class TrainingApp(App):
     @function(Effect.WRITE)
     def compare(self, args: CompareArgs) -> CompareResult:
         """Compare jobs: a table of eval loss and bytes, and a plot of eval loss against bytes communicated."""
+        # The plot is a new .png outside intentos' own folders (.trash, .intentos); an existing file is
+        # replaced only with overwrite, and then the old one goes to the trash first.
+        target = paths.target(self.sandbox, args.plot)
+        if target.suffix.lower() != ".png":  # e.g. plot.png, a symlink to docs/important.txt
+            raise AppError(f"plot {args.plot} leads to {self.sandbox.relative(target)}, which is not a .png file")
+        if target.exists() and not args.overwrite:
+            raise AppError(f"{args.plot} already exists; pass overwrite: true to replace it (the old one goes "
+                           "to the trash)")
         if args.job_ids:
             found = [self._guard(lambda j=j: jobs.status(self.root, j)) for j in args.job_ids]
         else:
-            found = jobs.list_jobs(self.root)
+            found = self._guard(lambda: jobs.list_jobs(self.root))
         if not found:
             raise AppError("no training jobs to compare (start one with training.start)")
-        target = self.sandbox.write_bytes(args.plot, cmp.plot_png(found))
+        png = self._guard(lambda: cmp.plot_png(found))
+        paths.make_room(self.sandbox, target, args.overwrite, args.plot)
+        self.sandbox.write_bytes(target, png)
         rows = cmp.rows(found)
         return CompareResult(rows=rows, table=cmp.table(rows), plot=self.sandbox.relative(target))
 
     def summary(self) -> str:
-        running = [s.job_id for s in jobs.list_jobs(self.root) if s.state == "running"] if self.root.is_dir() else []
+        try:
+            found = jobs.list_jobs(self.root) if self.root.is_dir() else []
+        except (jobs.JobError, JobConfigError):
+            return ""  # a damaged job folder is reported by status and compare, not here
+        running = [s.job_id for s in found if s.state == "running"]
         return f"training jobs running: {', '.join(running)}" if running else ""

@@ -57,10 +57,10 @@ def plot_png(statuses: list[JobStatus]) -> bytes:
 
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for s in statuses:
-        evals = [r for r in read_metrics(Path(s.dir)) if "eval_loss" in r and "event" not in r]
+        evals = [r for r in read_metrics(Path(s.dir)) if r.get("eval_loss") is not None and "event" not in r]
         if not evals:
             continue
-        xs = [max(r["bytes"], 1) for r in evals]
+        xs = [max(r.get("bytes", 0), 1) for r in evals]
         ax.plot(xs, [r["eval_loss"] for r in evals], marker="o", markersize=3, label=f"{s.job_id} ({s.strategy})")
     ax.set_xscale("log")
     ax.set_xlabel("bytes sent per rank (log)")

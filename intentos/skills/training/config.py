@@ -18,6 +18,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from intentos.errors import IntentosError
 
+MAX_CONFIG_BYTES = 1024 * 1024
+
 
 class JobConfigError(IntentosError):
     """A training job file is missing, not YAML, or not a valid job; names the file and the field."""
@@ -127,7 +129,7 @@ def _describe(exc: ValidationError) -> str:
                                                                                          "lm", "digits")))
         msg = e["msg"].removeprefix("Value error, ")
         lines.append(f"{where or 'job'}: {msg}")
-    return "; ".join(lines)
+    return " ".join("; ".join(lines).split())  # one line, even when a key in the file holds a newline
 
 
 def parse_config(data: object, source: str = "<config>") -> JobConfig:
@@ -143,15 +145,23 @@ def load_config(path: str | Path) -> JobConfig:
     """Read and validate a job file; JobConfigError names the file and each bad field."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open("rb") as fh:
+            raw = fh.read(MAX_CONFIG_BYTES + 1)
     except OSError as exc:
-        raise JobConfigError(f"{path}: cannot read the job file ({exc.strerror})") from None
+        raise JobConfigError(f"{path}: cannot read the job file ({exc.strerror or exc})") from None
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise JobConfigError(f"{path}: more than {MAX_CONFIG_BYTES} bytes, too large for a job file")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise JobConfigError(f"{path}: not UTF-8 text (a binary file?)") from None
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
-        raise JobConfigError(f"{where}: not valid YAML ({getattr(exc, 'problem', exc)})") from None
+        problem = " ".join(str(getattr(exc, "problem", None) or exc).split())
+        raise JobConfigError(f"{where}: not valid YAML ({problem})") from None
     return parse_config(data, str(path))
 
 

@@ -16,6 +16,7 @@ import argparse
 import json
 import os
 import shutil
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
+from intentos.skills.training.checkpoint import check_fits, identity, read_checkpoint
 from intentos.skills.training.comm import Communicator
 from intentos.skills.training.config import (
     DDPStrategy,
@@ -62,11 +64,6 @@ def pick_device(cfg: JobConfig) -> torch.device:
 # -- checkpoints ---------------------------------------------------------------------------------
 
 
-def _identity(cfg: JobConfig) -> dict[str, Any]:
-    """What must not change across a resume: the model, the data and the method."""
-    return {"workload": cfg.workload.model_dump(), "strategy": cfg.strategy.model_dump(), "seed": cfg.seed}
-
-
 def save_checkpoint(job_dir: Path, step: int, state: dict[str, Any]) -> None:
     rank = dist.get_rank()
     folder = job_dir / CHECKPOINTS / f"step_{step:07d}"
@@ -83,9 +80,11 @@ def save_checkpoint(job_dir: Path, step: int, state: dict[str, Any]) -> None:
         older = sorted(p for p in (job_dir / CHECKPOINTS).glob("step_*") if p.name < folder.name)
         for old in older[:-(KEEP_CHECKPOINTS - 1) or None]:
             shutil.rmtree(old, ignore_errors=True)
+    dist.barrier()  # and no rank goes on (to a resume, say) before `latest` names the new folder
 
 
 def load_checkpoint(job_dir: Path, cfg: JobConfig, device: torch.device) -> dict[str, Any]:
+    """This rank's part of the latest checkpoint: tensors and plain data only (weights_only), never code."""
     folder = latest_checkpoint(job_dir)
     if folder is None:
         raise JobConfigError(f"{job_dir}: no checkpoint to resume from")
@@ -93,13 +92,8 @@ def load_checkpoint(job_dir: Path, cfg: JobConfig, device: torch.device) -> dict
     path = folder / f"rank{rank}.pt"
     if not path.is_file():
         raise JobConfigError(f"{path} is missing: the checkpoint was written by fewer than {world} processes")
-    state = torch.load(path, map_location=device, weights_only=False)
-    if state["world"] != world:
-        raise JobConfigError(f"{folder}: written by {state['world']} processes, resumed with {world}; "
-                             f"resume with --nproc {state['world']}")
-    if state["identity"] != _identity(cfg):
-        raise JobConfigError(f"{folder}: the workload, strategy or seed changed since the checkpoint; "
-                             "only steps, evaluation, checkpoint and optimizer settings may change on resume")
+    state = read_checkpoint(path, map_location=device, job_dir=job_dir)
+    check_fits(state, folder, cfg, world)
     return state
 
 
@@ -112,9 +106,9 @@ class MetricsWriter:
     def __init__(self, path: Path, keep_up_to: int | None) -> None:
         self.path = path
         if keep_up_to is not None and path.is_file():
-            kept = [line for line in path.read_text().splitlines()
-                    if line.strip() and json.loads(line).get("step", 0) <= keep_up_to]
-            path.write_text("".join(line + "\n" for line in kept))
+            kept = [line for line in path.read_text(encoding="utf-8", errors="replace").splitlines()
+                    if (step := _step(line)) is not None and step <= keep_up_to]
+            path.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
         self.fh = path.open("a", encoding="utf-8")
 
     def write(self, record: dict[str, Any]) -> None:
@@ -123,6 +117,18 @@ class MetricsWriter:
 
     def close(self) -> None:
         self.fh.close()
+
+
+def _step(line: str) -> int | None:
+    """The step of a metrics line; None for a line that is not a record (e.g. cut off by a stop)."""
+    try:
+        record = json.loads(line)
+    except ValueError:
+        return None
+    if not isinstance(record, dict):
+        return None
+    step = record.get("step", 0)
+    return step if isinstance(step, int) and not isinstance(step, bool) else None
 
 
 # -- the loop ------------------------------------------------------------------------------------
@@ -143,11 +149,16 @@ def train(cfg: JobConfig, job_dir: Path, resume: bool = False) -> None:
     start, wall_offset = 0, 0.0
     if resume:
         state = load_checkpoint(job_dir, cfg, device)
-        model.load_state_dict(state["model"])
-        inner.load_state_dict(state["inner"])
-        strategy.load_state_dict(state["strategy"])
-        comm.load_state_dict(state["comm"])
-        start, wall_offset = state["step"], state["wall"]
+        try:
+            model.load_state_dict(state["model"])
+            inner.load_state_dict(state["inner"])
+            strategy.load_state_dict(state["strategy"])
+            comm.load_state_dict(state["comm"])
+        except (KeyError, TypeError, ValueError, RuntimeError, AttributeError) as exc:
+            first = " ".join((str(exc).strip().splitlines() or [type(exc).__name__])[0].split())
+            raise JobConfigError(f"{latest_checkpoint(job_dir)}: the checkpoint does not fit this job "
+                                 f"({type(exc).__name__}: {first})") from None
+        start, wall_offset = state["step"], float(state["wall"])
     metrics = MetricsWriter(job_dir / METRICS, keep_up_to=start if resume else 0) if rank == 0 else None
     began = time.monotonic()
 
@@ -182,7 +193,7 @@ def train(cfg: JobConfig, job_dir: Path, resume: bool = False) -> None:
             metrics.write(record)
         if step % cfg.checkpoint_period == 0 or last:
             save_checkpoint(job_dir, step, {
-                "step": step, "wall": wall(), "world": world, "identity": _identity(cfg),
+                "step": step, "wall": wall(), "world": world, "identity": identity(cfg),
                 "model": model.state_dict(), "inner": inner.state_dict(),
                 "strategy": strategy.state_dict(), "comm": comm.state_dict()})
     if metrics:
@@ -197,13 +208,21 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--job-dir", type=Path, default=None, help="where metrics and checkpoints go")
     parser.add_argument("--resume", action="store_true")
     args = parser.parse_args(argv)
-    cfg = load_config(args.config)
+    try:
+        cfg = load_config(args.config)
+    except JobConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr, flush=True)
+        raise SystemExit(2) from None
     job_dir = args.job_dir or args.config.parent
     job_dir.mkdir(parents=True, exist_ok=True)
     cuda = cfg.device == "cuda" or (cfg.device == "auto" and torch.cuda.is_available())
     dist.init_process_group(backend="nccl" if cuda else "gloo")
     try:
         train(cfg, job_dir, args.resume)
+    except JobConfigError as exc:
+        # One line in the job's log, not a traceback: the job tools show its tail.
+        print(f"error: {exc}", file=sys.stderr, flush=True)
+        raise SystemExit(2) from None
     finally:
         dist.destroy_process_group()
 

@@ -273,3 +273,50 @@ def test_paths_outside_the_sandbox_are_refused(logs: LogsApp, sandbox: Sandbox, 
     with pytest.raises(AppError, match="is a folder"):
         logs.parse(ParseArgs(path="folder"))
     assert not (sandbox.root.parent / "state.json").exists() and not (sandbox.root.parent / "labels.csv").exists()
+
+
+def _bad_files(root: Path) -> dict[str, str]:
+    """Files that are not text logs, and the problem each error must name."""
+    good = b"".join(b"2024-03-04 08:00:%02d.000 INFO  db: query %d done\n" % (i % 60, i) for i in range(300))
+    deflated = gzip.compress(good)
+    broken = deflated[:10] + bytes(b ^ 0x5A for b in deflated[10:400]) + deflated[400:]  # zlib.error mid-stream
+    files = {
+        "fake.log.gz": (b"\x1f\x8b" + b"not gzip at all\n" * 20, "not valid gzip data"),
+        "garbage.log.gz": (broken, "not valid gzip data"),
+        "random.bin": (bytes((i * 37 + 11) % 256 for i in range(5000)), "binary data"),
+        "latin1.log": ("2024-03-04 08:00:00.000 INFO  db: café naïve señor\n".encode("latin-1") * 40, "not UTF-8"),
+        "utf16.log": ("2024-03-04 08:00:00.000 INFO  db: hello\n".encode("utf-16") * 40, "binary data"),
+    }
+    for name, (data, _) in files.items():
+        (root / name).write_bytes(data)
+    return {name: problem for name, (_, problem) in files.items()}
+
+
+def test_files_that_are_not_text_logs_give_one_line_naming_them(logs: LogsApp, sandbox: Sandbox) -> None:
+    window = Window(start="2024-03-04T08:00:00", end="2024-03-04T08:00:30")
+    for name, problem in _bad_files(sandbox.root).items():
+        calls = [lambda n=name: logs.parse(ParseArgs(path=n)),
+                 lambda n=name: logs.parse(ParseArgs(path=n, format="generic")),  # no format sniffing asked for
+                 lambda n=name: logs.detect_anomalies(DetectArgs(path=n, method="unseen_template")),
+                 lambda n=name: logs.detect_anomalies(DetectArgs(path="normal.log", reference=n,
+                                                                 method="unseen_template")),
+                 lambda n=name: logs.label_from_failure_windows(LabelArgs(path=n, windows=[window],
+                                                                          output=f"{n}.csv"))]
+        for call in calls:
+            with pytest.raises(AppError) as info:
+                call()
+            message = str(info.value)
+            assert message.startswith(f"{name}:") and problem in message and "\n" not in message, message
+
+
+def test_bad_files_through_intentos_call(sandbox: Sandbox) -> None:
+    from typer.testing import CliRunner
+
+    from intentos.cli import app
+
+    _bad_files(sandbox.root)
+    for name in ("fake.log.gz", "garbage.log.gz", "latin1.log"):
+        result = CliRunner().invoke(app, ["call", "logs.parse", "--args", json.dumps({"path": name}), "--sandbox",
+                                          str(sandbox.root), "--json", "--yes"])
+        done = json.loads(result.stdout)
+        assert done["status"] == "failed" and done["error"].startswith(f"{name}: ") and "\n" not in done["error"]

@@ -182,3 +182,21 @@ def test_every_loghub_csv_reads() -> None:
         rows = list(read_records(csv_path, stats=stats))
         assert len(rows) == 2000 and stats.records == 2000, csv_path.name
         assert sum(r.timestamp is not None for r in rows) == 2000, csv_path.name
+
+
+def test_not_text_is_refused_whatever_the_format(tmp_path: Path) -> None:
+    """Binary, non-UTF-8 and fake or damaged gzip files fail at the call with one line naming the file."""
+    deflated = gzip.compress(HDFS_LINES.encode() * 200)
+    cases = {
+        "blob.log": (bytes((i * 37 + 11) % 256 for i in range(5000)), "looks like binary data"),
+        "latin1.log": (HDFS_LINES.replace("block", "blöck").encode("latin-1") * 5, "not UTF-8 text"),
+        "fake.gz": (b"\x1f\x8b" + b"plain text, not gzip\n" * 10, "not valid gzip data"),
+        "bits.gz": (deflated[:10] + bytes(b ^ 0x5A for b in deflated[10:200]) + deflated[200:], "not valid gzip data"),
+    }
+    for name, (data, problem) in cases.items():
+        path = write(tmp_path / name, data)
+        for fmt in ("auto", "hdfs", "generic", "loghub-csv"):
+            with pytest.raises(LogReadError) as info:
+                list(read_records(path, fmt=fmt))  # type: ignore[arg-type]
+            message = str(info.value)
+            assert message.startswith(f"{path}: ") and problem in message and "\n" not in message, message
