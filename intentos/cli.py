@@ -75,8 +75,8 @@ def _guard(as_json: bool, action: Callable[[], T]) -> T:
         return action()
     except ResolutionFailed as exc:  # the model failed, not the input: exit 1 like a failed run
         fail(str(exc), as_json, code=1)
-    except WorkflowInvalid as exc:
-        fail(str(exc), as_json)
+    except WorkflowInvalid as exc:  # one line, as every error: the problems joined
+        fail("the workflow is not valid: " + "; ".join(str(p) for p in exc.problems), as_json)
     except IntentosError as exc:
         fail(str(exc), as_json)
 

@@ -11,7 +11,8 @@ one of its names is inside the sandbox.
 
 Writes are atomic: a temporary file with an unguessable name, created exclusively
 next to the target, then renamed over it, so a planted link at the temporary name
-cannot redirect the write and a crash never leaves half a file. Removal never
+cannot redirect the write and a crash never leaves half a file; a link at the target itself
+is written through only when it leads inside, else refused. Removal never
 destroys: items go to `.trash/` with a record of where they came from.
 
 While a workflow step runs, every change is recorded first in the step's undo log
@@ -346,11 +347,12 @@ class Sandbox:
     def read_bytes(self, path: str | os.PathLike[str], *, limit: int | None = None) -> bytes:
         """The file's bytes; with `limit`, a larger file is refused rather than read whole."""
         with self.open_read(path) as fh:
-            if limit is not None:
-                size = os.fstat(fh.fileno()).st_size
-                if size > limit:
-                    raise SandboxError(f"{self.relative(path)} is {size} bytes, over the {limit}-byte limit")
-            return fh.read()
+            if limit is None:
+                return fh.read()
+            data = fh.read(limit + 1)  # not the size stat gives: a file may grow while it is read
+            if len(data) > limit:
+                raise SandboxError(f"{self.relative(path)} is larger than the {limit}-byte limit")
+            return data
 
     def read_text(self, path: str | os.PathLike[str], encoding: str = "utf-8", *, limit: int | None = None) -> str:
         return self.read_bytes(path, limit=limit).decode(encoding)

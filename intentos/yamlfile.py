@@ -78,7 +78,10 @@ def load(path: str | Path) -> LoadedYaml:
 def loads(text: str, name: str = "<string>") -> LoadedYaml:
     if len(text) > MAX_FILE_BYTES:
         raise WorkflowFileError(name, f"the text is larger than {_size(MAX_FILE_BYTES)}, the most that is read")
-    loader = _BoundedLoader(text, name)
+    try:
+        loader = _BoundedLoader(text, name)  # the reader checks the characters here, before any parsing
+    except yaml.YAMLError as exc:
+        raise WorkflowFileError(name, f"malformed YAML: {' '.join(str(exc).split())}") from None
     try:
         try:
             node = loader.get_single_node()

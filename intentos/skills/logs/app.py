@@ -16,6 +16,7 @@ from __future__ import annotations
 import csv
 import gzip
 import heapq
+import io
 import os
 import tempfile
 import threading
@@ -26,7 +27,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from itertools import chain
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, Field, model_validator
 
@@ -35,6 +36,10 @@ from intentos.errors import AppError, SandboxError
 from intentos.function import Effect, function
 from intentos.skills import paths
 from intentos.skills.logs.records import LogRecord, ReadStats, read_records
+
+if TYPE_CHECKING:
+    from intentos.sandbox import Sandbox
+    from intentos.skills.logs.parsing import StateStore
 
 Format = Literal["auto", "hdfs", "bgl", "generic", "loghub-csv"]
 MaskKind = Literal["block_ids", "ips", "paths", "ids", "hex", "numbers"]
@@ -283,7 +288,8 @@ def _parser_settings(masking: list[str] | None) -> Any:
 
 def parse_log(path: Path, *, name: str | None = None, fmt: Format = "auto", masking: list[str] | None = None,
               state_path: Path | None = None, state_name: str | None = None, top: int = 20,
-              progress: Progress | None = None, cancelled: threading.Event | None = None) -> Parsed:
+              progress: Progress | None = None, cancelled: threading.Event | None = None,
+              store: StateStore | None = None) -> Parsed:
     """Mine the templates of a log, streaming; with a state file, continue (and save) a parser's state."""
     from intentos.skills.logs.parsing import LogParser
 
@@ -291,8 +297,9 @@ def parse_log(path: Path, *, name: str | None = None, fmt: Format = "auto", mask
     stats = ReadStats(path=name)
     records = read_records(path, fmt, stats=stats)
     # An existing state keeps its own settings unless masking was asked for explicitly (then they must agree).
-    settings = None if state_path is not None and state_path.exists() and masking is None else _parser_settings(masking)
-    parser = LogParser(settings, state_path)
+    exists = store.exists() if store is not None else bool(state_path and state_path.exists())
+    settings = None if state_path is not None and exists and masking is None else _parser_settings(masking)
+    parser = LogParser(settings, state_path, store=store)
     before = parser.template_count
     counts: Counter[int] = Counter()
     for p in parser.parse(_tracked(records, progress, cancelled)):
@@ -435,7 +442,8 @@ def find_anomalies(path: Path, *, name: str | None = None, reference: Path | Non
 def label_windows(path: Path, windows: list[Window], out: Path, *, name: str | None = None,
                   out_name: str | None = None, fmt: Format = "auto", method: LabelMethod = "pull", top: int = 5,
                   encoder_overrides: dict[str, Any] | None = None, max_lines: int = MAX_LABEL_LINES,
-                  progress: Progress | None = None, cancelled: threading.Event | None = None) -> Labelled:
+                  progress: Progress | None = None, cancelled: threading.Event | None = None,
+                  write: Callable[[bytes], None] | None = None) -> Labelled:
     """Label every line anomalous/normal from estimated failure windows (PULL or LogLAB); write a CSV."""
     import numpy as np
 
@@ -475,7 +483,12 @@ def label_windows(path: Path, windows: list[Window], out: Path, *, name: str | N
     except ValueError as exc:
         raise AppError(f"{name}: {exc}") from exc
 
-    _write_atomically(out, lambda fh: _write_labels(fh, linenos, ts, result))
+    if write is not None:  # the app: the bytes go through its Sandbox
+        buffer = io.StringIO(newline="")
+        _write_labels(buffer, linenos, ts, result)
+        write(buffer.getvalue().encode("utf-8"))
+    else:
+        _write_atomically(out, lambda fh: _write_labels(fh, linenos, ts, result))
     rows = []
     for (start, end), w in zip(spans, windows, strict=True):
         inside = (ts >= start) & (ts <= end)
@@ -521,7 +534,7 @@ def _write_atomically(target: Path, write: Callable[[Any], None]) -> None:
 
 def check_source_quality(path: Path, *, name: str | None = None, top: int = 50,
                          relative: Callable[[str], str] | None = None,
-                         exclude: frozenset[str] = frozenset()) -> Quality:
+                         exclude: frozenset[str] = frozenset(), files: list[Path] | None = None) -> Quality:
     """QuLog-style check of the log statements in Python/Java source under `path` (minus `exclude`d folders in it)."""
     from intentos.skills.logs.quality import check_quality
 
@@ -529,7 +542,10 @@ def check_source_quality(path: Path, *, name: str | None = None, top: int = 50,
     if not path.exists():
         raise AppError(f"{name} does not exist")
     rel = relative or (lambda p: p)
-    roots = [c for c in sorted(path.iterdir()) if c.name not in exclude] if path.is_dir() and exclude else [path]
+    if files is not None:  # the caller chose the files (the app: found through its Sandbox)
+        roots = files
+    else:
+        roots = [c for c in sorted(path.iterdir()) if c.name not in exclude] if path.is_dir() and exclude else [path]
     report = check_quality(roots)
     chosen = sorted(report.findings, key=lambda f: -f.confidence)[:top]
     findings = [QualityIssue(file=rel(f.file), line=f.line, level=f.level, text=_clip(f.text), problem=f.problem,
@@ -551,6 +567,24 @@ def check_source_quality(path: Path, *, name: str | None = None, top: int = 50,
 # -- the app ---------------------------------------------------------------------------------------------
 
 
+class _SandboxStateFile:
+    """A parser state kept in the sandbox: read and replaced only through the Sandbox (no path is trusted)."""
+
+    def __init__(self, sandbox: Sandbox, rel: str) -> None:
+        self.sandbox, self.rel = sandbox, rel
+
+    def exists(self) -> bool:
+        return self.sandbox.lstat(self.rel) is not None
+
+    def read(self, limit: int) -> bytes | None:
+        if not self.exists():
+            return None
+        return self.sandbox.read_bytes(self.rel, limit=limit)
+
+    def write(self, data: bytes) -> None:
+        self.sandbox.write_bytes(self.rel, data)
+
+
 class LogsApp(App):
     name = "logs"
     description = "logs: templates of a log, anomalous lines, labels from failure windows, log statement quality"
@@ -561,8 +595,10 @@ class LogsApp(App):
         with self._errors():
             path = self._log(args.path)
             state = self._target(args.state_file) if args.state_file else None
+            store = _SandboxStateFile(self.sandbox, self._rel(state)) if state is not None else None
             return parse_log(path, name=self._rel(path), fmt=args.format, masking=args.masking, state_path=state,
-                             state_name=state and self._rel(state), top=args.top, cancelled=self.ctx.cancelled)
+                             state_name=state and self._rel(state), top=args.top, cancelled=self.ctx.cancelled,
+                             store=store)
 
     @function(Effect.READ)
     def detect_anomalies(self, args: DetectArgs) -> Anomalies:
@@ -588,9 +624,11 @@ class LogsApp(App):
                     raise AppError(f"{self._rel(out)} already exists; pass overwrite: true to replace it "
                                    "(the old version goes to the trash)")
                 self.sandbox.trash(out)
-            return label_windows(path, args.windows, out, name=self._rel(path), out_name=self._rel(out),
+            out_rel = self._rel(out)
+            return label_windows(path, args.windows, out, name=self._rel(path), out_name=out_rel,
                                  fmt=args.format, method=args.method, top=args.top,
-                                 encoder_overrides=self._encoder_overrides(), cancelled=self.ctx.cancelled)
+                                 encoder_overrides=self._encoder_overrides(), cancelled=self.ctx.cancelled,
+                                 write=lambda data: self.sandbox.write_bytes(out_rel, data))
 
     @function(Effect.READ)
     def check_quality(self, args: QualityArgs) -> Quality:
@@ -599,8 +637,25 @@ class LogsApp(App):
             from intentos.apps.files import INTERNAL
 
             path = self.sandbox.resolve(args.path)
-            return check_source_quality(path, name=self._rel(path) if path.exists() else args.path, top=args.top,
-                                        relative=self._rel_str, exclude=INTERNAL)  # not the trash
+            if not self.sandbox.exists(args.path):
+                raise AppError(f"{args.path} does not exist")
+            if self.sandbox.is_dir(args.path):
+                # Only regular files found without entering a link, and none with a hard link leading out:
+                # the checker reads files by path, so what it is given must be inside.
+                files = [self.sandbox.resolve(e.path) for e in self.sandbox.walk(args.path, skip=INTERNAL)
+                         if e.is_file and e.name.endswith((".py", ".java")) and self._inside(e.path)]
+                return check_source_quality(path, name=self._rel(path), top=args.top, relative=self._rel_str,
+                                            files=files)
+            if not self._inside(args.path):
+                raise AppError(f"{args.path} has hard links outside the sandbox; it is not read")
+            return check_source_quality(path, name=self._rel(path), top=args.top, relative=self._rel_str)
+
+    def _inside(self, rel: str) -> bool:
+        try:
+            with self.sandbox.open_read(rel):
+                return True
+        except (OSError, SandboxError):
+            return False
 
     @contextmanager
     def _errors(self) -> Iterator[None]:
@@ -627,7 +682,10 @@ class LogsApp(App):
             return raw
 
     def _log(self, raw: str) -> Path:
-        return paths.existing_file(self.sandbox, raw, "log file")
+        path = paths.existing_file(self.sandbox, raw, "log file")
+        if not self._inside(raw):  # the readers open it by path: it must have no name outside the sandbox
+            raise AppError(f"{raw} has hard links outside the sandbox; it is not read")
+        return path
 
     def _target(self, raw: str) -> Path:
         return paths.target(self.sandbox, raw)

@@ -23,11 +23,12 @@ import json
 import logging
 import os
 import re
+import tempfile
 from collections import Counter, defaultdict
 from collections.abc import Hashable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Protocol
 
 from drain3 import TemplateMiner
 from drain3.drain import Drain, LogCluster, Node
@@ -35,7 +36,7 @@ from drain3.masking import MaskingInstruction
 from drain3.template_miner_config import TemplateMinerConfig
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
 
-from intentos.errors import AppError
+from intentos.errors import AppError, IntentosError
 from intentos.skills.logs.records import LogRecord, read_records
 
 STATE_FORMAT = "intentos-logparser"
@@ -285,6 +286,49 @@ class TemplateSummary:
 # --- the parser ------------------------------------------------------------------------------
 
 
+class StateStore(Protocol):
+    """Where a parser's state lives: a local file (the CLI) or a sandbox file (the app, via its Sandbox)."""
+
+    def exists(self) -> bool:
+        """Whether a state was saved there already."""
+
+    def read(self, limit: int) -> bytes | None:
+        """The bytes, None if there is no state yet; refuses (OSError/IntentosError) more than `limit`."""
+
+    def write(self, data: bytes) -> None:
+        """Replace the state atomically."""
+
+
+class LocalStateFile:
+    """A state file on the local disk; the write goes through an exclusive temp file with an unguessable name."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def exists(self) -> bool:
+        return self.path.exists()
+
+    def read(self, limit: int) -> bytes | None:
+        if not self.path.exists():
+            return None
+        with open(self.path, "rb") as fh:
+            data = fh.read(limit + 1)
+        if len(data) > limit:
+            raise OSError(f"more than the {limit} bytes a parser state may have")
+        return data
+
+    def write(self, data: bytes) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+            os.replace(tmp, self.path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+
 class LogParser:
     """Streaming Drain template miner whose state can live in a file across processes."""
 
@@ -294,8 +338,10 @@ class LogParser:
         state_path: str | Path | None = None,
         *,
         autosave_every: int = 200_000,
+        store: StateStore | None = None,
     ) -> None:
         self.state_path = Path(state_path) if state_path is not None else None
+        self.store = store or (LocalStateFile(self.state_path) if self.state_path is not None else None)
         self.autosave_every = autosave_every
         saved = self._read_state() if self.state_path is not None else None
         if saved is not None:
@@ -318,16 +364,13 @@ class LogParser:
         return ParserStateError(f"damaged parser state in {self.state_path}: {_one_line(problem)}")
 
     def _read_state(self) -> ParserState | None:
-        assert self.state_path is not None
-        if not self.state_path.exists():
-            return None
+        assert self.store is not None
         try:
-            size = self.state_path.stat().st_size
-            if size > MAX_STATE_BYTES:
-                raise self._damaged(f"{size} bytes, more than the {MAX_STATE_BYTES} a parser state may have")
-            raw = self.state_path.read_bytes()
-        except OSError as exc:
-            raise self._damaged(f"cannot read it ({exc.strerror or exc})") from None
+            raw = self.store.read(MAX_STATE_BYTES)
+        except (OSError, IntentosError) as exc:
+            raise self._damaged(f"cannot read it ({getattr(exc, 'strerror', None) or exc})") from None
+        if raw is None:
+            return None
         try:
             saved = json.loads(raw.decode("utf-8"))
         except UnicodeDecodeError:
@@ -363,7 +406,7 @@ class LogParser:
 
     def save(self) -> None:
         """Write the state file atomically (a crash mid-write leaves the previous state intact)."""
-        if self.state_path is None:
+        if self.store is None:
             return
         clusters, nodes = _snapshot(self.miner.drain)
         state = {
@@ -375,10 +418,7 @@ class LogParser:
             "clusters": clusters,
             "tree": nodes,
         }
-        self.state_path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.state_path.with_name(self.state_path.name + ".tmp")
-        tmp.write_text(json.dumps(state, separators=(",", ":")), encoding="utf-8")
-        os.replace(tmp, self.state_path)
+        self.store.write(json.dumps(state, separators=(",", ":")).encode("utf-8"))
         self._since_save = 0
 
     def __enter__(self) -> LogParser:
@@ -404,7 +444,7 @@ class LogParser:
         result = self.miner.add_log_message(rec.message)
         self.lines_seen += 1
         self._since_save += 1
-        if self.state_path is not None and self._since_save >= self.autosave_every:
+        if self.store is not None and self._since_save >= self.autosave_every:
             self.save()
         template = result["template_mined"]
         return ParsedRecord(rec, result["cluster_id"], template, self._parameters(template, rec.message))
