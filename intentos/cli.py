@@ -293,7 +293,7 @@ def run(
         table = FunctionTable.discover()
         if spec.workflow is not None and not dry_run and (problems := validate(spec.workflow, table)):
             # Before the fixture is seeded: an invalid file leaves nothing behind, and the error names it.
-            raise IntentosError(f"{file}: {WorkflowInvalid(problems)}")
+            raise IntentosError(f"{file}: the workflow is not valid: " + "; ".join(str(p) for p in problems))
         settings = load_settings()
         run_id = new_run_id()
         fixture = spec.fixture
@@ -322,8 +322,10 @@ def run(
         if dry_run:
             problems = validate(workflow, table)
             if as_json:
+                error = f"{file}: the workflow is not valid: " + "; ".join(str(p) for p in problems)
                 print(json.dumps({"valid": not problems, "problems": [p.model_dump() for p in problems],
-                                  "workflow": workflow.to_data(), "sandbox": str(ctx.sandbox.root)}))
+                                  "workflow": workflow.to_data(), "sandbox": str(ctx.sandbox.root),
+                                  **({"error": error} if problems else {})}))
             elif problems:
                 err.print("\n".join(f"[red]-[/] {p}" for p in problems))
             else:

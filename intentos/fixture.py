@@ -16,14 +16,20 @@ from __future__ import annotations
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from intentos import yamlfile
 from intentos.app import Context, UserProfile
 from intentos.errors import IntentosError, WorkflowFileError
 from intentos.sandbox import INTERNAL_DIR, TRASH, Sandbox
 from intentos.table import FunctionTable
+
+
+def _clip(text: str, limit: int = 400) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 class Fixture(BaseModel):
@@ -34,6 +40,16 @@ class Fixture(BaseModel):
     user: UserProfile | None = None
     apps: dict[str, Any] = Field(default_factory=dict)
     source: str | None = None
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                ZoneInfo(value)
+            except (ZoneInfoNotFoundError, ValueError):
+                raise ValueError(f"unknown time zone {value!r} (an IANA name like Europe/Berlin)") from None
+        return value
 
     @classmethod
     def load(cls, path: str | Path) -> Fixture:
@@ -65,7 +81,12 @@ class Fixture(BaseModel):
             try:
                 table.apps[name](ctx).seed(data)
             except ValidationError as exc:
-                raise WorkflowFileError(self.source or "<fixture>", f"{name}: {exc}") from None
+                problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'value'}: {e['msg']}" for e in exc.errors())
+                raise WorkflowFileError(self.source or "<fixture>", f"{name}: {_clip(problems)}") from None
+            except WorkflowFileError:
+                raise
+            except IntentosError as exc:  # an app's own refusal, said of the fixture file it came from
+                raise WorkflowFileError(self.source or "<fixture>", f"{name}: {_clip(str(exc))}") from None
 
 
 def sandbox_is_empty(sandbox: Sandbox) -> bool:
