@@ -3,30 +3,40 @@
 The file is the standard format any calendar program opens. Times are stored with
 their time zone (and a VTIMEZONE definition); floating times in an imported file are
 read in the user's zone. Weekly meetings and other RRULE recurrences are expanded
-with dateutil, honouring EXDATE and RECURRENCE-ID overrides. Cancelling never
-deletes: the event stays in the file with STATUS:CANCELLED. A file that cannot be
-parsed is reported, by name, and never written over.
+with dateutil, honouring EXDATE and RECURRENCE-ID overrides, and only within the
+window asked about: at most MAX_OCCURRENCES occurrences of one event per query, the
+expansion starting just before the window (not at a first occurrence years ago) and
+stopping at its end, so no rule (FREQ=SECONDLY, a filter that never matches...) can
+keep a call busy. Cancelling never deletes: the event stays in the file with
+STATUS:CANCELLED. The file is read through the sandbox with a size limit; a file that
+cannot be parsed is reported, by name, in one line, and never written over.
 """
 
 from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import MAXYEAR, date, datetime, time, timedelta
 from typing import Any
 
 import icalendar
-from dateutil.rrule import rrulestr
+from dateutil.rrule import DAILY, HOURLY, MINUTELY, SECONDLY, WEEKLY, YEARLY, rrule, rrulestr
 from pydantic import BaseModel, Field
 
 from intentos.app import App
 from intentos.apps.clock import add_elapsed, elapsed_minutes, isoformat, localize, parse_when
-from intentos.errors import AppError
+from intentos.errors import AppError, SandboxError
 from intentos.function import Effect, function
 
 CALENDAR_FILE = "Calendar/calendar.ics"
 DEFAULT_DAYS = 7
 MAX_SLOT_DAYS = 62
+MAX_CALENDAR_BYTES = 50 * 1024 * 1024  # a bigger file is refused, not read
+MAX_OCCURRENCES = 10_000  # occurrences of one repeating event in one query's window
+_STEP_SECONDS = {SECONDLY: 1, MINUTELY: 60, HOURLY: 3600, DAILY: 86400, WEEKLY: 7 * 86400}
+MAX_TOTAL_OCCURRENCES = 20_000  # all repeating events of one query together
+MAX_LOOKED_AT = 500_000  # occurrences dateutil may hand over in one query, kept or not
+_LEAD = timedelta(hours=3)  # expansion stops this much after the window (wall-clock against real time)
 
 
 class Event(BaseModel):
@@ -129,35 +139,52 @@ class CalendarApp(App):
     # -- the file -----------------------------------------------------------------------------
 
     def _load(self) -> icalendar.Calendar:
-        path = self.sandbox.resolve(CALENDAR_FILE)
-        if not path.exists():
+        try:
+            raw = self.sandbox.read_bytes(CALENDAR_FILE, limit=MAX_CALENDAR_BYTES)
+        except FileNotFoundError:
             cal = icalendar.Calendar()
             cal.add("prodid", "-//intentos//calendar//EN")
             cal.add("version", "2.0")
             return cal
+        except IsADirectoryError:
+            raise AppError(f"{CALENDAR_FILE} is a folder, not an iCalendar file") from None
+        except (OSError, SandboxError) as exc:
+            raise AppError(_one_line(f"{CALENDAR_FILE} cannot be read: {_reason(exc)}")) from None
         try:
-            cal = icalendar.Calendar.from_ical(path.read_bytes())
-        except ValueError as exc:
-            raise self._corrupt(str(exc)) from None
-        if not isinstance(cal, icalendar.Calendar):
-            raise self._corrupt("it holds no VCALENDAR")
-        for comp in cal.walk():
-            if comp.errors:
-                prop, problem = comp.errors[0]
-                raise self._corrupt(f"{comp.name} {prop}: {problem}")
-        for comp in cal.walk("VEVENT"):
+            cal = icalendar.Calendar.from_ical(raw)
+            if not isinstance(cal, icalendar.Calendar):
+                raise self._corrupt("it holds no VCALENDAR")
+            for comp in cal.walk():
+                if comp.errors:
+                    prop, problem = comp.errors[0]
+                    raise self._corrupt(f"{comp.name} {prop}: {problem}")
+            events = cal.walk("VEVENT")
+        except AppError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - icalendar raises all sorts (RecursionError too) on a hostile file
+            raise self._corrupt(_problem(exc)) from None
+        for comp in events:
             try:
                 self._times(comp)
-            except (KeyError, ValueError, TypeError, AttributeError) as exc:
-                raise self._corrupt(f"event {comp.get('uid', '?')}: bad DTSTART/DTEND ({exc})") from None
+            except Exception as exc:  # noqa: BLE001
+                raise self._corrupt(f"event {_uid(comp)}: bad DTSTART/DTEND ({exc})") from None
         return cal
 
     def _corrupt(self, why: str) -> AppError:
+        why = _one_line(why)
+        why = why if len(why) <= 300 else why[:300] + "…"  # a parser may quote a whole (huge) line
         return AppError(f"{CALENDAR_FILE} is not a valid iCalendar file ({why}); it was left untouched")
 
     def _save(self, cal: icalendar.Calendar) -> None:
-        cal.add_missing_timezones()
-        self.sandbox.write_bytes(CALENDAR_FILE, cal.to_ical())
+        try:
+            cal.add_missing_timezones()
+            data = cal.to_ical()
+        except Exception as exc:  # noqa: BLE001
+            raise self._corrupt(f"it cannot be written back: {_problem(exc)}") from None
+        try:
+            self.sandbox.write_bytes(CALENDAR_FILE, data)
+        except (OSError, SandboxError) as exc:
+            raise AppError(_one_line(f"{CALENDAR_FILE} cannot be written: {_reason(exc)}")) from None
 
     # -- reading events -------------------------------------------------------------------------
 
@@ -186,36 +213,57 @@ class CalendarApp(App):
         overridden: dict[str, set[datetime]] = {}
         for comp in cal.walk("VEVENT"):
             if "recurrence-id" in comp:
-                overridden.setdefault(str(comp["uid"]), set()).add(self._aware(comp.decoded("recurrence-id")))
+                try:
+                    at = self._aware(comp.decoded("recurrence-id"))
+                except Exception as exc:  # noqa: BLE001
+                    raise self._corrupt(f"event {_uid(comp)}: bad RECURRENCE-ID ({exc})") from None
+                overridden.setdefault(str(comp["uid"]), set()).add(at)
         found = []
+        budget = _Budget()
         for comp in cal.walk("VEVENT"):
             if not include_cancelled and _status(comp) == "CANCELLED":
                 continue
             start, end, all_day = self._times(comp)
             if "rrule" in comp and "recurrence-id" not in comp and lo is not None and hi is not None:
-                skip = overridden.get(str(comp["uid"]), set()) | self._exdates(comp)
-                for at in self._expand(comp, add_elapsed(lo, minutes=-elapsed_minutes(start, end)), hi):
-                    if at not in skip:
-                        found.append(_Occurrence(comp, at, _same_length(at, start, end, all_day), all_day))
+                try:
+                    skip = overridden.get(str(comp["uid"]), set()) | self._exdates(comp)
+                    for at in self._expand(comp, add_elapsed(lo, minutes=-elapsed_minutes(start, end)), hi, budget):
+                        if at not in skip:
+                            found.append(_Occurrence(comp, at, _same_length(at, start, end, all_day), all_day))
+                except AppError:
+                    raise
+                except Exception as exc:  # noqa: BLE001 - a rule dateutil cannot follow is the file's problem
+                    raise self._corrupt(f"event {_uid(comp)}: bad RRULE or EXDATE ({_problem(exc)})") from None
             else:
                 found.append(_Occurrence(comp, start, end, all_day))
         inside = [o for o in found if (lo is None or o.end > lo or o.start >= lo) and (hi is None or o.start < hi)]
         return sorted(inside, key=lambda o: (o.start, str(o.comp.get("summary", ""))))
 
-    def _expand(self, comp: icalendar.Event, lo: datetime, hi: datetime) -> list[datetime]:
+    def _expand(self, comp: icalendar.Event, lo: datetime, hi: datetime,
+                budget: _Budget | None = None) -> list[datetime]:
+        """Starts of a repeating event's occurrences in [lo, hi]: at most MAX_OCCURRENCES per rule."""
         raw = comp.decoded("dtstart")
         first = raw if isinstance(raw, datetime) else datetime.combine(raw, time())
         if first.tzinfo is None and isinstance(raw, datetime):
             first = localize(first, self.ctx.tz)  # floating time: the user's wall clock
-        try:
-            rule = rrulestr(comp["rrule"].to_ical().decode(), dtstart=first)
-        except (ValueError, TypeError) as exc:
-            raise self._corrupt(f"event {comp.get('uid', '?')}: bad RRULE ({exc})") from None
-        if first.tzinfo is None:  # all-day: expand on dates, then place them in the user's zone
-            window = rule.between(lo.replace(tzinfo=None) - timedelta(days=1), hi.replace(tzinfo=None), inc=True)
+        rules = []
+        for text in _rrule_texts(comp):
+            try:
+                rule = rrulestr(text, dtstart=first)
+            except (ValueError, TypeError, KeyError, IndexError, OverflowError) as exc:
+                raise self._corrupt(f"event {_uid(comp)}: bad RRULE ({exc})") from None
+            if not isinstance(rule, rrule):
+                raise self._corrupt(f"event {_uid(comp)}: bad RRULE ({text!r} is not one rule)")
+            rules.append(rule)
+        zone = first.tzinfo
+        if zone is None:  # all-day: expand on dates, then place them in the user's zone
+            lo_b, hi_b = lo.replace(tzinfo=None) - timedelta(days=1), hi.replace(tzinfo=None)
         else:
-            window = rule.between(lo, hi, inc=True)
-        return [self._aware(at) for at in window]
+            lo_b, hi_b = lo, hi
+        found: set[datetime] = set()
+        for rule in rules:
+            found.update(_window(rule, first.replace(tzinfo=None), zone, lo_b, hi_b, budget or _Budget()))
+        return [self._aware(at.replace(tzinfo=zone) if zone else at) for at in sorted(found)]
 
     def _exdates(self, comp: icalendar.Event) -> set[datetime]:
         lists = comp.get("exdate", [])
@@ -224,26 +272,30 @@ class CalendarApp(App):
             out.update(self._aware(d.dt) for d in entry.dts)
         return out
 
-    def _event(self, occ: _Occurrence) -> Event:
+    def _event(self, occ: _Occurrence, fixed: dict[int, dict[str, Any]] | None = None) -> Event:
+        """An occurrence as shown; `fixed` caches what all occurrences of one event share."""
         comp = occ.comp
+        if fixed is None or id(comp) not in fixed:
+            shared = dict(uid=str(comp.get("uid", "")), title=str(comp.get("summary", "")),
+                          location=str(comp.get("location", "")), attendees=_attendees(comp),
+                          description=str(comp.get("description", "")), status=_status(comp),
+                          recurrence="\n".join(_rrule_texts(comp)) or None)
+            if fixed is not None:
+                fixed[id(comp)] = shared
+        else:
+            shared = fixed[id(comp)]
         if occ.all_day:
             last = (occ.end - timedelta(days=1)).date() if occ.end > occ.start else occ.start.date()
             start, end = occ.start.date().isoformat(), last.isoformat()
         else:
             start, end = isoformat(occ.start), isoformat(occ.end)
         return Event(
-            uid=str(comp.get("uid", "")),
-            title=str(comp.get("summary", "")),
             start=start,
             end=end,
             all_day=occ.all_day,
             duration_minutes=(occ.end.date() - occ.start.date()).days * 1440 if occ.all_day
             else int(elapsed_minutes(occ.start, occ.end)),
-            location=str(comp.get("location", "")),
-            attendees=_attendees(comp),
-            description=str(comp.get("description", "")),
-            status=_status(comp),
-            recurrence=comp["rrule"].to_ical().decode() if "rrule" in comp else None,
+            **shared,
         )
 
     def _master(self, cal: icalendar.Calendar, uid: str) -> icalendar.Event:
@@ -353,7 +405,8 @@ class CalendarApp(App):
         """List events between two dates (default: today and the next 7 days)."""
         lo, hi = self._range(args.start, args.end, DEFAULT_DAYS)
         found = self._occurrences(self._load(), lo, hi, include_cancelled=args.include_cancelled)
-        events = [self._event(o) for o in found]
+        fixed: dict[int, dict[str, Any]] = {}
+        events = [self._event(o, fixed) for o in found]
         return Events(events=events, count=len(events))
 
     @function(Effect.READ)
@@ -366,7 +419,8 @@ class CalendarApp(App):
         else:
             found = self._occurrences(cal, None, None)
         words = args.query.lower().split()
-        events = [self._event(o) for o in found if all(w in _haystack(o.comp) for w in words)]
+        fixed: dict[int, dict[str, Any]] = {}
+        events = [self._event(o, fixed) for o in found if all(w in _haystack(o.comp) for w in words)]
         return Events(events=events, count=len(events))
 
     @function(Effect.WRITE)
@@ -464,6 +518,178 @@ class CalendarApp(App):
         return f"calendar: {len(upcoming)} events in the next 7 days; next: {nxt.title} at {nxt.start}"
 
 
+@dataclass
+class _Budget:
+    """What one query may spend expanding repeating events, all events together."""
+
+    occurrences: int = MAX_TOTAL_OCCURRENCES
+    looked_at: int = MAX_LOOKED_AT
+
+
+def _window(rule: rrule, start: datetime, zone: Any, lo: datetime, hi: datetime, budget: _Budget) -> list[datetime]:
+    """Naive wall-clock starts (in `zone`, or dates for all-day) of `rule`'s occurrences in [lo, hi].
+
+    `start` is the first occurrence, naive. The work is bounded whatever the rule says:
+    - a rule without COUNT is expanded from a start moved (by whole periods, so the same
+      occurrences follow) to just before the window, and ends at the window's end (UNTIL);
+    - a WEEKLY-or-finer rule whose day filters let no day of the window through is not expanded
+      at all, and an HOURLY/MINUTELY/SECONDLY one has its day filters applied here instead of by
+      dateutil (which looks for the next allowed day minute by minute, for seconds on end);
+    - the whole problem is moved by 400-year Gregorian cycles (which keep every weekday and leap
+      day) to just before year 9999, where dateutil gives up looking;
+    - at most MAX_OCCURRENCES are kept, and the query as a whole keeps and looks at no more than
+      its budget.
+    """
+    def wall(value: datetime) -> datetime:
+        if value.tzinfo is None:
+            return value
+        return value.astimezone(zone).replace(tzinfo=None) if zone is not None else value.replace(tzinfo=None)
+
+    lo_w, hi_w = wall(lo), wall(hi)
+    # Private attributes of dateutil's rrule, stable since 2.x: how the rule was given.
+    freq, interval, original = rule._freq, rule._interval, rule._original_rule  # noqa: SLF001
+    until = wall(rule._until) if rule._until is not None else None  # noqa: SLF001
+    until = min(until, hi_w + _LEAD) if until is not None else hi_w + _LEAD
+    # A wall-clock time skipped by a DST change near the window's start can still fall inside it.
+    lead = timedelta(0)
+    if zone is not None and lo.tzinfo is not None:
+        offsets = {(lo - timedelta(days=1)).astimezone(zone).utcoffset(), lo.astimezone(zone).utcoffset()}
+        if len(offsets) > 1:
+            lead = max(offsets) - min(offsets) + timedelta(hours=1)
+    count = rule._count  # noqa: SLF001
+    begin = start
+    if count is None:
+        begin = _moved_start(start, freq, interval, lo_w, lead)
+    elif freq in _STEP_SECONDS and not any(original.values()):
+        # One occurrence per period and no filter: the n-th is n periods on, so COUNT moves along too.
+        begin = _moved_start(start, freq, interval, lo_w, lead)
+        count -= (begin - start) // timedelta(seconds=_STEP_SECONDS[freq] * interval)
+        if count <= 0:
+            return []
+    if begin > until:
+        return []
+    allowed = _allowed_days(rule, max(lo_w, begin), until) if freq >= WEEKLY else None
+    if allowed is not None and not allowed:
+        return []
+    cycles = 0 if rule._byeaster else (MAXYEAR - until.year) // 400 * 400  # noqa: SLF001 - Easter has no cycle
+    if allowed is not None and freq in (HOURLY, MINUTELY, SECONDLY) and count is None:
+        # The day filters only limit at these frequencies: each run of allowed days is expanded
+        # without them, from just before its first day to the end of its last.
+        spans = []
+        for first, last in _runs(sorted(allowed)):
+            run_start = _moved_start(start, freq, interval, datetime.combine(first, time()), lead=timedelta(0))
+            spans.append((max(begin, run_start), min(until, datetime.combine(last + timedelta(days=1), time()))))
+        changes: dict[str, Any] = {k: None for k in _DAY_FILTERS}
+    else:
+        spans, changes = [(begin, until)], {}
+    out: list[datetime] = []
+    for span_start, span_end in spans:
+        if span_start > span_end:
+            continue
+        # With COUNT, dateutil wants no UNTIL: the loop below stops at the window's end itself.
+        expanded = rule.replace(dtstart=_years_later(span_start, cycles), count=count,
+                                until=None if count is not None else _years_later(span_end, cycles), **changes)
+        for shifted in expanded:
+            budget.looked_at -= 1
+            if budget.looked_at < 0 or budget.occurrences <= 0:
+                return out
+            at = _years_later(shifted, -cycles)
+            key = at.replace(tzinfo=zone) if zone is not None and lo.tzinfo is not None else at
+            if key > hi or at > span_end:
+                break
+            if key < lo or (allowed is not None and at.date() not in allowed):
+                continue
+            out.append(at)
+            budget.occurrences -= 1
+            if len(out) >= MAX_OCCURRENCES or budget.occurrences <= 0:
+                return out
+    return out
+
+
+def _runs(days: list[date]) -> list[tuple[date, date]]:
+    """Consecutive days grouped: [(first, last), ...]."""
+    runs: list[tuple[date, date]] = []
+    for day in days:
+        if runs and day == runs[-1][1] + timedelta(days=1):
+            runs[-1] = (runs[-1][0], day)
+        else:
+            runs.append((day, day))
+    return runs
+
+
+_DAY_FILTERS = ("bymonth", "bymonthday", "byyearday", "byweekno", "byweekday", "byeaster")
+
+
+def _allowed_days(rule: rrule, lo: datetime, hi: datetime) -> set[date] | None:
+    """The days from `lo` to `hi` that pass the day filters of a WEEKLY-or-finer rule; None: no filters.
+
+    For these frequencies the day filters (BYMONTH, BYMONTHDAY, BYYEARDAY, BYWEEKNO, BYDAY) only
+    limit, so the days they let through are those of a YEARLY rule with the same filters; one with
+    an INTERVAL past year 9999 looks at exactly one year.
+    """
+    original = rule._original_rule  # noqa: SLF001 - the BY parts as given (defaults are None)
+    filters = {k: original[k] for k in _DAY_FILTERS if original.get(k)}
+    first, last = (lo - timedelta(days=1)).date(), (hi + timedelta(days=1)).date()
+    if not filters or (last - first).days > 4000:
+        return None  # no filter, or a window so long that looking is no cheaper than expanding
+    if "byweekday" in filters:  # finer than MONTHLY, dateutil ignores an ordinal (1MO): so does the check
+        filters["byweekday"] = tuple(getattr(d, "weekday", d) for d in filters["byweekday"])
+    if set(filters) == {"bymonth"}:  # alone, YEARLY would add the start's day of the month
+        filters["bymonthday"] = tuple(range(1, 32))
+    days: set[date] = set()
+    for year in range(first.year, last.year + 1):
+        for day in rrule(YEARLY, dtstart=datetime(year, 1, 1), interval=MAXYEAR + 1, wkst=rule._wkst,  # noqa: SLF001
+                         byhour=0, byminute=0, bysecond=0, **filters):
+            if first <= day.date() <= last:
+                days.add(day.date())
+    return days
+
+
+def _moved_start(start: datetime, freq: int, interval: int, window: datetime, lead: timedelta) -> datetime:
+    """`start` moved forward by whole periods of the rule to at least two periods (and `lead`) before `window`."""
+    target = window - lead
+    if target <= start:
+        return start
+    if freq in _STEP_SECONDS:
+        step = timedelta(seconds=_STEP_SECONDS[freq] * interval)
+        periods = (target - start) // step - 2
+        return start + periods * step if periods > 0 else start
+    months = 12 * interval if freq == YEARLY else interval
+    periods = ((target.year - start.year) * 12 + target.month - start.month) // months - 2
+    for n in range(periods, max(periods - 60, 0), -1):  # the 31st or 29 February: a period earlier
+        total = start.month - 1 + n * months
+        try:
+            return start.replace(year=start.year + total // 12, month=total % 12 + 1)
+        except ValueError:
+            continue
+    return start
+
+
+def _years_later(value: datetime, years: int) -> datetime:
+    return value.replace(year=value.year + years) if years else value
+
+
+def _rrule_texts(comp: icalendar.Event) -> list[str]:
+    raw = comp.get("rrule")
+    if raw is None:
+        return []
+    return [r.to_ical().decode() for r in (raw if isinstance(raw, list) else [raw])]
+
+
+def _uid(comp: icalendar.Event) -> str:
+    return _one_line(str(comp.get("uid", "?")))[:200]
+
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, OSError) and not isinstance(exc, SandboxError) and exc.strerror:
+        return exc.strerror
+    return _one_line(str(exc)) or type(exc).__name__
+
+
 def _status(comp: icalendar.Event) -> str:
     return str(comp.get("status", "CONFIRMED")).upper()
 
@@ -510,3 +736,13 @@ def _subtract(lo: datetime, hi: datetime, busy: list[tuple[datetime, datetime]])
     if cursor < hi:
         free.append((cursor, hi))
     return free
+
+
+def _problem(exc: BaseException) -> str:
+    """What went wrong with a file's content, in a few words on one line."""
+    if isinstance(exc, RecursionError):
+        return "nested too deeply"
+    if isinstance(exc, MemoryError):
+        return "too big to hold in memory"
+    text = " ".join(str(exc).split())[:300]
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

@@ -4,7 +4,13 @@ Every `*.vcf` file in the folder is read, so a card exported from another progra
 simply be dropped in; new contacts go into the main book, and a changed card is written
 back to the file it came from. Removing a contact moves its card, as a file of its
 own, to the sandbox trash, from where restoring it puts it back in `Contacts/`.
-A file that cannot be parsed is reported by name and never written over.
+
+Files are read only through the sandbox, with a size limit; a link in `Contacts/` is
+never followed. A file that cannot be read or parsed (or a link) is named: listing
+(contacts.find) fails with an error naming it, so nobody mistakes a partial list for the
+whole book; looking one person up (contacts.get, mail recipients, calendar attendees)
+still works with the other files and names the skipped file if nobody matches; and it is
+never written over: a change that would have to write into it is refused, naming it.
 
 Other apps turn names into addresses with `resolve_addresses` (mail recipients,
 calendar attendees).
@@ -17,19 +23,19 @@ import re
 import uuid
 from dataclasses import dataclass
 from email.utils import parseaddr
-from pathlib import Path
 from typing import Any, NamedTuple
 
 import vobject
 from pydantic import BaseModel, Field
 
 from intentos.app import App, Context
-from intentos.errors import AppError
+from intentos.errors import AppError, SandboxError
 from intentos.function import Effect, function
 
 CONTACTS_DIR = "Contacts"
 CONTACTS_FILE = f"{CONTACTS_DIR}/contacts.vcf"
 _EMAIL = re.compile(r"[^@\s<>,;]+@[^@\s<>,;]+\.[^@\s<>,;]+")
+MAX_VCF_BYTES = 50 * 1024 * 1024  # a bigger file is refused, not read
 
 
 class Contact(BaseModel):
@@ -100,6 +106,14 @@ class _Card:
     card: Any  # a vobject vCard component
 
 
+class _Book(list[_Card]):
+    """The cards of every readable .vcf file, and why each unreadable file (or link) was skipped."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.problems: dict[str, str] = {}
+
+
 def resolve_addresses(ctx: Context, items: list[str]) -> list[Address]:
     """Emails as given ("a@b.org", "Ann <a@b.org>"); anything else is looked up in contacts."""
     out, book = [], None
@@ -125,36 +139,75 @@ class ContactsApp(App):
 
     # -- files -------------------------------------------------------------------------------
 
-    def _load(self) -> list[_Card]:
-        folder = self.sandbox.resolve(CONTACTS_DIR)
-        cards: list[_Card] = []
-        if not folder.is_dir():
-            return cards
-        for path in sorted(folder.glob("*.vcf")):
-            cards.extend(self._read(path))
-        return cards
-
-    def _read(self, path: Path) -> list[_Card]:
-        rel = self.sandbox.relative(self.sandbox.resolve(path))
+    def _load(self) -> _Book:
+        book = _Book()
         try:
-            text = path.read_text(encoding="utf-8")
+            if not self.sandbox.is_dir(CONTACTS_DIR):
+                return book
+            entries = self.sandbox.scandir(CONTACTS_DIR)
+        except (OSError, SandboxError) as exc:
+            raise _file_error(CONTACTS_DIR, exc) from None
+        for entry in entries:
+            if not entry.name.endswith(".vcf") or entry.name.startswith("."):
+                continue
+            if entry.kind != "file":
+                what = "a link" if entry.kind == "link" else "not a regular file"
+                book.problems[entry.path] = f"{_shown(entry.path)} is {what}, not a vCard file; skipped"
+                continue
+            try:
+                book.extend(self._read(entry.path))
+            except AppError as exc:
+                book.problems[entry.path] = str(exc)
+        return book
+
+    def _read(self, rel: str) -> list[_Card]:
+        try:
+            raw = self.sandbox.read_bytes(rel, limit=MAX_VCF_BYTES)
+        except (OSError, SandboxError) as exc:
+            raise _file_error(rel, exc) from None
+        try:
+            text = raw.decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            raise AppError(f"{rel} is not a valid vCard file (not UTF-8 text: {exc.reason} at byte {exc.start}); "
+                           "it was left untouched") from None
+        try:
             found = [c for c in vobject.readComponents(text) if c.name == "VCARD"]
-        except (vobject.base.ParseError, UnicodeDecodeError, ValueError) as exc:
-            raise AppError(f"{rel} is not a valid vCard file ({exc}); it was left untouched") from None
+        except Exception as exc:  # noqa: BLE001 - vobject raises all sorts (RecursionError too) on a hostile file
+            raise AppError(f"{rel} is not a valid vCard file ({_problem(exc)}); "
+                           "it was left untouched") from None
         if text.strip() and not found:
             raise AppError(f"{rel} is not a valid vCard file (it holds no VCARD); it was left untouched")
         cards = []
-        for card in found:
-            if "fn" not in card.contents:
-                raise AppError(f"{rel} is not a valid vCard file (a card has no FN name); it was left untouched")
-            if "uid" not in card.contents:  # stable across reads, so a uid given out stays valid
-                seed = f"{rel}:{card.fn.value}:{','.join(_values(card, 'email'))}"
-                card.add("uid").value = str(uuid.uuid5(uuid.NAMESPACE_URL, seed))
-            cards.append(_Card(rel, card))
+        try:
+            for card in found:
+                if "fn" not in card.contents or not isinstance(card.fn.value, str):
+                    raise AppError(f"{rel} is not a valid vCard file (a card has no FN name); it was left untouched")
+                if "uid" not in card.contents:  # stable across reads, so a uid given out stays valid
+                    seed = f"{rel}:{card.fn.value}:{','.join(_values(card, 'email'))}"
+                    card.add("uid").value = str(uuid.uuid5(uuid.NAMESPACE_URL, seed))
+                _contact(card)  # every field it will be shown with can be read
+                cards.append(_Card(rel, card))
+        except AppError:
+            raise
+        except Exception as exc:  # noqa: BLE001
+            raise AppError(f"{rel} is not a valid vCard file ({_problem(exc)}); "
+                           "it was left untouched") from None
         return cards
 
     def _write(self, file: str, cards: list[_Card]) -> None:
-        self.sandbox.write_text(file, "".join(c.card.serialize() for c in cards if c.file == file))
+        problems = getattr(cards, "problems", {})
+        if file in problems:
+            raise AppError(f"{file} could not be read, so it is not written over; nothing was changed "
+                           f"({problems[file]})")
+        try:
+            text = "".join(c.card.serialize() for c in cards if c.file == file)
+        except Exception as exc:  # noqa: BLE001 - a card vobject read but cannot write back
+            raise AppError(f"{file} cannot be written back ({_problem(exc)}); "
+                           "it was left untouched") from None
+        try:
+            self.sandbox.write_text(file, text)
+        except (OSError, SandboxError) as exc:
+            raise _file_error(file, exc) from None
 
     # -- lookup ---------------------------------------------------------------------------------
 
@@ -186,7 +239,9 @@ class ContactsApp(App):
         names = [c.card.fn.value for c in cards]
         close = difflib.get_close_matches(text, names, n=3, cutoff=0.6)
         hint = f"; did you mean {', '.join(close)}?" if close else " (give an email address or add the contact first)"
-        raise AppError(f"no contact matches {query!r}{hint}")
+        problems = getattr(cards, "problems", {})
+        skipped = f"; {_unreadable(problems)}" if problems else ""
+        raise AppError(f"no contact matches {query!r}{hint}{skipped}")
 
     # -- functions --------------------------------------------------------------------------------
 
@@ -204,7 +259,10 @@ class ContactsApp(App):
         """Find contacts whose name, email, organization or tags contain the query words."""
         words = args.query.casefold().split()
         tag = (args.tag or "").casefold()
-        hits = [c.card for c in self._load() if all(w in _haystack(c.card) for w in words)
+        book = self._load()
+        if book.problems:
+            raise AppError(_listing_error(book.problems))
+        hits = [c.card for c in book if all(w in _haystack(c.card) for w in words)
                 and (not tag or tag in (t.casefold() for t in _values(c.card, "categories")))]
         hits.sort(key=lambda card: card.fn.value.casefold())
         contacts = [_contact(card) for card in hits[: args.limit]]
@@ -247,16 +305,19 @@ class ContactsApp(App):
         entry = self._find_one(cards, args.contact)
         contact = _contact(entry.card)
         alone = [c for c in cards if c.file == entry.file] == [entry]
-        if alone and entry.file != CONTACTS_FILE:
-            trashed = self.sandbox.trash(entry.file)
-        else:
-            # The card first goes to the trash as a file of its own, then leaves the book:
-            # if anything fails between the two, it exists twice, never zero times.
-            single = _free_name(self.sandbox.resolve(CONTACTS_DIR), contact)
-            self.sandbox.write_text(single, entry.card.serialize())
-            trashed = self.sandbox.trash(single)
-            cards.remove(entry)
-            self._write(entry.file, cards)
+        try:
+            if alone and entry.file != CONTACTS_FILE:
+                trashed = self.sandbox.trash(entry.file)
+            else:
+                # The card first goes to the trash as a file of its own, then leaves the book:
+                # if anything fails between the two, it exists twice, never zero times.
+                single = self._free_name(contact)
+                self.sandbox.write_text(single, entry.card.serialize())
+                trashed = self.sandbox.trash(single)
+                cards.remove(entry)
+                self._write(entry.file, cards)
+        except (OSError, SandboxError) as exc:
+            raise _file_error(entry.file, exc) from None
         return Removed(uid=contact.uid, name=contact.name, trash_id=trashed.id)
 
     # -- fixtures and context ----------------------------------------------------------------
@@ -279,7 +340,15 @@ class ContactsApp(App):
             cards = self._load()
         except AppError as exc:
             return str(exc)
-        return f"contacts: {len(cards)} people" if cards else "contacts: address book is empty"
+        line = f"contacts: {len(cards)} people" if cards else "contacts: address book is empty"
+        return line + (f"; {_unreadable(cards.problems)}" if cards.problems else "")
+
+    def _free_name(self, contact: Contact) -> str:
+        slug = re.sub(r"[^A-Za-z0-9._-]+", "-", contact.name).strip("-.") or "contact"
+        name = f"{CONTACTS_DIR}/{slug}.vcf"
+        if self.sandbox.lstat(name) is not None:
+            name = f"{CONTACTS_DIR}/{slug}-{contact.uid[:8]}.vcf"
+        return name
 
     def _new_card(self, args: AddArgs, cards: list[_Card]) -> Any:
         if not args.name.strip():
@@ -377,9 +446,51 @@ def _set_first(card: Any, key: str, value: str, type_param: str | None = None) -
         line.type_param = type_param
 
 
-def _free_name(folder: Path, contact: Contact) -> str:
-    slug = re.sub(r"[^A-Za-z0-9._-]+", "-", contact.name).strip("-.") or "contact"
-    name = f"{slug}.vcf"
-    if (folder / name).exists():
-        name = f"{slug}-{contact.uid[:8]}.vcf"
-    return f"{CONTACTS_DIR}/{name}"
+def _unreadable(problems: dict[str, str]) -> str:
+    files = sorted(problems)
+    listed = ", ".join(_shown(f) for f in files[:5]) + (f" and {len(files) - 5} more" if len(files) > 5 else "")
+    return f"{len(files)} unreadable vCard file{'s' if len(files) != 1 else ''} skipped: {listed}"
+
+
+def _listing_error(problems: dict[str, str]) -> str:
+    if len(problems) == 1:
+        return next(iter(problems.values()))
+    files = sorted(problems)
+    shown = "; ".join(problems[f] for f in files[:3]) + (f"; and {len(files) - 3} more" if len(files) > 3 else "")
+    return f"{len(files)} vCard files in {CONTACTS_DIR}/ could not be read: {shown}"
+
+
+def _first_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text[:300]
+
+
+def _shown(path: str) -> str:
+    return path if path.isprintable() else path.encode("unicode_escape").decode("ascii")
+
+
+def _file_error(path: str, exc: BaseException) -> AppError:
+    """One line naming the file for a sandbox or OS error on it."""
+    if isinstance(exc, AppError):
+        return exc
+    if isinstance(exc, FileNotFoundError):
+        reason = f"{path} does not exist"
+    elif isinstance(exc, IsADirectoryError):
+        reason = f"{path} is a folder, not a file"
+    elif isinstance(exc, OSError) and not isinstance(exc, SandboxError) and exc.strerror:
+        reason = f"{path} cannot be read: {exc.strerror}"
+    else:
+        reason = _first_line(exc)
+        if _shown(path) not in reason:
+            reason = f"{path}: {reason}"
+    return AppError(" ".join(_shown(reason).split()))
+
+
+def _problem(exc: BaseException) -> str:
+    """What went wrong with a file's content, in a few words on one line."""
+    if isinstance(exc, RecursionError):
+        return "nested too deeply"
+    if isinstance(exc, MemoryError):
+        return "too big to hold in memory"
+    text = " ".join(str(exc).split())[:300]
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

@@ -12,7 +12,9 @@ A note lives at `Notes/<slug>.md`, the slug made from its title (`-2`, `-3` when
 A markdown file dropped into `Notes/` without front matter is a note too: its title is
 its first heading or its file name. A note whose front matter cannot be read is named
 in the error of any call that needs it, left out of lists and searches (which report
-it), and never written over. Deleting a note moves its file to the sandbox trash.
+it), and never written over. A link in `Notes/` is not a note: it is never followed,
+and one named `*.md` is reported as skipped. Files are read only through the sandbox,
+with a size limit. Deleting a note moves its file to the sandbox trash.
 """
 
 from __future__ import annotations
@@ -23,18 +25,22 @@ import unicodedata
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from pathlib import Path
+from pathlib import PurePosixPath
 from typing import Any
 
 import yaml
 from pydantic import BaseModel, Field, ValidationError
 
 from intentos.app import App
-from intentos.errors import AppError
+from intentos.errors import AppError, SandboxError
 from intentos.function import Effect, function
 
 NOTES_DIR = "Notes"
 SNIPPET_CHARS = 160
+MAX_NOTE_BYTES = 50 * 1024 * 1024  # a bigger file is refused, not read
+MAX_NOTE_FILES = 100_000  # entries looked at under Notes/
+MAX_FRONT_MATTER_CHARS = 1_000_000  # YAML is parsed in Python: a bigger head is refused
+MAX_FRONT_MATTER_DEPTH = 64  # [ and { nested deeper than this are refused before the YAML parser recurses
 _FRONT_MATTER = re.compile(r"\A---[ \t]*\r?\n(.*?)^(?:---|\.\.\.)[ \t]*(?:\r?\n|\Z)", re.S | re.M)
 
 NOTE_REF = "the note's title or its path (e.g. Notes/shopping.md)"
@@ -123,8 +129,7 @@ class SeedNote(BaseModel):
 class _Stored:
     """A note as it is on disk."""
 
-    file: Path
-    path: str  # sandbox-relative
+    path: str  # sandbox-relative, the file it is stored in
     title: str
     tags: list[str]
     created: str
@@ -210,7 +215,10 @@ class NotesApp(App):
     def delete(self, args: ReadArgs) -> Deleted:
         """Delete a note (its file goes to the sandbox trash and can be restored)."""
         note = self._find(args.note)
-        entry = self.sandbox.trash(note.file)
+        try:
+            entry = self.sandbox.trash(note.path)
+        except (OSError, SandboxError) as exc:
+            raise _file_error(note.path, exc) from None
         return Deleted(path=note.path, title=note.title, trash_id=entry.id)
 
     # -- fixtures and context ---------------------------------------------------------------------
@@ -255,48 +263,103 @@ class NotesApp(App):
         title = " ".join(title.split())
         if not title:
             raise AppError("a note needs a title")
-        folder = self.sandbox.resolve(NOTES_DIR)
         slug = _slug(title)
-        file, n = folder / f"{slug}.md", 1
-        while file.exists():
+        path, n = f"{NOTES_DIR}/{slug}.md", 1
+        while self._taken(path):
             n += 1
-            file = folder / f"{slug}-{n}.md"
-        note = _Stored(file=file, path=f"{NOTES_DIR}/{file.name}", title=title, tags=_tags(tags), created=created,
-                       updated=created, body=body)
-        self.sandbox.write_text(file, note.render())
+            path = f"{NOTES_DIR}/{slug}-{n}.md"
+        note = _Stored(path=path, title=title, tags=_tags(tags), created=created, updated=created, body=body)
+        self._write(note)
         return note
+
+    def _taken(self, path: str) -> bool:
+        try:
+            return self.sandbox.lstat(path) is not None  # a link (even a dangling one) takes the name too
+        except (OSError, SandboxError) as exc:
+            raise _file_error(path, exc) from None
 
     def _save(self, note: _Stored) -> None:
         note.updated = self._now()
-        self.sandbox.write_text(note.file, note.render())
+        self._write(note)
 
-    def _files(self) -> list[Path]:
-        folder = self.sandbox.resolve(NOTES_DIR)
-        if not folder.is_dir():
-            return []
-        return sorted(p for p in folder.rglob("*.md") if p.is_file() and not p.name.startswith("."))
+    def _write(self, note: _Stored) -> None:
+        try:
+            text = note.render()
+        except (yaml.YAMLError, RecursionError, ValueError, TypeError) as exc:
+            raise AppError(f"note {note.path} cannot be written: {_problem(exc)}; it was left as it is") from None
+        try:
+            self.sandbox.write_text(note.path, text)
+        except (OSError, SandboxError) as exc:
+            raise _file_error(note.path, exc) from None
+
+    def _scan(self) -> tuple[list[str], list[str]]:
+        """The note files (regular `*.md` files under Notes/, links never followed), and lines about skipped ones."""
+        try:
+            st = self.sandbox.stat(NOTES_DIR)
+            if st is None:
+                return [], []
+            if not self.sandbox.is_dir(NOTES_DIR):
+                raise AppError(f"{NOTES_DIR} is a file, not a folder; notes live in the folder {NOTES_DIR}/")
+            entries = list(self.sandbox.walk(NOTES_DIR, limit=MAX_NOTE_FILES))
+        except (OSError, SandboxError) as exc:
+            raise _file_error(NOTES_DIR, exc) from None
+        files, skipped = [], []
+        for entry in entries:
+            if not entry.name.endswith(".md") or entry.name.startswith("."):
+                continue
+            if entry.is_file:
+                files.append(entry.path)
+            elif entry.kind == "link":
+                skipped.append(f"{_shown(entry.path)} is a link, not a note; skipped")
+            elif entry.kind == "other":
+                skipped.append(f"{_shown(entry.path)} is not a regular file; skipped")
+        return sorted(files), skipped
+
+    def _files(self) -> list[str]:
+        return self._scan()[0]
 
     def _all(self) -> tuple[list[_Stored], list[str]]:
-        notes, problems = [], []
-        for file in self._files():
+        files, problems = self._scan()
+        notes = []
+        for path in files:
             try:
-                notes.append(self._load(file))
+                notes.append(self._load(path))
             except AppError as exc:
                 problems.append(str(exc))
         return notes, problems
 
-    def _load(self, file: Path) -> _Stored:
-        path = self.sandbox.relative(file)
+    def _load(self, path: str) -> _Stored:
         try:
-            text = file.read_text(encoding="utf-8-sig")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise AppError(f"note {path} cannot be read: {exc}") from None
+            raw = self.sandbox.read_bytes(path, limit=MAX_NOTE_BYTES)
+            st = self.sandbox.lstat(path)
+        except (OSError, SandboxError) as exc:
+            raise _file_error(path, exc, "note ") from None
+        try:
+            text = raw.decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            raise AppError(f"note {path} cannot be read: it is not UTF-8 text ({exc.reason} at byte {exc.start})") \
+                from None
+        try:
+            return self._parse(path, text, st.st_mtime if st is not None else 0.0)
+        except AppError:
+            raise
+        except (ValueError, TypeError, OverflowError, RecursionError, MemoryError) as exc:
+            raise AppError(f"note {path} cannot be read: {_problem(exc)}; "
+                           "it was left as it is") from None
+
+    def _parse(self, path: str, text: str, mtime: float) -> _Stored:
         meta: dict[str, Any] = {}
         body = text
         match = _FRONT_MATTER.match(text)
         if match:
+            head = match.group(1)
+            if len(head) > MAX_FRONT_MATTER_CHARS:
+                raise AppError(f"note {path} has front matter of {len(head)} characters, over the "
+                               f"{MAX_FRONT_MATTER_CHARS} limit; it was left as it is")
+            if _flow_depth(head) > MAX_FRONT_MATTER_DEPTH:
+                raise AppError(f"note {path} has front matter nested too deeply; it was left as it is")
             try:
-                loaded = yaml.safe_load(match.group(1))
+                loaded = yaml.safe_load(head)
             except yaml.YAMLError as exc:
                 raise AppError(f"note {path} has front matter that is not valid YAML: {_first_line(exc)}") from None
             if loaded is not None and not isinstance(loaded, dict):
@@ -308,16 +371,18 @@ class NotesApp(App):
         raw_tags = meta.pop("tags", None) or []
         if isinstance(raw_tags, str):
             raw_tags = re.split(r"[,\s]+", raw_tags)
-        if not isinstance(raw_tags, list):
-            raise AppError(f"note {path}: tags must be a list")
-        modified = self._stamp(datetime.fromtimestamp(file.stat().st_mtime, self.ctx.tz))
+        if not isinstance(raw_tags, list) or not all(isinstance(t, _SCALARS) for t in raw_tags):
+            raise AppError(f"note {path}: tags must be a list of words")
+        modified = self._stamp(datetime.fromtimestamp(mtime, self.ctx.tz))
         created = meta.pop("created", None)
         updated = meta.pop("updated", None)
         title = meta.pop("title", None)
+        for key, value in (("title", title), ("created", created), ("updated", updated)):
+            if value is not None and not isinstance(value, _SCALARS):
+                raise AppError(f"note {path}: {key} must be a single value, not {type(value).__name__}")
         return _Stored(
-            file=file,
             path=path,
-            title=str(title).strip() if title else _title_from(body, file),
+            title=str(title).strip() if title else _title_from(body, path),
             tags=_tags([str(t) for t in raw_tags]),
             created=self._stamp(created) if isinstance(created, date) else str(created or modified),
             updated=self._stamp(updated) if isinstance(updated, date) else str(updated or created or modified),
@@ -329,18 +394,24 @@ class NotesApp(App):
         """The one note a title or path names; a clear error when none or several do."""
         ref = ref.strip()
         if ref.lower().endswith(".md") or "/" in ref:
-            file = self.sandbox.resolve(ref if "/" in ref else f"{NOTES_DIR}/{ref}")
-            if file.is_file():
-                if file not in self._files():
-                    raise AppError(f"{ref} is not a note (notes are the .md files in {NOTES_DIR}/)")
-                return self._load(file)
+            given = ref if "/" in ref else f"{NOTES_DIR}/{ref}"
+            try:
+                st = self.sandbox.lstat(given)
+                path = self.sandbox.relative(given)
+            except (OSError, SandboxError) as exc:
+                raise _file_error(ref, exc) from None
+            if st is not None:
+                if path not in self._files():
+                    raise AppError(f"{ref} is not a note (notes are the regular .md files in {NOTES_DIR}/; "
+                                   "links are not followed)")
+                return self._load(path)
             if ref.lower().endswith(".md"):
                 raise AppError(f"there is no note {ref}")
         notes, problems = self._all()
         wanted = ref.casefold()
         matches = [n for n in notes if n.title.casefold() == wanted]
         if not matches:
-            matches = [n for n in notes if n.file.stem == _slug(ref)]
+            matches = [n for n in notes if PurePosixPath(n.path).stem == _slug(ref)]
         if len(matches) == 1:
             return matches[0]
         if len(matches) > 1:
@@ -370,9 +441,10 @@ def _tags(tags: list[str]) -> list[str]:
     return list(dict.fromkeys(t for t in map(_tag, tags) if t))
 
 
-def _title_from(body: str, file: Path) -> str:
+def _title_from(body: str, path: str) -> str:
     heading = re.search(r"^#\s+(.+?)\s*#*\s*$", body, re.M)
-    return heading.group(1) if heading else file.stem.replace("-", " ").replace("_", " ").strip() or file.stem
+    stem = PurePosixPath(path).stem
+    return heading.group(1) if heading else stem.replace("-", " ").replace("_", " ").strip() or stem
 
 
 def _snippet(body: str, words: list[str]) -> str:
@@ -404,9 +476,56 @@ def _instant(stamp: str) -> float:
     return when.timestamp() if when.tzinfo else when.replace(tzinfo=UTC).timestamp()
 
 
-def _first_line(exc: Exception) -> str:
-    return " ".join(str(exc).split("\n")[:3])
+def _first_line(exc: BaseException) -> str:
+    text = " ".join(" ".join(str(exc).split("\n")[:3]).split()) or type(exc).__name__
+    return text[:300]
+
+
+_SCALARS = (str, int, float, date)
+
+
+def _flow_depth(text: str) -> int:
+    """How deep [ and { nest (quotes not considered: a bound, not a parse)."""
+    depth = deepest = 0
+    for char in text:
+        if char in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in "]}":
+            depth = max(depth - 1, 0)
+    return deepest
+
+
+def _shown(path: str) -> str:
+    return path if path.isprintable() else path.encode("unicode_escape").decode("ascii")
+
+
+def _file_error(path: str, exc: BaseException, prefix: str = "") -> AppError:
+    """One line naming the file for a sandbox or OS error on it."""
+    if isinstance(exc, AppError):
+        return exc
+    if isinstance(exc, FileNotFoundError):
+        reason = f"there is no {prefix}{path}"
+    elif isinstance(exc, IsADirectoryError):
+        reason = f"{prefix}{path} is a folder, not a file"
+    elif isinstance(exc, OSError) and not isinstance(exc, SandboxError) and exc.strerror:
+        reason = f"{prefix}{path} cannot be read: {exc.strerror}"
+    else:
+        reason = _first_line(exc)
+        if _shown(path) not in reason:
+            reason = f"{prefix}{path}: {reason}"
+    return AppError(" ".join(_shown(reason).split()))
 
 
 def _plural(n: int, word: str) -> str:
     return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
+def _problem(exc: BaseException) -> str:
+    """What went wrong with a file's content, in a few words on one line."""
+    if isinstance(exc, RecursionError):
+        return "nested too deeply"
+    if isinstance(exc, MemoryError):
+        return "too big to hold in memory"
+    text = " ".join(str(exc).split())[:300]
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

@@ -7,7 +7,9 @@ clock's grammar: ISO dates and date-times (naive ones are in the user's time zon
 phrases like "friday 3pm". A task due on a date is due by the end of that day.
 
 Removing a task moves it to `Tasks/removed.json`, from where `tasks.restore` puts it
-back. A task file that cannot be read is named in the error and never written over.
+back. The files are read through the sandbox with a size limit. A task file that cannot
+be read (not JSON, nested too deeply, not a list of tasks, a due date out of range...) is
+named in a one-line error and never written over.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from intentos.app import App
 from intentos.apps.clock import isoformat, localize, parse_when
-from intentos.errors import AppError
+from intentos.errors import AppError, SandboxError
 from intentos.function import Effect, function
 
 TASKS_FILE = "Tasks/tasks.json"
@@ -31,6 +33,7 @@ REMOVED_FILE = "Tasks/removed.json"
 _ID = re.compile(r"t(\d+)")
 TASK_REF = "the task's id (t3) or its exact title"
 DUE = "ISO date or date-time (2026-03-12, 2026-03-12T15:00) or a phrase like 'friday 3pm'"
+MAX_TASKS_BYTES = 50 * 1024 * 1024  # a bigger file is refused, not read
 
 Priority = Literal["low", "normal", "high"]
 _PRIORITY_RANK = {"high": 0, "normal": 1, "low": 2}
@@ -284,12 +287,12 @@ class TasksApp(App):
         """The moment a task is due by: the given time, or the end of the given day."""
         try:
             return localize(datetime.combine(date.fromisoformat(due) + timedelta(days=1), time()), self.ctx.tz)
-        except ValueError:
+        except (ValueError, OverflowError):
             pass
         try:
             return localize(datetime.fromisoformat(due), self.ctx.tz)
-        except ValueError:
-            raise AppError(f"due {due!r} is not an ISO date or date-time") from None
+        except (ValueError, OverflowError):
+            raise AppError(f"due {_short(due)!r} is not an ISO date or date-time this calendar can reach") from None
 
     def _order(self, task: Task) -> tuple[Any, ...]:
         deadline = self._deadline(task.due).timestamp() if task.due else float("inf")
@@ -307,45 +310,62 @@ class TasksApp(App):
         seen: set[str] = set()
         for task in tasks:
             if task.id in seen:
-                raise AppError(f"{TASKS_FILE} has two tasks with the id {task.id}; it was left as it is")
+                raise AppError(f"{TASKS_FILE} has two tasks with the id {_short(task.id)}; it was left as it is")
             seen.add(task.id)
             if task.due:
                 try:
                     self._deadline(task.due)
                 except AppError as exc:
-                    raise AppError(f"{TASKS_FILE}: task {task.id}: {exc}; the file was left as it is") from None
+                    raise AppError(f"{TASKS_FILE}: task {_short(task.id)}: {exc}; the file was left as it is") from None
         return tasks
 
     def _load_removed(self) -> list[RemovedTask]:
         return self._read(REMOVED_FILE, RemovedTask)
 
     def _read(self, name: str, model: type[Task]) -> list[Any]:
-        path = self.sandbox.resolve(name)
-        if not path.exists():
-            return []
         advice = "fix or move the file; it was left as it is"
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
+            raw = self.sandbox.read_bytes(name, limit=MAX_TASKS_BYTES)
+        except FileNotFoundError:
+            return []
+        except IsADirectoryError:
+            raise AppError(f"{name} is a folder, not a task file") from None
+        except (OSError, SandboxError) as exc:
+            raise AppError(_one_line(f"{name} cannot be read: {_reason(exc)}")) from None
+        try:
+            data = json.loads(raw.decode("utf-8"))
         except UnicodeDecodeError:
             raise AppError(f"{name} is not UTF-8 text; {advice}") from None
         except json.JSONDecodeError as exc:
-            raise AppError(f"{name} is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg}); "
-                           f"{advice}") from None
-        except OSError as exc:
-            raise AppError(f"{name} cannot be read: {exc.strerror}") from None
+            raise AppError(_one_line(f"{name} is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg}); "
+                                     f"{advice}")) from None
+        except RecursionError:
+            raise AppError(f"{name} is nested too deeply to be a task list; {advice}") from None
         if not isinstance(data, list):
             raise AppError(f"{name} must hold a JSON list of tasks, not {type(data).__name__}; {advice}")
         try:
-            return TypeAdapter(list[model]).validate_python(data)
+            tasks = TypeAdapter(list[model]).validate_python(data)
         except ValidationError as exc:
-            raise AppError(f"{name} holds an invalid task: {_first_error(exc)}; {advice}") from None
+            raise AppError(_one_line(f"{name} holds an invalid task: {_first_error(exc)}; {advice}")) from None
+        except RecursionError:
+            raise AppError(f"{name} is nested too deeply to be a task list; {advice}") from None
+        for index, task in enumerate(tasks):
+            try:  # a task must be showable and writable back: fields another program added too
+                json.dumps(task.model_dump(mode="json"))
+            except (ValueError, TypeError, RecursionError) as exc:
+                raise AppError(_one_line(f"{name} holds a task that cannot be written back ([{index}]: {exc}); "
+                                         f"{advice}")) from None
+        return tasks
 
     def _save(self, tasks: list[Task]) -> None:
         self._write(TASKS_FILE, tasks)
 
     def _write(self, name: str, tasks: list[Any]) -> Path:
         data = [t.model_dump(mode="json") for t in tasks]
-        return self.sandbox.write_text(name, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+        try:
+            return self.sandbox.write_text(name, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+        except (OSError, SandboxError) as exc:
+            raise AppError(_one_line(f"{name} cannot be written: {_reason(exc)}")) from None
 
     def _next_id(self, tasks: list[Task]) -> str:
         """One more than any id used so far, removed tasks included, so an id is never reused."""
@@ -387,6 +407,21 @@ def _tags(tags: list[str]) -> list[str]:
     """Lowercase, without '#' or spaces, without duplicates, in the order given."""
     cleaned = ("-".join(t.strip().lstrip("#").lower().split()) for t in tags)
     return list(dict.fromkeys(t for t in cleaned if t))
+
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
+def _short(text: str, limit: int = 80) -> str:
+    text = _one_line(text)
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, OSError) and not isinstance(exc, SandboxError) and exc.strerror:
+        return exc.strerror
+    return _one_line(str(exc)) or type(exc).__name__
 
 
 def _first_error(exc: ValidationError) -> str:

@@ -15,7 +15,7 @@ from intentos.apps.notes import (
     SearchArgs,
     TagArgs,
 )
-from intentos.errors import AppError, SandboxError
+from intentos.errors import AppError
 from intentos.executor import Executor
 from intentos.table import FunctionTable
 from intentos.workflow import Workflow
@@ -83,7 +83,7 @@ def test_unknown_and_ambiguous_titles(notes: NotesApp) -> None:
 
 @pytest.mark.parametrize("ref", ["../x.md", "/etc/passwd"])
 def test_paths_outside_the_sandbox_are_refused(notes: NotesApp, ref: str) -> None:
-    with pytest.raises(SandboxError):
+    with pytest.raises(AppError, match="outside the sandbox"):
         notes.read(ReadArgs(note=ref))
 
 
