@@ -247,11 +247,22 @@ class Controller:
         return "\n".join(lines)
 
     def messages(self, intent: str, shown: FunctionTable, examples: list[Example]) -> list[Message]:
-        system = f"{ROLE}\n\nFunctions:\n{shown.prompt_text()}"
+        """The prompt: what is the same for every intent first, what changes last.
+
+        The system message starts with the role, the rules and the functions shown (the same text, byte
+        for byte, in every process while the table shown is the same) and ends with the context (the
+        time, the apps' state). It is marked as a StaticPrefixMessage so a backend can keep its state
+        after that static part (llama.cpp: on disk, across processes) and read only the rest: the
+        context, the examples and the intent.
+        """
+        from intentos.backends.prompt_cache import StaticPrefixMessage
+
+        static = f"{ROLE}\n\nFunctions:\n{shown.prompt_text()}"
+        system = static
         context = self.context_text()
         if context:
             system += f"\n\nContext:\n{context}"
-        messages = [Message(role="system", content=system)]
+        messages: list[Message] = [StaticPrefixMessage(role="system", content=system, static_chars=len(static))]
         for example in examples:
             messages.append(Message(role="user", content=example.intent))
             messages.append(Message(role="assistant", content=json.dumps(example.workflow, ensure_ascii=False)))

@@ -5,13 +5,27 @@ A model is loaded lazily on the first generate() and cached process-wide per
 generations on one loaded model are serialised by its lock. With a schema, decoding is
 constrained by a llama.cpp grammar compiled from the JSON schema (cached by schema hash);
 where llama.cpp's converter cannot express the schema, any JSON object is enforced instead.
+
+The prompt is laid out with the model's own chat template (the GGUF's, as llama-cpp-python's chat
+handler would) and tokenized here, so the tokens of its static prefix (the first message, or the
+part a `StaticPrefixMessage` marks: role, rules, Function Table) are known. Before generating, the
+backend makes sure that prefix is in llama.cpp's KV cache: already there from an earlier call in this
+process, else loaded from the disk prompt cache (`prompt_cache`: saved by an earlier process), else
+evaluated and saved there. Generation then evaluates only the rest (llama-cpp-python skips the
+tokens its state already holds). `last_prompt_cache` says which of these happened.
+
+Threads: the physical cores this process may use (llama.cpp's default is half the logical CPUs,
+one thread on a 2-core machine), unless `n_threads` says otherwise.
 """
 
 from __future__ import annotations
 
 import atexit
+import ctypes
 import hashlib
 import json
+import math
+import os
 import threading
 import time
 from dataclasses import dataclass, field
@@ -19,7 +33,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from intentos.backends import llamacpp_cpu
-from intentos.backends.base import GenerateOptions, Generation, Message, StreamCollector
+from intentos.backends.base import GenerateOptions, Generation, GenerationCancelled, Message, StreamCollector
+from intentos.backends.prompt_cache import PromptCache, common_prefix, model_sha256, static_prefix_chars
 from intentos.backends.settings import BackendSettings
 from intentos.backends.spec import ModelSpec, parse_spec
 from intentos.errors import BackendError
@@ -34,7 +49,42 @@ class _Loaded:
     lock: threading.Lock = field(default_factory=threading.Lock)
     load_s: float = 0.0
     grammar_ok: dict[str, bool] = field(default_factory=dict)  # schema hash -> llama.cpp accepted the grammar
-    formatter: Any = None
+    formatter: Any = None  # the chat template as a Jinja2ChatFormatter; False when the model has none
+    json_grammar: Any = None  # any JSON object, for schemas llama.cpp cannot convert
+
+
+@dataclass
+class _Prompt:
+    """A chat laid out by the model's template and tokenized, with its cacheable prefix."""
+
+    tokens: list[int]
+    prefix_len: int  # leading tokens that are the same for every call (0: none known)
+    stop: list[str]
+    stopping_criteria: Any
+
+
+def physical_cores() -> int:
+    """Physical cores among the CPUs this process may run on (and within a cgroup CPU quota)."""
+    try:
+        cpus = sorted(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cpus = list(range(os.cpu_count() or 1))
+    cores: set[tuple[str, str]] = set()
+    for cpu in cpus:
+        topology = Path(f"/sys/devices/system/cpu/cpu{cpu}/topology")
+        try:
+            cores.add(((topology / "physical_package_id").read_text().strip(),
+                       (topology / "core_id").read_text().strip()))
+        except OSError:
+            cores.add(("cpu", str(cpu)))
+    count = len(cores) or 1
+    try:  # a container limited to N CPUs' worth of time (cgroup v2) gains nothing from more threads
+        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()[:2]
+        if quota != "max":
+            count = min(count, max(1, math.ceil(int(quota) / int(period))))
+    except (OSError, ValueError):
+        pass
+    return max(1, count)
 
 
 _LOAD_LOCK = threading.Lock()
@@ -90,6 +140,11 @@ class LlamaCppBackend:
         self.settings = settings or BackendSettings()
         self.path = parsed.model_path()
         self.last_structured_error: str | None = None
+        # How the last prompt's static prefix got into llama.cpp's KV cache: source is "disk" (loaded from the prompt
+        # cache), "saved" (evaluated, then saved there), "evaluated" (evaluated, not saved), "memory" (still there
+        # from an earlier call in this process), "none" (no prefix known) or "off" (the disk cache is turned off).
+        self.last_prompt_cache: dict[str, Any] = {}
+        self.prompt_cache_counts: dict[str, int] = {}
 
     # -- loading ---------------------------------------------------------------------------------------------
 
@@ -117,8 +172,7 @@ class LlamaCppBackend:
             start = time.perf_counter()
             kwargs: dict[str, Any] = {"n_ctx": self.settings.n_ctx, "n_gpu_layers": self.settings.n_gpu_layers,
                                       "verbose": False}
-            if self.settings.n_threads is not None:
-                kwargs["n_threads"] = kwargs["n_threads_batch"] = self.settings.n_threads
+            kwargs["n_threads"] = kwargs["n_threads_batch"] = self.settings.n_threads or physical_cores()
             if self.settings.seed is not None:
                 kwargs["seed"] = self.settings.seed
             try:
@@ -135,7 +189,7 @@ class LlamaCppBackend:
         with loaded.lock:
             loaded.llm.reset()
 
-    # -- generation --------------------------------------------------------------------------------------------
+    # -- grammar and prompt layout -----------------------------------------------------------------------------
 
     def _grammar(self, loaded: _Loaded, schema: dict[str, Any]) -> Any:
         """A LlamaGrammar llama.cpp accepts for this model, or None (then fall back to any JSON object)."""
@@ -158,31 +212,173 @@ class LlamaCppBackend:
             return None
         return grammar
 
-    def count_prompt_tokens(self, messages: list[dict[str, str]], loaded: _Loaded | None = None) -> int:
-        """Prompt tokens as the chat template lays them out (the stream reports no usage)."""
-        loaded = loaded or self.load()
-        llm = loaded.llm
-        template = llm.metadata.get("tokenizer.chat_template")
-        if template:
-            if loaded.formatter is None:
+    def _formatter(self, loaded: _Loaded) -> Any:
+        """The model's chat template as llama-cpp-python's chat handler builds it, or None when it has none."""
+        if loaded.formatter is None:
+            llm = loaded.llm
+            template = llm.metadata.get("tokenizer.chat_template")
+            if not template:
+                loaded.formatter = False
+            else:
                 from llama_cpp import llama_chat_format
 
                 eos_id, bos_id = llm.token_eos(), llm.token_bos()
-                loaded.formatter = llama_chat_format.Jinja2ChatFormatter(
-                    template=template,
-                    eos_token=llm._model.token_get_text(eos_id) if eos_id != -1 else "",
-                    bos_token=llm._model.token_get_text(bos_id) if bos_id != -1 else "",
-                    stop_token_ids=[eos_id])
-            try:
-                result = loaded.formatter(messages=messages)
-                return len(llm.tokenize(result.prompt.encode(), add_bos=not result.added_special, special=True))
-            except Exception:  # a template this formatter cannot render: count the text alone
-                pass
+                try:
+                    loaded.formatter = llama_chat_format.Jinja2ChatFormatter(
+                        template=template,
+                        eos_token=llm._model.token_get_text(eos_id) if eos_id != -1 else "",
+                        bos_token=llm._model.token_get_text(bos_id) if bos_id != -1 else "",
+                        stop_token_ids=[eos_id])
+                except Exception:  # a template jinja cannot compile: llama-cpp-python's own fallback decides
+                    loaded.formatter = False
+        return loaded.formatter or None
+
+    def _prompt(self, loaded: _Loaded, messages: list[Message], chat: list[dict[str, str]]) -> _Prompt | None:
+        """The chat laid out and tokenized exactly as llama-cpp-python's chat handler would, or None."""
+        formatter = self._formatter(loaded)
+        if formatter is None:
+            return None
+        try:
+            result = formatter(messages=chat)
+        except Exception:  # a template this formatter cannot render (e.g. it refuses a role): the chat handler's turn
+            return None
+        llm, text, add_bos = loaded.llm, result.prompt, not result.added_special
+        tokens = llm.tokenize(text.encode(), add_bos=add_bos, special=True)
+        prefix_len = 0
+        where = static_prefix_chars(messages)
+        if where is not None:
+            index, chars = where
+            start = text.find(messages[index].content)
+            if start >= 0:
+                static = llm.tokenize(text[:start + chars].encode(), add_bos=add_bos, special=True)
+                # The last static token may merge with what follows in another prompt; leaving it out keeps the
+                # prefix (and its cache key) the same for every intent.
+                prefix_len = max(0, min(common_prefix(static, tokens), len(static) - 1))
+        stop = result.stop if isinstance(result.stop, list) else [result.stop] if result.stop else []
+        return _Prompt(tokens=tokens, prefix_len=prefix_len, stop=stop, stopping_criteria=result.stopping_criteria)
+
+    def count_prompt_tokens(self, messages: list[dict[str, str]], loaded: _Loaded | None = None) -> int:
+        """Prompt tokens as the chat template lays them out (the stream reports no usage)."""
+        loaded = loaded or self.load()
+        prompt = self._prompt(loaded, [Message(role=m["role"], content=m["content"]) for m in messages], messages)
+        if prompt is not None:
+            return len(prompt.tokens)
         text = "\n".join(m["content"] for m in messages)
-        return len(llm.tokenize(text.encode(), add_bos=True, special=False))
+        return len(loaded.llm.tokenize(text.encode(), add_bos=True, special=False))
+
+    # -- the prompt cache --------------------------------------------------------------------------------------------
+
+    def prompt_cache(self) -> PromptCache | None:
+        """The disk prompt cache these settings ask for, or None when it is turned off."""
+        s = self.settings
+        if not s.prompt_cache:
+            return None
+        directory = Path(s.prompt_cache_dir).expanduser() if s.prompt_cache_dir else None
+        return PromptCache(directory, max_files=s.prompt_cache_max_files, max_bytes=s.prompt_cache_max_mib * 2**20)
+
+    def cache_signature(self, loaded: _Loaded, cache: PromptCache) -> dict[str, Any]:
+        """Everything a saved state depends on besides the prefix tokens (all part of the file's key)."""
+        import llama_cpp
+
+        params = loaded.llm.context_params
+        return {"model_sha256": model_sha256(self.path, cache.directory), "llama_cpp": llama_cpp.__version__,
+                "n_ctx": loaded.llm.n_ctx(), "type_k": int(params.type_k), "type_v": int(params.type_v),
+                "flash_attn": int(params.flash_attn_type), "swa_full": bool(params.swa_full),
+                "n_gpu_layers": self.settings.n_gpu_layers}
+
+    @staticmethod
+    def _save_sequence(llm: llama_cpp.Llama) -> memoryview:
+        import llama_cpp
+
+        ctx = llm._ctx.ctx
+        size = llama_cpp.llama_state_seq_get_size(ctx, 0)
+        buffer = (ctypes.c_uint8 * size)()
+        written = llama_cpp.llama_state_seq_get_data(ctx, buffer, size, 0)
+        if not 0 < written <= size:
+            raise RuntimeError(f"llama.cpp copied {written} of {size} state bytes")
+        return memoryview(buffer).cast("B")[:written]
+
+    @staticmethod
+    def _restore_sequence(llm: llama_cpp.Llama, state: bytearray, tokens: list[int]) -> bool:
+        """Put a saved sequence state in place of the KV cache; False (and an empty cache) when llama.cpp refuses."""
+        import llama_cpp
+
+        llm._ctx.kv_cache_seq_rm(0, 0, -1)
+        llm.n_tokens = 0
+        buffer = (ctypes.c_uint8 * len(state)).from_buffer(state)
+        if llama_cpp.llama_state_seq_set_data(llm._ctx.ctx, buffer, len(state), 0) != len(state):
+            llm._ctx.kv_cache_seq_rm(0, 0, -1)
+            return False
+        llm.input_ids[: len(tokens)] = tokens
+        llm.n_tokens = len(tokens)
+        llm._requires_eval = True  # the logits are not restored: generate() evaluates at least one token
+        return True
+
+    def _prime_prefix(self, loaded: _Loaded, prompt: _Prompt, options: GenerateOptions) -> dict[str, Any]:
+        """Get the prompt's static prefix into the KV cache: from memory, from disk, or evaluated (and saved)."""
+        llm, tokens, n = loaded.llm, prompt.tokens, prompt.prefix_len
+        have = common_prefix(llm.input_ids[: llm.n_tokens], tokens) if llm.n_tokens else 0
+        info: dict[str, Any] = {"source": "memory" if have else "none", "prefix_tokens": n,
+                                "cached_prefix_tokens": min(have, n), "reused_tokens": have,
+                                "prompt_tokens": len(tokens)}
+        cache = self.prompt_cache()
+        if cache is None:
+            info["source"] = "memory" if have else "off"
+            return info
+        if have >= n or n < self.settings.prompt_cache_min_tokens or len(tokens) >= llm.n_ctx():
+            return info  # already there, not worth a file, or a prompt generate() will refuse anyway
+        prefix = tokens[:n]
+        try:
+            signature = self.cache_signature(loaded, cache)
+            start = time.perf_counter()
+            state, found = cache.load(signature, prefix)
+            info["file"] = str(found.path)
+            if state is not None:
+                if self._restore_sequence(llm, state, prefix):
+                    info.update(source="disk", cached_prefix_tokens=n, reused_tokens=n,
+                                load_s=time.perf_counter() - start, file_bytes=found.bytes)
+                    return info
+                cache.discard(found.path)
+                info["why"], have = "llama.cpp refused the saved state; removed", 0
+            elif found.why != "no file":
+                info["why"] = found.why
+        except Exception as exc:  # the cache must never cost the answer
+            signature, info["why"] = None, f"prompt cache unusable: {type(exc).__name__}: {exc}"
+            if llm.n_tokens < have:  # a restore was under way: what memory held is gone
+                have = 0
+        # A miss: evaluate the prefix (after what memory already holds), then save the state as it is now.
+        if have and llm._ctx.kv_cache_seq_rm(-1, have, -1):
+            llm.n_tokens = have
+        else:
+            llm.reset()
+            have = 0
+        start = time.perf_counter()
+        for i in range(have, n, llm.n_batch):
+            if options.cancelled is not None and options.cancelled():
+                raise GenerationCancelled("cancelled while reading the prompt")
+            llm.eval(prefix[i:min(n, i + llm.n_batch)])
+        info.update(source="evaluated", cached_prefix_tokens=have, reused_tokens=have,
+                    eval_s=time.perf_counter() - start)
+        if signature is not None:
+            try:
+                saved = cache.save(signature, prefix, self._save_sequence(llm),
+                                   {"spec": self.spec, "model_path": str(self.path),
+                                    "model_name": llm.metadata.get("general.name")})
+                info.update(save_s=saved.seconds, file=str(saved.path))
+                if saved.ok:
+                    info.update(source="saved", file_bytes=saved.bytes)
+                else:
+                    info["why"] = saved.why
+            except Exception as exc:
+                info["why"] = f"prompt state not saved: {type(exc).__name__}: {exc}"
+        return info
+
+    # -- generation --------------------------------------------------------------------------------------------
 
     def generate(self, messages: list[Message], schema: dict[str, Any] | None = None,
                  options: GenerateOptions | None = None) -> Generation:
+        import llama_cpp
+
         options = options or GenerateOptions(max_tokens=self.settings.max_tokens, seed=self.settings.seed)
         seed = options.seed if options.seed is not None else self.settings.seed
         loaded = self.load()
@@ -191,19 +387,39 @@ class LlamaCppBackend:
                                   "repeat_penalty": options.repeat_penalty, "stream": True}
         if seed is not None:
             kwargs["seed"] = seed
-        structured = "none"
+        structured, json_object = "none", False
         if schema is not None:
             grammar = self._grammar(loaded, schema)
             if grammar is not None:
                 kwargs["grammar"], structured = grammar, "grammar"
             else:
-                kwargs["response_format"], structured = {"type": "json_object"}, "json_object"
+                structured, json_object = "json_object", True
 
         finish: str | None = None
+        timings: dict[str, float] = {}
         with loaded.lock:
             collected = StreamCollector(options)
+            prompt = self._prompt(loaded, messages, chat)
             try:
-                stream = loaded.llm.create_chat_completion(chat, **kwargs)
+                if prompt is None:  # no usable chat template: llama-cpp-python's chat handler lays the prompt out
+                    if json_object:
+                        kwargs["response_format"] = {"type": "json_object"}
+                    self.last_prompt_cache = {"source": "none", "prefix_tokens": 0, "cached_prefix_tokens": 0}
+                    stream = loaded.llm.create_chat_completion(chat, **kwargs)
+                else:
+                    self.last_prompt_cache = info = self._prime_prefix(loaded, prompt, options)
+                    self._count(info["source"])
+                    timings = {f"prefix_{k}": round(float(info[k]), 6) for k in ("load_s", "eval_s", "save_s")
+                               if k in info}
+                    if json_object:
+                        if loaded.json_grammar is None:
+                            loaded.json_grammar = llama_cpp.LlamaGrammar.from_string(
+                                llama_cpp.llama_grammar.JSON_GBNF, verbose=False)
+                        kwargs["grammar"] = loaded.json_grammar
+                    stream = loaded.llm.create_completion(prompt=prompt.tokens, stop=prompt.stop,
+                                                          stopping_criteria=prompt.stopping_criteria, **kwargs)
+            except GenerationCancelled:
+                raise
             except Exception as exc:
                 raise BackendError(f"llama.cpp could not start generating ({self.spec}): {exc}") from exc
             try:
@@ -216,16 +432,20 @@ class LlamaCppBackend:
                         raise BackendError(f"llama.cpp generation failed ({self.spec}): {exc}") from exc
                     choice = chunk["choices"][0] if chunk.get("choices") else {}
                     finish = choice.get("finish_reason") or finish
-                    collected.add((choice.get("delta") or {}).get("content"))
+                    piece = choice.get("text") if prompt is not None else (choice.get("delta") or {}).get("content")
+                    collected.add(piece)
             finally:
                 stream.close()
             total = collected.elapsed()
             text = collected.text
-            prompt_tokens = self.count_prompt_tokens(chat, loaded)
+            prompt_tokens = len(prompt.tokens) if prompt is not None else self.count_prompt_tokens(chat, loaded)
             completion_tokens = len(loaded.llm.tokenize(text.encode(), add_bos=False, special=False)) if text else 0
         return Generation(text=text, model=self.spec, prompt_tokens=prompt_tokens,
                           completion_tokens=completion_tokens, ttft_s=collected.ttft_s, total_s=total,
-                          structured=structured, finish_reason=finish)
+                          structured=structured, finish_reason=finish, server_timings=timings)
+
+    def _count(self, source: str) -> None:
+        self.prompt_cache_counts[source] = self.prompt_cache_counts.get(source, 0) + 1
 
     # -- introspection ---------------------------------------------------------------------------------------------
 
@@ -247,11 +467,12 @@ class LlamaCppBackend:
             "size_bytes": self.path.stat().st_size if self.path.is_file() else None,
             "n_gpu_layers": self.settings.n_gpu_layers,
             "n_ctx": self.settings.n_ctx,
-            "n_threads": loaded.llm.n_threads if loaded else self.settings.n_threads,
+            "n_threads": loaded.llm.n_threads if loaded else (self.settings.n_threads or physical_cores()),
             "gpu_offload_supported": gpu,
             "gpu_layers_effective": self.settings.n_gpu_layers if gpu else 0,
             "llama_cpp_version": llama_cpp.__version__,
             "loaded": loaded is not None,
+            "prompt_cache": str(cache.directory) if (cache := self.prompt_cache()) is not None else None,
         }
         if loaded is not None:
             info["load_s"] = round(loaded.load_s, 3)

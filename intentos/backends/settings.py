@@ -14,7 +14,7 @@ Precedence, lowest to highest (a later source overrides an earlier one, field by
          "openai:local@http://127.0.0.1:8000/v1": {max_tokens: 512}
 
 3. environment variables: INTENTOS_N_GPU_LAYERS (`all` = -1), INTENTOS_N_CTX,
-   INTENTOS_N_THREADS (`auto` = None), OLLAMA_HOST, OPENAI_BASE_URL, OPENAI_API_KEY;
+   INTENTOS_N_THREADS (`auto` = None), INTENTOS_PROMPT_CACHE (0/1), OLLAMA_HOST, OPENAI_BASE_URL, OPENAI_API_KEY;
 4. explicit overrides (command-line flags), passed as a dict; None values are ignored.
 
 The model itself is chosen by `default_model_spec()`: the flag, else $INTENTOS_MODEL, else the
@@ -38,6 +38,7 @@ ENV_VARS: dict[str, str] = {
     "INTENTOS_N_GPU_LAYERS": "n_gpu_layers",
     "INTENTOS_N_CTX": "n_ctx",
     "INTENTOS_N_THREADS": "n_threads",
+    "INTENTOS_PROMPT_CACHE": "prompt_cache",
     "OLLAMA_HOST": "ollama_host",
     "OPENAI_BASE_URL": "openai_base_url",
     "OPENAI_API_KEY": "openai_api_key",
@@ -51,13 +52,21 @@ class BackendSettings(BaseModel):
     spec: str = Field(DEFAULT_SPEC, description="the model spec these settings were resolved for")
     n_gpu_layers: int = Field(0, ge=-1, description="layers offloaded to the GPU (llama.cpp); -1 = all")
     n_ctx: int = Field(4096, ge=16, description="context window in tokens (llama.cpp)")
-    n_threads: int | None = Field(None, ge=1, description="CPU threads (llama.cpp); None = llama.cpp's choice")
+    n_threads: int | None = Field(None, ge=1,
+                                  description="CPU threads (llama.cpp); None = the physical cores this process may use")
     seed: int | None = Field(0, description="sampling seed when a call gives none")
     ollama_host: str = "http://127.0.0.1:11434"
     openai_base_url: str | None = Field(None, description="None = api.openai.com")
     openai_api_key: str | None = Field(None, repr=False)
     request_timeout: float = Field(120.0, gt=0, description="seconds to wait for a model server")
     max_tokens: int = Field(768, ge=1, description="completion length when a call gives none")
+    prompt_cache: bool = Field(True, description="llama.cpp: keep the state after the prompt's static prefix "
+                               "(role, rules, Function Table) on disk, so a new process need not read it again")
+    prompt_cache_dir: str | None = Field(None, description="where prompt states go; None = "
+                                         "$INTENTOS_HOME/cache/prompts, else $XDG_CACHE_HOME/intentos/prompts")
+    prompt_cache_max_files: int = Field(16, ge=1, description="prompt states kept on disk, newest first")
+    prompt_cache_max_mib: int = Field(2048, ge=1, description="MiB of prompt states kept on disk, newest first")
+    prompt_cache_min_tokens: int = Field(64, ge=1, description="shorter static prefixes are not saved")
 
     model_config = {"extra": "forbid"}
 
