@@ -31,27 +31,30 @@ def per_op(fn: Callable[[int], object], n: int = REPEATS) -> float:
     return statistics.median(rounds)
 
 
+def _rows(sb: Sandbox, depth: int) -> list[tuple[str, float, float]]:
+    """The same operations through the Sandbox and through pathlib, on a path `depth` folders deep."""
+    root = sb.root
+    folder = "/".join(f"d{i}" for i in range(depth - 1))
+    rel = f"{folder}/f.txt" if folder else "f.txt"
+    sb.write_text(rel, "x" * 4096)
+    many = f"{folder}/many" if folder else "many"
+    for i in range(50):
+        sb.write_text(f"{many}/{i}.txt", "y")
+    return [
+        (f"read 4 KiB, depth {depth}", per_op(lambda i: sb.read_bytes(rel)),
+         per_op(lambda i: (root / rel).read_bytes())),
+        (f"stat, depth {depth}", per_op(lambda i: sb.stat(rel)), per_op(lambda i: (root / rel).stat())),
+        (f"atomic write 4 KiB, depth {depth}", per_op(lambda i: sb.write_bytes(rel, b"z" * 4096), 100),
+         per_op(lambda i: (root / rel).write_bytes(b"z" * 4096), 100)),
+        (f"list 50 entries, depth {depth}", per_op(lambda i: sb.scandir(many), 100),
+         per_op(lambda i: sorted((root / many).iterdir()), 100)),
+    ]
+
+
 def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         sb = Sandbox(Path(tmp) / "sb")
-        root = sb.root
-        rows = []
-        for depth in (1, 6):
-            folder = "/".join(f"d{i}" for i in range(depth - 1))
-            rel = f"{folder}/f.txt" if folder else "f.txt"
-            sb.write_text(rel, "x" * 4096)
-            for i in range(50):
-                sb.write_text(f"{folder}/many/{i}.txt" if folder else f"many/{i}.txt", "y")
-            many = f"{folder}/many" if folder else "many"
-            rows += [
-                (f"read 4 KiB, depth {depth}", per_op(lambda i: sb.read_bytes(rel)),
-                 per_op(lambda i: (root / rel).read_bytes())),
-                (f"stat, depth {depth}", per_op(lambda i: sb.stat(rel)), per_op(lambda i: (root / rel).stat())),
-                (f"atomic write 4 KiB, depth {depth}", per_op(lambda i: sb.write_bytes(rel, b"z" * 4096), 100),
-                 per_op(lambda i: (root / rel).write_bytes(b"z" * 4096), 100)),
-                (f"list 50 entries, depth {depth}", per_op(lambda i: sb.scandir(many), 100),
-                 per_op(lambda i: sorted((root / many).iterdir()), 100)),
-            ]
+        rows = [row for depth in (1, 6) for row in _rows(sb, depth)]
         print(f"{'operation':<32} {'sandbox µs':>12} {'pathlib µs':>12} {'ratio':>7}")
         for name, safe, plain in rows:
             print(f"{name:<32} {safe:>12.1f} {plain:>12.1f} {safe / plain:>7.1f}")

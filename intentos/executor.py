@@ -20,10 +20,10 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from intentos import undo
 from intentos.app import App, Context, UserProfile
 from intentos.errors import IntentosError, JournalError
 from intentos.function import Effect, Function
-from intentos import undo
 from intentos.journal import Journal, Record, RunView, read_records, view_run
 from intentos.references import UnresolvedReference, substitute
 from intentos.sandbox import Sandbox

@@ -69,7 +69,8 @@ def free_port() -> int:
 def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """`python -m llama_cpp.server` on the embedded model; yields its /v1 base URL."""
     port = free_port()
-    cmd = [sys.executable, "-m", "intentos.backends.llamacpp_server", "--model", str(_embedded_model_path()), "--host", "127.0.0.1",
+    cmd = [sys.executable, "-m", "intentos.backends.llamacpp_server", "--model", str(_embedded_model_path()),
+           "--host", "127.0.0.1",
            "--port", str(port), "--n_ctx", "2048"]
     log = tmp_path_factory.mktemp("llama-server") / "server.log"  # a file: its verbose log would fill a pipe
     with log.open("w") as sink:

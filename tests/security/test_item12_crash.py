@@ -40,12 +40,12 @@ workflow:
     - {name: unpack, call: files.unzip, args: {archive: work/src.zip, destination: work/unpacked}}
     - {name: fourth, call: files.append, args: {path: work/log.txt, text: "line 4"}}
     - {name: rename, call: files.move, args: {source: work/copy, destination: work/moved}}
-    - {name: big, call: files.write, args: {path: work/big.txt, text: "%(big)s"}}
+    - {name: big, call: files.write, args: {path: work/big.txt, text: "BIG"}}
     - {name: fifth, call: files.append, args: {path: src/file-000.txt, text: "appended once"}}
     - {name: replace, call: files.write, args: {path: work/big.txt, text: "small now", overwrite: true}}
     - {name: again, call: files.copy, args: {source: work/unpacked, destination: work/second-copy}}
     - {name: sixth, call: files.append, args: {path: work/log.txt, text: "line 6"}}
-""" % {"big": "x" * 200_000}
+""".replace("BIG", "x" * 200_000)
 
 
 def _intentos(home: Path, *args: str) -> subprocess.Popen[bytes]:
