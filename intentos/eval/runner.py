@@ -18,6 +18,7 @@ import tempfile
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel
 
@@ -203,8 +204,7 @@ def replay(source: Path, out: Path, table: FunctionTable, suite_path: str | Path
             trial = suite.run_trial(case, old.rep, backend, rep_settings(settings, old.rep), old.model)
             if old.trace is not None:
                 trial.trace = _with_recorded_backend(trial.trace, old.trace)
-                trial.replay_diverged = trial.trace is None or [a.messages for a in trial.trace.attempts] != [
-                    a.messages for a in old.trace.attempts]
+                trial.replay_diverged = trial.trace is None or _prompts(trial.trace) != _prompts(old.trace)
         elif old.trace is None:  # the reference pseudo-model: nothing was generated
             trial = finish_trial(Trial(**trial_head(suite, case, old.model, old.rep)), case, old.workflow,
                                  old.resolution_error, table)
@@ -212,8 +212,7 @@ def replay(source: Path, out: Path, table: FunctionTable, suite_path: str | Path
             backend = ReplayBackend([_generation(a, old.model) for a in old.trace.attempts], spec=old.model)
             trial = resolve_trial(suite, case, old.rep, backend, table, rep_settings(settings, old.rep), old.model)
             trial.trace = _with_recorded_backend(trial.trace, old.trace)
-            trial.replay_diverged = [a.messages for a in trial.trace.attempts] != [
-                a.messages for a in old.trace.attempts]
+            trial.replay_diverged = _prompts(trial.trace) != _prompts(old.trace)
         write_trial(out, trial)
         trials.append(trial)
         if progress:
@@ -232,3 +231,8 @@ def _with_recorded_backend(trace: Trace | None, recorded: Trace) -> Trace | None
     if trace is None:
         return None
     return trace.model_copy(update={"backend": {**recorded.backend, "replayed": True}})
+
+
+def _prompts(trace: Trace) -> list[list[dict[str, Any]]]:
+    """The prompts of a trace as data: what was sent, whatever Message subclass carried it."""
+    return [[m.model_dump() for m in a.messages] for a in trace.attempts]
