@@ -25,6 +25,7 @@ from pydantic import BaseModel, Field
 
 from intentos.app import App
 from intentos.apps.clock import add_elapsed, elapsed_minutes, isoformat, localize, parse_when
+from intentos.apps.problems import content_problem
 from intentos.errors import AppError, SandboxError
 from intentos.function import Effect, function
 
@@ -162,7 +163,7 @@ class CalendarApp(App):
         except AppError:
             raise
         except Exception as exc:  # noqa: BLE001 - icalendar raises all sorts (RecursionError too) on a hostile file
-            raise self._corrupt(_problem(exc)) from None
+            raise self._corrupt(content_problem(exc)) from None
         for comp in events:
             try:
                 self._times(comp)
@@ -180,7 +181,7 @@ class CalendarApp(App):
             cal.add_missing_timezones()
             data = cal.to_ical()
         except Exception as exc:  # noqa: BLE001
-            raise self._corrupt(f"it cannot be written back: {_problem(exc)}") from None
+            raise self._corrupt(f"it cannot be written back: {content_problem(exc)}") from None
         try:
             self.sandbox.write_bytes(CALENDAR_FILE, data)
         except (OSError, SandboxError) as exc:
@@ -233,7 +234,7 @@ class CalendarApp(App):
                 except AppError:
                     raise
                 except Exception as exc:  # noqa: BLE001 - a rule dateutil cannot follow is the file's problem
-                    raise self._corrupt(f"event {_uid(comp)}: bad RRULE or EXDATE ({_problem(exc)})") from None
+                    raise self._corrupt(f"event {_uid(comp)}: bad RRULE or EXDATE ({content_problem(exc)})") from None
             else:
                 found.append(_Occurrence(comp, start, end, all_day))
         inside = [o for o in found if (lo is None or o.end > lo or o.start >= lo) and (hi is None or o.start < hi)]
@@ -737,12 +738,3 @@ def _subtract(lo: datetime, hi: datetime, busy: list[tuple[datetime, datetime]])
         free.append((cursor, hi))
     return free
 
-
-def _problem(exc: BaseException) -> str:
-    """What went wrong with a file's content, in a few words on one line."""
-    if isinstance(exc, RecursionError):
-        return "nested too deeply"
-    if isinstance(exc, MemoryError):
-        return "too big to hold in memory"
-    text = " ".join(str(exc).split())[:300]
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

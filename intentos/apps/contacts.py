@@ -29,6 +29,7 @@ import vobject
 from pydantic import BaseModel, Field
 
 from intentos.app import App, Context
+from intentos.apps.problems import content_problem
 from intentos.errors import AppError, SandboxError
 from intentos.function import Effect, function
 
@@ -173,7 +174,7 @@ class ContactsApp(App):
         try:
             found = [c for c in vobject.readComponents(text) if c.name == "VCARD"]
         except Exception as exc:  # noqa: BLE001 - vobject raises all sorts (RecursionError too) on a hostile file
-            raise AppError(f"{rel} is not a valid vCard file ({_problem(exc)}); "
+            raise AppError(f"{rel} is not a valid vCard file ({content_problem(exc)}); "
                            "it was left untouched") from None
         if text.strip() and not found:
             raise AppError(f"{rel} is not a valid vCard file (it holds no VCARD); it was left untouched")
@@ -190,7 +191,7 @@ class ContactsApp(App):
         except AppError:
             raise
         except Exception as exc:  # noqa: BLE001
-            raise AppError(f"{rel} is not a valid vCard file ({_problem(exc)}); "
+            raise AppError(f"{rel} is not a valid vCard file ({content_problem(exc)}); "
                            "it was left untouched") from None
         return cards
 
@@ -202,7 +203,7 @@ class ContactsApp(App):
         try:
             text = "".join(c.card.serialize() for c in cards if c.file == file)
         except Exception as exc:  # noqa: BLE001 - a card vobject read but cannot write back
-            raise AppError(f"{file} cannot be written back ({_problem(exc)}); "
+            raise AppError(f"{file} cannot be written back ({content_problem(exc)}); "
                            "it was left untouched") from None
         try:
             self.sandbox.write_text(file, text)
@@ -485,12 +486,3 @@ def _file_error(path: str, exc: BaseException) -> AppError:
             reason = f"{path}: {reason}"
     return AppError(" ".join(_shown(reason).split()))
 
-
-def _problem(exc: BaseException) -> str:
-    """What went wrong with a file's content, in a few words on one line."""
-    if isinstance(exc, RecursionError):
-        return "nested too deeply"
-    if isinstance(exc, MemoryError):
-        return "too big to hold in memory"
-    text = " ".join(str(exc).split())[:300]
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

@@ -45,6 +45,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from intentos.app import App
 from intentos.apps.clock import isoformat, localize, parse_when
+from intentos.apps.problems import content_problem
 from intentos.errors import AppError, SandboxError
 from intentos.function import Effect, function
 
@@ -831,15 +832,6 @@ def _file_error(rel: str, exc: BaseException) -> AppError:
 def _bad_message(stored: _Stored, exc: BaseException) -> AppError:
     if isinstance(exc, AppError):
         return exc
-    return AppError(f"{_shown(stored.path)} is not a readable message ({_problem(exc)}); "
+    return AppError(f"{_shown(stored.path)} is not a readable message ({content_problem(exc)}); "
                     "it was left as it is")
 
-
-def _problem(exc: BaseException) -> str:
-    """What went wrong with a file's content, in a few words on one line."""
-    if isinstance(exc, RecursionError):
-        return "nested too deeply"
-    if isinstance(exc, MemoryError):
-        return "too big to hold in memory"
-    text = " ".join(str(exc).split())[:300]
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

@@ -32,6 +32,7 @@ import yaml
 from pydantic import BaseModel, Field, ValidationError
 
 from intentos.app import App
+from intentos.apps.problems import content_problem
 from intentos.errors import AppError, SandboxError
 from intentos.function import Effect, function
 
@@ -286,7 +287,8 @@ class NotesApp(App):
         try:
             text = note.render()
         except (yaml.YAMLError, RecursionError, ValueError, TypeError) as exc:
-            raise AppError(f"note {note.path} cannot be written: {_problem(exc)}; it was left as it is") from None
+            raise AppError(f"note {note.path} cannot be written: {content_problem(exc)}; "
+                           "it was left as it is") from None
         try:
             self.sandbox.write_text(note.path, text)
         except (OSError, SandboxError) as exc:
@@ -344,7 +346,7 @@ class NotesApp(App):
         except AppError:
             raise
         except (ValueError, TypeError, OverflowError, RecursionError, MemoryError) as exc:
-            raise AppError(f"note {path} cannot be read: {_problem(exc)}; "
+            raise AppError(f"note {path} cannot be read: {content_problem(exc)}; "
                            "it was left as it is") from None
 
     def _parse(self, path: str, text: str, mtime: float) -> _Stored:
@@ -520,12 +522,3 @@ def _file_error(path: str, exc: BaseException, prefix: str = "") -> AppError:
 def _plural(n: int, word: str) -> str:
     return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
-
-def _problem(exc: BaseException) -> str:
-    """What went wrong with a file's content, in a few words on one line."""
-    if isinstance(exc, RecursionError):
-        return "nested too deeply"
-    if isinstance(exc, MemoryError):
-        return "too big to hold in memory"
-    text = " ".join(str(exc).split())[:300]
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
