@@ -25,7 +25,7 @@ from pydantic import BaseModel, Field
 
 from intentos.app import App
 from intentos.apps.clock import add_elapsed, elapsed_minutes, isoformat, localize, parse_when
-from intentos.apps.problems import content_problem
+from intentos.apps.problems import content_problem, one_line
 from intentos.errors import AppError, SandboxError
 from intentos.function import Effect, function
 
@@ -150,7 +150,7 @@ class CalendarApp(App):
         except IsADirectoryError:
             raise AppError(f"{CALENDAR_FILE} is a folder, not an iCalendar file") from None
         except (OSError, SandboxError) as exc:
-            raise AppError(_one_line(f"{CALENDAR_FILE} cannot be read: {_reason(exc)}")) from None
+            raise AppError(one_line(f"{CALENDAR_FILE} cannot be read: {_reason(exc)}")) from None
         try:
             cal = icalendar.Calendar.from_ical(raw)
             if not isinstance(cal, icalendar.Calendar):
@@ -172,7 +172,7 @@ class CalendarApp(App):
         return cal
 
     def _corrupt(self, why: str) -> AppError:
-        why = _one_line(why)
+        why = one_line(why)
         why = why if len(why) <= 300 else why[:300] + "…"  # a parser may quote a whole (huge) line
         return AppError(f"{CALENDAR_FILE} is not a valid iCalendar file ({why}); it was left untouched")
 
@@ -185,7 +185,7 @@ class CalendarApp(App):
         try:
             self.sandbox.write_bytes(CALENDAR_FILE, data)
         except (OSError, SandboxError) as exc:
-            raise AppError(_one_line(f"{CALENDAR_FILE} cannot be written: {_reason(exc)}")) from None
+            raise AppError(one_line(f"{CALENDAR_FILE} cannot be written: {_reason(exc)}")) from None
 
     # -- reading events -------------------------------------------------------------------------
 
@@ -678,17 +678,13 @@ def _rrule_texts(comp: icalendar.Event) -> list[str]:
 
 
 def _uid(comp: icalendar.Event) -> str:
-    return _one_line(str(comp.get("uid", "?")))[:200]
-
-
-def _one_line(text: str) -> str:
-    return " ".join(str(text).split())
+    return one_line(str(comp.get("uid", "?")))[:200]
 
 
 def _reason(exc: BaseException) -> str:
     if isinstance(exc, OSError) and not isinstance(exc, SandboxError) and exc.strerror:
         return exc.strerror
-    return _one_line(str(exc)) or type(exc).__name__
+    return one_line(str(exc)) or type(exc).__name__
 
 
 def _status(comp: icalendar.Event) -> str:

@@ -29,7 +29,7 @@ import vobject
 from pydantic import BaseModel, Field
 
 from intentos.app import App, Context
-from intentos.apps.problems import content_problem
+from intentos.apps.problems import content_problem, shown_path
 from intentos.errors import AppError, SandboxError
 from intentos.function import Effect, function
 
@@ -153,7 +153,7 @@ class ContactsApp(App):
                 continue
             if entry.kind != "file":
                 what = "a link" if entry.kind == "link" else "not a regular file"
-                book.problems[entry.path] = f"{_shown(entry.path)} is {what}, not a vCard file; skipped"
+                book.problems[entry.path] = f"{shown_path(entry.path)} is {what}, not a vCard file; skipped"
                 continue
             try:
                 book.extend(self._read(entry.path))
@@ -449,7 +449,7 @@ def _set_first(card: Any, key: str, value: str, type_param: str | None = None) -
 
 def _unreadable(problems: dict[str, str]) -> str:
     files = sorted(problems)
-    listed = ", ".join(_shown(f) for f in files[:5]) + (f" and {len(files) - 5} more" if len(files) > 5 else "")
+    listed = ", ".join(shown_path(f) for f in files[:5]) + (f" and {len(files) - 5} more" if len(files) > 5 else "")
     return f"{len(files)} unreadable vCard file{'s' if len(files) != 1 else ''} skipped: {listed}"
 
 
@@ -466,10 +466,6 @@ def _first_line(exc: BaseException) -> str:
     return text[:300]
 
 
-def _shown(path: str) -> str:
-    return path if path.isprintable() else path.encode("unicode_escape").decode("ascii")
-
-
 def _file_error(path: str, exc: BaseException) -> AppError:
     """One line naming the file for a sandbox or OS error on it."""
     if isinstance(exc, AppError):
@@ -482,7 +478,7 @@ def _file_error(path: str, exc: BaseException) -> AppError:
         reason = f"{path} cannot be read: {exc.strerror}"
     else:
         reason = _first_line(exc)
-        if _shown(path) not in reason:
+        if shown_path(path) not in reason:
             reason = f"{path}: {reason}"
-    return AppError(" ".join(_shown(reason).split()))
+    return AppError(" ".join(shown_path(reason).split()))
 

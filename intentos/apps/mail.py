@@ -45,7 +45,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from intentos.app import App
 from intentos.apps.clock import isoformat, localize, parse_when
-from intentos.apps.problems import content_problem
+from intentos.apps.problems import content_problem, one_line, shown_path
 from intentos.errors import AppError, SandboxError
 from intentos.function import Effect, function
 
@@ -283,9 +283,9 @@ class MailApp(App):
                 if entry.kind == "file":
                     found.append(_Stored(folder, sub, entry.name))
                 elif entry.kind == "link":
-                    problems.append(f"{_shown(entry.path)} is a link, not a message; skipped")
+                    problems.append(f"{shown_path(entry.path)} is a link, not a message; skipped")
                 elif entry.kind == "other":
-                    problems.append(f"{_shown(entry.path)} is not a regular file; skipped")
+                    problems.append(f"{shown_path(entry.path)} is not a regular file; skipped")
         return found, problems
 
     def _locate(self, message_id: str) -> _Stored:
@@ -303,7 +303,7 @@ class MailApp(App):
                     for entry in entries:
                         if entry.name == key or entry.name.startswith(key + ":"):
                             if entry.kind != "file":
-                                raise AppError(f"{_shown(entry.path)} is a link or special file, not a message; "
+                                raise AppError(f"{shown_path(entry.path)} is a link or special file, not a message; "
                                                "it was not read")
                             return _Stored(folder, sub, entry.name)
         raise AppError(f"no message with id {message_id!r} (ids come from mail.list or mail.search)")
@@ -448,7 +448,7 @@ class MailApp(App):
         except IsADirectoryError:
             raise AppError(f"attachment {path} is a folder, not a file") from None
         except (OSError, SandboxError) as exc:
-            raise AppError(_one_line(f"attachment {path} was not attached: {_reason(exc)}")) from None
+            raise AppError(one_line(f"attachment {path} was not attached: {_reason(exc)}")) from None
         filename = PurePosixPath(shown).name
         kind = mimetypes.guess_type(filename)[0] or "application/octet-stream"
         maintype, subtype = kind.split("/", 1)
@@ -567,7 +567,7 @@ class MailApp(App):
         lines.extend(f"attachment: {a}" for a in out.attached)
         if not out.attached:
             lines.append("no attachments")
-        return [_one_line(line) for line in lines]
+        return [one_line(line) for line in lines]
 
     # -- functions ------------------------------------------------------------------------------------
 
@@ -801,16 +801,8 @@ def _new_key() -> str:
     return f"{int(now)}.M{int(now % 1 * 1_000_000)}P{os.getpid()}Q{next(_SEQUENCE)}R{secrets.token_hex(4)}.intentos"
 
 
-def _one_line(text: str) -> str:
-    return " ".join(str(text).split())
-
-
-def _shown(path: str) -> str:
-    return path.encode("unicode_escape").decode("ascii") if not path.isprintable() else path
-
-
 def _why(exc: BaseException) -> str:
-    text = _one_line(str(exc)) or type(exc).__name__
+    text = one_line(str(exc)) or type(exc).__name__
     return (text[:200] + "…") if len(text) > 200 else text
 
 
@@ -825,13 +817,13 @@ def _file_error(rel: str, exc: BaseException) -> AppError:
     if isinstance(exc, AppError):
         return exc
     reason = _reason(exc)
-    shown = _shown(rel)
-    return AppError(_one_line(reason if shown in reason else f"{shown}: {reason}"))
+    shown = shown_path(rel)
+    return AppError(one_line(reason if shown in reason else f"{shown}: {reason}"))
 
 
 def _bad_message(stored: _Stored, exc: BaseException) -> AppError:
     if isinstance(exc, AppError):
         return exc
-    return AppError(f"{_shown(stored.path)} is not a readable message ({content_problem(exc)}); "
+    return AppError(f"{shown_path(stored.path)} is not a readable message ({content_problem(exc)}); "
                     "it was left as it is")
 

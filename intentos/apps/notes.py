@@ -32,7 +32,7 @@ import yaml
 from pydantic import BaseModel, Field, ValidationError
 
 from intentos.app import App
-from intentos.apps.problems import content_problem
+from intentos.apps.problems import content_problem, shown_path
 from intentos.errors import AppError, SandboxError
 from intentos.function import Effect, function
 
@@ -312,9 +312,9 @@ class NotesApp(App):
             if entry.is_file:
                 files.append(entry.path)
             elif entry.kind == "link":
-                skipped.append(f"{_shown(entry.path)} is a link, not a note; skipped")
+                skipped.append(f"{shown_path(entry.path)} is a link, not a note; skipped")
             elif entry.kind == "other":
-                skipped.append(f"{_shown(entry.path)} is not a regular file; skipped")
+                skipped.append(f"{shown_path(entry.path)} is not a regular file; skipped")
         return sorted(files), skipped
 
     def _files(self) -> list[str]:
@@ -498,10 +498,6 @@ def _flow_depth(text: str) -> int:
     return deepest
 
 
-def _shown(path: str) -> str:
-    return path if path.isprintable() else path.encode("unicode_escape").decode("ascii")
-
-
 def _file_error(path: str, exc: BaseException, prefix: str = "") -> AppError:
     """One line naming the file for a sandbox or OS error on it."""
     if isinstance(exc, AppError):
@@ -514,9 +510,9 @@ def _file_error(path: str, exc: BaseException, prefix: str = "") -> AppError:
         reason = f"{prefix}{path} cannot be read: {exc.strerror}"
     else:
         reason = _first_line(exc)
-        if _shown(path) not in reason:
+        if shown_path(path) not in reason:
             reason = f"{prefix}{path}: {reason}"
-    return AppError(" ".join(_shown(reason).split()))
+    return AppError(" ".join(shown_path(reason).split()))
 
 
 def _plural(n: int, word: str) -> str:

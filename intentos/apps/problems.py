@@ -11,3 +11,13 @@ def content_problem(exc: BaseException) -> str:
         return "too big to hold in memory"
     text = " ".join(str(exc).split())[:300]
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def one_line(text: str) -> str:
+    """Text with every run of white space (newlines too) made one space."""
+    return " ".join(str(text).split())
+
+
+def shown_path(path: str) -> str:
+    """A path as an error shows it: control characters in a file name are escaped, not printed."""
+    return path if path.isprintable() else path.encode("unicode_escape").decode("ascii")

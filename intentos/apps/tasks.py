@@ -25,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from intentos.app import App
 from intentos.apps.clock import isoformat, localize, parse_when
+from intentos.apps.problems import one_line
 from intentos.errors import AppError, SandboxError
 from intentos.function import Effect, function
 
@@ -331,13 +332,13 @@ class TasksApp(App):
         except IsADirectoryError:
             raise AppError(f"{name} is a folder, not a task file") from None
         except (OSError, SandboxError) as exc:
-            raise AppError(_one_line(f"{name} cannot be read: {_reason(exc)}")) from None
+            raise AppError(one_line(f"{name} cannot be read: {_reason(exc)}")) from None
         try:
             data = json.loads(raw.decode("utf-8"))
         except UnicodeDecodeError:
             raise AppError(f"{name} is not UTF-8 text; {advice}") from None
         except json.JSONDecodeError as exc:
-            raise AppError(_one_line(f"{name} is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg}); "
+            raise AppError(one_line(f"{name} is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg}); "
                                      f"{advice}")) from None
         except RecursionError:
             raise AppError(f"{name} is nested too deeply to be a task list; {advice}") from None
@@ -346,14 +347,14 @@ class TasksApp(App):
         try:
             tasks = TypeAdapter(list[model]).validate_python(data)
         except ValidationError as exc:
-            raise AppError(_one_line(f"{name} holds an invalid task: {_first_error(exc)}; {advice}")) from None
+            raise AppError(one_line(f"{name} holds an invalid task: {_first_error(exc)}; {advice}")) from None
         except RecursionError:
             raise AppError(f"{name} is nested too deeply to be a task list; {advice}") from None
         for index, task in enumerate(tasks):
             try:  # a task must be showable and writable back: fields another program added too
                 json.dumps(task.model_dump(mode="json"))
             except (ValueError, TypeError, RecursionError) as exc:
-                raise AppError(_one_line(f"{name} holds a task that cannot be written back ([{index}]: {exc}); "
+                raise AppError(one_line(f"{name} holds a task that cannot be written back ([{index}]: {exc}); "
                                          f"{advice}")) from None
         return tasks
 
@@ -365,7 +366,7 @@ class TasksApp(App):
         try:
             return self.sandbox.write_text(name, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
         except (OSError, SandboxError) as exc:
-            raise AppError(_one_line(f"{name} cannot be written: {_reason(exc)}")) from None
+            raise AppError(one_line(f"{name} cannot be written: {_reason(exc)}")) from None
 
     def _next_id(self, tasks: list[Task]) -> str:
         """One more than any id used so far, removed tasks included, so an id is never reused."""
@@ -409,19 +410,15 @@ def _tags(tags: list[str]) -> list[str]:
     return list(dict.fromkeys(t for t in cleaned if t))
 
 
-def _one_line(text: str) -> str:
-    return " ".join(str(text).split())
-
-
 def _short(text: str, limit: int = 80) -> str:
-    text = _one_line(text)
+    text = one_line(text)
     return text if len(text) <= limit else text[:limit] + "…"
 
 
 def _reason(exc: BaseException) -> str:
     if isinstance(exc, OSError) and not isinstance(exc, SandboxError) and exc.strerror:
         return exc.strerror
-    return _one_line(str(exc)) or type(exc).__name__
+    return one_line(str(exc)) or type(exc).__name__
 
 
 def _first_error(exc: ValidationError) -> str:

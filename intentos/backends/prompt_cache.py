@@ -28,7 +28,6 @@ import hashlib
 import json
 import os
 import struct
-import tempfile
 import threading
 import time
 from collections.abc import Sequence
@@ -38,6 +37,7 @@ from typing import Any
 
 from pydantic import Field
 
+from intentos.atomicfile import write_atomically
 from intentos.backends.base import Message
 
 MAGIC = b"INTENTOS-KV\x00"
@@ -78,24 +78,6 @@ def cache_dir() -> Path:
     base = os.environ.get("XDG_CACHE_HOME") or "~/.cache"
     return Path(base).expanduser() / "intentos" / "prompts"
 
-
-def _atomic_write(path: Path, parts: Sequence[bytes | memoryview]) -> None:
-    """Write `parts` to `path` through a temporary file in the same folder and a rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as out:
-            for part in parts:
-                out.write(part)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-
-
 # -- the model file's sha256, hashed once per (path, size, mtime) --------------------------------------------------
 
 _HASH_LOCK = threading.Lock()
@@ -130,7 +112,7 @@ def model_sha256(path: Path, directory: Path | None = None) -> str:
             known = {p: e for p, e in known.items() if isinstance(e, dict) and Path(p).exists()}  # forget gone files
             known[str(path)] = {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256": digest}
             try:
-                _atomic_write(sidecar, [json.dumps(known, indent=1, sort_keys=True).encode()])
+                write_atomically(sidecar, [json.dumps(known, indent=1, sort_keys=True).encode()])
             except OSError:
                 pass  # a read-only cache folder: hash again next time
         _HASHED[ident] = digest
@@ -162,7 +144,7 @@ def write_state_file(path: Path, header: dict[str, Any], tokens: Sequence[int], 
               "tokens_sha256": hashlib.sha256(raw_tokens).hexdigest(),
               "state_bytes": state_view.nbytes, "state_sha256": hashlib.sha256(state_view).hexdigest()}
     head = json.dumps(header, sort_keys=True).encode()
-    _atomic_write(path, [MAGIC, struct.pack("<I", len(head)), head, raw_tokens, state_view])
+    write_atomically(path, [MAGIC, struct.pack("<I", len(head)), head, raw_tokens, state_view])
     return len(MAGIC) + 4 + len(head) + len(raw_tokens) + state_view.nbytes
 
 

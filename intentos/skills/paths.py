@@ -19,10 +19,10 @@ from __future__ import annotations
 import errno
 import os
 import stat
-import tempfile
 from pathlib import Path
 from typing import BinaryIO
 
+from intentos.atomicfile import write_atomically
 from intentos.errors import AppError, SandboxError
 from intentos.sandbox import DirEntry, Sandbox
 
@@ -254,21 +254,6 @@ def write_local(path: str | os.PathLike[str], data: bytes) -> Path:
     exclusive temporary file with a random name next to it, then a rename, so a link planted at a
     guessable temporary name cannot redirect the write and a crash never leaves half a file."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     if path.is_dir():
         raise IsADirectoryError(errno.EISDIR, "is a folder, not a file", str(path))
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name[:80]}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    return path
+    return write_atomically(path, [data])
