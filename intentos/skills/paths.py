@@ -257,3 +257,23 @@ def write_local(path: str | os.PathLike[str], data: bytes) -> Path:
     if path.is_dir():
         raise IsADirectoryError(errno.EISDIR, "is a folder, not a file", str(path))
     return write_atomically(path, [data])
+
+
+class TextProblem(Exception):
+    """Why bytes are not the text a skill's file should be, and on which line; each skill says it its own way."""
+
+    def __init__(self, message: str, line: int) -> None:
+        super().__init__(message)
+        self.message, self.line = message, line
+
+
+def decode_text(data: bytes, what: str | None = None) -> str:
+    """UTF-8 text (a BOM dropped); with `what`, a NUL byte means binary data, which is no `what`."""
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise TextProblem(f"not UTF-8 text ({exc.reason} at byte {exc.start})", line) from None
+    if what is not None and "\x00" in text:
+        raise TextProblem(f"binary data (a NUL byte): not a {what}", text.count("\n", 0, text.index("\x00")) + 1)
+    return text

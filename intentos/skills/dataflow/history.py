@@ -23,7 +23,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from intentos.errors import IntentosError
-from intentos.skills.paths import LocalReadError, read_local
+from intentos.skills.paths import LocalReadError, TextProblem, decode_text, read_local
 
 HistoryFormat = Literal["auto", "c3o", "bell"]
 C3O_HEAD = ["instance_count", "machine_type", "slots", "memory", "data_size_MB"]
@@ -139,14 +139,9 @@ def parse_history(data: bytes, name: str, fmt: HistoryFormat = "auto", *, algori
 
 def _text(data: bytes, name: str) -> str:
     try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = data.count(b"\n", 0, exc.start) + 1
-        raise HistoryFileError(name, f"not UTF-8 text ({exc.reason} at byte {exc.start})", line) from None
-    if "\x00" in text:
-        line = text.count("\n", 0, text.index("\x00")) + 1
-        raise HistoryFileError(name, "binary data (a NUL byte): not a history file", line)
-    return text
+        return decode_text(data, "history file")
+    except TextProblem as exc:
+        raise HistoryFileError(name, exc.message, exc.line) from None
 
 
 def _rows(text: str, name: str, delimiter: str) -> tuple[list[str], list[tuple[int, list[str]]]]:

@@ -31,7 +31,7 @@ from intentos.skills.faults.errors import FaultsInputError
 from intentos.skills.faults.metrics import MetricSeries, csv_bytes, parse_metrics
 from intentos.skills.faults.simulator import SCENARIOS, GroundTruth, Incident, simulate, webshop
 from intentos.skills.faults.topology import MAX_TOPOLOGY_BYTES, Topology, parse_topology_bytes
-from intentos.skills.paths import MAX_DATA_BYTES, LocalReadError, read_local, size_text
+from intentos.skills.paths import MAX_DATA_BYTES, LocalReadError, TextProblem, decode_text, read_local, size_text
 
 ModelKind = Literal["arvalus", "d-arvalus"]
 ScenarioName = Literal["local", "downstream", "upstream", "colocated"]
@@ -182,10 +182,9 @@ def load_truth(path: Path, name: str | None = None) -> GroundTruth:
 def parse_truth(data: bytes, name: str) -> GroundTruth:
     """Incident windows and their origins from the bytes of the JSON file `name`."""
     try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = data.count(b"\n", 0, exc.start) + 1
-        raise FaultsInputError(name, f"not UTF-8 text ({exc.reason} at byte {exc.start})", line) from None
+        text = decode_text(data)
+    except TextProblem as exc:
+        raise FaultsInputError(name, exc.message, exc.line) from None
     try:
         return GroundTruth.model_validate_json(text)
     except ValidationError as exc:

@@ -28,7 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from intentos import yamlfile
 from intentos.errors import WorkflowFileError
 from intentos.skills.faults.errors import FaultsInputError
-from intentos.skills.paths import LocalReadError, read_local
+from intentos.skills.paths import LocalReadError, TextProblem, decode_text, read_local
 
 EDGE_TYPES = ("calls", "called_by", "colocated")
 MAX_TOPOLOGY_BYTES = 5 * 1024 * 1024
@@ -159,13 +159,9 @@ def load_topology(path: Path, name: str | None = None) -> Topology:
 def parse_topology_bytes(data: bytes, name: str) -> Topology:
     """A topology from the bytes of the YAML file `name` (the app reads them through the sandbox)."""
     try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = data.count(b"\n", 0, exc.start) + 1
-        raise FaultsInputError(name, f"not UTF-8 text ({exc.reason} at byte {exc.start})", line) from None
-    if "\x00" in text:
-        raise FaultsInputError(name, "binary data (a NUL byte): not a topology file",
-                               text.count("\n", 0, text.index("\x00")) + 1)
+        text = decode_text(data, "topology file")
+    except TextProblem as exc:
+        raise FaultsInputError(name, exc.message, exc.line) from None
     try:
         loaded = yamlfile.loads(text, name)
     except WorkflowFileError as exc:
