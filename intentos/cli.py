@@ -109,9 +109,10 @@ def _confirmer(as_json: bool, assume_yes: bool = False) -> Callable[[ConfirmRequ
 
     def ask(request: ConfirmRequest) -> bool:
         args = json.dumps(request.args, ensure_ascii=False, default=str)
+        each = " for each item" if request.items else ""  # the arguments as written; a line per item follows
         err.print(f"[yellow]{request.effect.value}[/] step [bold]{escape(request.state)}[/]: "
-                  f"{escape(request.function.name)} {escape(args)}", highlight=False)
-        for line in request.details:  # what the arguments alone do not show (the app's preview)
+                  f"{escape(request.function.name)}{each} {escape(args)}", highlight=False)
+        for line in request.details:  # what the arguments alone do not show (the app's preview), or the items
             err.print(f"  • {line}", style="yellow", markup=False, highlight=False)
         if request.effect is Effect.DESTRUCTIVE or assume_yes:
             what = "a destructive step" if request.effect is Effect.DESTRUCTIVE else "this step"
@@ -121,7 +122,8 @@ def _confirmer(as_json: bool, assume_yes: bool = False) -> Callable[[ConfirmRequ
             how = f"pass --yes to confirm {request.effect.value} steps"
         why = (f"step {request.state!r} ({request.function.name}, {request.effect.value}) needed confirmation "
                f"and was declined; {how}")
-        return _ask("Run this step?", why, timeout)
+        calls = f" ({len(request.items)} calls)" if len(request.items) > 1 else ""
+        return _ask(f"Run this step{calls}?", why, timeout)
 
     return ask
 

@@ -5,10 +5,16 @@ confirmation when the effect class calls for it, journal the start, call the fun
 under a timeout, journal the outcome (fsynced) and only then move to the next state.
 A function's failure is data, not a crash: it is journaled and the workflow's
 `on_failure` transition decides what happens next.
+
+A `for_each` state is one step of several calls: the list is resolved (at most
+MAX_FOR_EACH_ITEMS items) and every item's arguments validated before anything runs, the
+person is asked once for all of them, and the calls run in order under one undo log and
+one timeout. The first failing call fails the step; the result is {items, count}.
 """
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 import traceback
@@ -29,7 +35,10 @@ from intentos.references import UnresolvedReference, substitute
 from intentos.sandbox import Sandbox
 from intentos.table import FunctionTable
 from intentos.validation import check
-from intentos.workflow import DONE, FAILED, State, Workflow
+from intentos.workflow import DONE, FAILED, MAX_FOR_EACH_ITEMS, State, Workflow
+
+CONFIRM_ITEM_LINES = 20  # items of a for_each step shown one a line in its confirmation; the rest are counted
+CONFIRM_LINE_CHARS = 200
 
 
 @dataclass(frozen=True)
@@ -39,7 +48,11 @@ class ConfirmRequest:
     args: dict[str, Any]
     # What the arguments alone do not show (every recipient of a reply, the real target of a link...),
     # from the app's `preview`, plus a warning when a step with an outside effect was cut short before.
+    # For a for_each step: a line per item (the first CONFIRM_ITEM_LINES, then how many more).
     details: tuple[str, ...] = ()
+    # A for_each step: each item's resolved arguments, in order (`args` are then the arguments as written,
+    # with `${item...}` in them). Empty for a plain step.
+    items: tuple[dict[str, Any], ...] = ()
 
     @property
     def effect(self) -> Effect:
@@ -157,44 +170,108 @@ class Executor:
     def _step(self, journal: Journal, name: str, state: State, results: dict[str, Any]) -> Record:
         fn = self.table.get(state.call)
         raw_args = state.args
+        each = state.for_each is not None
+        items: list[dict[str, Any]] | None = None  # a for_each step's resolved arguments, one per item
 
         def finish(status: str, args: dict[str, Any], started: float | None, **out: Any) -> Record:
             duration = round(time.monotonic() - started, 6) if started is not None else None
             nxt = {"ok": state.next, "error": state.on_failure, "timeout": state.on_failure}.get(status)
-            return self._write(journal, "step_finished", state=name, call=fn.name, args=args, status=status,
-                               next=nxt, duration_s=duration, **out)
+            return self._write(journal, "step_finished", state=name, call=fn.name, args=args, items=items,
+                               status=status, next=nxt, duration_s=duration, **out)
 
-        try:
-            args = substitute(raw_args, results)
-            params = fn.params.model_validate(args)
-        except (UnresolvedReference, ValidationError) as exc:
-            return finish("error", raw_args, None, error=_describe(exc))
-        shown_args = params.model_dump(mode="json")
+        calls: list[BaseModel] = []
+        if each:
+            try:
+                values = _for_each_items(state, results)
+            except (UnresolvedReference, _ItemsError) as exc:
+                return finish("error", raw_args, None, error=_describe(exc))
+            for number, value in enumerate(values, start=1):
+                try:
+                    calls.append(fn.params.model_validate(substitute(raw_args, results, value)))
+                except (UnresolvedReference, ValidationError) as exc:
+                    return finish("error", raw_args, None, error=f"item {number} of {len(values)}: {_describe(exc)}")
+            items = [params.model_dump(mode="json") for params in calls]
+            shown_args = raw_args
+        else:
+            try:
+                calls.append(fn.params.model_validate(substitute(raw_args, results)))
+            except (UnresolvedReference, ValidationError) as exc:
+                return finish("error", raw_args, None, error=_describe(exc))
+            shown_args = calls[0].model_dump(mode="json")
         again = self._interrupted == name
         self._interrupted = None
-        if needs_confirmation(fn.effect, self.assume_yes) or again:
-            details = self._preview(fn, params)
+        if calls and (needs_confirmation(fn.effect, self.assume_yes) or again):
+            details = self._item_lines(fn, calls, items) if items is not None else self._preview(fn, calls[0])
             if again:
                 details = (f"this {fn.effect.value} step was cut short by a crash last time; "
                            "it may have taken effect already", *details)
-            if not self.confirm(ConfirmRequest(name, fn, shown_args, details)):
+            if not self.confirm(ConfirmRequest(name, fn, shown_args, details, tuple(items or ()))):
                 return finish("declined", shown_args, None, error=f"{fn.name} ({fn.effect.value}) was not confirmed")
-        started_record = self._write(journal, "step_started", state=name, call=fn.name, args=shown_args)
+        started_record = self._write(journal, "step_started", state=name, call=fn.name, args=shown_args,
+                                     items=items)
         # Every change the step makes is noted first, so a kill inside it can be rolled back on resume.
-        self.ctx.sandbox.begin_step(_undo_key(journal.run_id, started_record.seq))
+        key = _undo_key(journal.run_id, started_record.seq)
+        self.ctx.sandbox.begin_step(key)
         try:
             started = time.monotonic()
-            try:
-                result = self._call_with_timeout(fn, params)
-            except StepTimeout as exc:
-                return finish("timeout", shown_args, started, error=str(exc))
-            except _Cancelled:
-                return finish("cancelled", shown_args, started, error="cancelled during the step")
-            except Exception as exc:  # any failure of an app is the step's failure, never the run's crash
-                return finish("error", shown_args, started, error=_describe(exc))
-            return finish("ok", shown_args, started, result=result.model_dump(mode="json"))
+            deadline = started + self.step_timeout
+            done: list[dict[str, Any]] = []
+
+            def partial() -> dict[str, Any]:
+                return {"result": {"items": done, "count": len(done)}} if each else {}
+
+            for number, params in enumerate(calls, start=1):
+                where = f"item {number} of {len(calls)}: " if each else ""
+                if each and self.ctx.cancelled.is_set():
+                    return self._cancelled_between(finish, shown_args, started, key, number, len(calls))
+                if each and time.monotonic() > deadline:
+                    return finish("timeout", shown_args, started, error=f"{where}not started: the step's "
+                                  f"{self.step_timeout:g} s for all {len(calls)} items ran out", **partial())
+                try:
+                    result = self._call_with_timeout(fn, params, deadline)
+                except StepTimeout as exc:
+                    extra = f" (the time for all {len(calls)} items)" if each else ""
+                    return finish("timeout", shown_args, started, error=f"{where}{exc}{extra}", **partial())
+                except _Cancelled as exc:
+                    if each and not exc.running:  # the call returned: nothing is left running
+                        return self._cancelled_between(finish, shown_args, started, key, number + 1, len(calls))
+                    return finish("cancelled", shown_args, started, error=f"{where}cancelled during the step",
+                                  **partial())
+                except Exception as exc:  # any failure of an app is the step's failure, never the run's crash
+                    return finish("error", shown_args, started, error=f"{where}{_describe(exc)}", **partial())
+                done.append(result.model_dump(mode="json"))
+            return finish("ok", shown_args, started,
+                          result={"items": done, "count": len(done)} if each else done[0])
         finally:
             self.ctx.sandbox.end_step()
+
+    def _cancelled_between(self, finish: Callable[..., Record], args: dict[str, Any], started: float, key: str,
+                           number: int, total: int) -> Record:
+        """A for_each step cancelled before item `number`: what its earlier items changed in the sandbox is
+        undone, so resuming runs the step once, whole (an outside effect, mail sent, cannot be undone)."""
+        ran = number - 1
+        try:
+            undo.rollback(self.ctx.sandbox, key)
+            undone = "; their changes in the sandbox were undone" if ran else ""
+        except Exception as exc:  # an undo that fails says so; the run still stops
+            undone = f"; undoing their changes failed: {_describe(exc)}"
+        return finish("cancelled", args, started, error=f"cancelled after {ran} of {total} items{undone}")
+
+    def _item_lines(self, fn: Function, calls: list[BaseModel], items: list[dict[str, Any]]) -> tuple[str, ...]:
+        """A confirmation line per item of a for_each step (its arguments and the app's preview), capped."""
+        lines = [f"for each of {len(items)} item{'s' if len(items) != 1 else ''}:"]
+        for number, (params, args) in enumerate(zip(calls, items, strict=True), start=1):
+            if number > CONFIRM_ITEM_LINES:
+                rest = len(items) - CONFIRM_ITEM_LINES
+                lines.append(f"… and {rest} more item{'s' if rest != 1 else ''}")
+                break
+            text = ", ".join(f"{k}={json.dumps(v, ensure_ascii=False, default=str)}" for k, v in args.items())
+            preview = self._preview(fn, params)
+            if preview:
+                text += " — " + "; ".join(preview)
+            text = " ".join(f"{number}. {text}".split())
+            lines.append(text if len(text) <= CONFIRM_LINE_CHARS else text[: CONFIRM_LINE_CHARS - 1] + "…")
+        return tuple(lines)
 
     def _preview(self, fn: Function, params: BaseModel) -> tuple[str, ...]:
         """The app's own account of what a call will do, for the confirmation prompt."""
@@ -227,11 +304,12 @@ class Executor:
             if self.table.get(last.call or "").effect is Effect.EXTERNAL:
                 self._interrupted = last.state
 
-    def _call_with_timeout(self, fn: Function, params: BaseModel) -> BaseModel:
+    def _call_with_timeout(self, fn: Function, params: BaseModel, deadline: float | None = None) -> BaseModel:
         """Run the call in a worker thread so a hung step can time out or be cancelled.
 
         Python cannot kill a thread: a timed-out call is abandoned (daemon thread) and the
         run moves on. Functions that can take long check `ctx.cancelled` themselves.
+        `deadline` (time.monotonic) is the step's, shared by the calls of a for_each step.
         """
         method = self._app(fn.app).bound(fn.verb)
         box: dict[str, Any] = {}
@@ -244,15 +322,16 @@ class Executor:
 
         worker = threading.Thread(target=target, name=f"step-{fn.name}", daemon=True)
         worker.start()
-        deadline = time.monotonic() + self.step_timeout
+        if deadline is None:
+            deadline = time.monotonic() + self.step_timeout
         while worker.is_alive():
             worker.join(timeout=0.05)
             if self.ctx.cancelled.is_set() and worker.is_alive():
-                raise _Cancelled()
+                raise _Cancelled(running=True)
             if time.monotonic() > deadline and worker.is_alive():
                 raise StepTimeout(f"{fn.name} took longer than {self.step_timeout:g} s")
         if self.ctx.cancelled.is_set():  # a call that noticed the cancel returned early: its result is partial
-            raise _Cancelled()
+            raise _Cancelled(running=False)
         if "error" in box:
             raise box["error"]
         result = box["result"]
@@ -273,7 +352,32 @@ class Executor:
 
 
 class _Cancelled(Exception):
-    pass
+    def __init__(self, *, running: bool) -> None:
+        super().__init__("cancelled")
+        self.running = running  # the call was abandoned still running (else it returned, noticing the cancel)
+
+
+class _ItemsError(ValueError):
+    """A for_each list that cannot be run: not a list, or longer than the bound."""
+
+
+def _for_each_items(state: State, results: dict[str, Any]) -> list[Any]:
+    """The items of a for_each state, references resolved; an _ItemsError past MAX_FOR_EACH_ITEMS."""
+    values = substitute(state.for_each, results)
+    if not isinstance(values, list):
+        raise _ItemsError(f"for_each {state.for_each} is {_kind(values)}, not a list")
+    if len(values) > MAX_FOR_EACH_ITEMS:
+        raise _ItemsError(f"for_each {_shown(state.for_each)} has {len(values)} items; a for_each step runs at "
+                          f"most {MAX_FOR_EACH_ITEMS} (nothing ran)")
+    return values
+
+
+def _kind(value: Any) -> str:
+    return {dict: "an object", str: "text", bool: "true/false", type(None): "null"}.get(type(value), "a number")
+
+
+def _shown(for_each: Any) -> str:
+    return for_each if isinstance(for_each, str) else "(a list)"
 
 
 def _describe(exc: BaseException) -> str:

@@ -42,6 +42,7 @@ class Record(BaseModel):
     state: str | None = None
     call: str | None = None
     args: dict[str, Any] | None = None
+    items: list[dict[str, Any]] | None = None  # a for_each step: each item's resolved arguments (args as written)
     status: str | None = None
     result: Any = None
     error: str | None = None
@@ -214,6 +215,7 @@ class StepView(BaseModel):
     state: str
     call: str
     args: dict[str, Any] | None = None
+    items: list[dict[str, Any]] | None = None  # a for_each step: each item's resolved arguments
     status: str  # ok/error/timeout/declined/cancelled, or "running" if it never finished
     result: Any = None
     error: str | None = None
@@ -302,7 +304,8 @@ def _view(run_id: str, path: Path, records: list[tuple[int, Record]]) -> RunView
             raise bad(number, "a second run_started record")
         if rec.event == "step_started":
             state = known(number, rec, "state")
-            view.steps.append(StepView(state=state, call=rec.call or "", args=rec.args, status="running"))
+            view.steps.append(StepView(state=state, call=rec.call or "", args=rec.args, items=rec.items,
+                                       status="running"))
             view.resume_at = state
         elif rec.event == "step_finished":
             state = known(number, rec, "state")
@@ -313,9 +316,11 @@ def _view(run_id: str, path: Path, records: list[tuple[int, Record]]) -> RunView
                 known(number, rec, "next", TERMINALS)
             step = view.steps[-1] if view.steps and view.steps[-1].status == "running" else None
             if step is None:  # declined before starting: no step_started record
-                step = StepView(state=state, call=rec.call or "", args=rec.args, status="running")
+                step = StepView(state=state, call=rec.call or "", args=rec.args, items=rec.items, status="running")
                 view.steps.append(step)
             step.status, step.result, step.error = rec.status, rec.result, rec.error
+            if rec.items is not None:
+                step.items = rec.items
             step.next, step.duration_s = rec.next, rec.duration_s
             if rec.status == "ok":
                 view.results[step.state] = rec.result

@@ -4,6 +4,11 @@ A reference names a state and a path into its result: fields by name, list items
 index (`${find.result.paths[0]}` or `${find.result.paths.0}`). An argument that is
 exactly one reference takes the referenced value with its type (a list stays a list);
 a reference inside a longer string is interpolated as text.
+
+In a state with `for_each`, `${item}` is the current item and `${item.name}`,
+`${item[0]}`, `${item.a.b}` follow the same kind of path into it. `${item.result...}`
+stays a reference to a state named `item` (the older syntax wins), so an item's own
+field `result` cannot start an item path.
 """
 
 from __future__ import annotations
@@ -13,7 +18,10 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-_REF = re.compile(r"\$\{\s*([A-Za-z_][\w-]*)\.result((?:\.[A-Za-z_][\w-]*|\.\d+|\[\d+\])*)\s*\}")
+_PATH = r"((?:\.[A-Za-z_][\w-]*|\.\d+|\[\d+\])*)"
+_REF = re.compile(r"\$\{\s*([A-Za-z_][\w-]*)\.result" + _PATH + r"\s*\}")
+_ITEM = re.compile(r"\$\{\s*item(?!\.result(?![\w-]))" + _PATH + r"\s*\}")
+_ANY = re.compile(f"{_REF.pattern}|{_ITEM.pattern}")  # groups 1-2: a state reference, 3: an item path
 _SEGMENT = re.compile(r"\.([A-Za-z_][\w-]*)|\.(\d+)|\[(\d+)\]")
 
 
@@ -21,6 +29,17 @@ _SEGMENT = re.compile(r"\.([A-Za-z_][\w-]*)|\.(\d+)|\[(\d+)\]")
 class Reference:
     state: str
     path: tuple[str | int, ...]  # field names and list indexes, in order
+    text: str  # as written, for messages
+
+    def __str__(self) -> str:
+        return self.text
+
+
+@dataclass(frozen=True)
+class ItemReference:
+    """`${item}` or `${item.PATH}`: the current item of a for_each state, or a path into it."""
+
+    path: tuple[str | int, ...]
     text: str  # as written, for messages
 
     def __str__(self) -> str:
@@ -44,6 +63,12 @@ def find_references(value: Any) -> list[Reference]:
             for text in _strings(value) for m in _REF.finditer(text)]
 
 
+def find_item_references(value: Any) -> list[ItemReference]:
+    """Every `${item...}` anywhere inside a value, in order."""
+    return [ItemReference(_parse_path(m.group(3)), m.group(0))
+            for text in _strings(value) for m in _ANY.finditer(text) if m.group(1) is None]
+
+
 def _strings(value: Any) -> list[str]:
     """Every string inside a value, depth first in order; iterative, so deep nesting costs no Python stack."""
     out: list[str] = []
@@ -65,7 +90,7 @@ _PLACEHOLDER = re.compile(r"\$\{[^}]*\}?")
 def malformed_references(value: Any) -> list[str]:
     """Text that looks like a reference (`${...}`) but is not one, e.g. `${find.paths}`: a likely model slip."""
     return [m.group(0) for text in _strings(value) for m in _PLACEHOLDER.finditer(text)
-            if not _REF.fullmatch(m.group(0))]
+            if not _ANY.fullmatch(m.group(0))]
 
 
 def whole_reference(value: Any) -> Reference | None:
@@ -77,35 +102,72 @@ def whole_reference(value: Any) -> Reference | None:
     return None
 
 
+def whole_item_reference(value: Any) -> ItemReference | None:
+    """The item reference if `value` is exactly one `${item...}` and nothing else."""
+    if isinstance(value, str):
+        m = _ANY.fullmatch(value.strip())
+        if m and m.group(1) is None:
+            return ItemReference(_parse_path(m.group(3)), m.group(0))
+    return None
+
+
 def follow(ref: Reference, results: dict[str, Any]) -> Any:
     """The value a reference points at, given the JSON results of the states that ran."""
     if ref.state not in results:
         raise UnresolvedReference(f"{ref} refers to state {ref.state!r}, which has no result")
-    value = results[ref.state]
-    for step in ref.path:
+    return _walk(results[ref.state], ref.path, ref.text, "the result")
+
+
+def follow_item(ref: ItemReference, item: Any) -> Any:
+    """The value an item reference points at in the current item."""
+    return _walk(item, ref.path, ref.text, "the item")
+
+
+def _walk(value: Any, path: tuple[str | int, ...], text: str, what: str) -> Any:
+    for step in path:
         if isinstance(step, int):
             if not isinstance(value, list) or step >= len(value):
                 size = len(value) if isinstance(value, list) else "not a list"
-                raise UnresolvedReference(f"{ref}: index {step} is out of range ({size})")
+                raise UnresolvedReference(f"{text}: index {step} is out of range ({size})")
             value = value[step]
         else:
             if not isinstance(value, dict) or step not in value:
-                raise UnresolvedReference(f"{ref}: the result has no field {step!r}")
+                raise UnresolvedReference(f"{text}: {what} has no field {step!r}")
             value = value[step]
     return value
 
 
-def substitute(value: Any, results: dict[str, Any]) -> Any:
-    """Replace every reference in an argument value by what it points at."""
-    if (ref := whole_reference(value)) is not None:
-        return follow(ref, results)
+_NO_ITEM: Any = object()
+
+
+def substitute(value: Any, results: dict[str, Any] | None, item: Any = _NO_ITEM) -> Any:
+    """Replace every reference in an argument value by what it points at.
+
+    With `item`, `${item...}` references are replaced too (a for_each state); without, they are left as
+    written. With `results` None, state references are left as written (only the item is filled in).
+    One pass: text that a substitution brings in is never itself substituted.
+    """
     if isinstance(value, str):
-        return _REF.sub(lambda m: _as_text(follow(find_references(m.group(0))[0], results)), value)
+        m = _ANY.fullmatch(value.strip())
+        if m is not None:
+            return _resolve_match(m, results, item, value)
+        return _ANY.sub(lambda m: _as_text(_resolve_match(m, results, item, m.group(0))), value)
     if isinstance(value, list):
-        return [substitute(item, results) for item in value]
+        return [substitute(v, results, item) for v in value]
     if isinstance(value, dict):
-        return {key: substitute(item, results) for key, item in value.items()}
+        return {key: substitute(v, results, item) for key, v in value.items()}
     return value
+
+
+def _resolve_match(m: re.Match[str], results: dict[str, Any] | None, item: Any, written: str) -> Any:
+    """What one matched reference stands for, or `written` where it is to be left alone."""
+    if m.group(1) is not None:
+        if results is None:
+            return written
+        return follow(Reference(m.group(1), _parse_path(m.group(2)), m.group(0)), results)
+    if item is _NO_ITEM:
+        return written
+    return follow_item(ItemReference(_parse_path(m.group(3)), m.group(0)), item)
 
 
 def _as_text(value: Any) -> str:
@@ -119,4 +181,10 @@ def _as_text(value: Any) -> str:
 # A JSON-schema pattern that matches one whole reference: used in the generation schema
 # so constrained decoding may put a reference where a non-string value is expected.
 # Written with character classes, not backslash escapes: llama.cpp's grammar parser rejects `\$` and `\.`.
-REFERENCE_PATTERN = r"^[$][{][A-Za-z_][A-Za-z0-9_-]*[.]result[A-Za-z0-9_.\[\]-]*[}]$"
+_STATE_BODY = r"[A-Za-z_][A-Za-z0-9_-]*[.]result[A-Za-z0-9_.\[\]-]*"
+_ITEM_BODY = r"item([.\[][A-Za-z0-9_.\[\]-]*)?"
+REFERENCE_PATTERN = "^[$][{]" + _STATE_BODY + "[}]$"
+# One whole `${item}` / `${item.PATH}`: where a for_each state's argument takes the current item, or a path into it.
+ITEM_PATTERN = "^[$][{]" + _ITEM_BODY + "[}]$"
+# Either kind of whole reference, one pattern (simpler for grammar converters than a union of two).
+ARGUMENT_REFERENCE_PATTERN = "^[$][{](" + _STATE_BODY + "|" + _ITEM_BODY + ")[}]$"

@@ -14,7 +14,7 @@ from intentos.controller import Trace
 from intentos.executor import needs_confirmation
 from intentos.journal import RunView
 from intentos.table import FunctionTable
-from intentos.workflow import Workflow
+from intentos.workflow import State, Workflow
 
 STATUS_STYLE = {"ok": "green", "done": "bold green", "error": "red", "failed": "bold red", "timeout": "red",
                 "declined": "yellow", "cancelled": "yellow", "running": "cyan", "interrupted": "magenta"}
@@ -32,7 +32,8 @@ def plan(workflow: Workflow, table: FunctionTable, *, assume_yes: bool = False) 
             effect += " (asks)"
         marker = "▶ " if name == workflow.start else "  "
         loop = f" ≤{state.max_visits}×" if state.max_visits else ""
-        grid.add_row(marker + name + loop, state.call, effect, Text(_compact(state.args)), state.next, state.on_failure)
+        grid.add_row(marker + name + loop, call_text(state), effect, Text(_compact(state.args)), state.next,
+                     state.on_failure)
     title = f"Plan: {workflow.intent}" if workflow.intent else "Plan"
     return Panel(grid, title=title, title_align="left")
 
@@ -44,7 +45,8 @@ def run_view(view: RunView) -> Panel:
     for i, step in enumerate(view.steps, start=1):
         outcome = step.error if step.error else _compact(step.result)
         duration = f"{step.duration_s:.3f}" if step.duration_s is not None else ""
-        steps.add_row(str(i), step.state, step.call, Text(step.status, style=STATUS_STYLE.get(step.status, "")),
+        call = f"{step.call} ×{len(step.items)}" if step.items is not None else step.call
+        steps.add_row(str(i), step.state, call, Text(step.status, style=STATUS_STYLE.get(step.status, "")),
                       Text(outcome or ""), duration)
     head = Text.assemble(("run ", "dim"), (view.run_id, "bold"), ("  status ", "dim"),
                          (view.status, STATUS_STYLE.get(view.status, "")), ("  sandbox ", "dim"), view.sandbox)
@@ -81,6 +83,21 @@ def functions_table(table: FunctionTable) -> Table:
 def clip(text: str, limit: int) -> str:
     """At most `limit` characters; a cut shows as a trailing ellipsis."""
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def call_text(state: State, limit: int = 60) -> str:
+    """A state's call as a person reads it: `notes.create`, or `for each <list>: notes.create`."""
+    if state.for_each is None:
+        return state.call
+    return f"for each {for_each_text(state.for_each, limit)}: {state.call}"
+
+
+def for_each_text(for_each: list[Any] | str, limit: int = 60) -> str:
+    """The list of a for_each state: its reference as written, or the literal list (clipped) and its length."""
+    if isinstance(for_each, str):
+        return for_each
+    count = f"{len(for_each)} item{'s' if len(for_each) != 1 else ''}"
+    return f"{_compact(for_each, limit)} ({count})" if for_each else "[] (no items)"
 
 
 def _compact(value: Any, limit: int = 160) -> str:

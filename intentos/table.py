@@ -18,8 +18,8 @@ from typing import Any
 from intentos.app import App
 from intentos.errors import UnknownFunctionError
 from intentos.function import Function
-from intentos.references import REFERENCE_PATTERN
-from intentos.workflow import STATE_NAME
+from intentos.references import ARGUMENT_REFERENCE_PATTERN, REFERENCE_PATTERN
+from intentos.workflow import MAX_FOR_EACH_ITEMS, STATE_NAME
 
 log = logging.getLogger(__name__)
 ENTRY_POINT_GROUP = "intentos.apps"
@@ -123,6 +123,10 @@ class FunctionTable:
         """JSON schema of a whole workflow in list form (the form models emit), calls a union over the functions."""
         defs: dict[str, Any] = {}
         members = []
+        # A list (any JSON items: no `items`, so grammar converters use their generic array) or one reference;
+        # one shared definition, so a grammar gets one rule for it, not one per function.
+        defs["for_each"] = {"anyOf": [{"type": "array", "maxItems": MAX_FOR_EACH_ITEMS},
+                                      {"type": "string", "pattern": REFERENCE_PATTERN}]}
         for fn in self.functions.values():
             args = _hoist_defs(fn.params.model_json_schema(), fn.name.replace(".", "_"), defs)
             members.append(
@@ -131,11 +135,13 @@ class FunctionTable:
                     "properties": {
                         "name": {"type": "string", "pattern": STATE_NAME},
                         "call": {"const": fn.name},
+                        "for_each": {"$ref": "#/$defs/for_each"},
                         "args": _allow_references(args),
                         "next": {"type": "string", "pattern": STATE_NAME},
                         "on_failure": {"type": "string", "pattern": STATE_NAME},
                     },
-                    # next/on_failure may be left out: a state then goes on to the following one.
+                    # next/on_failure may be left out: a state then goes on to the following one; for_each
+                    # is optional (the call then runs once).
                     "required": ["name", "call", "args"],
                     "additionalProperties": False,
                 }
@@ -149,8 +155,7 @@ class FunctionTable:
             "required": ["states"],  # start defaults to the first state
             "additionalProperties": False,
         }
-        if defs:
-            schema["$defs"] = defs
+        schema["$defs"] = defs
         return schema
 
 
@@ -181,8 +186,9 @@ _TYPED = {"type", "anyOf", "oneOf", "allOf", "$ref", "enum", "const"}
 
 
 def _allow_references(args: dict[str, Any]) -> dict[str, Any]:
-    """Let each non-string argument also be a whole `${state.result...}` reference."""
-    ref = {"type": "string", "pattern": REFERENCE_PATTERN}
+    """Let each non-string argument also be a whole `${state.result...}` reference, or a whole `${item...}` (the
+    current item of a for_each state; validation refuses it elsewhere). A string argument takes either anywhere."""
+    ref = {"type": "string", "pattern": ARGUMENT_REFERENCE_PATTERN}
     props = {}
     for name, prop in args.get("properties", {}).items():
         prop = {k: v for k, v in prop.items() if k != "title"}

@@ -4,7 +4,10 @@
 can fix a file in one pass and a model can be asked to repair all of it in one turn:
 unknown functions, unknown/missing/ill-typed arguments, transitions to undefined states,
 references to states that may not have succeeded by then or to fields their result
-lacks, unreachable states and loops without a bound.
+lacks, unreachable states and loops without a bound. A `for_each` state is checked too:
+its list (at most MAX_FOR_EACH_ITEMS literal items, each of which must make valid
+arguments; or a reference to a list), `${item...}` only where there is an item, and
+references to its result `{items: [...], count}`.
 """
 
 from __future__ import annotations
@@ -14,9 +17,19 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from intentos.errors import UnknownFunctionError
-from intentos.references import Reference, find_references, malformed_references, whole_reference
+from intentos.references import (
+    ItemReference,
+    Reference,
+    UnresolvedReference,
+    find_item_references,
+    find_references,
+    malformed_references,
+    substitute,
+    whole_item_reference,
+    whole_reference,
+)
 from intentos.table import FunctionTable
-from intentos.workflow import TERMINALS, Workflow
+from intentos.workflow import MAX_FOR_EACH_ITEMS, TERMINALS, State, Workflow
 
 
 class Problem(BaseModel):
@@ -233,6 +246,9 @@ def _postorder(root: int, succ: list[list[int]]) -> list[int]:
 # -- calls and arguments -------------------------------------------------------------------------
 
 
+_Node = tuple[dict[str, Any], dict[str, Any]]  # a schema node and the root its $refs resolve in
+
+
 def _check_call(workflow: Workflow, schemas: _Schemas, name: str, succeeded: _Succeeded,
                 reachable: bool) -> list[Problem]:
     state = workflow.states[name]
@@ -241,10 +257,16 @@ def _check_call(workflow: Workflow, schemas: _Schemas, name: str, succeeded: _Su
     except UnknownFunctionError as exc:
         return [Problem(code="unknown_function", state=name, field="call", message=str(exc))]
     problems: list[Problem] = []
+    items: list[Any] | None = None  # a literal for_each list
+    item_node: _Node | None = None  # the schema of one item of a referenced for_each list, where known
+    if state.for_each is not None:
+        found, items, item_node = _check_for_each(workflow, schemas, name, state, succeeded, reachable)
+        problems += found
     fields = fn.params.model_fields
     accepted = {f.alias or key: key for key, f in fields.items()} | {key: key for key in fields}
     literal: dict[str, Any] = {}
     referenced: set[str] = set()
+    per_item: dict[str, Any] = {}  # arguments that depend on the item alone: checked once per literal item
     params_schema = schemas.params(fn.name)
     for arg, value in state.args.items():
         where = f"args.{arg}"
@@ -256,31 +278,150 @@ def _check_call(workflow: Workflow, schemas: _Schemas, name: str, succeeded: _Su
         for bad in malformed_references(value):
             problems.append(Problem(code="reference_syntax", state=name, field=where,
                                     message=f"{bad} is not a reference; write ${{STATE.result.FIELD}}"))
-        refs = find_references(value)
-        if not refs:
+        refs, item_refs = find_references(value), find_item_references(value)
+        if not refs and not item_refs:
             literal[arg] = value
             continue
-        referenced.add(accepted[arg])
+        referenced.update((arg, accepted[arg]))
+        if item_refs and state.for_each is None:
+            problems.append(Problem(code="item_outside_for_each", state=name, field=where,
+                                    message=f"{item_refs[0]} is the current item of a for_each state, but this "
+                                            "state has no for_each (add for_each: a list or ${STATE.result.PATH})"))
+        elif item_refs and not refs and items is not None:
+            per_item[arg] = value
         for ref in refs:
             problems += _check_reference(workflow, schemas, name, where, ref, succeeded, reachable)
-        whole = whole_reference(value)
+        if item_node is not None:
+            for item_ref in item_refs:
+                problems += _check_item_reference(name, where, item_ref, item_node)
+        whole, whole_item = whole_reference(value), whole_item_reference(value)
         target = params_schema.get("properties", {}).get(accepted[arg], {})
         if whole is not None and reachable and whole.state in workflow.states:
             problems += _check_reference_type(workflow, schemas, name, where, whole, target, params_schema)
+        elif whole_item is not None:
+            if item_node is not None:
+                node, missing = _descend(item_node[0], whole_item.path, item_node[1], "the item")
+                if node is not None and not missing:
+                    problems += _type_problem(name, where, str(whole_item), (node, item_node[1]), target,
+                                              params_schema)
         elif whole is None and isinstance(value, str) and not _accepts(target, params_schema, "string"):
             problems.append(Problem(code="wrong_type", state=name, field=where,
                                     message="text with a reference in it is a string, but this argument is not"))
+    problems += _pydantic_problems(fn, name, literal, referenced)
+    if items and per_item:
+        problems += _check_items(fn, name, items, literal, per_item, referenced)
+    return problems
+
+
+def _pydantic_problems(fn: Any, name: str, args: dict[str, Any], referenced: set[str],
+                       only: set[str] | None = None) -> list[Problem]:
+    """What the function's parameter model says of the literal arguments (a missing one that a reference
+    will fill is fine); with `only`, just the errors about those arguments."""
     try:
-        fn.params.model_validate(literal)
+        fn.params.model_validate(args)
     except ValidationError as exc:
+        problems = []
         for err in exc.errors():
             loc = err["loc"]
             if err["type"] == "missing" and loc and loc[0] in referenced:
                 continue
+            if only is not None and not (loc and loc[0] in only):
+                continue
             field = "args" + "".join(f".{p}" if isinstance(p, str) else f"[{p}]" for p in loc)
             code = "missing_argument" if err["type"] == "missing" else "wrong_type"
             problems.append(Problem(code=code, state=name, field=field, message=f"{err['msg']} ({fn.name})"))
-    return problems
+        return problems
+    return []
+
+
+def _check_items(fn: Any, name: str, items: list[Any], literal: dict[str, Any], per_item: dict[str, Any],
+                 referenced: set[str]) -> list[Problem]:
+    """Each literal item put into the arguments that depend on it must make valid arguments. The same problem
+    for several items is one problem naming them."""
+    groups: dict[tuple[str, str], list[int]] = {}
+    codes: dict[tuple[str, str], str] = {}
+    for number, item in enumerate(items, start=1):
+        args = dict(literal)
+        pending = set(referenced)
+        for arg, value in per_item.items():
+            where = f"args.{arg}"
+            try:
+                filled = substitute(value, None, item)
+            except UnresolvedReference as exc:
+                key = (where, str(exc))
+                codes[key] = "item_field"
+                groups.setdefault(key, []).append(number)
+                continue
+            if find_references(filled) or find_item_references(filled):
+                continue  # the item itself holds a reference: known at run time only
+            args[arg] = filled
+            pending.discard(arg)
+        only = set(per_item) - pending
+        only |= {key for key, f in fn.params.model_fields.items() if f.alias in only}
+        for problem in _pydantic_problems(fn, name, args, referenced, only):
+            key = (problem.field or "", problem.message)
+            codes[key] = problem.code
+            groups.setdefault(key, []).append(number)
+    return [Problem(code=codes[key], state=name, field=key[0], message=f"{_numbers(numbers, len(items))}: {key[1]}")
+            for key, numbers in groups.items()]
+
+
+def _numbers(numbers: list[int], total: int, keep: int = 8) -> str:
+    shown = ", ".join(str(n) for n in numbers[:keep]) + (f" and {len(numbers) - keep} more" if len(numbers) > keep
+                                                         else "")
+    return f"{'item' if len(numbers) == 1 else 'items'} {shown} of {total}"
+
+
+def _check_for_each(workflow: Workflow, schemas: _Schemas, name: str, state: State, succeeded: _Succeeded,
+                    reachable: bool) -> tuple[list[Problem], list[Any] | None, _Node | None]:
+    """Problems of the list itself; the literal items, or the schema of one item of a referenced list."""
+    value = state.for_each
+    where = "for_each"
+    problems: list[Problem] = []
+    if isinstance(value, list):
+        if len(value) > MAX_FOR_EACH_ITEMS:
+            problems.append(Problem(code="for_each_bound", state=name, field=where,
+                                    message=f"the list has {len(value)} items; a for_each state takes at most "
+                                            f"{MAX_FOR_EACH_ITEMS}"))
+        for bad in malformed_references(value):
+            problems.append(Problem(code="reference_syntax", state=name, field=where,
+                                    message=f"{bad} is not a reference; write ${{STATE.result.FIELD}}"))
+        if item_refs := find_item_references(value):
+            problems.append(Problem(code="item_outside_for_each", state=name, field=where,
+                                    message=f"{item_refs[0]} stands for the current item in args; the list itself "
+                                            "has no current item"))
+        for ref in find_references(value):
+            problems += _check_reference(workflow, schemas, name, where, ref, succeeded, reachable)
+        return problems, value[:MAX_FOR_EACH_ITEMS], None
+    ref = whole_reference(value)
+    if ref is None:  # the model refuses this; a State built without validation gets a problem, not a crash
+        return [Problem(code="for_each_type", state=name, field=where,
+                        message="for_each must be a list or exactly one reference ${STATE.result.PATH}")], None, None
+    problems += _check_reference(workflow, schemas, name, where, ref, succeeded, reachable)
+    if problems or ref.state not in workflow.states or workflow.states[ref.state].call not in schemas.table:
+        return problems, None, None
+    source = workflow.states[ref.state]
+    root = schemas.result(source.call, each=source.for_each is not None)
+    node, missing = _descend(root, ref.path)
+    if node is None or missing:
+        return problems, None, None
+    options = [_resolve(o, root) for o in node.get("anyOf", [node])]
+    lists = [o for o in options if o.get("type") == "array"]
+    given = _types(node, root) - {"null"}
+    if given and not lists:
+        problems.append(Problem(code="for_each_type", state=name, field=where,
+                                message=f"{ref} is {'/'.join(sorted(given))}, not a list"))
+        return problems, None, None
+    if lists and "items" in lists[0]:
+        return problems, None, (_resolve(lists[0]["items"], root), root)
+    return problems, None, None
+
+
+def _check_item_reference(name: str, where: str, ref: ItemReference, item_node: _Node) -> list[Problem]:
+    _, missing = _descend(item_node[0], ref.path, item_node[1], "the item")
+    if missing:
+        return [Problem(code="item_field", state=name, field=where, message=f"{ref}: {missing}")]
+    return []
 
 
 def _check_reference(workflow: Workflow, schemas: _Schemas, name: str, where: str, ref: Reference,
@@ -294,10 +435,13 @@ def _check_reference(workflow: Workflow, schemas: _Schemas, name: str, where: st
     source = workflow.states[ref.state]
     if source.call not in schemas.table:
         return []  # reported at that state already
-    result_schema = schemas.result(source.call)
+    each = source.for_each is not None
+    result_schema = schemas.result(source.call, each=each)
     _, missing = _descend(result_schema, ref.path)
     if missing:
-        return [Problem(code="reference_field", state=name, field=where, message=f"{ref}: {missing}")]
+        hint = (f" ({ref.state!r} is a for_each state: its result is {{items: [one {source.call} result per item], "
+                "count}, e.g. ${" + ref.state + ".result.items[0].FIELD})") if each else ""
+        return [Problem(code="reference_field", state=name, field=where, message=f"{ref}: {missing}{hint}")]
     return []
 
 
@@ -306,11 +450,16 @@ def _check_reference_type(workflow: Workflow, schemas: _Schemas, name: str, wher
     source = workflow.states[ref.state]
     if source.call not in schemas.table:
         return []
-    result_schema = schemas.result(source.call)
+    result_schema = schemas.result(source.call, each=source.for_each is not None)
     node, missing = _descend(result_schema, ref.path)
     if missing or node is None:
         return []
-    given = _types(node, result_schema) - {"null"}
+    return _type_problem(name, where, str(ref), (node, result_schema), target, params_schema)
+
+
+def _type_problem(name: str, where: str, ref: str, given_node: _Node, target: dict[str, Any],
+                  params_schema: dict[str, Any]) -> list[Problem]:
+    given = _types(*given_node) - {"null"}
     wanted = _types(target, params_schema)
     if not given or not wanted:
         return []
@@ -338,10 +487,19 @@ class _Schemas:
             self._params[call] = self.table.get(call).params.model_json_schema()
         return self._params[call]
 
-    def result(self, call: str) -> dict[str, Any]:
-        if call not in self._results:
-            self._results[call] = self.table.get(call).result.model_json_schema()
-        return self._results[call]
+    def result(self, call: str, each: bool = False) -> dict[str, Any]:
+        """The result schema of a call; with `each`, of a for_each state making that call: {items, count}."""
+        key = f"{call}\0{'each' if each else ''}"
+        if key not in self._results:
+            schema = self.table.get(call).result.model_json_schema()
+            if each:
+                defs = schema.pop("$defs", None)
+                schema = {"type": "object", "required": ["items", "count"],
+                          "properties": {"items": {"type": "array", "items": schema}, "count": {"type": "integer"}}}
+                if defs:
+                    schema["$defs"] = defs
+            self._results[key] = schema
+        return self._results[key]
 
 
 def _resolve(node: dict[str, Any], root: dict[str, Any]) -> dict[str, Any]:
@@ -350,9 +508,12 @@ def _resolve(node: dict[str, Any], root: dict[str, Any]) -> dict[str, Any]:
     return node
 
 
-def _descend(schema: dict[str, Any], path: tuple[str | int, ...]) -> tuple[dict[str, Any] | None, str | None]:
-    """Follow a reference path through a result schema: (node, None) or (None, what is missing)."""
-    node = _resolve(schema, schema)
+def _descend(schema: dict[str, Any], path: tuple[str | int, ...], root: dict[str, Any] | None = None,
+             what: str = "the result") -> tuple[dict[str, Any] | None, str | None]:
+    """Follow a reference path through a result schema (or a node of one, with its root): (node, None) or
+    (None, what is missing)."""
+    start, schema = schema, schema if root is None else root
+    node = _resolve(start, schema)
     for step in path:
         options = [_resolve(o, schema) for o in node.get("anyOf", [node])]
         options = [o for o in options if o.get("type") != "null"] or options
@@ -368,7 +529,7 @@ def _descend(schema: dict[str, Any], path: tuple[str | int, ...]) -> tuple[dict[
                     return {}, None
                 return None, f"{step!r} is not a field of a {node.get('type')}"
             if step not in props:
-                return None, f"the result has no field {step!r} (it has: {', '.join(props)})"
+                return None, f"{what} has no field {step!r} (it has: {', '.join(props)})"
             node = _resolve(props[step], schema)
     return node, None
 

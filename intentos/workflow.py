@@ -2,7 +2,9 @@
 
 Each state calls one function. Its arguments may reference earlier results
 (`${state.result.field}`); it names the state to go to on success (`next`) and on
-failure (`on_failure`). `done` and `failed` are the terminal states. A state that may
+failure (`on_failure`). With `for_each` (a list, or one reference to a list) the call runs once
+per item, `${item}` in its arguments standing for the current item; its result is
+`{"items": [each call's result], "count": N}`. `done` and `failed` are the terminal states. A state that may
 be entered again (a retry loop) must carry `max_visits`; validation refuses cycles
 without such a bound, so every workflow terminates.
 
@@ -23,12 +25,14 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from intentos import yamlfile
 from intentos.errors import WorkflowFileError
+from intentos.references import whole_reference
 
 DONE = "done"
 FAILED = "failed"
 TERMINALS = (DONE, FAILED)
 STATE_NAME = r"^[A-Za-z_][A-Za-z0-9_-]*$"
 ARGS_MAX_DEPTH = yamlfile.MAX_DEPTH
+MAX_FOR_EACH_ITEMS = 50  # calls of one for_each state: more is a validation problem, or a failed step at run time
 
 
 class State(BaseModel):
@@ -36,6 +40,9 @@ class State(BaseModel):
 
     call: str = Field(description="the function, as app.verb")
     args: dict[str, Any] = Field(default_factory=dict)
+    for_each: list[Any] | str | None = Field(
+        None, description="run the call once per item: a list, or one reference ${STATE.result.PATH} to a list; "
+                          "${item} (or ${item.FIELD}) in args is the current item")
     next: str = Field(DONE, description="state to enter when the call succeeds")
     on_failure: str = Field(FAILED, description="state to enter when the call fails")
     max_visits: int | None = Field(None, ge=1, le=1000, description="bound on entries; required on a loop")
@@ -49,6 +56,16 @@ class State(BaseModel):
         if yamlfile.nesting_depth(args, ARGS_MAX_DEPTH) > ARGS_MAX_DEPTH:
             raise ValueError(f"arguments nest deeper than {ARGS_MAX_DEPTH} levels")
         return args
+
+    @field_validator("for_each", mode="before")
+    @classmethod
+    def _list_or_reference(cls, value: Any) -> Any:
+        if isinstance(value, str) and whole_reference(value) is None:
+            raise ValueError("for_each must be a list or exactly one reference ${STATE.result.PATH} to a list, "
+                             f"not {value!r}")
+        if isinstance(value, list) and yamlfile.nesting_depth(value, ARGS_MAX_DEPTH) > ARGS_MAX_DEPTH:
+            raise ValueError(f"for_each nests deeper than {ARGS_MAX_DEPTH} levels")
+        return value
 
 
 class Workflow(BaseModel):

@@ -1,7 +1,8 @@
 """A third-party app installed only for the tests, through the `intentos.apps` entry point.
 
 `probe.wait_for` blocks until a file appears, so a test can kill a run while a step is
-in flight; `probe.mark` appends a line to a file, so a test can count how often a step ran.
+in flight; `probe.mark` appends a line to a file, so a test can count how often a step ran;
+`probe.append` does the same through the sandbox (undo-logged) and can then wait or cancel the run.
 """
 
 from __future__ import annotations
@@ -35,6 +36,13 @@ class Marked(BaseModel):
     lines: int
 
 
+class AppendArgs(BaseModel):
+    path: str
+    text: str
+    wait_for: str | None = None  # after appending, wait until this file exists in the sandbox
+    cancel_unless: str | None = None  # after appending, cancel the run unless this file exists in the sandbox
+
+
 class SleepArgs(BaseModel):
     seconds: float
 
@@ -65,6 +73,18 @@ class ProbeApp(App):
         with open(target, "a") as fh:
             fh.write(args.text + "\n")
         return Marked(path=args.path, lines=len(target.read_text().splitlines()))
+
+    @function(Effect.WRITE)
+    def append(self, args: AppendArgs) -> Marked:
+        """Append a line to a file through the sandbox (so a step's undo log notes it), then maybe wait or cancel."""
+        before = self.sandbox.read_text(args.path) if self.sandbox.exists(args.path) else ""
+        self.sandbox.write_text(args.path, before + args.text + "\n")
+        start = time.monotonic()
+        while args.wait_for and not self.sandbox.exists(args.wait_for) and time.monotonic() - start < 60:
+            time.sleep(0.02)
+        if args.cancel_unless and not self.sandbox.exists(args.cancel_unless):
+            self.ctx.cancelled.set()
+        return Marked(path=args.path, lines=len((before + args.text).splitlines()))
 
     @function(Effect.READ)
     def sleep(self, args: SleepArgs) -> Slept:

@@ -8,7 +8,7 @@ import threading
 from rich.text import Text
 from textual.app import App, ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 
@@ -28,11 +28,16 @@ class ConfirmStepScreen(ModalScreen[bool]):
     def compose(self) -> ComposeResult:
         args = json.dumps(self.request.args, ensure_ascii=False, default=str, indent=1)
         with Vertical(id="dialog"):
-            yield Static(Text.assemble(("Run this ", ""), (self.request.effect.value, "bold red"), (" step?", "")))
-            yield Static(Text(f"{self.request.state}: {self.request.function.name}\n{args}"))
+            calls = f" ({len(self.request.items)} calls)" if len(self.request.items) > 1 else ""
+            each = " for each item" if self.request.items else ""  # args as written; a line per item below
+            yield Static(Text.assemble(("Run this ", ""), (self.request.effect.value, "bold red"),
+                                       (f" step{calls}?", "")))
+            yield Static(Text(f"{self.request.state}: {self.request.function.name}{each}\n{args}"))
             if self.request.details:  # what the arguments alone do not show: every recipient, a link's target
-                yield Static(Text("\n".join(f"• {line}" for line in self.request.details), style="yellow"),
-                             id="details")
+                # Scrolls when long (a for_each step's item lines), so the buttons stay on screen.
+                with VerticalScroll(id="details-scroll"):
+                    yield Static(Text("\n".join(f"• {line}" for line in self.request.details), style="yellow"),
+                                 id="details")
             with Horizontal(classes="buttons"):
                 yield Button("Yes (y)", variant="error", id="yes")
                 yield Button("No (n)", variant="primary", id="no")

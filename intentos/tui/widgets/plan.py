@@ -12,7 +12,7 @@ from textual.widgets import DataTable
 
 from intentos.executor import needs_confirmation
 from intentos.function import Effect
-from intentos.render import clip
+from intentos.render import call_text, clip
 from intentos.table import FunctionTable
 from intentos.workflow import DONE, FAILED, Workflow
 
@@ -51,7 +51,7 @@ class PlanTable(DataTable[Any]):
                 effect.append(" (plan ok)", style="dim")  # confirming the plan confirms write/external steps
             marker = "▶ " if name == workflow.start else "  "
             loop = f" ≤{state.max_visits}×" if state.max_visits else ""
-            self.add_row(Text(marker + name + loop, style="bold"), _status("pending"), state.call, effect,
+            self.add_row(Text(marker + name + loop, style="bold"), _status("pending"), call_text(state, 40), effect,
                          _target(state.next), _target(state.on_failure), Text(_args(state.args)), key=name)
 
     def set_status(self, state: str, status: str) -> None:
