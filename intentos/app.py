@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 from pydantic import BaseModel
 
 from intentos.function import Function, function_meta
+from intentos.grounding import Grounded, GroundingQuery
 from intentos.sandbox import Sandbox
 
 
@@ -55,6 +56,9 @@ class App:
 
     name: ClassVar[str]
     description: ClassVar[str] = ""
+    # True when the app's external functions reach outside only through settings a dry run removes (mail
+    # without an SMTP server queues in the outbox), so a dry run may run them in its scratch copy.
+    dry_run_safe: ClassVar[bool] = False
 
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
@@ -94,3 +98,9 @@ class App:
     def summary(self) -> str:
         """A line or two about the app's state, for the model's context. Empty if nothing to say."""
         return ""
+
+    def ground(self, query: GroundingQuery) -> list[Grounded]:
+        """The entities of this app the intent is likely about (people, notes, files, events ...), each a
+        line for the planner's prompt with a score from `query.score`. Empty by default; see
+        intentos.grounding."""
+        return []

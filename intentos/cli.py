@@ -369,6 +369,8 @@ def _resolve(intent: str, table: FunctionTable, ctx: Context, model: str | None,
         _save_trace(resolution.trace, trace_file)
     if not as_json:
         err.print(render.resolution_line(resolution.trace), highlight=False)
+        for note in render.planning_notes(resolution.trace):
+            err.print(note, highlight=False, markup=False)
     return resolution
 
 

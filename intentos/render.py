@@ -113,6 +113,18 @@ def resolution_line(trace: Trace) -> str:
             f"{trace.completion_tokens} generated tokens, {trace.wall_s:.1f} s{repairs}")
 
 
+def planning_notes(trace: Trace) -> list[str]:
+    """What the person confirming a plan should know about how it was checked: its stages (read steps
+    that ran in a scratch copy so the model could see their results) and its dry run."""
+    notes = []
+    for i, stage in enumerate(trace.stages, 1):
+        names = ", ".join(str(s.get("name")) for s in stage.states)
+        notes.append(f"stage {i}: read {names} in a scratch copy, then planned on with the results")
+    if trace.dry_run is not None:
+        notes.append(trace.dry_run.summary())
+    return notes
+
+
 def models_table(rows: list[dict[str, Any]]) -> Table:
     grid = Table(show_header=True, header_style="bold", box=None)
     for col in ("model", "reachable", "detail"):

@@ -37,9 +37,9 @@ EXAMPLES_FILE = ROOT / "intentos" / "examples.yaml"
 EVALS = ROOT / "evals"
 EXAMPLES = load_examples()
 MIN_EXAMPLES = 110
-# Planner-stage functions a finished plan never contains, so no worked example shows them. agent.observe
-# marks where the Controller runs a first read-only stage and plans the rest (intentos/apps/agent.py).
-NOT_IN_PLANS = {"agent.observe"}
+# agent.observe ends a first, read-only planning stage (the Controller runs it in a scratch copy and asks for
+# the rest): an example may show such a first stage, with observe as its last state.
+OBSERVE = "agent.observe"
 MAIL_OUT = {"mail.send", "mail.reply", "mail.send_draft"}
 
 
@@ -68,15 +68,15 @@ def test_the_bank_is_large_and_keeps_the_loader_format() -> None:
 
 @pytest.mark.parametrize("example", EXAMPLES, ids=IDS)
 def test_example_is_a_valid_workflow(example: Any, table: FunctionTable) -> None:
-    for state in example.workflow["states"]:
-        assert "for_each" not in state and state["call"] not in NOT_IN_PLANS, state
+    states = example.workflow["states"]
+    assert all(s["call"] != OBSERVE for s in states[:-1]), "agent.observe must be the last state"
     workflow = Workflow.model_validate({**example.workflow, "intent": example.intent})
     assert [str(p) for p in validate(workflow, table)] == []
 
 
 def test_every_function_of_the_table_is_used_by_an_example(table: FunctionTable) -> None:
     used = {state["call"] for example in EXAMPLES for state in example.workflow["states"]}
-    missing = sorted(set(table.functions) - used - NOT_IN_PLANS)
+    missing = sorted(set(table.functions) - used)
     assert missing == [], f"functions without a worked example: {', '.join(missing)}"
 
 
@@ -180,7 +180,8 @@ def test_example_runs_to_done_on_the_fixture(example: Any, table: FunctionTable,
     assert view.status == "done", f"{view.error} ({trail})"
     for step in view.steps:
         if step.call in MAIL_OUT and step.status == "ok":
-            assert step.result["queued"] and not step.result["delivered"], step.result
+            sent = step.result["items"] if "items" in step.result else [step.result]  # a for_each step: one per item
+            assert sent and all(s["queued"] and not s["delivered"] for s in sent), step.result
 
 
 # -- no leakage of the eval suites ----------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""The agent's own functions: speak to the user, ask, refuse, test a condition, add up.
+"""The agent's own functions: speak to the user, ask, refuse, test a condition, add up, observe.
 
 They let a workflow express what no desktop app does: branching on data (`check`
 fails when its condition is false, so `on_failure` is the else-branch), telling the
@@ -55,6 +55,14 @@ class Checked(BaseModel):
     holds: bool
 
 
+class ObserveArgs(BaseModel):
+    reason: str = Field("", description="what the planner needs to see before planning the rest")
+
+
+class Observed(BaseModel):
+    observed: bool = True
+
+
 class SumArgs(BaseModel):
     values: list[float]
 
@@ -89,6 +97,13 @@ class AgentApp(App):
         if not _holds(args.value, args.op, args.other):
             raise AppError(f"condition {args.value!r} {args.op} {args.other!r} does not hold")
         return Checked(holds=True)
+
+    @function(Effect.READ)
+    def observe(self, args: ObserveArgs) -> Observed:
+        """End a first stage of read-only steps: the planner sees their results, then plans the rest."""
+        # While planning, the Controller runs the steps before this one in a scratch copy, shows the model
+        # their results and replaces this state with the rest of the plan; a shown plan never contains it.
+        return Observed()
 
     @function(Effect.READ)
     def sum(self, args: SumArgs) -> Total:

@@ -28,6 +28,7 @@ from intentos.apps.clock import add_elapsed, elapsed_minutes, isoformat, localiz
 from intentos.apps.problems import content_problem, one_line
 from intentos.errors import AppError, SandboxError
 from intentos.function import Effect, function
+from intentos.grounding import Grounded, GroundingQuery
 
 CALENDAR_FILE = "Calendar/calendar.ics"
 DEFAULT_DAYS = 7
@@ -518,6 +519,27 @@ class CalendarApp(App):
         nxt = self._event(upcoming[0])
         return f"calendar: {len(upcoming)} events in the next 7 days; next: {nxt.title} at {nxt.start}"
 
+
+    def ground(self, query: GroundingQuery) -> list[Grounded]:
+        """Events on the days the intent names, and events within a month that share its words."""
+        now = self.ctx.now()
+        try:
+            occurrences = self._occurrences(self._load(), now - timedelta(days=7), now + timedelta(days=31))
+        except AppError:
+            return []
+        offers, fixed = [], {}
+        for occ in occurrences:
+            event = self._event(occ, fixed)
+            score = query.score(event.title, event.location, *event.attendees, weight=2) \
+                + query.score(event.description)
+            if query.on_mentioned_day(occ.start, occ.end):
+                score += 1.5
+            if score and event.status != "cancelled":
+                who = f"; attendees {', '.join(event.attendees)}" if event.attendees else ""
+                where = f"; at {event.location}" if event.location else ""
+                when = f"{occ.start:%a} {event.start}" + (f" to {event.end[11:16]}" if not event.all_day else "")
+                offers.append(Grounded(f'event "{event.title}" {when}{where}{who}; uid {event.uid}', score, self.name))
+        return sorted(offers, key=lambda g: -g.score)[: query.limit]
 
 @dataclass
 class _Budget:

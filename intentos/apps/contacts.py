@@ -32,6 +32,7 @@ from intentos.app import App, Context
 from intentos.apps.problems import content_problem, shown_path
 from intentos.errors import AppError, SandboxError
 from intentos.function import Effect, function
+from intentos.grounding import Grounded, GroundingQuery
 
 CONTACTS_DIR = "Contacts"
 CONTACTS_FILE = f"{CONTACTS_DIR}/contacts.vcf"
@@ -343,6 +344,23 @@ class ContactsApp(App):
             return str(exc)
         line = f"contacts: {len(cards)} people" if cards else "contacts: address book is empty"
         return line + (f"; {_unreadable(cards.problems)}" if cards.problems else "")
+
+    def ground(self, query: GroundingQuery) -> list[Grounded]:
+        try:
+            book = self._load()
+        except AppError:
+            return []
+        offers = []
+        for card in book:
+            c = _contact(card.card)
+            # A name or tag the intent says is worth more than a word that happens to be in a note.
+            score = query.score(c.name, *c.tags, c.organization, *c.emails, weight=2) + query.score(c.note)
+            if score:
+                details = [f"org {c.organization}" if c.organization else "", f"tags {', '.join(c.tags)}" if c.tags
+                           else "", f"phone {c.phone}" if c.phone else "", f"note: {c.note}" if c.note else ""]
+                line = f"contact {c.name} <{c.email}>" + "".join(f"; {d}" for d in details if d)
+                offers.append(Grounded(line, score, self.name))
+        return sorted(offers, key=lambda g: -g.score)[: query.limit]
 
     def _free_name(self, contact: Contact) -> str:
         slug = re.sub(r"[^A-Za-z0-9._-]+", "-", contact.name).strip("-.") or "contact"

@@ -40,10 +40,12 @@ from pydantic import BaseModel, Field
 from intentos.app import App
 from intentos.errors import AppError, SandboxError
 from intentos.function import Effect, function
+from intentos.grounding import Grounded, GroundingQuery
 from intentos.sandbox import INTERNAL_DIR, TRASH, DirEntry
 
 INTERNAL = frozenset({TRASH, INTERNAL_DIR})  # folders intentos keeps for itself, at any depth
 MAX_TEXT_SCAN = 5_000_000  # bytes; `find` does not look for text in larger files
+GROUND_LIMIT = 5000  # entries looked at when grounding an intent
 SUMMARY_LIMIT = 10_000  # entries; the summary stops counting there
 PREVIEW_LIMIT = 10_000  # files counted for a confirmation prompt
 MAX_UNZIPPED = 2_000_000_000  # bytes; an archive that would unpack to more is refused
@@ -564,6 +566,24 @@ class FilesApp(App):
             counts = f"more than {SUMMARY_LIMIT} files and folders"
         return counts + (f"; top folders: {shown}" if top else "")
 
+    def ground(self, query: GroundingQuery) -> list[Grounded]:
+        """Files and folders whose path has the intent's words, a folder with a few of its entries."""
+        offers: list[Grounded] = []
+        for seen, item in enumerate(self._walk(".", recursive=True)):
+            if seen == GROUND_LIMIT:
+                break
+            name_score = query.score(item.entry.name, weight=2)
+            score = name_score + query.score(item.path) * 0.5
+            if not name_score:
+                continue
+            if item.is_folder:
+                inside = [child.name for child in self._children(item.path) if child.name not in INTERNAL]
+                shown = ", ".join(inside[:6]) + (", …" if len(inside) > 6 else "")
+                offers.append(Grounded(f"folder {item.path}/ holds: {shown or 'nothing'}", score, self.name))
+            else:
+                offers.append(Grounded(f"file {item.path}", score, self.name))
+        return sorted(offers, key=lambda g: -g.score)[: query.limit]
+
     # -- paths --------------------------------------------------------------------------------------
     # A path is kept as the sandbox-relative string the Sandbox gives back, and every use hands that
     # string to the Sandbox again, which walks it afresh from the root: nothing trusts a check made earlier.
@@ -596,7 +616,7 @@ class FilesApp(App):
         path = self._target(raw)
         st = self.sandbox.stat(path)
         if st is None:
-            raise _error(f"{raw} does not exist")
+            raise _error(f"{raw} does not exist" + self._nearby(raw))
         if want == "folder" and not stat.S_ISDIR(st.st_mode):
             raise _error(f"{raw} is a file, not a folder")
         if want == "file" and stat.S_ISDIR(st.st_mode):
@@ -604,6 +624,24 @@ class FilesApp(App):
         if want == "file" and not stat.S_ISREG(st.st_mode):
             raise _error(f"{raw} is not a regular file")
         return path, st
+
+    def _nearby(self, raw: str) -> str:
+        """"; nearby: A/b, C/b" for items elsewhere whose name is the one asked for (or contains it), so a
+        plan that guessed a folder's place can be repaired."""
+        wanted = posixpath.basename(raw.strip().rstrip("/")).casefold()
+        if not wanted:
+            return ""
+        exact, partial = [], []
+        for seen, item in enumerate(self._walk(".", recursive=True)):
+            if seen == GROUND_LIMIT or len(exact) == 3:
+                break
+            name = item.entry.name.casefold()
+            if name == wanted or posixpath.splitext(name)[0] == wanted:
+                exact.append(item.path)
+            elif len(wanted) >= 3 and wanted in name and len(partial) < 3:
+                partial.append(item.path)
+        found = (exact + partial)[:3]
+        return f"; nearby: {', '.join(found)}" if found else ""
 
     def _leads_to(self, link: str) -> str | None:
         """Where a link names inside the sandbox; None if it leads out (or round in circles)."""

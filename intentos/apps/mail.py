@@ -48,6 +48,7 @@ from intentos.apps.clock import isoformat, localize, parse_when
 from intentos.apps.problems import content_problem, one_line, shown_path
 from intentos.errors import AppError, SandboxError
 from intentos.function import Effect, function
+from intentos.grounding import Grounded, GroundingQuery
 
 MAIL_DIR = "Mail"
 STANDARD_FOLDERS = ("inbox", "outbox", "sent", "drafts", "trash")
@@ -63,6 +64,8 @@ MAX_ATTACHMENT_BYTES = 50 * 1024 * 1024
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _SEQUENCE = itertools.count()
 
+
+GROUND_LIMIT = 500  # newest messages looked at when grounding an intent
 
 class MessageInfo(BaseModel):
     id: str
@@ -212,6 +215,7 @@ class _Outgoing:
 class MailApp(App):
     name = "mail"
     description = "email in local Maildir folders: list, read, search, draft, send, reply, move, delete"
+    dry_run_safe = True  # without its SMTP settings, sending only queues in the sandbox's outbox
 
     # -- folders ----------------------------------------------------------------------------------
 
@@ -726,6 +730,21 @@ class MailApp(App):
             return f"mail: {exc}"
         return "mail: " + (", ".join(parts) if parts else "no messages")
 
+
+    def ground(self, query: GroundingQuery) -> list[Grounded]:
+        """Messages whose sender, subject or first lines share the intent's words."""
+        try:
+            messages, _ = self._all([f for f in self._folders() if not self._is_trash(f)])
+        except AppError:
+            return []
+        offers = []
+        for m in messages[:GROUND_LIMIT]:
+            score = query.score(m.sender, m.subject, *m.attachments, weight=2) + query.score(m.snippet)
+            if score:
+                files = f"; attached {', '.join(m.attachments)}" if m.attachments else ""
+                offers.append(Grounded(f'mail id {m.id} in {m.folder} from {m.sender} on {m.date[:10]}: '
+                                       f'"{m.subject}"{files}: {m.snippet}', score, self.name))
+        return sorted(offers, key=lambda g: -g.score)[: query.limit]
 
 # -- message helpers ------------------------------------------------------------------------------
 

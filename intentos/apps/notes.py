@@ -35,6 +35,7 @@ from intentos.app import App
 from intentos.apps.problems import content_problem, shown_path
 from intentos.errors import AppError, SandboxError
 from intentos.function import Effect, function
+from intentos.grounding import Grounded, GroundingQuery
 
 NOTES_DIR = "Notes"
 SNIPPET_CHARS = 160
@@ -247,6 +248,16 @@ class NotesApp(App):
         tags = sorted(counts, key=lambda t: (-counts[t], t))[:8]
         line = _plural(len(notes), "note") + (f"; tags: {', '.join(tags)}" if tags else "")
         return line + (f"; {len(problems)} unreadable" if problems else "")
+
+    def ground(self, query: GroundingQuery) -> list[Grounded]:
+        notes, _ = self._all()
+        offers = []
+        for note in notes:
+            score = query.score(note.title, *note.tags, weight=2) + query.score(note.body)
+            if score:
+                tags = f" (tags {', '.join(note.tags)})" if note.tags else ""
+                offers.append(Grounded(f'note "{note.title}"{tags}: {note.body}', score, self.name))
+        return sorted(offers, key=lambda g: -g.score)[: query.limit]
 
     # -- storage ---------------------------------------------------------------------------------
 

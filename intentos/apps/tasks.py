@@ -28,6 +28,7 @@ from intentos.apps.clock import isoformat, localize, parse_when
 from intentos.apps.problems import one_line
 from intentos.errors import AppError, SandboxError
 from intentos.function import Effect, function
+from intentos.grounding import Grounded, GroundingQuery
 
 TASKS_FILE = "Tasks/tasks.json"
 REMOVED_FILE = "Tasks/removed.json"
@@ -264,6 +265,21 @@ class TasksApp(App):
         if upcoming:
             line += f"; next due: {upcoming[0].title} ({upcoming[0].id}) {upcoming[0].due}"
         return line
+
+    def ground(self, query: GroundingQuery) -> list[Grounded]:
+        try:
+            tasks = self._load()
+        except AppError:
+            return []
+        offers = []
+        for task in tasks:
+            score = query.score(task.title, *task.tags, weight=2)
+            if score:
+                state = "done" if task.done else "open"
+                due = f", due {task.due}" if task.due else ""
+                offers.append(Grounded(f'task {task.id} "{task.title}" ({state}{due}, {task.priority})', score,
+                                       self.name))
+        return sorted(offers, key=lambda g: -g.score)[: query.limit]
 
     # -- time ---------------------------------------------------------------------------------------
 

@@ -21,6 +21,7 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Input, Select, Static
 
+from intentos import render
 from intentos.backends.base import Backend, GenerationCancelled
 from intentos.controller import Controller, Resolution, ResolutionFailed, Trace
 from intentos.executor import Executor
@@ -161,8 +162,9 @@ class MainScreen(Screen[None]):
             return
         trace = message.resolution.trace
         repairs = f" · {trace.repairs} repair(s)" if trace.repairs else ""
+        checked = "".join(f" · {note}" for note in render.planning_notes(trace))
         progress.end(f"resolved by {trace.model} in {elapsed:.1f} s · {trace.prompt_tokens} prompt + "
-                     f"{trace.completion_tokens} generated tokens{repairs}")
+                     f"{trace.completion_tokens} generated tokens{repairs}{checked}")
         self.trace = trace
         box = self.query_one(IntentBox)
         if self.app.focused is box and box.value != self.submitted:

@@ -1,0 +1,163 @@
+"""A dry run: a workflow executed in a scratch copy of the sandbox before anyone is asked to confirm it.
+
+Validation catches what is wrong in form; a dry run catches what is wrong with the data: a
+folder that is not where the plan says ("no such folder 'website'; nearby: Projects/website"),
+a search that finds nothing and a later step that takes its first hit, a contact that does
+not resolve. The planner hands these back to the model as repair problems, and the user
+sees the plan that survived together with what its dry run found.
+
+Nothing leaves the machine in a dry run: the copy's settings have no mail server (mail is
+queued in the copy's outbox), and a step that reaches outside through any other app (its
+class does not declare `dry_run_safe`) is not run: the dry run stops before it and says so.
+The same runner executes the read-only first stage of a staged plan, whose results the
+planner shows the model.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+
+from intentos.app import Context
+from intentos.executor import ConfirmRequest, Executor
+from intentos.function import Effect
+from intentos.sandbox import INTERNAL_DIR, Sandbox
+from intentos.table import FunctionTable
+from intentos.workflow import DONE, Workflow
+
+MAX_COPY_BYTES = 200 * 1024 * 1024  # a sandbox larger than this is not copied: the dry run is skipped
+MAX_COPY_FILES = 20_000
+RESULT_CHARS = 700  # of one step's result, when shown to the model
+STEP_TIMEOUT_S = 20.0
+
+
+class DryStep(BaseModel):
+    state: str
+    call: str
+    status: str  # ok, error, timeout, declined (not tried: it reaches outside)
+    error: str | None = None
+    result: Any = None
+
+
+class DryRun(BaseModel):
+    """What happened when a workflow ran in a scratch copy."""
+
+    ran: bool = True
+    status: str = ""  # the run's final status: done, failed, declined (stopped before an outside step)
+    steps: list[DryStep] = []
+    stopped_before: str | None = None  # the state with an outside effect that was not tried
+    note: str | None = None  # why the dry run was skipped
+
+    @property
+    def results(self) -> dict[str, Any]:
+        return {s.state: s.result for s in self.steps if s.status == "ok"}
+
+    def problems(self, workflow: Workflow) -> list[str]:
+        """The failures the plan did not handle itself, as lines for a repair turn.
+
+        A step failing into a branch it names (agent.check's else-branch) is the plan working;
+        a failure that ends the run in `failed` is a problem.
+        """
+        if not self.ran or self.status != "failed":
+            return []
+        failed = [s for s in self.steps if s.status in ("error", "timeout")]
+        unhandled = [s for s in failed if workflow.states[s.state].on_failure in ("failed",)] or failed[-1:]
+        return [f"dry run: step {s.state!r} ({s.call}) failed: {s.error}{_hint(s.error or '')}" for s in unhandled]
+
+    def summary(self) -> str:
+        """One line for the person reading the plan."""
+        if not self.ran:
+            return f"not dry-run: {self.note}"
+        done = sum(1 for s in self.steps if s.status == "ok")
+        text = f"dry run in a scratch copy: {done} step(s) ran"
+        if self.stopped_before:
+            text += f", stopped before {self.stopped_before!r} (it reaches outside)"
+        if self.status == "failed":
+            last = next((s for s in reversed(self.steps) if s.status in ("error", "timeout")), None)
+            text += f"; it failed at {last.state!r}: {last.error}" if last else "; it failed"
+        elif self.status == DONE:
+            text += ", all fine"
+        return text
+
+    def shown_results(self, states: list[str]) -> str:
+        """The results of `states` as clipped JSON lines, for a staged plan's next prompt."""
+        lines = []
+        for step in self.steps:
+            if step.state not in states:
+                continue
+            if step.status == "ok":
+                text = json.dumps(step.result, ensure_ascii=False, default=str)
+                if len(text) > RESULT_CHARS:
+                    text = text[: RESULT_CHARS - 1] + "…"
+                lines.append(f"{step.state} ({step.call}) result: {text}")
+            else:
+                lines.append(f"{step.state} ({step.call}) failed: {step.error}")
+        return "\n".join(lines)
+
+
+def dry_run(workflow: Workflow, table: FunctionTable, ctx: Context, *, runs_root: Path | None = None) -> DryRun:
+    """Run `workflow` in a throwaway copy of `ctx`'s sandbox, confirming everything that stays local."""
+    root = Path(ctx.sandbox.root)
+    size = _size(root)
+    if size is None:
+        return DryRun(ran=False, note=f"the sandbox is larger than {MAX_COPY_BYTES // 2**20} MB or "
+                                      f"{MAX_COPY_FILES:,} files")
+    with tempfile.TemporaryDirectory(prefix="intentos-dryrun-") as scratch:
+        copy = Path(scratch) / "sandbox"
+        shutil.copytree(root, copy, symlinks=True, ignore=shutil.ignore_patterns("undo"))
+        settings = {k: v for k, v in ctx.settings.items() if k != "smtp"}
+        scratch_ctx = dataclasses.replace(ctx, sandbox=Sandbox(copy, create=False), settings=settings,
+                                          fixed_now=ctx.now())
+        scratch_ctx.cancelled = type(ctx.cancelled)()
+        stopped: list[str] = []
+
+        def confirm(request: ConfirmRequest) -> bool:
+            safe = request.effect is not Effect.EXTERNAL or getattr(
+                table.apps[request.function.app], "dry_run_safe", False)
+            if not safe:
+                stopped.append(request.state)
+            return safe
+
+        # assume_yes=False: every write, external and destructive step goes through `confirm` above.
+        executor = Executor(table, scratch_ctx, confirm=confirm, assume_yes=False, step_timeout=STEP_TIMEOUT_S,
+                            runs_root=runs_root or Path(scratch) / "runs")
+        view = executor.run(workflow, source="dry run")
+    steps = [DryStep(state=s.state, call=s.call or "", status=s.status, error=s.error, result=s.result)
+             for s in view.steps]
+    return DryRun(status=view.status, steps=steps, stopped_before=stopped[0] if stopped else None)
+
+
+def _hint(error: str) -> str:
+    if "out of range (0)" in error:
+        return " (that result is empty: the step that gives it found nothing; search differently or check first)"
+    return ""
+
+
+def _size(root: Path) -> int | None:
+    """Bytes under root (links not followed, intentos' undo logs left out), None past the caps."""
+    total = files = 0
+    todo = [root]
+    while todo:
+        folder = todo.pop()
+        try:
+            entries = list(os.scandir(folder))
+        except OSError:
+            continue
+        for entry in entries:
+            if entry.name == "undo" and Path(folder).name == INTERNAL_DIR:
+                continue
+            files += 1
+            if entry.is_dir(follow_symlinks=False):
+                todo.append(Path(entry.path))
+            elif entry.is_file(follow_symlinks=False):
+                total += entry.stat(follow_symlinks=False).st_size
+            if total > MAX_COPY_BYTES or files > MAX_COPY_FILES:
+                return None
+    return total

@@ -1,0 +1,81 @@
+"""The example bank: worked intent → workflow pairs, and picking the few that fit an intent.
+
+Small models copy the shape of the nearest example more than they follow rules, so which
+examples are shown matters as much as the rules. An example is shown only if the table
+has all its functions; the closest ones win, closeness being the shared content words of
+the two intents weighted by how rare each word is in the bank (a shared "invoice" says
+more than a shared "send"). Examples that only ask or refuse are shown only when they are
+clearly the closest: shown by default, they teach a model to ask instead of planning.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel
+
+from intentos.ranking import stemmed_words
+
+EXAMPLES_FILE = Path(__file__).with_name("examples.yaml")
+_TALK_ONLY = {"agent.ask", "agent.refuse", "agent.say"}
+# Words that say nothing about which example fits (the stemmer's own stop list keeps most of them).
+_FILLER = frozenset("""
+    me my mine i it its you your we our us he him his she her they them their this that these those
+    one off up out what how when where who which can could would should will shall please just also
+    so some any all there here then than do does did done get got
+""".split())
+
+
+def _words(text: str) -> set[str]:
+    return stemmed_words(text) - _FILLER
+
+
+class Example(BaseModel):
+    intent: str
+    workflow: dict[str, Any]
+
+    @property
+    def calls(self) -> set[str]:
+        return {s["call"] for s in self.workflow.get("states", [])}
+
+    @property
+    def talk_only(self) -> bool:
+        """Only asks, refuses or says something: no function of an app is used."""
+        return self.calls <= _TALK_ONLY
+
+
+def load_examples(path: Path = EXAMPLES_FILE) -> list[Example]:
+    return [Example.model_validate(e) for e in yaml.safe_load(path.read_text(encoding="utf-8")) or []]
+
+
+class ExamplePicker:
+    """Picks the examples closest to an intent among those a table can run."""
+
+    def __init__(self, examples: list[Example]) -> None:
+        self.examples = examples
+        self._words = [_words(e.intent) for e in examples]
+        counts = Counter(w for words in self._words for w in words)
+        n = max(1, len(examples))
+        self._idf = {w: math.log(1 + n / c) for w, c in counts.items()}
+
+    def pick(self, intent: str, usable: set[str], k: int) -> list[Example]:
+        """Up to k examples, closest last (small models follow the nearest one, so it goes right before
+        the intent). `usable`: the functions the table has."""
+        if k <= 0:
+            return []
+        words = _words(intent)
+        scored = []
+        for i, (example, theirs) in enumerate(zip(self.examples, self._words, strict=True)):
+            if not example.calls <= usable:
+                continue
+            shared = words & theirs
+            score = sum(self._idf.get(w, 0.0) for w in shared)
+            if example.talk_only and len(shared) < max(2, len(theirs) // 2):
+                continue
+            scored.append((score, -i, example))
+        scored.sort(key=lambda t: (t[0], t[1]), reverse=True)
+        return [e for score, _, e in scored[:k] if score > 0][::-1]

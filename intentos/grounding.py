@@ -1,0 +1,150 @@
+"""Grounding: the entities an intent is likely about, found in the apps' data before planning.
+
+A small model cannot plan "send my car title to my insurance company" without knowing that
+a contact is tagged insurance and a file is called car-title.pdf; it asks or invents a name
+instead. Each app offers the entities that match an intent through one hook,
+`App.ground(query) -> list[Grounded]`, so a plugin app grounds the same way as a built-in.
+The planner gathers what every app offers, keeps the best within a budget of lines and
+characters, and shows them as quoted data (they come from the user's files).
+
+Matching is deliberately plain: the intent's content words against an entity's words, where
+two words match when equal or when they share a five-letter stem ("insurance"/"insurer",
+"accountant"/"accounting"). Dates the intent mentions ("tomorrow", "on Friday") are resolved
+so calendar-like apps can offer what falls on them.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from functools import cache
+from zoneinfo import ZoneInfo
+
+MAX_LINES = 10
+MAX_LINE_CHARS = 180
+MAX_CHARS = 1500
+
+_WORD = re.compile(r"[^\W_]+", re.UNICODE)
+# Words that say what to do rather than what it is about: matching them finds noise ("send" in a subject).
+_ACTION_WORDS = frozenset("""
+    send sent mail email e-mail forward reply answer write put add make create set get give tell let know
+    please find show look search need want can could would should will just also again now new
+    thanks thank hi hello dear okay ok yes sure quick quickly move copy delete remove rename update
+    change book schedule remind reminder due one two all every each anything something everything
+    my me mine him her his hers them their our us you your it its i i'm i'll we he she they
+    next this last coming today tonight tomorrow yesterday week day morning afternoon evening am pm
+""".split())
+_DAY_PHRASE = re.compile(
+    r"\b(?:(?:next|this|coming|last)\s+)?(?:today|tonight|tomorrow|yesterday|monday|tuesday|wednesday|"
+    r"thursday|friday|saturday|sunday|mon|tue|wed|thu|fri|sat|sun)\b|\b\d{4}-\d{2}-\d{2}\b|\bnext week\b",
+    re.IGNORECASE)
+
+
+@cache
+def _stop_words() -> frozenset[str]:
+    try:
+        from bm25s.stopwords import STOPWORDS_EN
+    except ImportError:  # bm25s is a dependency; this only keeps grounding alive if that ever changes
+        STOPWORDS_EN = ()
+    return frozenset(w.lower() for w in STOPWORDS_EN)
+
+
+def words_of(text: str) -> list[str]:
+    """Lower-cased words of a text, split at anything that is not a letter or digit (so car-title.pdf
+    gives car, title, pdf)."""
+    return [w.lower() for w in _WORD.findall(text)]
+
+
+def content_words(text: str) -> frozenset[str]:
+    stop = _stop_words()
+    return frozenset(w for w in words_of(text) if w not in stop and w not in _ACTION_WORDS and len(w) > 1
+                     and not (w.isdigit() and len(w) < 3))
+
+
+def _same(a: str, b: str) -> bool:
+    if a == b:
+        return True
+    return len(a) >= 5 and len(b) >= 5 and a[:5] == b[:5]
+
+
+@dataclass(frozen=True)
+class Grounded:
+    """One entity an app offers: a line for the prompt and how well it matched."""
+
+    line: str
+    score: float
+    app: str = ""
+
+
+@dataclass(frozen=True)
+class GroundingQuery:
+    """An intent as the apps see it when grounding: its content words and the days it mentions."""
+
+    intent: str
+    now: datetime
+    words: frozenset[str] = field(default_factory=frozenset)
+    days: tuple[date, ...] = ()
+    limit: int = 6  # entities per app
+
+    @classmethod
+    def of(cls, intent: str, now: datetime, tz: ZoneInfo, limit: int = 6) -> GroundingQuery:
+        return cls(intent=intent, now=now, words=content_words(intent), days=mentioned_days(intent, now, tz),
+                   limit=limit)
+
+    def matches(self, *texts: str) -> set[str]:
+        """The intent's words found among the words of `texts`."""
+        found: set[str] = set()
+        theirs = {w for t in texts if t for w in words_of(t)}
+        for mine in self.words:
+            if any(_same(mine, other) for other in theirs):
+                found.add(mine)
+        return found
+
+    def score(self, *texts: str, weight: float = 1.0) -> float:
+        """How many intent words `texts` contain, times `weight` (0 when none)."""
+        return weight * len(self.matches(*texts))
+
+    def on_mentioned_day(self, start: datetime, end: datetime | None = None) -> bool:
+        end = end or start
+        return any(start.date() <= day <= end.date() for day in self.days)
+
+
+def mentioned_days(intent: str, now: datetime, tz: ZoneInfo) -> tuple[date, ...]:
+    """The dates an intent names ("tomorrow", "Friday", "next Tuesday", "2026-04-01", "next week")."""
+    from intentos.apps.clock import parse_when  # the clock app's own phrase reader
+
+    days: list[date] = []
+    for match in _DAY_PHRASE.finditer(intent):
+        phrase = match.group(0).lower()
+        if phrase == "next week":
+            monday = now.date() + timedelta(days=7 - now.weekday())
+            days.extend(monday + timedelta(days=i) for i in range(7))
+            continue
+        if phrase in ("tonight",):
+            phrase = "today"
+        try:
+            days.append(parse_when(phrase, tz, now).at.date())
+        except Exception:  # a phrase the clock does not read is just not a day
+            continue
+    return tuple(dict.fromkeys(days))
+
+
+def clip(text: str, limit: int = MAX_LINE_CHARS) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def best(offers: Iterable[Grounded], *, max_lines: int = MAX_LINES, max_chars: int = MAX_CHARS) -> list[Grounded]:
+    """The best-scoring offers within the budget, best first (ties keep the order they came in)."""
+    ranked = sorted((g for g in offers if g.score > 0), key=lambda g: -g.score)
+    kept: list[Grounded] = []
+    used = 0
+    for offer in ranked:
+        line = clip(offer.line)
+        if len(kept) == max_lines or used + len(line) > max_chars:
+            break
+        kept.append(Grounded(line=line, score=offer.score, app=offer.app))
+        used += len(line)
+    return kept
