@@ -42,6 +42,8 @@ from intentos.workflow import Workflow
 __all__ = ["EXAMPLES_FILE", "Example", "load_examples"]  # re-exported: the bank used to live here
 
 OBSERVE = "agent.observe"
+CHARS_PER_TOKEN = 3.0  # prompts of signatures and JSON run about 3.6 characters a token; 3 leaves a margin
+REPAIR_ROOM_TOKENS = 500  # a repair turn adds the last reply and its problems
 # A plan that asks or refuses does nothing else: the answer to a question cannot flow into later steps, and a
 # refusal followed by actions is not one. Small models otherwise open plans with an ask that restates the request.
 ALONE = ("agent.ask", "agent.refuse")
@@ -214,6 +216,7 @@ class Controller:
         self.examples = load_examples() if examples is None else examples
         self._picker = ExamplePicker(self.examples)
         self._ranker: FunctionRanker | None = None
+        self._described: dict[str, Any] | None = None
 
     # -- the loop ----------------------------------------------------------------------------------
 
@@ -229,7 +232,8 @@ class Controller:
         missing = [c for e in examples for c in sorted(e.calls) if c not in shown]
         if missing:
             shown, _ = self.shown_table(intent, also=[OBSERVE, *missing], apps=[g.app for g in grounded])
-        trace = Trace(intent=intent, model=self.backend.spec, backend=self.backend.describe(),
+        shown, examples, grounded = self.fit(intent, shown, examples, grounded, ranking)
+        trace = Trace(intent=intent, model=self.backend.spec, backend=self.describe_backend(),
                       shown=[fn.name for fn in shown], ranking=[(r.name, r.score) for r in ranking],
                       grounding=[g.line for g in grounded])
         tick = time.perf_counter()
@@ -325,6 +329,44 @@ class Controller:
             names, ranking = self._ranker.top(intent, self.settings.top_k)
         keep = [n for n in [*names, *also] if n in self.table]
         return self.table.subset(dict.fromkeys(keep)), ranking
+
+    def describe_backend(self) -> dict[str, Any]:
+        if self._described is None:
+            self._described = self.backend.describe()
+        return self._described
+
+    def prompt_budget(self) -> int | None:
+        """The most characters a first prompt may have so that a repair turn and the reply still fit the
+        model's context window (None when the backend does not say how large that is)."""
+        n_ctx = self.describe_backend().get("n_ctx")
+        if not isinstance(n_ctx, int) or n_ctx <= 0:
+            return None
+        room = n_ctx - self.settings.max_tokens - REPAIR_ROOM_TOKENS
+        return max(0, int(room * CHARS_PER_TOKEN))
+
+    def fit(self, intent: str, shown: FunctionTable, examples: list[Example], grounded: list[Grounded],
+            ranking: list[Ranked]) -> tuple[FunctionTable, list[Example], list[Grounded]]:
+        """Shrink the prompt to the budget: the farthest examples go first, then grounding lines, then the
+        lowest-ranked functions (the agent's own and the examples' are kept)."""
+        budget = self.prompt_budget()
+        if budget is None:
+            return shown, examples, grounded
+
+        def size() -> int:
+            return sum(len(m.content) for m in self.messages(intent, shown, examples, grounded))
+
+        while size() > budget and examples:
+            examples = examples[1:]  # the closest example is last
+        while size() > budget and len(grounded) > 2:
+            grounded = grounded[: len(grounded) // 2]
+        order = [r.name for r in ranking] or list(shown.functions)
+        keep = {n for n in shown.functions if n.startswith("agent.")}
+        while size() > budget and len(shown) > len(keep) + 4:
+            cut = [n for n in reversed(order) if n in shown and n not in keep][:4]
+            if not cut:
+                break
+            shown = shown.subset([n for n in shown.functions if n not in cut])
+        return shown, examples, grounded
 
     def pick_examples(self, intent: str, within: set[str] | None = None) -> list[Example]:
         """The examples closest to the intent, closest last: those using only functions `within` (the table

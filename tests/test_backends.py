@@ -139,7 +139,7 @@ models:
 def test_settings_defaults_without_config() -> None:
     settings = load_backend_settings()
     assert settings == BackendSettings()
-    assert (settings.spec, settings.n_gpu_layers, settings.n_ctx, settings.n_threads) == (DEFAULT_SPEC, 0, 4096, None)
+    assert (settings.spec, settings.n_gpu_layers, settings.n_ctx, settings.n_threads) == (DEFAULT_SPEC, 0, 8192, None)
 
 
 def test_settings_precedence(isolated_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -59,7 +59,7 @@ def test_grounding_shows_the_people_files_and_events_an_intent_is_about(office) 
     text = "\n".join(lines)
     assert "Chris Meyer <chris.meyer@example.com>" in text and "insurance" in text  # by tag, not by name
     assert "Downloads/invoice-2026-01-acme.pdf" in text
-    assert 'event "Lunch with Ben"' in text and "uid " in text
+    assert 'event "Lunch with Ben"' in text and "uid " not in text  # ids change with every seeding
     assert len(lines) <= 10 and sum(map(len, lines)) <= 1500
 
     # The folder a name lives in, with what it holds; a note by its title, with its text.

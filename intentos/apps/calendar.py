@@ -538,7 +538,8 @@ class CalendarApp(App):
                 who = f"; attendees {', '.join(event.attendees)}" if event.attendees else ""
                 where = f"; at {event.location}" if event.location else ""
                 when = f"{occ.start:%a} {event.start}" + (f" to {event.end[11:16]}" if not event.all_day else "")
-                offers.append(Grounded(f'event "{event.title}" {when}{where}{who}; uid {event.uid}', score, self.name))
+                # No uid: a fixture's uids differ on every seeding, and a plan finds the event by its title anyway.
+                offers.append(Grounded(f'event "{event.title}" {when}{where}{who}', score, self.name))
         return sorted(offers, key=lambda g: -g.score)[: query.limit]
 
 @dataclass

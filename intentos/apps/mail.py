@@ -742,7 +742,8 @@ class MailApp(App):
             score = query.score(m.sender, m.subject, *m.attachments, weight=2) + query.score(m.snippet)
             if score:
                 files = f"; attached {', '.join(m.attachments)}" if m.attachments else ""
-                offers.append(Grounded(f'mail id {m.id} in {m.folder} from {m.sender} on {m.date[:10]}: '
+                # No id: Maildir names differ on every seeding; a plan finds the message by sender or subject.
+                offers.append(Grounded(f'mail in {m.folder} from {m.sender} on {m.date[:10]}: '
                                        f'"{m.subject}"{files}: {m.snippet}', score, self.name))
         return sorted(offers, key=lambda g: -g.score)[: query.limit]
 
