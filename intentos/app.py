@@ -59,6 +59,9 @@ class App:
     # True when the app's external functions reach outside only through settings a dry run removes (mail
     # without an SMTP server queues in the outbox), so a dry run may run them in its scratch copy.
     dry_run_safe: ClassVar[bool] = False
+    # The sandbox folder the app keeps its own data in (Notes/, Mail/ ...), if any: grounding offers what is in it
+    # as the app's entities (a note), not as the files that store them.
+    data_folder: ClassVar[str | None] = None
 
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx

@@ -67,6 +67,8 @@ _RULES: list[tuple[str | None, str]] = [
            'earlier state and write "${STATE.result.FIELD}", e.g. "${find.result.paths[0]}".'),
     (None, 'To do one call for each item of a list, give the state "for_each": "${STATE.result.FIELD}" (a list) '
            'and write "${item}" or "${item.FIELD}" in its args; its result is {"items": [...], "count": N}.'),
+    ("tasks.add", "A request to be reminded of something (\"remind me to ...\") is a task with a due date: "
+                  "tasks.add."),
     ("clock.resolve", 'Turn date phrases such as "next Friday 3pm" into times with clock.resolve.'),
     (OBSERVE, "To see data before planning the rest (a note's text, a file's lines), end the plan with a state "
               "calling agent.observe after the read steps: you get their results and then plan the rest."),
@@ -113,13 +115,14 @@ class ControllerSettings(BaseModel):
     max_tokens: int = 768
     temperature: float = 0.0
     # At temperature 0 a repair turn often gets the same answer back; a little randomness lets it move.
-    repair_temperature: float = 0.6
+    repair_temperature: float = 0.3
     seed: int | None = 0
     # 1.1 (llama.cpp's old default) stops SmolLM2 looping inside strings but pushes it into junk transitions
     # on half the intents tried; off by default, a setting for models that loop.
     repeat_penalty: float = 1.0
     use_schema: bool = Field(True, description="constrain output with the workflow JSON schema")
     grounding: bool = Field(True, description="show the entities the apps find for the intent")
+    found_with_request: bool = Field(True, description="show them right after the request, not in the context")
     dry_run: bool = Field(True, description="run each valid plan in a scratch copy and repair what fails")
     max_stages: int = Field(3, ge=1, le=5, description="planning stages (read, observe, plan on) per intent")
 
@@ -249,8 +252,9 @@ class Controller:
         try:
             while attempt < self.settings.max_attempts:
                 repair = attempt > 0
+                # Each repair a little warmer: at temperature 0 a model often answers a repair with the same plan.
                 gen_options = options.model_copy(update={"temperature": max(
-                    options.temperature, self.settings.repair_temperature)}) if repair else options
+                    options.temperature, min(1.0, self.settings.repair_temperature * attempt))}) if repair else options
                 gen = self.backend.generate(messages, schema, gen_options)
                 workflow, problems, states = self.parse_stage(gen.text, intent, prefix)
                 if workflow is None and gen.finish_reason == "length":
@@ -301,7 +305,8 @@ class Controller:
         """The entities the apps offer for this intent, the best within the budget (none without a context)."""
         if self.ctx is None or not self.settings.grounding:
             return []
-        query = GroundingQuery.of(intent, self.ctx.now(), self.ctx.tz)
+        folders = [f for f in (getattr(a, "data_folder", None) for a in self.table.apps.values()) if f]
+        query = GroundingQuery.of(intent, self.ctx.now(), self.ctx.tz, data_folders=folders)
         if not query.words and not query.days:
             return []
         offers: list[Grounded] = []
@@ -415,14 +420,19 @@ class Controller:
         role = role_text(set(shown.functions), grounded=self.ctx is not None and self.settings.grounding)
         static = f"{role}\n\nFunctions:\n{shown.prompt_text()}"
         system = static
-        context = self.context_text(grounded)
+        grounded_mode = self.ctx is not None and self.settings.grounding
+        near = self.settings.found_with_request and grounded
+        context = self.context_text([] if near else grounded)
         if context:
             system += f"\n\nContext:\n{context}"
         messages: list[Message] = [StaticPrefixMessage(role="system", content=system, static_chars=len(static))]
         for example in examples:
-            messages.append(Message(role="user", content=example.intent))
+            shown_found = example.found if self.settings.found_with_request and grounded_mode else []
+            messages.append(Message(role="user", content=request_text(example.intent, shown_found)))
             messages.append(Message(role="assistant", content=json.dumps(example.workflow, ensure_ascii=False)))
-        messages.append(Message(role="user", content=intent))
+        # Right after the request: a small model uses what it read last; the examples show the same layout.
+        messages.append(Message(role="user", content=request_text(intent, [g.line for g in grounded] if near
+                                                                   else [])))
         return messages
 
     def repair_messages(self, prompt: list[Message], raw: str, problems: list[Problem]) -> list[Message]:
@@ -499,6 +509,13 @@ class Controller:
                     f"state {state['name']!r} ({fn.name}) is {fn.effect.value}; only read steps may come "
                     f"before {OBSERVE}"))]
         return []
+
+
+def request_text(intent: str, found: list[str]) -> str:
+    """A request as the model sees it: the intent, then what grounding found for it (quoted data)."""
+    if not found:
+        return intent
+    return f"{intent}\n\n{FOUND_LABEL}\n" + "\n".join(as_data(line) for line in found)
 
 
 def alone_schema(schema: dict[str, Any]) -> dict[str, Any]:

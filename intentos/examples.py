@@ -10,6 +10,7 @@ clearly the closest: shown by default, they teach a model to ask instead of plan
 
 from __future__ import annotations
 
+import json
 import math
 from collections import Counter
 from pathlib import Path
@@ -21,6 +22,10 @@ from pydantic import BaseModel
 from intentos.ranking import stemmed_words
 
 EXAMPLES_FILE = Path(__file__).with_name("examples.yaml")
+# What grounding finds for each example's intent in the example world (tests/fixtures/example-home.yaml),
+# shown with the example the way the planner shows it with a real request, so the examples teach using it.
+# Written by tests/refresh_example_found.py; tests/test_example_bank.py checks it is current.
+FOUND_FILE = Path(__file__).with_name("examples_found.json")
 _TALK_ONLY = {"agent.ask", "agent.refuse", "agent.say"}
 # Words that say nothing about which example fits (the stemmer's own stop list keeps most of them).
 _FILLER = frozenset("""
@@ -37,6 +42,7 @@ def _words(text: str) -> set[str]:
 class Example(BaseModel):
     intent: str
     workflow: dict[str, Any]
+    found: list[str] = []  # grounding lines for the intent, in the example's own world
 
     @property
     def calls(self) -> set[str]:
@@ -48,8 +54,10 @@ class Example(BaseModel):
         return self.calls <= _TALK_ONLY
 
 
-def load_examples(path: Path = EXAMPLES_FILE) -> list[Example]:
-    return [Example.model_validate(e) for e in yaml.safe_load(path.read_text(encoding="utf-8")) or []]
+def load_examples(path: Path = EXAMPLES_FILE, found: Path | None = FOUND_FILE) -> list[Example]:
+    lines = json.loads(found.read_text(encoding="utf-8")) if found is not None and found.is_file() else {}
+    return [Example.model_validate({**e, "found": lines.get(e["intent"], [])})
+            for e in yaml.safe_load(path.read_text(encoding="utf-8")) or []]
 
 
 class ExamplePicker:

@@ -25,6 +25,7 @@ from zoneinfo import ZoneInfo
 MAX_LINES = 10
 MAX_LINE_CHARS = 180
 MAX_CHARS = 1500
+MIN_SCORE = 2.0  # a name, title or tag word (weight 2), or two words of a text: one word of a text is chance
 
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
 # Words that say what to do rather than what it is about: matching them finds noise ("send" in a subject).
@@ -35,6 +36,7 @@ _ACTION_WORDS = frozenset("""
     change book schedule remind reminder due one two all every each anything something everything
     my me mine him her his hers them their our us you your it its i i'm i'll we he she they
     next this last coming today tonight tomorrow yesterday week day morning afternoon evening am pm
+    date time hour minute minutes hours days weeks month year
 """.split())
 _DAY_PHRASE = re.compile(
     r"\b(?:(?:next|this|coming|last)\s+)?(?:today|tonight|tomorrow|yesterday|monday|tuesday|wednesday|"
@@ -60,7 +62,7 @@ def words_of(text: str) -> list[str]:
 def content_words(text: str) -> frozenset[str]:
     stop = _stop_words()
     return frozenset(w for w in words_of(text) if w not in stop and w not in _ACTION_WORDS and len(w) > 1
-                     and not (w.isdigit() and len(w) < 3))
+                     and not w.isdigit())  # numbers (years, times) match file names everywhere
 
 
 def _same(a: str, b: str) -> bool:
@@ -87,11 +89,13 @@ class GroundingQuery:
     words: frozenset[str] = field(default_factory=frozenset)
     days: tuple[date, ...] = ()
     limit: int = 6  # entities per app
+    data_folders: frozenset[str] = frozenset()  # apps' own storage folders: their files are not offered as files
 
     @classmethod
-    def of(cls, intent: str, now: datetime, tz: ZoneInfo, limit: int = 6) -> GroundingQuery:
+    def of(cls, intent: str, now: datetime, tz: ZoneInfo, limit: int = 6,
+           data_folders: Iterable[str] = ()) -> GroundingQuery:
         return cls(intent=intent, now=now, words=content_words(intent), days=mentioned_days(intent, now, tz),
-                   limit=limit)
+                   limit=limit, data_folders=frozenset(data_folders))
 
     def matches(self, *texts: str) -> set[str]:
         """The intent's words found among the words of `texts`."""
@@ -138,7 +142,7 @@ def clip(text: str, limit: int = MAX_LINE_CHARS) -> str:
 
 def best(offers: Iterable[Grounded], *, max_lines: int = MAX_LINES, max_chars: int = MAX_CHARS) -> list[Grounded]:
     """The best-scoring offers within the budget, best first (ties keep the order they came in)."""
-    ranked = sorted((g for g in offers if g.score > 0), key=lambda g: -g.score)
+    ranked = sorted((g for g in offers if g.score >= MIN_SCORE), key=lambda g: -g.score)
     kept: list[Grounded] = []
     used = 0
     for offer in ranked:

@@ -277,7 +277,7 @@ def _check_call(workflow: Workflow, schemas: _Schemas, name: str, succeeded: _Su
             continue
         for bad in malformed_references(value):
             problems.append(Problem(code="reference_syntax", state=name, field=where,
-                                    message=f"{bad} is not a reference; write ${{STATE.result.FIELD}}"))
+                                    message=_not_a_reference(bad)))
         refs, item_refs = find_references(value), find_item_references(value)
         if not refs and not item_refs:
             literal[arg] = value
@@ -385,7 +385,7 @@ def _check_for_each(workflow: Workflow, schemas: _Schemas, name: str, state: Sta
                                             f"{MAX_FOR_EACH_ITEMS}"))
         for bad in malformed_references(value):
             problems.append(Problem(code="reference_syntax", state=name, field=where,
-                                    message=f"{bad} is not a reference; write ${{STATE.result.FIELD}}"))
+                                    message=_not_a_reference(bad)))
         if item_refs := find_item_references(value):
             problems.append(Problem(code="item_outside_for_each", state=name, field=where,
                                     message=f"{item_refs[0]} stands for the current item in args; the list itself "
@@ -549,3 +549,10 @@ def _types(node: dict[str, Any], root: dict[str, Any]) -> set[str]:
 def _accepts(target: dict[str, Any], root: dict[str, Any], kind: str) -> bool:
     types = _types(target, root)
     return not types or kind in types
+
+
+def _not_a_reference(bad: str) -> str:
+    if "(" in bad:  # a call written inside a reference: the commonest slip of small models
+        return (f"{bad} is not a reference: a reference cannot call a function; call it in an earlier state, "
+                "then write ${THAT_STATE.result.FIELD}")
+    return f"{bad} is not a reference; write ${{STATE.result.FIELD}}"

@@ -14,8 +14,10 @@ from pathlib import Path
 import pytest
 
 from intentos.app import Context, UserProfile
+from intentos.backends.spec import DEFAULT_SPEC, parse_spec
 from intentos.config import load_settings, make_context
 from intentos.fixture import Fixture
+from intentos.models.store import models_dir
 from intentos.sandbox import Sandbox
 from intentos.table import FunctionTable
 
@@ -25,12 +27,32 @@ OFFICE = Path(__file__).resolve().parents[1] / "workflows" / "fixtures" / "offic
 FIXED_NOW = datetime(2026, 3, 10, 9, 0)
 
 
+# Where the user's pulled models are (`make test` pulls the default model there first), read before any test
+# points INTENTOS_HOME elsewhere.
+USER_MODELS = models_dir()
+
+
 @pytest.fixture(autouse=True)
 def isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Runs, config and the default sandbox go to a temporary INTENTOS_HOME, never the user's."""
+    """Runs, config and the default sandbox go to a temporary INTENTOS_HOME, never the user's; a test that
+    does not name a model gets the embedded SmolLM2 (fast plumbing), not the default planning model."""
     home = tmp_path_factory.mktemp("intentos-home")
     monkeypatch.setenv("INTENTOS_HOME", str(home))
+    monkeypatch.setenv("INTENTOS_MODEL", "llamacpp:smollm2")
     return home
+
+
+@pytest.fixture
+def default_model(monkeypatch: pytest.MonkeyPatch) -> str:
+    """The default planning model's spec, found among the user's pulled models (`make test` pulls it)."""
+    name = parse_spec(DEFAULT_SPEC).model
+    path = USER_MODELS / f"{name}.gguf"
+    if not path.is_file():
+        pytest.fail(f"the default model is not pulled into {USER_MODELS}: run `make pull-default` "
+                    f"(or `intentos models pull {name}`) first; `make test` does")
+    monkeypatch.setenv("INTENTOS_MODELS_DIR", str(USER_MODELS))
+    monkeypatch.delenv("INTENTOS_MODEL")
+    return DEFAULT_SPEC
 
 
 @pytest.fixture
@@ -71,7 +93,7 @@ def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     port = free_port()
     cmd = [sys.executable, "-m", "intentos.backends.llamacpp_server", "--model", str(_embedded_model_path()),
            "--host", "127.0.0.1",
-           "--port", str(port), "--n_ctx", "2048"]
+           "--port", str(port), "--n_ctx", "8192"]
     log = tmp_path_factory.mktemp("llama-server") / "server.log"  # a file: its verbose log would fill a pipe
     with log.open("w") as sink:
         proc = subprocess.Popen(cmd, stdout=sink, stderr=subprocess.STDOUT)

@@ -44,6 +44,7 @@ PERSON = {
 ASK_PERSON = [Message(role="system", content="You answer with JSON only."),
               Message(role="user", content="Give one person as JSON with a name and an age.")]
 SHORT = GenerateOptions(max_tokens=40)
+EMBEDDED = "llamacpp:smollm2"  # the model inside a package: no pull, fast
 
 
 @pytest.fixture(autouse=True)
@@ -105,11 +106,12 @@ def test_bad_specs_say_what_is_wrong(text: str, why: str) -> None:
     assert "llamacpp:smollm2" in str(info.value)  # the accepted forms are listed
 
 
-def test_embedded_model_is_the_default_and_present() -> None:
-    assert DEFAULT_SPEC == "llamacpp:smollm2"
+def test_the_default_is_the_planning_model_and_the_embedded_one_is_present() -> None:
+    assert DEFAULT_SPEC == "llamacpp:qwen2.5-coder-1.5b"
+    assert parse_spec(DEFAULT_SPEC).known_model == "qwen2.5-coder-1.5b"
     path = embedded_model_path()
     assert path.name == "SmolLM2-135M-Instruct.Q4_1.gguf" and path.is_file()
-    assert parse_spec(DEFAULT_SPEC).model_path() == path
+    assert parse_spec("llamacpp:smollm2").model_path() == path
 
 
 def test_importing_backends_loads_no_client_library() -> None:
@@ -209,7 +211,7 @@ def test_bad_environment_names_the_variable(monkeypatch: pytest.MonkeyPatch) -> 
 def test_make_backend_picks_the_class() -> None:
     from intentos.backends import LlamaCppBackend, OllamaBackend, OpenAIBackend
 
-    assert isinstance(make_backend(), LlamaCppBackend)
+    assert isinstance(make_backend(EMBEDDED), LlamaCppBackend)
     ollama_backend = make_backend("ollama:qwen2.5:7b@http://gpu-box:11434")
     assert isinstance(ollama_backend, OllamaBackend) and ollama_backend.host == "http://gpu-box:11434"
     openai_backend = make_backend("openai:local@http://127.0.0.1:8000/v1")
@@ -249,14 +251,14 @@ def test_openai_without_key_is_unreachable() -> None:
 def llama() -> Any:
     from intentos.backends import LlamaCppBackend
 
-    return LlamaCppBackend(DEFAULT_SPEC, BackendSettings(n_ctx=2048))
+    return LlamaCppBackend(EMBEDDED, BackendSettings(n_ctx=2048))
 
 
 @pytest.mark.model
 def test_llamacpp_chat_reports_tokens_and_timings(llama: Any) -> None:
     gen = llama.generate([Message(role="user", content="Say hello in one short sentence.")],
                          options=GenerateOptions(max_tokens=24))
-    assert gen.text.strip() and gen.model == DEFAULT_SPEC and gen.structured == "none"
+    assert gen.text.strip() and gen.model == EMBEDDED and gen.structured == "none"
     assert gen.prompt_tokens > 5 and 0 < gen.completion_tokens <= 26
     assert gen.ttft_s is not None and 0 < gen.ttft_s <= gen.total_s
     assert gen.finish_reason in ("stop", "length") and gen.tokens_per_s
@@ -287,7 +289,7 @@ def test_llamacpp_streams_fragments_and_shares_the_model(llama: Any) -> None:
     pieces: list[str] = []
     gen = llama.generate(ASK_PERSON, schema=PERSON, options=GenerateOptions(max_tokens=40, on_token=pieces.append))
     assert len(pieces) > 3 and "".join(pieces) == gen.text
-    twin = LlamaCppBackend(DEFAULT_SPEC, BackendSettings(n_ctx=2048))
+    twin = LlamaCppBackend(EMBEDDED, BackendSettings(n_ctx=2048))
     assert twin.load() is llama.load()  # loaded once per process and settings
 
 

@@ -11,6 +11,7 @@ server is configured, so mail only ever queues in the sandbox's outbox (checked 
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import string
@@ -312,3 +313,20 @@ def test_examples_and_their_fixture_share_no_entity_with_the_evals() -> None:
     found = sorted({f"{where}: {name}" for where, text in texts.items() for name in entities
                     if re.search(rf"\b{re.escape(name)}\b", text, re.IGNORECASE)})
     assert found == []
+
+
+# -- what grounding finds for each example ------------------------------------------------------------
+
+
+def test_the_found_lines_shown_with_the_examples_are_current(tmp_path: Path) -> None:
+    """intentos/examples_found.json holds what grounding finds for each example in the example world; the
+    planner shows it with the example. Stale after a change to the examples, the fixture or grounding."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("refresh", ROOT / "tests" / "refresh_example_found.py")
+    refresh = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(refresh)
+    expected = refresh.found_lines(tmp_path / "sandbox")
+    stored = json.loads((ROOT / "intentos" / "examples_found.json").read_text(encoding="utf-8"))
+    assert stored == expected, "stale: run python tests/refresh_example_found.py"
+    assert sum(1 for lines in expected.values() if lines) >= len(expected) * 3 // 4  # most examples show some

@@ -72,9 +72,10 @@ def test_grounding_shows_the_people_files_and_events_an_intent_is_about(office) 
 def test_grounding_reaches_the_prompt_as_quoted_data_and_opens_the_apps_it_names(office) -> None:
     ctl = planner(office, [{"states": [state("hi", "agent.say", message="ok")]}])
     resolution = ctl.resolve("Send the insurance company my policy")
-    system = ctl.backend.calls[0][0].content
-    assert FOUND_LABEL in system
-    found = system.split(FOUND_LABEL, 1)[1].splitlines()[1:]
+    request = ctl.backend.calls[0][-1].content  # right after the request, where a small model reads it last
+    assert request.startswith("Send the insurance company my policy\n\n" + FOUND_LABEL)
+    assert FOUND_LABEL not in ctl.backend.calls[0][0].content
+    found = request.split(FOUND_LABEL, 1)[1].splitlines()[1:]
     assert found and all(line.startswith('"') and line.endswith('"') for line in found)  # one JSON string each
     assert any("Chris Meyer" in line for line in found)
     assert "contacts.find" in resolution.trace.shown  # grounding found a contact: the contacts app is shown
@@ -237,3 +238,24 @@ def test_a_staged_run_killed_with_sigkill_resumes_to_the_end(tmp_path, isolated_
     assert view.status == "done"
     titles = sorted(t.title.lower() for t in TasksApp(ctx).list(ListArgs()).tasks)
     assert titles == ["apples", "oat milk", "rye bread"]  # each exactly once
+
+
+# -- asking ends a plan --------------------------------------------------------------------------------
+
+
+def test_a_plan_that_asks_and_then_acts_is_repaired_and_the_schema_forbids_it(office) -> None:
+    ask_then_act = {"states": [state("ask", "agent.ask", question="What is the due date?"),
+                               state("add", "tasks.add", title="Call the landlord")]}
+    act = {"states": [state("add", "tasks.add", title="Call the landlord")]}
+    ctl = planner(office, [ask_then_act, act])
+    resolution = ctl.resolve("add a task to call the landlord")
+    assert "which ends the plan" in resolution.trace.attempts[0].problems[0]
+    assert list(resolution.workflow.states) == ["add"]
+
+    from intentos.controller import alone_schema
+
+    schema = alone_schema(TABLE.workflow_schema())
+    members = {m["properties"]["call"]["const"]: m for m in schema["properties"]["states"]["items"]["oneOf"]}
+    assert members["agent.ask"]["properties"]["next"] == {"const": "done"} and "next" in members["agent.ask"][
+        "required"]
+    assert "next" not in members["tasks.add"]["required"]

@@ -158,15 +158,16 @@ async def run_plan(pilot: Pilot[Any], screen: MainScreen, timeout: float = 60) -
 
 
 @pytest.mark.model
-async def test_intent_resolves_on_the_embedded_model_then_runs(office: tuple[Context, FunctionTable]) -> None:
+async def test_intent_resolves_on_the_default_model_then_runs(office: tuple[Context, FunctionTable],
+                                                              default_model: str) -> None:
     ctx, table = office
-    app = IntentosApp(table=table, ctx=ctx)  # the backend from the settings: the embedded SmolLM2
+    app = IntentosApp(table=table, ctx=ctx)  # the backend from the settings: the default planning model
     async with app.run_test(size=SIZE) as pilot:
         screen = await resolve(pilot, "Remind me to call mum on Friday")
         assert screen.phase == "plan", notes(app)
         assert "tasks.add" in [s.call for s in screen.workflow.states.values()]
         shown = await seen(pilot)
-        assert "resolved by llamacpp:smollm2" in shown and "tasks.add" in shown and "valid state machine" in shown
+        assert f"resolved by {default_model}" in shown and "tasks.add" in shown and "valid state machine" in shown
         assert "· pending" in shown and "→ done" in shown  # each state's status and transitions are in view
         await run_plan(pilot, screen)
         assert screen.last_run is not None and screen.last_run.status == "done", screen.last_run
@@ -228,7 +229,9 @@ async def test_cancel_mid_generation_keeps_the_interface_answering(office: tuple
 async def test_a_failing_step_is_a_notification_and_a_panel(ctx: Context, table: FunctionTable) -> None:
     failing = plan_json({"name": "now", "call": "clock.now", "args": {}},
                         {"name": "read", "call": "files.read", "args": {"path": "missing.txt"}})
-    app = replay_app(ctx, table, failing, plan_json({"name": "hi", "call": "agent.say", "args": {"message": "hi"}}))
+    # The dry run finds the failure and asks for repairs; a model that keeps its plan gets it shown as it is.
+    app = replay_app(ctx, table, failing, failing, failing,
+                     plan_json({"name": "hi", "call": "agent.say", "args": {"message": "hi"}}))
     async with app.run_test(size=SIZE) as pilot:
         screen = await resolve(pilot, "read my missing file")
         await run_plan(pilot, screen)
@@ -468,7 +471,9 @@ def test_snapshot_failed_step(snap_compare: Any, fixed_ctx: Context, table: Func
         await run_plan(pilot, screen)
         await _settle(pilot)
 
-    assert snap_compare(replay_app(fixed_ctx, table, failing), terminal_size=SIZE, run_before=before)
+    # The dry run finds the failure and asks for repairs; the same plan each time is shown as it is.
+    assert snap_compare(replay_app(fixed_ctx, table, failing, failing, failing), terminal_size=SIZE,
+                        run_before=before)
 
 
 def _journal(runs: Path, run_id: str, status: str, intent: str, minute: int) -> None:

@@ -137,6 +137,7 @@ class _Occurrence:
 class CalendarApp(App):
     name = "calendar"
     description = "events in an iCalendar file: add, list, find, move, cancel, free time slots"
+    data_folder = "Calendar"
 
     # -- the file -----------------------------------------------------------------------------
 
@@ -533,7 +534,7 @@ class CalendarApp(App):
             score = query.score(event.title, event.location, *event.attendees, weight=2) \
                 + query.score(event.description)
             if query.on_mentioned_day(occ.start, occ.end):
-                score += 1.5
+                score += 2  # on a day the intent names: shown even without a shared word
             if score and event.status != "cancelled":
                 who = f"; attendees {', '.join(event.attendees)}" if event.attendees else ""
                 where = f"; at {event.location}" if event.location else ""

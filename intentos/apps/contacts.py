@@ -138,6 +138,7 @@ def resolve_addresses(ctx: Context, items: list[str]) -> list[Address]:
 class ContactsApp(App):
     name = "contacts"
     description = "address book (vCard): add, find, get, update, remove people"
+    data_folder = CONTACTS_DIR
 
     # -- files -------------------------------------------------------------------------------
 

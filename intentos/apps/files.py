@@ -572,6 +572,8 @@ class FilesApp(App):
         for seen, item in enumerate(self._walk(".", recursive=True)):
             if seen == GROUND_LIMIT:
                 break
+            if item.path.split("/", 1)[0] in query.data_folders:
+                continue
             name_score = query.score(item.entry.name, weight=2)
             score = name_score + query.score(item.path) * 0.5
             if not name_score:

@@ -215,6 +215,7 @@ class _Outgoing:
 class MailApp(App):
     name = "mail"
     description = "email in local Maildir folders: list, read, search, draft, send, reply, move, delete"
+    data_folder = MAIL_DIR
     dry_run_safe = True  # without its SMTP settings, sending only queues in the sandbox's outbox
 
     # -- folders ----------------------------------------------------------------------------------

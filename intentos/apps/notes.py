@@ -152,6 +152,7 @@ class _Stored:
 class NotesApp(App):
     name = "notes"
     description = "markdown notes with tags: create, append, read, search, tag, delete"
+    data_folder = NOTES_DIR
 
     @function(Effect.WRITE)
     def create(self, args: CreateArgs) -> NoteRef:

@@ -131,6 +131,7 @@ class SeedTask(BaseModel):
 class TasksApp(App):
     name = "tasks"
     description = "a to-do list: add, list, complete, update, remove tasks with due dates, priorities, tags"
+    data_folder = "Tasks"
 
     @function(Effect.WRITE)
     def add(self, args: AddArgs) -> TaskInfo:

@@ -18,7 +18,7 @@ Precedence, lowest to highest (a later source overrides an earlier one, field by
 4. explicit overrides (command-line flags), passed as a dict; None values are ignored.
 
 The model itself is chosen by `default_model_spec()`: the flag, else $INTENTOS_MODEL, else the
-config file's top-level `model:`, else `DEFAULT_SPEC` (the embedded SmolLM2).
+config file's top-level `model:`, else `DEFAULT_SPEC` (Qwen2.5-Coder-1.5B-Instruct).
 A server URL inside a spec (`openai:NAME@URL`, `ollama:NAME@URL`) beats `openai_base_url` / `ollama_host`.
 """
 
