@@ -247,7 +247,7 @@ def test_a_plan_that_asks_and_then_acts_is_repaired_and_the_schema_forbids_it(of
     ask_then_act = {"states": [state("ask", "agent.ask", question="What is the due date?"),
                                state("add", "tasks.add", title="Call the landlord")]}
     act = {"states": [state("add", "tasks.add", title="Call the landlord")]}
-    ctl = planner(office, [ask_then_act, act])
+    ctl = planner(office, [ask_then_act, act], ask_alone=True)
     resolution = ctl.resolve("add a task to call the landlord")
     assert "which ends the plan" in resolution.trace.attempts[0].problems[0]
     assert list(resolution.workflow.states) == ["add"]
