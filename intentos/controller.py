@@ -237,8 +237,9 @@ class Controller:
         examples = self.pick_examples(intent, within=set(shown.functions))
         missing = [c for e in examples for c in sorted(e.calls) if c not in shown]
         if missing:
-            shown, _ = self.shown_table(intent, also=[OBSERVE, *missing], apps=[g.app for g in grounded])
-        shown, examples, grounded = self.fit(intent, shown, examples, grounded, ranking)
+            shown = self.table.subset(dict.fromkeys([*shown.functions, *missing]))
+        state = self.app_state()  # read once: fitting the prompt builds it several times
+        shown, examples, grounded = self.fit(intent, shown, examples, grounded, ranking, state)
         trace = Trace(intent=intent, model=self.backend.spec, backend=self.describe_backend(),
                       shown=[fn.name for fn in shown], ranking=[(r.name, r.score) for r in ranking],
                       grounding=[g.line for g in grounded])
@@ -248,7 +249,7 @@ class Controller:
             schema = alone_schema(schema)
         trace.schema_s = time.perf_counter() - tick
         trace.examples = [e.intent for e in examples]
-        prompt = messages = self.messages(intent, shown, examples, grounded)
+        prompt = messages = self.messages(intent, shown, examples, grounded, state)
         options = GenerateOptions(max_tokens=self.settings.max_tokens, temperature=self.settings.temperature,
                                   seed=self.settings.seed, repeat_penalty=self.settings.repeat_penalty,
                                   on_token=on_token, cancelled=cancelled)
@@ -331,14 +332,9 @@ class Controller:
             return self.table, []
         if self._ranker is None:
             self._ranker = FunctionRanker(self.table)
-        select = getattr(self._ranker, "select", None)
-        if select is not None:
-            selection = select(intent, extra_apps=[a for a in apps if a])
-            names, ranking = selection.names, selection.ranking
-        else:
-            names, ranking = self._ranker.top(intent, self.settings.top_k)
-        keep = [n for n in [*names, *also] if n in self.table]
-        return self.table.subset(dict.fromkeys(keep)), ranking
+        selection = self._ranker.select(intent, extra_apps=[a for a in apps if a])
+        keep = [n for n in [*selection.names, *also] if n in self.table]
+        return self.table.subset(dict.fromkeys(keep)), selection.ranking
 
     def describe_backend(self) -> dict[str, Any]:
         if self._described is None:
@@ -355,7 +351,8 @@ class Controller:
         return max(0, int(room * CHARS_PER_TOKEN))
 
     def fit(self, intent: str, shown: FunctionTable, examples: list[Example], grounded: list[Grounded],
-            ranking: list[Ranked]) -> tuple[FunctionTable, list[Example], list[Grounded]]:
+            ranking: list[Ranked], state: list[str] | None = None) -> tuple[FunctionTable, list[Example],
+                                                                              list[Grounded]]:
         """Shrink the prompt to the budget: the farthest examples go first, then grounding lines, then the
         lowest-ranked functions (the agent's own and the examples' are kept)."""
         budget = self.prompt_budget()
@@ -363,7 +360,7 @@ class Controller:
             return shown, examples, grounded
 
         def size() -> int:
-            return sum(len(m.content) for m in self.messages(intent, shown, examples, grounded))
+            return sum(len(m.content) for m in self.messages(intent, shown, examples, grounded, state))
 
         while size() > budget and examples:
             examples = examples[1:]  # the closest example is last
@@ -388,12 +385,10 @@ class Controller:
             picked = more[: k - len(picked)] + picked
         return picked
 
-    def context_text(self, grounded: list[Grounded] = ()) -> str:
+    def app_state(self) -> list[str]:
+        """A line per app about its state (`summary()`), quoted as data; none without a context."""
         if self.ctx is None:
-            return ""
-        now = self.ctx.now()
-        lines = [f"Now: {now:%A %Y-%m-%d %H:%M} ({self.ctx.timezone})",
-                 f"User: {self.ctx.user.name} <{self.ctx.user.email}>"]
+            return []
         data = []
         for name, app_cls in self.table.apps.items():
             try:
@@ -402,6 +397,16 @@ class Controller:
                 line = f"(state unavailable: {exc})"
             if line:
                 data.append(f"{name}: {as_data(line)}")
+        return data
+
+    def context_text(self, grounded: list[Grounded] = (), state: list[str] | None = None) -> str:
+        """The time, the user, the apps' state (`state`, else read now) and, when given, what was found."""
+        if self.ctx is None:
+            return ""
+        now = self.ctx.now()
+        lines = [f"Now: {now:%A %Y-%m-%d %H:%M} ({self.ctx.timezone})",
+                 f"User: {self.ctx.user.name} <{self.ctx.user.email}>"]
+        data = self.app_state() if state is None else state
         if data:
             lines.append(DATA_LABEL)
             lines.extend(data)
@@ -411,7 +416,7 @@ class Controller:
         return "\n".join(lines)
 
     def messages(self, intent: str, shown: FunctionTable, examples: list[Example],
-                 grounded: list[Grounded] = ()) -> list[Message]:
+                 grounded: list[Grounded] = (), state: list[str] | None = None) -> list[Message]:
         """The prompt: what is the same for every intent first, what changes last.
 
         The system message starts with the role, the rules and the functions shown (the same text, byte
@@ -422,12 +427,12 @@ class Controller:
         """
         from intentos.backends.prompt_cache import StaticPrefixMessage
 
-        role = role_text(set(shown.functions), grounded=self.ctx is not None and self.settings.grounding)
+        grounded_mode = self.ctx is not None and self.settings.grounding
+        role = role_text(set(shown.functions), grounded=grounded_mode)
         static = f"{role}\n\nFunctions:\n{shown.prompt_text()}"
         system = static
-        grounded_mode = self.ctx is not None and self.settings.grounding
         near = self.settings.found_with_request and grounded
-        context = self.context_text([] if near else grounded)
+        context = self.context_text([] if near else grounded, state)
         if context:
             system += f"\n\nContext:\n{context}"
         messages: list[Message] = [StaticPrefixMessage(role="system", content=system, static_chars=len(static))]
@@ -479,7 +484,7 @@ class Controller:
             return None, [Problem(code="json", message=str(exc))], []
         if not isinstance(data, dict) or not isinstance(data.get("states"), list):
             return None, [Problem(code="json", message='the reply must be a JSON object {"states": [...]}')], []
-        states = [s for s in data["states"]]
+        states = list(data["states"])
         merged = {"states": [*prefix, *states], "intent": intent}
         if not prefix and "start" in data:
             merged["start"] = data["start"]

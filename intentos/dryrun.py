@@ -20,6 +20,7 @@ import json
 import os
 import shutil
 import tempfile
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +31,7 @@ from intentos.executor import ConfirmRequest, Executor
 from intentos.function import Effect
 from intentos.sandbox import INTERNAL_DIR, Sandbox
 from intentos.table import FunctionTable
-from intentos.workflow import DONE, Workflow
+from intentos.workflow import DONE, FAILED, Workflow
 
 MAX_COPY_BYTES = 200 * 1024 * 1024  # a sandbox larger than this is not copied: the dry run is skipped
 MAX_COPY_FILES = 20_000
@@ -68,7 +69,7 @@ class DryRun(BaseModel):
         if not self.ran or self.status != "failed":
             return []
         failed = [s for s in self.steps if s.status in ("error", "timeout")]
-        unhandled = [s for s in failed if workflow.states[s.state].on_failure in ("failed",)] or failed[-1:]
+        unhandled = [s for s in failed if workflow.states[s.state].on_failure == FAILED] or failed[-1:]
         return [f"dry run: step {s.state!r} ({s.call}) failed: {s.error}{_hint(s.error or '')}" for s in unhandled]
 
     def summary(self) -> str:
@@ -114,8 +115,7 @@ def dry_run(workflow: Workflow, table: FunctionTable, ctx: Context, *, runs_root
         shutil.copytree(root, copy, symlinks=True, ignore=shutil.ignore_patterns("undo"))
         settings = {k: v for k, v in ctx.settings.items() if k != "smtp"}
         scratch_ctx = dataclasses.replace(ctx, sandbox=Sandbox(copy, create=False), settings=settings,
-                                          fixed_now=ctx.now())
-        scratch_ctx.cancelled = type(ctx.cancelled)()
+                                          fixed_now=ctx.now(), cancelled=threading.Event())
         stopped: list[str] = []
 
         def confirm(request: ConfirmRequest) -> bool:

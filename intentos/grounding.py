@@ -110,6 +110,10 @@ class GroundingQuery:
         """How many intent words `texts` contain, times `weight` (0 when none)."""
         return weight * len(self.matches(*texts))
 
+    def top(self, offers: Iterable[Grounded]) -> list[Grounded]:
+        """An app's best `limit` offers, best first: what `App.ground` returns."""
+        return sorted(offers, key=lambda g: -g.score)[: self.limit]
+
     def on_mentioned_day(self, start: datetime, end: datetime | None = None) -> bool:
         end = end or start
         return any(start.date() <= day <= end.date() for day in self.days)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import socket
 import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
 
@@ -79,6 +81,39 @@ def probe_plugin(monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.syspath_prepend(str(PLUGIN_DIR))
     monkeypatch.setenv("PYTHONPATH", str(PLUGIN_DIR))  # for subprocesses
     return PLUGIN_DIR
+
+
+_RUN_WORKFLOW = """
+import sys
+from intentos.app import Context
+from intentos.executor import Executor
+from intentos.sandbox import Sandbox
+from intentos.table import FunctionTable
+from intentos.workflow import Workflow
+wf = Workflow.from_yaml(open(sys.argv[2]).read())
+Executor(FunctionTable.discover(), Context(sandbox=Sandbox(sys.argv[1])), assume_yes=True).run(wf, run_id=sys.argv[3])
+"""
+
+
+@pytest.fixture
+def killed_run() -> Callable[..., None]:
+    """Run a workflow file in a child process (everything confirmed) as run `run_id`, and SIGKILL it as soon
+    as `ready()` holds; the test fails with `never` when that does not happen within `timeout` seconds."""
+
+    def run(sandbox: Path, workflow: Path, run_id: str, ready: Callable[[], bool], never: str,
+            timeout: float = 60) -> None:
+        proc = subprocess.Popen([sys.executable, "-c", _RUN_WORKFLOW, str(sandbox), str(workflow), run_id],
+                                env=os.environ.copy())
+        deadline = time.monotonic() + timeout
+        while not ready():
+            if time.monotonic() > deadline:
+                proc.kill()
+                pytest.fail(never)
+            time.sleep(0.02)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+    return run
 
 
 def free_port() -> int:

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import subprocess
-import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -388,20 +386,8 @@ def test_a_workflow_file_with_for_each_runs_and_renders(table: FunctionTable, ct
     assert render.call_text(ref.states["e"]) == "for each ${l.result.paths}: notes.read"
 
 
-SCRIPT = """
-import sys
-from intentos.app import Context
-from intentos.executor import Executor
-from intentos.sandbox import Sandbox
-from intentos.table import FunctionTable
-from intentos.workflow import Workflow
-wf = Workflow.from_yaml(open(sys.argv[2]).read())
-Executor(FunctionTable.discover(), Context(sandbox=Sandbox(sys.argv[1])), assume_yes=True).run(wf, run_id="each")
-"""
-
-
-def test_resume_after_a_kill_inside_for_each_rolls_it_back_and_reruns_it(table: FunctionTable,
-                                                                         tmp_path: Path) -> None:
+def test_resume_after_a_kill_inside_for_each_rolls_it_back_and_reruns_it(table: FunctionTable, tmp_path: Path,
+                                                                         killed_run: Callable[..., None]) -> None:
     sandbox = tmp_path / "sb"
     workflow = tmp_path / "wf.yaml"
     workflow.write_text(
@@ -412,16 +398,9 @@ def test_resume_after_a_kill_inside_for_each_rolls_it_back_and_reruns_it(table: 
         "    for_each: [{t: one, w: null}, {t: two, w: go.txt}, {t: three, w: null}]\n"
         "    args: {path: log.txt, text: '${item.t}', wait_for: '${item.w}'}\n"
     )
-    proc = subprocess.Popen([sys.executable, "-c", SCRIPT, str(sandbox), str(workflow)], env=os.environ.copy())
     log = sandbox / "log.txt"
-    deadline = time.monotonic() + 60
-    while not (log.exists() and "two" in log.read_text()):
-        if time.monotonic() > deadline:
-            proc.kill()
-            pytest.fail("the for_each step never reached its second item")
-        time.sleep(0.02)
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
+    killed_run(sandbox, workflow, "each", lambda: log.exists() and "two" in log.read_text(),
+               "the for_each step never reached its second item")
     before = view_run(journal_of("each").parent)
     assert before.status == "interrupted" and before.resume_at == "each"
     assert log.read_text() == "one\ntwo\n"

@@ -541,7 +541,7 @@ class CalendarApp(App):
                 when = f"{occ.start:%a} {event.start}" + (f" to {event.end[11:16]}" if not event.all_day else "")
                 # No uid: a fixture's uids differ on every seeding, and a plan finds the event by its title anyway.
                 offers.append(Grounded(f'event "{event.title}" {when}{where}{who}', score, self.name))
-        return sorted(offers, key=lambda g: -g.score)[: query.limit]
+        return query.top(offers)
 
 @dataclass
 class _Budget:

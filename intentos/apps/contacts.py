@@ -361,7 +361,7 @@ class ContactsApp(App):
                            else "", f"phone {c.phone}" if c.phone else "", f"note: {c.note}" if c.note else ""]
                 line = f"contact {c.name} <{c.email}>" + "".join(f"; {d}" for d in details if d)
                 offers.append(Grounded(line, score, self.name))
-        return sorted(offers, key=lambda g: -g.score)[: query.limit]
+        return query.top(offers)
 
     def _free_name(self, contact: Contact) -> str:
         slug = re.sub(r"[^A-Za-z0-9._-]+", "-", contact.name).strip("-.") or "contact"

@@ -584,7 +584,7 @@ class FilesApp(App):
                 offers.append(Grounded(f"folder {item.path}/ holds: {shown or 'nothing'}", score, self.name))
             else:
                 offers.append(Grounded(f"file {item.path}", score, self.name))
-        return sorted(offers, key=lambda g: -g.score)[: query.limit]
+        return query.top(offers)
 
     # -- paths --------------------------------------------------------------------------------------
     # A path is kept as the sandbox-relative string the Sandbox gives back, and every use hands that

@@ -746,7 +746,7 @@ class MailApp(App):
                 # No id: Maildir names differ on every seeding; a plan finds the message by sender or subject.
                 offers.append(Grounded(f'mail in {m.folder} from {m.sender} on {m.date[:10]}: '
                                        f'"{m.subject}"{files}: {m.snippet}', score, self.name))
-        return sorted(offers, key=lambda g: -g.score)[: query.limit]
+        return query.top(offers)
 
 # -- message helpers ------------------------------------------------------------------------------
 

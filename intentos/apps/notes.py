@@ -258,7 +258,7 @@ class NotesApp(App):
             if score:
                 tags = f" (tags {', '.join(note.tags)})" if note.tags else ""
                 offers.append(Grounded(f'note "{note.title}"{tags}: {note.body}', score, self.name))
-        return sorted(offers, key=lambda g: -g.score)[: query.limit]
+        return query.top(offers)
 
     # -- storage ---------------------------------------------------------------------------------
 

@@ -280,7 +280,7 @@ class TasksApp(App):
                 due = f", due {task.due}" if task.due else ""
                 offers.append(Grounded(f'task {task.id} "{task.title}" ({state}{due}, {task.priority})', score,
                                        self.name))
-        return sorted(offers, key=lambda g: -g.score)[: query.limit]
+        return query.top(offers)
 
     # -- time ---------------------------------------------------------------------------------------
 

@@ -5,13 +5,8 @@ under --yes, saying so; declined, it is not redone."""
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
-import sys
-import time
+from collections.abc import Callable
 from pathlib import Path
-
-import pytest
 
 from intentos.app import Context
 from intentos.executor import ConfirmRequest, Executor
@@ -19,19 +14,9 @@ from intentos.journal import view_run
 from intentos.sandbox import Sandbox
 from intentos.table import FunctionTable
 
-SCRIPT = """
-import sys
-from intentos.app import Context
-from intentos.executor import Executor
-from intentos.sandbox import Sandbox
-from intentos.table import FunctionTable
-from intentos.workflow import Workflow
-wf = Workflow.from_yaml(open(sys.argv[2]).read())
-Executor(FunctionTable.discover(), Context(sandbox=Sandbox(sys.argv[1])), assume_yes=True).run(wf, run_id="cut")
-"""
 
-
-def test_an_interrupted_external_step_is_asked_about_again(probe_plugin: Path, tmp_path: Path) -> None:
+def test_an_interrupted_external_step_is_asked_about_again(probe_plugin: Path, tmp_path: Path,
+                                                           killed_run: Callable[..., None]) -> None:
     sandbox, outside = tmp_path / "sb", tmp_path / "outside.txt"
     workflow = tmp_path / "wf.yaml"
     workflow.write_text(
@@ -40,15 +25,7 @@ def test_an_interrupted_external_step_is_asked_about_again(probe_plugin: Path, t
         f"  post: {{call: probe.post, args: {{path: '{outside}', text: sent}}, next: after}}\n"
         "  after: {call: files.write, args: {path: b.txt, text: later}}\n"
     )
-    proc = subprocess.Popen([sys.executable, "-c", SCRIPT, str(sandbox), str(workflow)], env=os.environ.copy())
-    deadline = time.monotonic() + 60
-    while not outside.exists():
-        if time.monotonic() > deadline:
-            proc.kill()
-            pytest.fail("the external step never ran")
-        time.sleep(0.02)
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
+    killed_run(sandbox, workflow, "cut", outside.exists, "the external step never ran")
     journal = Path(os.environ["INTENTOS_HOME"]) / "runs" / "cut"
     assert view_run(journal).resume_at == "post"
 
