@@ -37,20 +37,18 @@ from intentos.grounding import Grounded, GroundingQuery, best
 from intentos.ranking import FunctionRanker, Ranked
 from intentos.table import FunctionTable
 from intentos.validation import Problem, validate
-from intentos.workflow import Workflow
+from intentos.tidy import tidy_states
+from intentos.workflow import Workflow, in_writing_order
 
 __all__ = ["EXAMPLES_FILE", "Example", "load_examples"]  # re-exported: the bank used to live here
 
 OBSERVE = "agent.observe"
 CHARS_PER_TOKEN = 3.0  # prompts of signatures and JSON run about 3.6 characters a token; 3 leaves a margin
 REPAIR_ROOM_TOKENS = 500  # a repair turn adds the last reply and its problems
-# A plan that asks or refuses does nothing else: the answer to a question cannot flow into later steps, and a
-# refusal followed by actions is not one. Small models otherwise open plans with an ask that restates the request.
-ALONE = ("agent.ask", "agent.refuse")
 
 _INTRO = """\
 You are the planner of intentos, a desktop agent. You turn the user's request into a workflow: \
-a JSON object {"states": [...]}. Each state is {"name": ..., "call": "app.verb", "args": {...}}; \
+a JSON object {"states": [...]}. Each state is {"call": "app.verb", "args": {...}, "name": ...}; \
 states run in order. Optional per state: "next" (the state after success) and "on_failure" \
 (the state after an error), each a state name or "done" or "failed".
 Rules:"""
@@ -121,13 +119,15 @@ class ControllerSettings(BaseModel):
     # on half the intents tried; off by default, a setting for models that loop.
     repeat_penalty: float = 1.0
     use_schema: bool = Field(True, description="constrain output with the workflow JSON schema")
+    # Measured with Qwen2.5-Coder-1.5B, 20 BFCL simple_python cases: constrained from the first token 11 pass,
+    # free first 16 (the model writes its habitual fenced, indented JSON and picks the right function);
+    # a repair is constrained, so a reply that did not parse comes back well-formed.
+    # Off until measured on the desktop suites too (paper, free decoding throughout: same 1/9, 67% valid).
+    free_first: bool = Field(False, description="decode each stage's first reply freely; constrain repairs")
     grounding: bool = Field(True, description="show the entities the apps find for the intent")
     found_with_request: bool = Field(True, description="show them right after the request, not in the context")
     dry_run: bool = Field(True, description="run each valid plan in a scratch copy and repair what fails")
     max_stages: int = Field(3, ge=1, le=5, description="planning stages (read, observe, plan on) per intent")
-    # Off by default: measured on BFCL simple_python (20 cases, seed 0) with Qwen 1.5B, forcing an ask to end the
-    # plan turned "ask, then call" plans into ask-only ones: 20% instead of 40%.
-    ask_alone: bool = Field(False, description="an agent.ask/agent.refuse state must end the plan (schema + check)")
 
 
 class Attempt(BaseModel):
@@ -143,6 +143,7 @@ class Attempt(BaseModel):
     structured: str = "none"
     finish_reason: str | None = None
     stage: int = 1
+    tidied: list[str] = []  # what intentos.tidy changed in the reply before validating it
 
 
 class Stage(BaseModel):
@@ -234,7 +235,7 @@ class Controller:
         grounded = self.ground(intent)
         shown, ranking = self.shown_table(intent, also=[OBSERVE], apps=[g.app for g in grounded])
         # Examples the shown table can run come first: they use the functions the model is looking at.
-        examples = self.pick_examples(intent, within=set(shown.functions))
+        examples = self.pick_examples(intent, within=set(shown.functions), found=[g.line for g in grounded])
         missing = [c for e in examples for c in sorted(e.calls) if c not in shown]
         if missing:
             shown = self.table.subset(dict.fromkeys([*shown.functions, *missing]))
@@ -245,8 +246,6 @@ class Controller:
                       grounding=[g.line for g in grounded])
         tick = time.perf_counter()
         schema = shown.workflow_schema() if self.settings.use_schema else None
-        if schema is not None and self.settings.ask_alone:
-            schema = alone_schema(schema)
         trace.schema_s = time.perf_counter() - tick
         trace.examples = [e.intent for e in examples]
         prompt = messages = self.messages(intent, shown, examples, grounded, state)
@@ -261,8 +260,9 @@ class Controller:
                 # Each repair a little warmer: at temperature 0 a model often answers a repair with the same plan.
                 gen_options = options.model_copy(update={"temperature": max(
                     options.temperature, min(1.0, self.settings.repair_temperature * attempt))}) if repair else options
-                gen = self.backend.generate(messages, schema, gen_options)
-                workflow, problems, states = self.parse_stage(gen.text, intent, prefix)
+                free = self.settings.free_first and attempt == 0
+                gen = self.backend.generate(messages, None if free else schema, gen_options)
+                workflow, problems, states, tidied = self.parse_stage(gen.text, intent, prefix)
                 if workflow is None and gen.finish_reason == "length":
                     problems.insert(0, Problem(code="truncated", message=(
                         f"the reply was cut off at {gen.completion_tokens} tokens, probably a text that repeats "
@@ -271,7 +271,7 @@ class Controller:
                     messages=messages, raw=gen.text, problems=[str(p) for p in problems],
                     prompt_tokens=gen.prompt_tokens, completion_tokens=gen.completion_tokens,
                     ttft_s=gen.ttft_s, total_s=gen.total_s, structured=gen.structured,
-                    finish_reason=gen.finish_reason, stage=len(trace.stages) + 1)
+                    finish_reason=gen.finish_reason, stage=len(trace.stages) + 1, tidied=tidied)
                 trace.attempts.append(record)
                 attempt += 1
                 if workflow is not None and not problems:
@@ -375,13 +375,13 @@ class Controller:
             shown = shown.subset([n for n in shown.functions if n not in cut])
         return shown, examples, grounded
 
-    def pick_examples(self, intent: str, within: set[str] | None = None) -> list[Example]:
+    def pick_examples(self, intent: str, within: set[str] | None = None, found: list[str] = ()) -> list[Example]:
         """The examples closest to the intent, closest last: those using only functions `within` (the table
-        shown) when there are enough of them, else those the whole table can run."""
+        shown) when there are enough of them, else those the whole table can run. `found`: grounding lines."""
         k = self.settings.examples
-        picked = self._picker.pick(intent, within, k) if within is not None else []
+        picked = self._picker.pick(intent, within, k, found) if within is not None else []
         if len(picked) < k:
-            more = [e for e in self._picker.pick(intent, set(self.table.functions), k) if e not in picked]
+            more = [e for e in self._picker.pick(intent, set(self.table.functions), k, found) if e not in picked]
             picked = more[: k - len(picked)] + picked
         return picked
 
@@ -439,7 +439,8 @@ class Controller:
         for example in examples:
             shown_found = example.found if self.settings.found_with_request and grounded_mode else []
             messages.append(Message(role="user", content=request_text(example.intent, shown_found)))
-            messages.append(Message(role="assistant", content=json.dumps(example.workflow, ensure_ascii=False)))
+            shown_plan = {**example.workflow, "states": in_writing_order(example.workflow["states"])}
+            messages.append(Message(role="assistant", content=json.dumps(shown_plan, ensure_ascii=False)))
         # Right after the request: a small model uses what it read last; the examples show the same layout.
         messages.append(Message(role="user", content=request_text(intent, [g.line for g in grounded] if near
                                                                    else [])))
@@ -476,15 +477,16 @@ class Controller:
         return dry_run(workflow, self.table, self.ctx)
 
     def parse_stage(self, raw: str, intent: str, prefix: list[dict[str, Any]]) -> tuple[
-            Workflow | None, list[Problem], list[dict[str, Any]]]:
-        """Model text → Workflow (earlier stages' states first), its problems, and this reply's states."""
+            Workflow | None, list[Problem], list[dict[str, Any]], list[str]]:
+        """Model text → Workflow (earlier stages' states first), its problems, this reply's states (tidied)
+        and what tidying changed."""
         try:
             data = extract_json(raw)
         except ValueError as exc:
-            return None, [Problem(code="json", message=str(exc))], []
+            return None, [Problem(code="json", message=str(exc))], [], []
         if not isinstance(data, dict) or not isinstance(data.get("states"), list):
-            return None, [Problem(code="json", message='the reply must be a JSON object {"states": [...]}')], []
-        states = list(data["states"])
+            return None, [Problem(code="json", message='the reply must be a JSON object {"states": [...]}')], [], []
+        states, tidied = tidy_states(list(data["states"]), {s["name"] for s in prefix})
         merged = {"states": [*prefix, *states], "intent": intent}
         if not prefix and "start" in data:
             merged["start"] = data["start"]
@@ -492,17 +494,15 @@ class Controller:
             workflow = Workflow.model_validate(merged)
         except ValidationError as exc:
             return None, [Problem(code="shape", field=".".join(map(str, e["loc"])) or None, message=e["msg"])
-                          for e in exc.errors()], states
+                          for e in exc.errors()], states, tidied
         except ValueError as exc:
-            return None, [Problem(code="shape", message=str(exc))], states
+            return None, [Problem(code="shape", message=str(exc))], states, tidied
         problems = validate(workflow, self.table)
-        if self.settings.ask_alone:
-            problems += _alone_problems(workflow)
-        return workflow, problems, states
+        return workflow, problems, states, tidied
 
     def parse(self, raw: str, intent: str) -> tuple[Workflow | None, list[Problem]]:
         """Model text → Workflow and its validation problems (a parse failure is a problem too)."""
-        workflow, problems, _ = self.parse_stage(raw, intent, [])
+        workflow, problems, _, _ = self.parse_stage(raw, intent, [])
         return workflow, problems
 
     def _stage_problems(self, workflow: Workflow, states: list[dict[str, Any]], observe: int,
@@ -529,32 +529,6 @@ def request_text(intent: str, found: list[str]) -> str:
     if not found:
         return intent
     return f"{intent}\n\n{FOUND_LABEL}\n" + "\n".join(as_data(line) for line in found)
-
-
-def alone_schema(schema: dict[str, Any]) -> dict[str, Any]:
-    """The workflow schema with the ALONE rule built in: an ask or refuse state must say `"next": "done"`.
-    Constrained decoding then cannot open a plan with a question and flow on into the calls."""
-    states = schema.get("properties", {}).get("states", {})
-    members = states.get("items", {}).get("oneOf")
-    if not members:
-        return schema
-    changed = []
-    for member in members:
-        props = member.get("properties", {})
-        if props.get("call", {}).get("const") in ALONE:
-            props = {k: v for k, v in props.items() if k not in ("on_failure", "for_each", "next")}
-            props["next"] = {"const": "done"}
-            member = {**member, "properties": props, "required": [*member.get("required", []), "next"]}
-        changed.append(member)
-    items = {**states["items"], "oneOf": changed}
-    return {**schema, "properties": {**schema["properties"], "states": {**states, "items": items}}}
-
-
-def _alone_problems(workflow: Workflow) -> list[Problem]:
-    return [Problem(code="alone", message=(
-        f"state {name!r} calls {state.call}, which ends the plan: nothing may follow it (its next is done); "
-        "either ask or refuse and do nothing else, or leave it out and do what was asked"))
-        for name, state in workflow.states.items() if state.call in ALONE and state.next != "done"]
 
 
 def _observe_index(states: list[dict[str, Any]]) -> int | None:

@@ -132,17 +132,18 @@ class FunctionTable:
             members.append(
                 {
                     "type": "object",
+                    # The call comes first (see STATE_KEYS), then its arguments, then the state's name.
                     "properties": {
-                        "name": {"type": "string", "pattern": STATE_NAME},
                         "call": {"const": fn.name},
-                        "for_each": {"$ref": "#/$defs/for_each"},
                         "args": _allow_references(args),
+                        "name": {"type": "string", "pattern": STATE_NAME},
+                        "for_each": {"$ref": "#/$defs/for_each"},
                         "next": {"type": "string", "pattern": STATE_NAME},
                         "on_failure": {"type": "string", "pattern": STATE_NAME},
                     },
                     # next/on_failure may be left out: a state then goes on to the following one; for_each
                     # is optional (the call then runs once).
-                    "required": ["name", "call", "args"],
+                    "required": ["call", "args", "name"],
                     "additionalProperties": False,
                 }
             )

@@ -31,6 +31,8 @@ from intentos.references import (
 from intentos.table import FunctionTable
 from intentos.workflow import MAX_FOR_EACH_ITEMS, TERMINALS, State, Workflow
 
+ASK_CALL = "agent.ask"  # its result is the question it showed, never an answer
+
 
 class Problem(BaseModel):
     code: str
@@ -435,6 +437,11 @@ def _check_reference(workflow: Workflow, schemas: _Schemas, name: str, where: st
     source = workflow.states[ref.state]
     if source.call not in schemas.table:
         return []  # reported at that state already
+    if source.call == ASK_CALL:
+        # Small models plan "ask for X, then use the answer": a plan runs on without one.
+        return [Problem(code="reference_ask", state=name, field=where, message=(
+            f"{ref}: agent.ask does not return the user's answer (its result is only the question); write the "
+            "value the request gives, or, if the request lacks it, make the whole plan one agent.ask state"))]
     each = source.for_each is not None
     result_schema = schemas.result(source.call, each=each)
     _, missing = _descend(result_schema, ref.path)

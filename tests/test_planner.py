@@ -23,10 +23,12 @@ from intentos.apps.notes import CreateArgs, NotesApp
 from intentos.apps.tasks import ListArgs, TasksApp
 from intentos.backends.replay import ReplayBackend
 from intentos.controller import FOUND_LABEL, Controller, ControllerSettings
+from intentos.examples import Example, ExamplePicker
 from intentos.executor import Executor
 from intentos.fixture import Fixture
 from intentos.journal import view_run
 from intentos.table import FunctionTable
+from intentos.tidy import tidy_states
 
 OFFICE = Path(__file__).resolve().parents[1] / "workflows" / "fixtures" / "office.yaml"
 TABLE = FunctionTable.discover()
@@ -243,19 +245,58 @@ def test_a_staged_run_killed_with_sigkill_resumes_to_the_end(tmp_path, isolated_
 # -- asking ends a plan --------------------------------------------------------------------------------
 
 
-def test_a_plan_that_asks_and_then_acts_is_repaired_and_the_schema_forbids_it(office) -> None:
-    ask_then_act = {"states": [state("ask", "agent.ask", question="What is the due date?"),
-                               state("add", "tasks.add", title="Call the landlord")]}
-    act = {"states": [state("add", "tasks.add", title="Call the landlord")]}
-    ctl = planner(office, [ask_then_act, act], ask_alone=True)
-    resolution = ctl.resolve("add a task to call the landlord")
-    assert "which ends the plan" in resolution.trace.attempts[0].problems[0]
+def test_an_ask_whose_answer_nothing_uses_is_dropped_before_validation(office) -> None:
+    # Free decoding: no names, an echo of the request as a question, a habitual "next": "done".
+    reply = {"states": [{"call": "agent.ask", "args": {"question": "Add a task to call the landlord?"}},
+                        {"call": "tasks.add", "args": {"title": "Call the landlord"}, "next": "done"},
+                        {"call": "agent.say", "args": {"message": "Added."}}]}
+    resolution = planner(office, [reply]).resolve("add a task to call the landlord")
+    assert [(n, s.call) for n, s in resolution.workflow.states.items()] == [("add", "tasks.add"),
+                                                                          ("say", "agent.say")]
+    tidied = resolution.trace.attempts[0].tidied
+    assert any("dropped agent.ask" in note for note in tidied) and any("unreachable" in note for note in tidied)
+    assert resolution.trace.repairs == 0
+
+
+def test_an_ask_that_ends_the_plan_stays_and_its_answer_cannot_feed_a_step(office) -> None:
+    alone = {"states": [state("which", "agent.ask", question="Which landlord?")]}
+    assert list(planner(office, [alone]).resolve("call him").workflow.states) == ["which"]
+    uses_answer = {"states": [state("due", "agent.ask", question="When is it due?"),
+                              state("add", "tasks.add", title="Pay rent", due="${due.result.question}")]}
+    fixed = {"states": [state("add", "tasks.add", title="Pay rent")]}
+    resolution = planner(office, [uses_answer, fixed]).resolve("add a task to pay rent")
+    assert "does not return the user's answer" in resolution.trace.attempts[0].problems[0]
     assert list(resolution.workflow.states) == ["add"]
 
-    from intentos.controller import alone_schema
 
-    schema = alone_schema(TABLE.workflow_schema())
-    members = {m["properties"]["call"]["const"]: m for m in schema["properties"]["states"]["items"]["oneOf"]}
-    assert members["agent.ask"]["properties"]["next"] == {"const": "done"} and "next" in members["agent.ask"][
-        "required"]
-    assert "next" not in members["tasks.add"]["required"]
+def test_a_state_named_like_the_end_is_renamed() -> None:
+    states, notes = tidy_states([{"call": "files.list", "args": {}, "name": "done"},
+                                 {"call": "agent.say", "args": {"message": "ok"}, "name": "say"}])
+    assert [s["name"] for s in states] == ["list", "say"] and notes == ["state 'done' renamed 'list'"]
+
+
+# -- how examples are shown and chosen -------------------------------------------------------------------
+
+
+def test_examples_are_shown_call_first(office) -> None:
+    example = Example(intent="Add a task to water the plants",
+                      workflow={"states": [{"name": "add", "call": "tasks.add", "args": {"title": "Water the plants"},
+                                            "next": "done"}]})
+    ctl = Controller(ReplayBackend([]), TABLE, office, examples=[example])
+    messages = ctl.messages("add a task to feed the cat", TABLE, [example])
+    shown = json.loads(messages[2].content)["states"][0]
+    assert list(shown) == ["call", "args", "name", "next"]
+    assert 'Each state is {"call": "app.verb", "args": {...}, "name": ...}' in messages[0].content
+
+
+def test_among_examples_sharing_words_the_one_that_found_the_same_kinds_of_thing_is_closest() -> None:
+    def example(intent: str, found: list[str]) -> Example:
+        return Example(intent=intent, found=found,
+                       workflow={"states": [{"name": "s", "call": "mail.send_draft", "args": {"id": "m1"}}]})
+
+    drafts = example("Send the draft to Kim", ["mail in drafts to Kim", "contact Kim <kim@example.org>"])
+    files = example("Send the scan to Kim", ["file Documents/scan.pdf", "contact Kim <kim@example.org>"])
+    picker = ExamplePicker([drafts, files])
+    found = ["file Documents/lease.pdf", "contact Lee <lee@example.org>; tags landlord"]
+    assert picker.pick("send the lease to my landlord", {"mail.send_draft"}, 2, found)[-1] is files
+    assert picker.pick("send the lease to my landlord", {"mail.send_draft"}, 2)[-1] is drafts  # words alone: a tie

@@ -18,7 +18,7 @@ import pytest
 from intentos.app import Context
 from intentos.backends import make_backend
 from intentos.backends.base import GenerationCancelled
-from intentos.controller import Controller
+from intentos.controller import Controller, ControllerSettings, ResolutionFailed
 from intentos.executor import Executor
 from intentos.table import FunctionTable
 
@@ -69,6 +69,16 @@ def test_trace_records_prompt_tokens_and_timings(office: tuple[Context, Function
     view = Executor(table, ctx, confirm=lambda request: True).run(resolution.workflow)
     assert view.status == "done"
     assert "2026-03-13" in json.dumps(view.results)  # the Friday after Tue 2026-03-10
+
+
+def test_free_first_decodes_the_first_reply_freely(office: tuple[Context, FunctionTable]) -> None:
+    ctx, table = office
+    controller = Controller(make_backend(), table, ctx, ControllerSettings(free_first=True, max_attempts=1))
+    try:
+        trace = controller.resolve("Remind me to call mum on Friday").trace
+    except ResolutionFailed as exc:
+        trace = exc.trace
+    assert trace.attempts[0].structured == "none"
 
 
 def test_cancel_mid_generation(office: tuple[Context, FunctionTable]) -> None:
