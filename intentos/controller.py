@@ -36,8 +36,8 @@ from intentos.examples import EXAMPLES_FILE, Example, ExamplePicker, load_exampl
 from intentos.grounding import Grounded, GroundingQuery, best
 from intentos.ranking import FunctionRanker, Ranked
 from intentos.table import FunctionTable
-from intentos.validation import Problem, validate
 from intentos.tidy import tidy_states
+from intentos.validation import Problem, validate
 from intentos.workflow import Workflow, in_writing_order
 
 __all__ = ["EXAMPLES_FILE", "Example", "load_examples"]  # re-exported: the bank used to live here

@@ -16,9 +16,9 @@ Each fix is described in a note that the trace keeps.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
+from intentos.references import find_references
 from intentos.validation import ASK_CALL as ASK
 from intentos.workflow import TERMINALS
 
@@ -40,7 +40,7 @@ def tidy_states(states: list[Any], taken: set[str] = frozenset()) -> tuple[list[
             used.add(fresh)
             state["name"] = fresh
             notes.append(f"states[{i}] named {fresh!r}" if name is None else f"state {name!r} renamed {fresh!r}")
-    states, notes = _drop_unused_asks(states, notes)
+    states = _drop_unused_asks(states, notes)
     return _link_stranded(states, notes), notes
 
 
@@ -55,9 +55,9 @@ def _fresh_name(call: Any, used: set[str]) -> str:
     return name
 
 
-def _drop_unused_asks(states: list[Any], notes: list[str]) -> tuple[list[Any], list[str]]:
+def _drop_unused_asks(states: list[Any], notes: list[str]) -> list[Any]:
     if not all(isinstance(s, dict) for s in states):
-        return states, notes
+        return states
     drop: set[int] = set()
     for i, state in enumerate(states):
         if state.get("call") != ASK or not isinstance(state.get("name"), str):
@@ -66,7 +66,7 @@ def _drop_unused_asks(states: list[Any], notes: list[str]) -> tuple[list[Any], l
         if acts_after and not _answer_used(state["name"], states):
             drop.add(i)
     if not drop:
-        return states, notes
+        return states
     kept_after: dict[str, str] = {}
     for i in sorted(drop):
         following = next((states[j]["name"] for j in range(i + 1, len(states)) if j not in drop), "done")
@@ -81,16 +81,16 @@ def _drop_unused_asks(states: list[Any], notes: list[str]) -> tuple[list[Any], l
             if state.get(key) in kept_after:
                 state[key] = kept_after[state[key]]
         kept.append(state)
-    return kept, notes
+    return kept
 
 
 def _link_stranded(states: list[Any], notes: list[str]) -> list[Any]:
     """Drop a `"next": "done"` that strands the state after it (nothing else leads there): written by habit."""
     if not all(isinstance(s, dict) for s in states):
         return states
+    targets = {s.get(key) for s in states for key in _TRANSITIONS}  # dropping a "done" changes none
     for i, state in enumerate(states[:-1]):
         following = states[i + 1].get("name")
-        targets = {s.get(key) for s in states for key in _TRANSITIONS}
         if state.get("next") == "done" and following not in targets:
             del state["next"]
             notes.append(f"state {state.get('name')!r}: dropped \"next\": \"done\", which left "
@@ -103,6 +103,5 @@ def _app(call: Any) -> str | None:
 
 
 def _answer_used(name: str, states: list[dict[str, Any]]) -> bool:
-    marker = "${" + name + "."
-    return any(marker in json.dumps(s.get(key), ensure_ascii=False)
-               for s in states for key in ("args", "for_each") if s.get("name") != name)
+    return any(ref.state == name for s in states if s.get("name") != name
+               for key in ("args", "for_each") for ref in find_references(s.get(key)))
