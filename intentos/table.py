@@ -19,7 +19,7 @@ from intentos.app import App
 from intentos.errors import UnknownFunctionError
 from intentos.function import Function
 from intentos.references import ARGUMENT_REFERENCE_PATTERN, REFERENCE_PATTERN
-from intentos.workflow import MAX_FOR_EACH_ITEMS, STATE_NAME
+from intentos.workflow import MAX_FOR_EACH_ITEMS, WRITTEN_STATE_NAME
 
 log = logging.getLogger(__name__)
 ENTRY_POINT_GROUP = "intentos.apps"
@@ -136,10 +136,10 @@ class FunctionTable:
                     "properties": {
                         "call": {"const": fn.name},
                         "args": _allow_references(args),
-                        "name": {"type": "string", "pattern": STATE_NAME},
+                        "name": {"type": "string", "pattern": WRITTEN_STATE_NAME},
                         "for_each": {"$ref": "#/$defs/for_each"},
-                        "next": {"type": "string", "pattern": STATE_NAME},
-                        "on_failure": {"type": "string", "pattern": STATE_NAME},
+                        "next": {"type": "string", "pattern": WRITTEN_STATE_NAME},
+                        "on_failure": {"type": "string", "pattern": WRITTEN_STATE_NAME},
                     },
                     # next/on_failure may be left out: a state then goes on to the following one; for_each
                     # is optional (the call then runs once).
@@ -150,7 +150,7 @@ class FunctionTable:
         schema: dict[str, Any] = {
             "type": "object",
             "properties": {
-                "start": {"type": "string", "pattern": STATE_NAME},
+                "start": {"type": "string", "pattern": WRITTEN_STATE_NAME},
                 "states": {"type": "array", "minItems": 1, "items": {"oneOf": members}},
             },
             "required": ["states"],  # start defaults to the first state

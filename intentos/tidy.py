@@ -5,6 +5,8 @@ that have one obvious fix:
 - a state without a name (free decoding; the grammar asks for one): it gets one from its call's verb;
 - a state named like a terminal ("done", "failed"): it is renamed, and a transition to that name keeps
   meaning the end of the plan, as the model wrote it;
+- a state with the name of an earlier state (or of an earlier stage's): it is renamed, so references and
+  transitions to that name keep meaning the first one;
 - an `agent.ask` that some other app's call follows, whose answer no state uses: dropped. An ask does not
   wait for the answer (it shows the question and the plan goes on), so such an ask only restates the
   request before the plan does what was asked anyway; it is the commonest slip of a 1.5B model on plain
@@ -31,22 +33,28 @@ def tidy_states(states: list[Any], taken: set[str] = frozenset()) -> tuple[list[
     states = [dict(s) if isinstance(s, dict) else s for s in states]
     notes: list[str] = []
     used = set(taken) | {s["name"] for s in states if isinstance(s, dict) and isinstance(s.get("name"), str)}
+    seen = set(taken)
     for i, state in enumerate(states):
         if not isinstance(state, dict):
             continue
         name = state.get("name")
-        if name is None or (isinstance(name, str) and name in TERMINALS):
-            fresh = _fresh_name(state.get("call"), used)
+        if name is None or (isinstance(name, str) and (name in TERMINALS or name in seen)):
+            fresh = _fresh_name(name if isinstance(name, str) and name in seen else _verb(state.get("call")), used)
             used.add(fresh)
             state["name"] = fresh
             notes.append(f"states[{i}] named {fresh!r}" if name is None else f"state {name!r} renamed {fresh!r}")
+        if isinstance(state.get("name"), str):
+            seen.add(state["name"])
     states = _drop_unused_asks(states, notes)
     return _link_stranded(states, notes), notes
 
 
-def _fresh_name(call: Any, used: set[str]) -> str:
-    verb = call.rsplit(".", 1)[-1] if isinstance(call, str) and call else "step"
-    base = "".join(c if c.isalnum() or c == "_" else "_" for c in verb) or "step"
+def _verb(call: Any) -> str:
+    return call.rsplit(".", 1)[-1] if isinstance(call, str) and call else "step"
+
+
+def _fresh_name(stem: str, used: set[str]) -> str:
+    base = "".join(c if c.isalnum() or c == "_" else "_" for c in stem) or "step"
     if not (base[0].isalpha() or base[0] == "_"):
         base = f"s_{base}"
     name, n = base, 2

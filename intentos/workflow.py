@@ -31,6 +31,9 @@ DONE = "done"
 FAILED = "failed"
 TERMINALS = (DONE, FAILED)
 STATE_NAME = r"^[A-Za-z_][A-Za-z0-9_-]*$"
+# What a model may write as a name: bounded, because a small model under a grammar can repeat a name's words
+# until its token budget runs out (SmolLM2: "next_week_week_week..."), leaving no workflow at all.
+WRITTEN_STATE_NAME = r"^[A-Za-z_][A-Za-z0-9_-]{0,39}$"
 ARGS_MAX_DEPTH = yamlfile.MAX_DEPTH
 MAX_FOR_EACH_ITEMS = 50  # calls of one for_each state: more is a validation problem, or a failed step at run time
 # The order a model writes a state's keys in. The call first: a small model that starts with "name" names the

@@ -275,6 +275,16 @@ def test_a_state_named_like_the_end_is_renamed() -> None:
     assert [s["name"] for s in states] == ["list", "say"] and notes == ["state 'done' renamed 'list'"]
 
 
+def test_a_name_used_twice_is_renamed_the_second_time_and_references_keep_the_first() -> None:
+    states, notes = tidy_states([{"call": "files.list", "args": {}, "name": "look"},
+                                 {"call": "files.read", "args": {"path": "a.txt"}, "name": "look"},
+                                 {"call": "agent.say", "args": {"message": "${look.result.entries}"}, "name": "say"}],
+                                taken={"say"})
+    assert [s["name"] for s in states] == ["look", "look_2", "say_2"]
+    assert states[2]["args"]["message"] == "${look.result.entries}"
+    assert notes == ["state 'look' renamed 'look_2'", "state 'say' renamed 'say_2'"]
+
+
 # -- how examples are shown and chosen -------------------------------------------------------------------
 
 
