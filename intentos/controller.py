@@ -48,7 +48,7 @@ REPAIR_ROOM_TOKENS = 500  # a repair turn adds the last reply and its problems
 
 _INTRO = """\
 You are the planner of intentos, a desktop agent. You turn the user's request into a workflow: \
-a JSON object {"states": [...]}. Each state is {"call": "app.verb", "args": {...}, "name": ...}; \
+a JSON object {"states": [...]}. Each state is {"name": ..., "call": "app.verb", "args": {...}}; \
 states run in order. Optional per state: "next" (the state after success) and "on_failure" \
 (the state after an error), each a state name or "done" or "failed".
 Rules:"""
@@ -235,7 +235,7 @@ class Controller:
         grounded = self.ground(intent)
         shown, ranking = self.shown_table(intent, also=[OBSERVE], apps=[g.app for g in grounded])
         # Examples the shown table can run come first: they use the functions the model is looking at.
-        examples = self.pick_examples(intent, within=set(shown.functions), found=[g.line for g in grounded])
+        examples = self.pick_examples(intent, within=set(shown.functions))
         missing = [c for e in examples for c in sorted(e.calls) if c not in shown]
         if missing:
             shown = self.table.subset(dict.fromkeys([*shown.functions, *missing]))
@@ -375,13 +375,13 @@ class Controller:
             shown = shown.subset([n for n in shown.functions if n not in cut])
         return shown, examples, grounded
 
-    def pick_examples(self, intent: str, within: set[str] | None = None, found: list[str] = ()) -> list[Example]:
+    def pick_examples(self, intent: str, within: set[str] | None = None) -> list[Example]:
         """The examples closest to the intent, closest last: those using only functions `within` (the table
-        shown) when there are enough of them, else those the whole table can run. `found`: grounding lines."""
+        shown) when there are enough of them, else those the whole table can run."""
         k = self.settings.examples
-        picked = self._picker.pick(intent, within, k, found) if within is not None else []
+        picked = self._picker.pick(intent, within, k) if within is not None else []
         if len(picked) < k:
-            more = [e for e in self._picker.pick(intent, set(self.table.functions), k, found) if e not in picked]
+            more = [e for e in self._picker.pick(intent, set(self.table.functions), k) if e not in picked]
             picked = more[: k - len(picked)] + picked
         return picked
 

@@ -60,14 +60,6 @@ def load_examples(path: Path = EXAMPLES_FILE, found: Path | None = FOUND_FILE) -
             for e in yaml.safe_load(path.read_text(encoding="utf-8")) or []]
 
 
-KIND_WEIGHT = 1.5  # about a common word's weight: a tie-breaker among examples that share words
-
-
-def found_kinds(lines: list[str]) -> set[str]:
-    """The kinds of thing grounding lines describe: their first word ("file", "contact", "event"...)."""
-    return {line.split(" ", 1)[0] for line in lines if line}
-
-
 class ExamplePicker:
     """Picks the examples closest to an intent among those a table can run."""
 
@@ -77,28 +69,19 @@ class ExamplePicker:
         counts = Counter(w for words in self._words for w in words)
         n = max(1, len(examples))
         self._idf = {w: math.log(1 + n / c) for w, c in counts.items()}
-        self._kinds = [found_kinds(e.found) for e in examples]
 
-    def pick(self, intent: str, usable: set[str], k: int, found: list[str] = ()) -> list[Example]:
+    def pick(self, intent: str, usable: set[str], k: int) -> list[Example]:
         """Up to k examples, closest last (small models follow the nearest one, so it goes right before
-        the intent). `usable`: the functions the table has; `found`: what grounding found for the intent.
-
-        Closeness is the rarity-weighted words shared, plus KIND_WEIGHT for each kind of thing (file,
-        contact, note...) found both for the intent and for the example: "send my car title to my insurer"
-        shares only "send" with "Send my boarding pass to Sofia", but both found a file and a contact, so
-        the example shows how a found file becomes an attachment."""
+        the intent). `usable`: the functions the table has."""
         if k <= 0:
             return []
         words = _words(intent)
-        kinds = found_kinds(found)
         scored = []
         for i, (example, theirs) in enumerate(zip(self.examples, self._words, strict=True)):
             if not example.calls <= usable:
                 continue
             shared = words & theirs
             score = sum(self._idf.get(w, 0.0) for w in shared)
-            if score > 0:
-                score += KIND_WEIGHT * len(kinds & self._kinds[i])
             if example.talk_only and len(shared) < max(2, len(theirs) // 2):
                 continue
             scored.append((score, -i, example))

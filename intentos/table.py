@@ -132,18 +132,18 @@ class FunctionTable:
             members.append(
                 {
                     "type": "object",
-                    # The call comes first (see STATE_KEYS), then its arguments, then the state's name.
+                    # In STATE_KEYS order: the name, the call, its arguments.
                     "properties": {
+                        "name": {"type": "string", "pattern": WRITTEN_STATE_NAME},
                         "call": {"const": fn.name},
                         "args": _allow_references(args),
-                        "name": {"type": "string", "pattern": WRITTEN_STATE_NAME},
                         "for_each": {"$ref": "#/$defs/for_each"},
                         "next": {"type": "string", "pattern": WRITTEN_STATE_NAME},
                         "on_failure": {"type": "string", "pattern": WRITTEN_STATE_NAME},
                     },
                     # next/on_failure may be left out: a state then goes on to the following one; for_each
                     # is optional (the call then runs once).
-                    "required": ["call", "args", "name"],
+                    "required": ["name", "call", "args"],
                     "additionalProperties": False,
                 }
             )

@@ -23,7 +23,7 @@ from intentos.apps.notes import CreateArgs, NotesApp
 from intentos.apps.tasks import ListArgs, TasksApp
 from intentos.backends.replay import ReplayBackend
 from intentos.controller import FOUND_LABEL, Controller, ControllerSettings
-from intentos.examples import Example, ExamplePicker
+from intentos.examples import Example
 from intentos.executor import Executor
 from intentos.fixture import Fixture
 from intentos.journal import view_run
@@ -288,25 +288,12 @@ def test_a_name_used_twice_is_renamed_the_second_time_and_references_keep_the_fi
 # -- how examples are shown and chosen -------------------------------------------------------------------
 
 
-def test_examples_are_shown_call_first(office) -> None:
+def test_examples_are_shown_in_writing_order(office) -> None:
     example = Example(intent="Add a task to water the plants",
-                      workflow={"states": [{"name": "add", "call": "tasks.add", "args": {"title": "Water the plants"},
-                                            "next": "done"}]})
+                      workflow={"states": [{"next": "done", "call": "tasks.add", "args": {"title": "Water the plants"},
+                                            "name": "add"}]})
     ctl = Controller(ReplayBackend([]), TABLE, office, examples=[example])
     messages = ctl.messages("add a task to feed the cat", TABLE, [example])
     shown = json.loads(messages[2].content)["states"][0]
-    assert list(shown) == ["call", "args", "name", "next"]
-    assert 'Each state is {"call": "app.verb", "args": {...}, "name": ...}' in messages[0].content
-
-
-def test_among_examples_sharing_words_the_one_that_found_the_same_kinds_of_thing_is_closest() -> None:
-    def example(intent: str, found: list[str]) -> Example:
-        return Example(intent=intent, found=found,
-                       workflow={"states": [{"name": "s", "call": "mail.send_draft", "args": {"id": "m1"}}]})
-
-    drafts = example("Send the draft to Kim", ["mail in drafts to Kim", "contact Kim <kim@example.org>"])
-    files = example("Send the scan to Kim", ["file Documents/scan.pdf", "contact Kim <kim@example.org>"])
-    picker = ExamplePicker([drafts, files])
-    found = ["file Documents/lease.pdf", "contact Lee <lee@example.org>; tags landlord"]
-    assert picker.pick("send the lease to my landlord", {"mail.send_draft"}, 2, found)[-1] is files
-    assert picker.pick("send the lease to my landlord", {"mail.send_draft"}, 2)[-1] is drafts  # words alone: a tie
+    assert list(shown) == ["name", "call", "args", "next"]
+    assert 'Each state is {"name": ..., "call": "app.verb", "args": {...}}' in messages[0].content
