@@ -119,10 +119,10 @@ class ControllerSettings(BaseModel):
     # on half the intents tried; off by default, a setting for models that loop.
     repeat_penalty: float = 1.0
     use_schema: bool = Field(True, description="constrain output with the workflow JSON schema")
-    # Measured with Qwen2.5-Coder-1.5B, 20 BFCL simple_python cases: constrained from the first token 11 pass,
-    # free first 16 (the model writes its habitual fenced, indented JSON and picks the right function);
-    # a repair is constrained, so a reply that did not parse comes back well-formed.
-    # Off until measured on the desktop suites too (paper, free decoding throughout: same 1/9, 67% valid).
+    # Measured with Qwen2.5-Coder-1.5B, 20 BFCL simple_python cases, states written name first: constrained
+    # 11 pass, free 12 (call first: 11 and 16, but call first loops on desktop intents, see STATE_KEYS);
+    # a repair is constrained, so a reply that did not parse comes back well-formed. Off: on the paper suite
+    # free decoding gave the same 1/9 with fewer valid plans (67%).
     free_first: bool = Field(False, description="decode each stage's first reply freely; constrain repairs")
     grounding: bool = Field(True, description="show the entities the apps find for the intent")
     found_with_request: bool = Field(True, description="show them right after the request, not in the context")
