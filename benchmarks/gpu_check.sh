@@ -157,7 +157,9 @@ build() {
     fi
     export CMAKE_ARGS="-DGGML_CUDA=on -DCMAKE_CUDA_COMPILER=$root/bin/nvcc -DCUDAToolkit_ROOT=$root -DCMAKE_CUDA_ARCHITECTURES=$archs $vmm"
     export CMAKE_BUILD_PARALLEL_LEVEL=${CMAKE_BUILD_PARALLEL_LEVEL:-$(nproc)}
-    version=$("$PY" -c 'import importlib.metadata as m; print(m.version("llama-cpp-python"))')
+    # the installed version's sdist, unless a source is given (a machine without an index may have none installed)
+    version=$("$PY" -c 'import importlib.metadata as m; print(m.version("llama-cpp-python"))' 2>/dev/null || true)
+    [ -n "$version" ] || [ -n "${LLAMA_CPP_SRC:-}" ] || die "no llama-cpp-python installed: give LLAMA_CPP_SRC"
     src=${LLAMA_CPP_SRC:-"llama-cpp-python==$version"}
     # where scikit-build-core is installed already, build with it (a machine without an index can then build)
     if "$PY" -c 'import scikit_build_core' 2>/dev/null; then isolation="--no-build-isolation"; fi
@@ -179,8 +181,8 @@ build() {
 # One model, one device, in a fresh process: prints one JSON line.
 MEASURE='
 import json, os, sys, time
+import llama_cpp  # before numpy: on an image whose numpy came first, loading the CUDA build crashed (SIGSEGV)
 import numpy as np
-import llama_cpp
 from intentos.backends import llamacpp_cpu
 from intentos.backends.spec import parse_spec
 

@@ -35,6 +35,7 @@ from intentos.errors import IntentosError
 from intentos.examples import EXAMPLES_FILE, Example, ExamplePicker, load_examples
 from intentos.grounding import Grounded, GroundingQuery, best
 from intentos.ranking import FunctionRanker, Ranked
+from intentos.repeats import RepeatWatch
 from intentos.table import FunctionTable
 from intentos.tidy import tidy_states
 from intentos.validation import Problem, validate
@@ -261,8 +262,15 @@ class Controller:
                 gen_options = options.model_copy(update={"temperature": max(
                     options.temperature, min(1.0, self.settings.repair_temperature * attempt))}) if repair else options
                 free = self.settings.free_first and attempt == 0
-                gen = self.backend.generate(messages, None if free else schema, gen_options)
-                workflow, problems, states, tidied = self.parse_stage(gen.text, intent, prefix)
+                watch = RepeatWatch()
+                gen = self.backend.generate(messages, None if free else schema,
+                                            gen_options.model_copy(update={"stop_when": watch}))
+                if watch.repeated is None:
+                    watch(gen.text)  # a backend that cannot stop early: the repeat is still cut off
+                workflow, problems, states, tidied = self.parse_stage(watch.kept(gen.text), intent, prefix)
+                if watch.repeated is not None:
+                    tidied.insert(0, f"stopped at a state repeating {watch.repeated.get('call')!s} with the same "
+                                     "arguments; kept the states before it")
                 if workflow is None and gen.finish_reason == "length":
                     problems.insert(0, Problem(code="truncated", message=(
                         f"the reply was cut off at {gen.completion_tokens} tokens, probably a text that repeats "

@@ -22,6 +22,7 @@ import pytest
 
 from intentos.backends import (
     DEFAULT_SPEC,
+    STOPPED,
     BackendSettings,
     GenerateOptions,
     GenerationCancelled,
@@ -305,6 +306,15 @@ def test_llamacpp_cancellation(llama: Any) -> None:
     assert llama.generate(ASK_PERSON, schema=PERSON, options=SHORT).text  # the model still works afterwards
 
 
+@pytest.mark.model
+def test_llamacpp_stops_when_the_caller_has_seen_enough(llama: Any) -> None:
+    seen: list[str] = []
+    gen = llama.generate([Message(role="user", content="Tell a long story about a cat.")],
+                         options=GenerateOptions(max_tokens=200, stop_when=lambda text: seen.append(text) or
+                                                 len(seen) >= 4))
+    assert gen.finish_reason == STOPPED and gen.text == seen[-1] and len(seen) == 4
+
+
 # -- OpenAI-compatible: a real llama.cpp server ----------------------------------------------------------------
 
 
@@ -335,6 +345,9 @@ def test_openai_backend_plain_chat_and_cancel(llama_server: str) -> None:
     with pytest.raises(GenerationCancelled):
         backend.generate([Message(role="user", content="Tell a long story.")], options=options)
     assert len(pieces) == 2
+    stopped = backend.generate([Message(role="user", content="Tell a long story.")],
+                               options=GenerateOptions(max_tokens=100, stop_when=lambda text: len(text) > 10))
+    assert stopped.finish_reason == STOPPED and len(stopped.text) > 10 and len(stopped.text) < 200
 
 
 # -- ollama: our client wiring against a wire-format double ------------------------------------------------------

@@ -27,6 +27,7 @@ from intentos.examples import Example
 from intentos.executor import Executor
 from intentos.fixture import Fixture
 from intentos.journal import view_run
+from intentos.repeats import RepeatWatch
 from intentos.table import FunctionTable
 from intentos.tidy import tidy_states
 
@@ -283,6 +284,27 @@ def test_a_name_used_twice_is_renamed_the_second_time_and_references_keep_the_fi
     assert [s["name"] for s in states] == ["look", "look_2", "say_2"]
     assert states[2]["args"]["message"] == "${look.result.entries}"
     assert notes == ["state 'look' renamed 'look_2'", "state 'say' renamed 'say_2'"]
+
+
+def test_a_reply_that_repeats_a_state_is_cut_before_the_repeat() -> None:
+    monday = state("monday", "clock.resolve", phrase="next monday")
+    add = state("add", "tasks.add", title="Renew the gym pass", due="${monday.result.date}")
+    looping = json.dumps({"states": [monday, add, add, add]})[:-30]  # cut off mid-state, as at max_tokens
+    watch = RepeatWatch()
+    assert watch(looping) and watch.repeated == add
+    assert json.loads(watch.kept(looping)) == {"states": [monday, add]}
+    fenced = "```json\n" + json.dumps({"states": [add, {**add, "name": "again"}]}, indent=2)
+    watch = RepeatWatch()
+    assert watch(fenced) and json.loads(watch.kept(fenced).removeprefix("```json\n")) == {"states": [add]}
+    different = json.dumps({"states": [add, state("add", "tasks.add", title="Renew the gym pass")]})
+    assert not RepeatWatch()(different)  # same call, other arguments: not a repeat
+
+
+def test_the_planner_keeps_the_states_before_a_repeat(office) -> None:
+    add = state("add", "tasks.add", title="Water the plants")
+    resolution = planner(office, [json.dumps({"states": [add, add, add]})[:-5]]).resolve("add a plant task")
+    assert list(resolution.workflow.states) == ["add"]
+    assert resolution.trace.attempts[0].tidied[0].startswith("stopped at a state repeating tasks.add")
 
 
 # -- how examples are shown and chosen -------------------------------------------------------------------

@@ -13,7 +13,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from intentos.backends.base import Backend, GenerateOptions, Generation, GenerationCancelled, Message
+from intentos.backends.base import STOPPED, Backend, GenerateOptions, Generation, GenerationCancelled, Message
 from intentos.backends.settings import BackendSettings, configured_specs, default_model_spec, load_backend_settings
 from intentos.backends.spec import DEFAULT_SPEC, ModelSpec, embedded_model_path, parse_spec
 
@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from intentos.backends.openai_compat import OpenAIBackend
 
 __all__ = [
-    "DEFAULT_SPEC", "Backend", "BackendSettings", "GenerateOptions", "Generation", "GenerationCancelled",
+    "DEFAULT_SPEC", "STOPPED", "Backend", "BackendSettings", "GenerateOptions", "Generation", "GenerationCancelled",
     "LlamaCppBackend", "Message", "ModelSpec", "OllamaBackend", "OpenAIBackend", "available_backends",
     "default_model_spec", "embedded_model_path", "load_backend_settings", "make_backend", "parse_spec",
 ]

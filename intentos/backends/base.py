@@ -31,6 +31,9 @@ class GenerateOptions(BaseModel):
     on_token: Callable[[str], None] | None = Field(default=None, exclude=True)
     # Checked between fragments; when it returns True the backend stops and raises GenerationCancelled.
     cancelled: Callable[[], bool] | None = Field(default=None, exclude=True)
+    # Called with the text so far after each fragment; when it returns True the backend stops and the
+    # generation ends with finish_reason STOPPED (the caller has seen enough, e.g. a reply repeating itself).
+    stop_when: Callable[[str], bool] | None = Field(default=None, exclude=True)
 
     model_config = {"arbitrary_types_allowed": True}
 
@@ -59,6 +62,9 @@ class GenerationCancelled(Exception):
     """Raised by a backend when GenerateOptions.cancelled() turned true mid-generation."""
 
 
+STOPPED = "stop_when"  # finish_reason of a generation that GenerateOptions.stop_when ended
+
+
 class StreamCollector:
     """What every streaming backend does with fragments: keep them, time the first, pass them on, stop on cancel."""
 
@@ -70,7 +76,8 @@ class StreamCollector:
         self.parts: list[str] = []
         self.ttft_s: float | None = None
 
-    def add(self, piece: str | None) -> None:
+    def add(self, piece: str | None) -> bool:
+        """Keep a fragment; True when the caller's stop_when says to stop here."""
         if piece:
             if self.ttft_s is None:
                 self.ttft_s = time.perf_counter() - self.start
@@ -79,6 +86,7 @@ class StreamCollector:
                 self.options.on_token(piece)
         if self.options.cancelled is not None and self.options.cancelled():
             raise GenerationCancelled(f"cancelled after {len(self.parts)} fragments")
+        return bool(piece) and self.options.stop_when is not None and self.options.stop_when(self.text)
 
     @property
     def text(self) -> str:

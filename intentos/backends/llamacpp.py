@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from intentos.backends import llamacpp_cpu
-from intentos.backends.base import GenerateOptions, Generation, GenerationCancelled, Message, StreamCollector
+from intentos.backends.base import STOPPED, GenerateOptions, Generation, GenerationCancelled, Message, StreamCollector
 from intentos.backends.prompt_cache import PromptCache, common_prefix, model_sha256, static_prefix_chars
 from intentos.backends.settings import BackendSettings
 from intentos.backends.spec import ModelSpec, parse_spec
@@ -433,7 +433,9 @@ class LlamaCppBackend:
                     choice = chunk["choices"][0] if chunk.get("choices") else {}
                     finish = choice.get("finish_reason") or finish
                     piece = choice.get("text") if prompt is not None else (choice.get("delta") or {}).get("content")
-                    collected.add(piece)
+                    if collected.add(piece):
+                        finish = STOPPED
+                        break
             finally:
                 stream.close()
             total = collected.elapsed()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from intentos.backends.base import GenerateOptions, Generation, GenerationCancelled, Message, StreamCollector
+from intentos.backends.base import STOPPED, GenerateOptions, Generation, GenerationCancelled, Message, StreamCollector
 from intentos.backends.settings import BackendSettings
 from intentos.backends.spec import ModelSpec, parse_spec
 from intentos.errors import BackendError
@@ -66,6 +66,7 @@ class OllamaBackend:
                 fmt, structured = schema, "json_schema"
         collected = StreamCollector(options)
         final: Any = None
+        stopped = False
         attempt = 0
         while True:
             attempt += 1
@@ -76,7 +77,9 @@ class OllamaBackend:
                 for chunk in stream:
                     if chunk.done:
                         final = chunk
-                    collected.add(chunk.message.content if chunk.message is not None else None)
+                    if collected.add(chunk.message.content if chunk.message is not None else None):
+                        stopped = True
+                        break
                 break
             except ollama.ResponseError as exc:
                 rejects_schema = (structured == "json_schema" and not collected.parts and attempt == 1
@@ -110,6 +113,8 @@ class OllamaBackend:
             prompt_tokens = final.prompt_eval_count or 0
             completion_tokens = final.eval_count or 0
             finish = final.done_reason
+        if stopped:
+            finish = STOPPED
             for name in ("total_duration", "load_duration", "prompt_eval_duration", "eval_duration"):
                 if (seconds := _ns(getattr(final, name, None))) is not None:
                     timings[name.replace("_duration", "_s")] = seconds

@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlsplit
 
-from intentos.backends.base import GenerateOptions, Generation, GenerationCancelled, Message, StreamCollector
+from intentos.backends.base import STOPPED, GenerateOptions, Generation, GenerationCancelled, Message, StreamCollector
 from intentos.backends.settings import BackendSettings
 from intentos.backends.spec import ModelSpec, parse_spec
 from intentos.errors import BackendError
@@ -135,7 +135,9 @@ class OpenAIBackend:
                     continue
                 choice = chunk.choices[0]
                 finish = choice.finish_reason or finish
-                collected.add(choice.delta.content if choice.delta is not None else None)
+                if collected.add(choice.delta.content if choice.delta is not None else None):
+                    finish = STOPPED
+                    break
         except GenerationCancelled:
             raise
         except openai.APIConnectionError as exc:
