@@ -458,6 +458,9 @@ def test_ollama_backend_sends_schema_and_reads_the_stream() -> None:
             backend.generate(ASK_PERSON, options=GenerateOptions(on_token=pieces.append,
                                                                  cancelled=lambda: len(pieces) >= 2))
         assert len(pieces) == 2
+        stopped = backend.generate(ASK_PERSON, options=GenerateOptions(stop_when=lambda text: len(text) >= 3))
+        assert stopped.finish_reason == STOPPED and stopped.text != ANSWER and ANSWER.startswith(stopped.text)
+        assert stopped.server_timings == {}  # the stream ended before the final counters
 
 
 def test_ollama_backend_falls_back_to_json_format() -> None:

@@ -113,11 +113,11 @@ class OllamaBackend:
             prompt_tokens = final.prompt_eval_count or 0
             completion_tokens = final.eval_count or 0
             finish = final.done_reason
-        if stopped:
-            finish = STOPPED
             for name in ("total_duration", "load_duration", "prompt_eval_duration", "eval_duration"):
                 if (seconds := _ns(getattr(final, name, None))) is not None:
                     timings[name.replace("_duration", "_s")] = seconds
+        if stopped:
+            finish = STOPPED
         self.last_server_timings = timings
         return Generation(text=collected.text, model=self.spec, prompt_tokens=prompt_tokens,
                           completion_tokens=completion_tokens, ttft_s=collected.ttft_s, total_s=total,
