@@ -181,8 +181,10 @@ def _as_text(value: Any) -> str:
 # A JSON-schema pattern that matches one whole reference: used in the generation schema
 # so constrained decoding may put a reference where a non-string value is expected.
 # Written with character classes, not backslash escapes: llama.cpp's grammar parser rejects `\$` and `\.`.
-# Bounded, like a written state name: unbounded, a small model can repeat a name's words until its budget ends.
-_STATE_BODY = r"[A-Za-z_][A-Za-z0-9_-]{0,39}[.]result[A-Za-z0-9_.\[\]-]{0,60}"
+# Bounded: unbounded, a small model under a grammar can repeat a name's words until its token budget ends
+# (SmolLM2: "next_week_week_week..."), leaving no workflow at all.
+WRITTEN_NAME = r"[A-Za-z_][A-Za-z0-9_-]{0,39}"  # a state name as a model may write it
+_STATE_BODY = WRITTEN_NAME + r"[.]result[A-Za-z0-9_.\[\]-]{0,60}"
 _ITEM_BODY = r"item([.\[][A-Za-z0-9_.\[\]-]{0,60})?"
 REFERENCE_PATTERN = "^[$][{]" + _STATE_BODY + "[}]$"
 # One whole `${item}` / `${item.PATH}`: where a for_each state's argument takes the current item, or a path into it.

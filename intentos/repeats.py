@@ -58,16 +58,15 @@ class RepeatWatch:
             if self._depth == _STATE_DEPTH and c == "{":
                 self._state_start = i
         elif c in "}]":
-            if self._depth == _STATE_DEPTH and c == "}" and self._state_start is not None:
-                return self._state_done(text, self._state_start, i + 1)
             self._depth -= 1
+            if c == "}" and self._depth == _STATE_DEPTH - 1 and self._state_start is not None:
+                start, self._state_start = self._state_start, None
+                return self._state_done(text[start:i + 1], i + 1)
         return False
 
-    def _state_done(self, text: str, start: int, end: int) -> bool:
-        self._depth -= 1
-        self._state_start = None
+    def _state_done(self, written: str, end: int) -> bool:
         try:
-            state = json.loads(text[start:end])
+            state = json.loads(written)
         except json.JSONDecodeError:
             return False
         if not isinstance(state, dict):

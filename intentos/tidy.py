@@ -38,8 +38,9 @@ def tidy_states(states: list[Any], taken: set[str] = frozenset()) -> tuple[list[
         if not isinstance(state, dict):
             continue
         name = state.get("name")
-        if name is None or (isinstance(name, str) and (name in TERMINALS or name in seen)):
-            fresh = _fresh_name(name if isinstance(name, str) and name in seen else _verb(state.get("call")), used)
+        reused = isinstance(name, str) and name in seen
+        if name is None or reused or name in TERMINALS:
+            fresh = _fresh_name(name if reused else _verb(state.get("call")), used)
             used.add(fresh)
             state["name"] = fresh
             notes.append(f"states[{i}] named {fresh!r}" if name is None else f"state {name!r} renamed {fresh!r}")

@@ -25,21 +25,19 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from intentos import yamlfile
 from intentos.errors import WorkflowFileError
-from intentos.references import whole_reference
+from intentos.references import WRITTEN_NAME, whole_reference
 
 DONE = "done"
 FAILED = "failed"
 TERMINALS = (DONE, FAILED)
 STATE_NAME = r"^[A-Za-z_][A-Za-z0-9_-]*$"
-# What a model may write as a name: bounded, because a small model under a grammar can repeat a name's words
-# until its token budget runs out (SmolLM2: "next_week_week_week..."), leaving no workflow at all.
-WRITTEN_STATE_NAME = r"^[A-Za-z_][A-Za-z0-9_-]{0,39}$"
+WRITTEN_STATE_NAME = f"^{WRITTEN_NAME}$"  # what a model may write as a name (bounded; see references)
 ARGS_MAX_DEPTH = yamlfile.MAX_DEPTH
 MAX_FOR_EACH_ITEMS = 50  # calls of one for_each state: more is a validation problem, or a failed step at run time
 # The order a model writes a state's keys in: the name first. Measured with Qwen2.5-Coder-1.5B (grammar, with
 # intentos.tidy): call first and name first both pass 11/20 BFCL simple_python cases, but call first ends each
 # state on its name and the model then often writes the same state again until its budget runs out (three
-# everyday desktop intents looped for 768 tokens); name first planned two of them right.
+# everyday desktop intents looped for 768 tokens); name first planned all three right.
 STATE_KEYS = ("name", "call", "args", "for_each", "next", "on_failure")
 
 
