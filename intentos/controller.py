@@ -21,6 +21,7 @@ Every prompt, raw output, problem, stage, token count and timing lands in a Trac
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from collections.abc import Callable
@@ -29,6 +30,7 @@ from typing import Any
 from pydantic import BaseModel, Field, ValidationError
 
 from intentos.app import Context
+from intentos.asking import ECHO, Echo
 from intentos.backends.base import Backend, GenerateOptions, Message
 from intentos.dryrun import DryRun, dry_run
 from intentos.errors import IntentosError
@@ -36,14 +38,20 @@ from intentos.examples import EXAMPLES_FILE, Example, ExamplePicker, load_exampl
 from intentos.grounding import Grounded, GroundingQuery, best
 from intentos.ranking import FunctionRanker, Ranked
 from intentos.repeats import RepeatWatch
+from intentos.selfcheck import SelfCheck
 from intentos.table import FunctionTable
-from intentos.tidy import tidy_states
+from intentos.tidy import TALK_APP, tidy_states
 from intentos.validation import Problem, validate
 from intentos.workflow import Workflow, in_writing_order
 
 __all__ = ["EXAMPLES_FILE", "Example", "load_examples"]  # re-exported: the bank used to live here
 
 OBSERVE = "agent.observe"
+# The rules about passing one state's result to another. Shown only when some function outside the agent's
+# own returns fields: measured on 20 BFCL simple_python cases (Qwen2.5-Coder-1.5B), a table whose functions
+# return nothing, told about "${STATE.result.FIELD}" and for_each, got states named "for_each" and
+# references to a "find" state that did not exist.
+CHAINING = "chaining"
 CHARS_PER_TOKEN = 3.0  # prompts of signatures and JSON run about 3.6 characters a token; 3 leaves a margin
 REPAIR_ROOM_TOKENS = 500  # a repair turn adds the last reply and its problems
 
@@ -53,8 +61,9 @@ a JSON object {"states": [...]}. Each state is {"name": ..., "call": "app.verb",
 states run in order. Optional per state: "next" (the state after success) and "on_failure" \
 (the state after an error), each a state name or "done" or "failed".
 Rules:"""
-# Each rule with the function it is about (None: always); a rule about a function the table does not show
-# is left out, so a foreign table (BFCL's) is not told about clocks and contacts.
+# Each rule with what it is about (None: always; a function name; "grounding"; CHAINING); a rule about
+# something the table does not show is left out, so a foreign table (BFCL's) is not told about clocks and
+# contacts, nor about passing results on when none of its functions returns any.
 _RULES: list[tuple[str | None, str]] = [
     (None, "Use only the functions listed below, with their argument names and types."),
     (None, "Do what the request asks with the fewest states. A request that names one action and its values "
@@ -62,10 +71,10 @@ _RULES: list[tuple[str | None, str]] = [
     (None, "Use the values the user gave as they are."),
     ("grounding", 'Use the people, files, notes, events and mail under "Found for this request" by their exact '
                   "names, emails, paths and ids; never invent an email, a path or an id."),
-    (None, "When a value is not known yet (an email, a path, a message id), get it with a read function in an "
-           'earlier state and write "${STATE.result.FIELD}", e.g. "${find.result.paths[0]}".'),
-    (None, 'To do one call for each item of a list, give the state "for_each": "${STATE.result.FIELD}" (a list) '
-           'and write "${item}" or "${item.FIELD}" in its args; its result is {"items": [...], "count": N}.'),
+    (CHAINING, "When a value is not known yet (an email, a path, a message id), get it with a read function in "
+               'an earlier state and write "${STATE.result.FIELD}", e.g. "${find.result.paths[0]}".'),
+    (CHAINING, 'To do one call for each item of a list, give the state "for_each": "${STATE.result.FIELD}" (a list) '
+               'and write "${item}" or "${item.FIELD}" in its args; its result is {"items": [...], "count": N}.'),
     ("tasks.add", "A request to be reminded of something (\"remind me to ...\") is a task with a due date: "
                   "tasks.add."),
     ("clock.resolve", 'Turn date phrases such as "next Friday 3pm" into times with clock.resolve.'),
@@ -78,14 +87,21 @@ _RULES: list[tuple[str | None, str]] = [
 ]
 
 
-def role_text(functions: set[str], grounded: bool = True) -> str:
-    """The role and the rules that apply to a table with `functions` (the same text for the same table)."""
+def role_text(functions: set[str], grounded: bool = True, chaining: bool = True) -> str:
+    """The role and the rules that apply to a table with `functions` (the same text for the same table);
+    `chaining`: some of them return results a later state can use."""
     rules = [text for about, text in _RULES
-             if about is None or about in functions or (about == "grounding" and grounded)]
+             if about is None or about in functions or (about == "grounding" and grounded)
+             or (about == CHAINING and chaining)]
     return _INTRO + "".join(f"\n- {rule}" for rule in rules)
 
 
-ROLE = role_text({about for about, _ in _RULES if about}, grounded=True)
+ROLE = role_text({about for about, _ in _RULES if about}, grounded=True, chaining=True)
+
+
+def returns_results(table: FunctionTable) -> bool:
+    """Whether a function outside the agent's own returns fields a later state could use."""
+    return any(fn.app != TALK_APP and fn.result.model_fields for fn in table)
 
 
 # What the apps say about their state comes from the user's files: titles, tags, names anyone could have
@@ -250,6 +266,8 @@ class Controller:
         trace.schema_s = time.perf_counter() - tick
         trace.examples = [e.intent for e in examples]
         prompt = messages = self.messages(intent, shown, examples, grounded, state)
+        checks = SelfCheck(intent, shown, examples, grounded, sources="\n".join([
+            intent, self.context_text(grounded, state), shown.prompt_text()]))
         options = GenerateOptions(max_tokens=self.settings.max_tokens, temperature=self.settings.temperature,
                                   seed=self.settings.seed, repeat_penalty=self.settings.repeat_penalty,
                                   on_token=on_token, cancelled=cancelled)
@@ -263,11 +281,13 @@ class Controller:
                     options.temperature, min(1.0, self.settings.repair_temperature * attempt))}) if repair else options
                 free = self.settings.free_first and attempt == 0
                 watch = RepeatWatch()
-                gen = self.backend.generate(messages, None if free else schema,
+                gen = self.backend.generate(messages, None if free else checks.schema(schema),
                                             gen_options.model_copy(update={"stop_when": watch}))
                 if watch.repeated is None:
                     watch(gen.text)  # a backend that cannot stop early: the repeat is still cut off
                 workflow, problems, states, tidied = self.parse_stage(watch.kept(gen.text), intent, prefix)
+                if workflow is not None and not problems:
+                    problems = checks.problems(workflow, ends_stage=_observe_index(states) is not None)
                 if watch.repeated is not None:
                     tidied.insert(0, f"stopped at a state repeating {watch.repeated.get('call')!s} with the same "
                                      "arguments; kept the states before it")
@@ -293,6 +313,7 @@ class Controller:
                             trace.stages.append(stage)
                             prefix = prefix + head
                             prompt = messages = self.stage_messages(prompt, gen.text, stage)
+                            checks.new_stage(stage.observed)
                             attempt = 0
                             continue
                         problems = stage_problems
@@ -308,7 +329,7 @@ class Controller:
                             trace.ok = True
                             return Resolution(workflow=workflow, trace=trace)
                     record.problems = [str(p) for p in problems]
-                messages = self.repair_messages(prompt, gen.text, problems)
+                messages = self.repair_messages(prompt, gen.text, problems, echo=checks.echo)
         finally:
             trace.wall_s = time.perf_counter() - started
         raise ResolutionFailed(trace)
@@ -329,7 +350,7 @@ class Controller:
                 found = app_cls(self.ctx).ground(query)
             except Exception:  # a broken app must not stop planning; the model just learns less
                 continue
-            offers.extend(Grounded(g.line, g.score, name) for g in found)
+            offers.extend(dataclasses.replace(g, app=name) for g in found)
         return best(offers)
 
     def shown_table(self, intent: str, also: list[str] = (), apps: list[str] = ()) -> tuple[FunctionTable,
@@ -436,8 +457,13 @@ class Controller:
         from intentos.backends.prompt_cache import StaticPrefixMessage
 
         grounded_mode = self.ctx is not None and self.settings.grounding
-        role = role_text(set(shown.functions), grounded=grounded_mode)
-        static = f"{role}\n\nFunctions:\n{shown.prompt_text()}"
+        chaining = returns_results(shown)
+        role = role_text(set(shown.functions), grounded=grounded_mode, chaining=chaining)
+        # A table whose functions return nothing (BFCL's) lists the agent's own functions last, nearest the
+        # request: listed first, agent.ask opened most BFCL plans of Qwen2.5-Coder-1.5B (with the chaining
+        # rules also left out, 14 of 20 simple_python cases passed where 11 had). A desktop table keeps them
+        # first: last, "Delete all my files" became files.trash instead of a refusal.
+        static = f"{role}\n\nFunctions:\n{shown.prompt_text(last=() if chaining else (TALK_APP,))}"
         system = static
         near = self.settings.found_with_request and grounded
         context = self.context_text([] if near else grounded, state)
@@ -454,9 +480,16 @@ class Controller:
                                                                    else [])))
         return messages
 
-    def repair_messages(self, prompt: list[Message], raw: str, problems: list[Problem]) -> list[Message]:
-        """The original prompt, the last answer and its problems; earlier failed turns are dropped to fit n_ctx."""
+    def repair_messages(self, prompt: list[Message], raw: str, problems: list[Problem],
+                        echo: Echo | None = None) -> list[Message]:
+        """The original prompt, the last answer and its problems; earlier failed turns are dropped to fit n_ctx.
+        `echo`: the answer only handed the request back."""
         listed = "\n".join(f"- {p}" for p in problems[:12])
+        if echo is not None and all(p.code == ECHO for p in problems):
+            # A reply that only handed the request back teaches the repair nothing but to copy its shape
+            # (ask, then say, then refuse the same words): the request is asked again, with a note.
+            content = f"{prompt[-1].content}\n\n{echo.note()}"
+            return [*prompt[:-1], prompt[-1].model_copy(update={"content": content})]
         ask = f"That workflow has problems:\n{listed}\nReply with the whole corrected workflow as JSON only."
         return [*prompt, Message(role="assistant", content=raw), Message(role="user", content=ask)]
 

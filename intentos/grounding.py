@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from functools import cache
 from zoneinfo import ZoneInfo
@@ -73,11 +73,14 @@ def _same(a: str, b: str) -> bool:
 
 @dataclass(frozen=True)
 class Grounded:
-    """One entity an app offers: a line for the prompt and how well it matched."""
+    """One entity an app offers: a line for the prompt and how well it matched; `ref`, how a plan names it
+    (a path), and `named`, whether the request names it (every word of its name is a word of the request)."""
 
     line: str
     score: float
     app: str = ""
+    ref: str = ""
+    named: bool = False
 
 
 @dataclass(frozen=True)
@@ -110,6 +113,13 @@ class GroundingQuery:
         """How many intent words `texts` contain, times `weight` (0 when none)."""
         return weight * len(self.matches(*texts))
 
+    def names(self, name: str) -> bool:
+        """Whether every word of `name` is a word of the intent: its words of letters, extension left out
+        ("receipts-2026-02.txt" → receipts)."""
+        stem = name.rsplit(".", 1)[0] if "." in name.lstrip(".") else name
+        words = {w for w in words_of(stem) if w.isalpha() and len(w) > 1}
+        return bool(words) and all(any(_same(w, mine) for mine in self.words) for w in words)
+
     def top(self, offers: Iterable[Grounded]) -> list[Grounded]:
         """An app's best `limit` offers, best first: what `App.ground` returns."""
         return sorted(offers, key=lambda g: -g.score)[: self.limit]
@@ -121,22 +131,32 @@ class GroundingQuery:
 
 def mentioned_days(intent: str, now: datetime, tz: ZoneInfo) -> tuple[date, ...]:
     """The dates an intent names ("tomorrow", "Friday", "next Tuesday", "2026-04-01", "next week")."""
+    days: list[date] = []
+    for phrase, day in day_phrases(intent, now, tz, weeks=True):
+        if phrase.lower() == "next week":
+            days.extend(day + timedelta(days=i) for i in range(7))
+        else:
+            days.append(day)
+    return tuple(dict.fromkeys(days))
+
+
+def day_phrases(intent: str, now: datetime, tz: ZoneInfo, weeks: bool = False) -> list[tuple[str, date]]:
+    """Each phrase of an intent that names a day, as written, with that day ("next Tuesday", 2026-03-17);
+    with `weeks`, "next week" too, with its Monday."""
     from intentos.apps.clock import parse_when  # the clock app's own phrase reader
 
-    days: list[date] = []
+    found: list[tuple[str, date]] = []
     for match in _DAY_PHRASE.finditer(intent):
         phrase = match.group(0).lower()
         if phrase == "next week":
-            monday = now.date() + timedelta(days=7 - now.weekday())
-            days.extend(monday + timedelta(days=i) for i in range(7))
+            if weeks:
+                found.append((match.group(0), now.date() + timedelta(days=7 - now.weekday())))
             continue
-        if phrase in ("tonight",):
-            phrase = "today"
         try:
-            days.append(parse_when(phrase, tz, now).at.date())
+            found.append((match.group(0), parse_when("today" if phrase == "tonight" else phrase, tz, now).at.date()))
         except Exception:  # a phrase the clock does not read is just not a day
             continue
-    return tuple(dict.fromkeys(days))
+    return found
 
 
 def clip(text: str, limit: int = MAX_LINE_CHARS) -> str:
@@ -153,6 +173,6 @@ def best(offers: Iterable[Grounded], *, max_lines: int = MAX_LINES, max_chars: i
         line = clip(offer.line)
         if len(kept) == max_lines or used + len(line) > max_chars:
             break
-        kept.append(Grounded(line=line, score=offer.score, app=offer.app))
+        kept.append(replace(offer, line=line))
         used += len(line)
     return kept

@@ -153,6 +153,11 @@ def stemmed_words(text: str) -> set[str]:
     return {vocab[i] for i in tokens.ids[0]}
 
 
+def content_stems(text: str) -> set[str]:
+    """The stemmed words of a text that say what it is about (the longer stop list below dropped)."""
+    return stemmed_words(text) - _stop_stems()
+
+
 @cache
 def _stop_stems() -> frozenset[str]:
     """The stems of a longer English stop list (NLTK's, as bm25s ships it): "what", "how", "my", "do" say
@@ -212,9 +217,7 @@ class FunctionRanker:
     def rank(self, intent: str, *, content_only: bool = False) -> list[Ranked]:
         """Every function, best match first (ties keep table order). `content_only` drops the words of a
         longer English stop list (pronouns, question words, auxiliaries) from the query first."""
-        words = list(stemmed_words(intent))
-        if content_only:
-            words = [w for w in words if w not in _stop_stems()]
+        words = list(content_stems(intent) if content_only else stemmed_words(intent))
         scores = self._index.get_scores(words) if words else [0.0] * len(self.names)
         order = sorted(range(len(self.names)), key=lambda i: -float(scores[i]))
         return [Ranked(self.names[i], round(float(scores[i]), 4)) for i in order]

@@ -93,10 +93,12 @@ class FunctionTable:
 
     # -- rendering ---------------------------------------------------------------------------
 
-    def prompt_text(self) -> str:
-        """Compact text for a prompt: one heading per app, one line per function."""
+    def prompt_text(self, last: tuple[str, ...] = ()) -> str:
+        """Compact text for a prompt: one heading per app, one line per function; the apps in `last` last."""
         lines = []
-        for app_name, app in self.apps.items():
+        order = [*(a for a in self.apps if a not in last), *(a for a in last if a in self.apps)]
+        for app_name in order:
+            app = self.apps[app_name]
             fns = [f for f in self.functions.values() if f.app == app_name]
             if not fns:
                 continue
@@ -119,8 +121,9 @@ class FunctionTable:
             for fn in self.functions.values()
         ]
 
-    def workflow_schema(self) -> dict[str, Any]:
-        """JSON schema of a whole workflow in list form (the form models emit), calls a union over the functions."""
+    def workflow_schema(self, call_first: bool = False) -> dict[str, Any]:
+        """JSON schema of a whole workflow in list form (the form models emit), calls a union over the functions;
+        each state's keys in STATE_KEYS order, or with the call first (`call_first`)."""
         defs: dict[str, Any] = {}
         members = []
         # A list (any JSON items: no `items`, so grammar converters use their generic array) or one reference;
@@ -129,21 +132,24 @@ class FunctionTable:
                                       {"type": "string", "pattern": REFERENCE_PATTERN}]}
         for fn in self.functions.values():
             args = _hoist_defs(fn.params.model_json_schema(), fn.name.replace(".", "_"), defs)
+            # In STATE_KEYS order (the name, the call, its arguments) unless the call goes first.
+            properties = {
+                "name": {"type": "string", "pattern": WRITTEN_STATE_NAME},
+                "call": {"const": fn.name},
+                "args": _allow_references(args),
+                "for_each": {"$ref": "#/$defs/for_each"},
+                "next": {"type": "string", "pattern": WRITTEN_STATE_NAME},
+                "on_failure": {"type": "string", "pattern": WRITTEN_STATE_NAME},
+            }
+            if call_first:
+                properties = {"call": properties.pop("call"), **properties}
             members.append(
                 {
                     "type": "object",
-                    # In STATE_KEYS order: the name, the call, its arguments.
-                    "properties": {
-                        "name": {"type": "string", "pattern": WRITTEN_STATE_NAME},
-                        "call": {"const": fn.name},
-                        "args": _allow_references(args),
-                        "for_each": {"$ref": "#/$defs/for_each"},
-                        "next": {"type": "string", "pattern": WRITTEN_STATE_NAME},
-                        "on_failure": {"type": "string", "pattern": WRITTEN_STATE_NAME},
-                    },
+                    "properties": properties,
                     # next/on_failure may be left out: a state then goes on to the following one; for_each
                     # is optional (the call then runs once).
-                    "required": ["name", "call", "args"],
+                    "required": [key for key in properties if key in ("name", "call", "args")],
                     "additionalProperties": False,
                 }
             )

@@ -70,6 +70,9 @@ def test_grounding_shows_the_people_files_and_events_an_intent_is_about(office) 
     assert any(line.startswith("folder Projects/website/ holds:") and "index.html" in line for line in folder)
     note = [g.line for g in ctl.ground("what is on my packing list")]
     assert any('note "Packing list"' in line and "Passport" in line for line in note)
+    # The days a request names, worked out (the office fixture's now is Tuesday 2026-03-10).
+    days = [g.line for g in ctl.ground("Set up a call with Anna next Tuesday and remind me tomorrow")]
+    assert '"next Tuesday" is Tuesday 2026-03-17' in days and '"tomorrow" is Wednesday 2026-03-11' in days
 
 
 def test_grounding_reaches_the_prompt_as_quoted_data_and_opens_the_apps_it_names(office) -> None:
@@ -83,6 +86,30 @@ def test_grounding_reaches_the_prompt_as_quoted_data_and_opens_the_apps_it_names
     assert any("Chris Meyer" in line for line in found)
     assert "contacts.find" in resolution.trace.shown  # grounding found a contact: the contacts app is shown
     assert resolution.trace.grounding == [json.loads(line) for line in found]
+
+
+def test_a_plan_that_leaves_out_a_file_the_request_names_is_told_once(office) -> None:
+    intent = "Send my car title to Chris"
+    bare = {"states": [state("send", "mail.send", to=["chris.meyer@example.com"], subject="Car title",
+                             body="Here is my car title.")]}
+    attached = {"states": [{**bare["states"][0], "args": {**bare["states"][0]["args"],
+                                                          "attachments": ["Documents/car-title.pdf"]}}]}
+    resolution = planner(office, [bare, attached]).resolve(intent)
+    assert resolution.trace.attempts[0].problems == [
+        "the request names 'Documents/car-title.pdf' (found for this request), but the plan does not use it; "
+        "write 'Documents/car-title.pdf' where the request needs it, e.g. in state 'send' args.attachments "
+        "(sandbox paths of files to attach)"]
+    assert resolution.workflow.states["send"].args["attachments"] == ["Documents/car-title.pdf"]
+    # Told once: a plan that still leaves it out stands (a request may name a thing without wanting it sent).
+    assert list(planner(office, [bare, bare]).resolve(intent).workflow.states) == ["send"]
+    # Looked for but not used: still left out.
+    unused = {"states": [state("find", "files.find", pattern="*car-title*"), bare["states"][0]]}
+    assert planner(office, [unused, attached]).resolve(intent).trace.repairs == 1
+    # Reached through the files app (a find, then a reference), it is used.
+    found = {"states": [state("find", "files.find", pattern="*car-title*"),
+                        state("send", "mail.send", to=["chris.meyer@example.com"], subject="Car title",
+                              body="Attached.", attachments=["${find.result.paths[0]}"])]}
+    assert planner(office, [found]).resolve(intent).trace.repairs == 0
 
 
 def test_no_context_no_grounding() -> None:
@@ -270,6 +297,52 @@ def test_an_ask_that_ends_the_plan_stays_and_its_answer_cannot_feed_a_step(offic
     assert list(resolution.workflow.states) == ["add"]
 
 
+def test_a_plan_that_hands_the_request_back_is_repaired_without_that_function(office) -> None:
+    echo = {"states": [state("ask", "agent.ask", question="Add a task to water the plants on Friday?")]}
+    act = {"states": [state("add", "tasks.add", title="Water the plants")]}
+    schemas = []
+
+    class Constraining(ReplayBackend):  # records the grammar each turn was given
+        def generate(self, messages, schema=None, options=None):
+            schemas.append(json.dumps(schema))
+            return super().generate(messages, schema, options)
+
+    ctl = Controller(Constraining([json.dumps(echo), json.dumps(act)]), TABLE, office, examples=[])
+    resolution = ctl.resolve("Add a task to water the plants on Friday")
+    assert "only repeats what the request already says" in resolution.trace.attempts[0].problems[0]
+    assert list(resolution.workflow.states) == ["add"]
+    # The repair is the request again, with the problem, not a reply to copy; its grammar offers every
+    # function shown but agent.ask and agent.say, and asks for the call before the state's name.
+    first, repair = ctl.backend.calls
+    assert len(repair) == len(first) and repair[-1].content.startswith(first[-1].content)
+    assert "agent.ask only repeats this request" in repair[-1].content
+    assert '"const": "agent.ask"' in schemas[0] and '"const": "agent.ask"' not in schemas[1]
+    assert '"const": "agent.say"' not in schemas[1]
+    assert '"const": "tasks.add"' in schemas[1] and '"const": "agent.refuse"' in schemas[1]
+    assert schemas[0].index('"name"') < schemas[0].index('"call"')
+    assert schemas[1].index('"call"') < schemas[1].index('"name"')
+    # Decoding freely (the replay has no grammar), a repair that asks again stands.
+    resolution = planner(office, [echo, echo]).resolve("Add a task to water the plants on Friday")
+    assert [s.call for s in resolution.workflow.states.values()] == ["agent.ask"]
+    assert resolution.trace.repairs == 1
+
+
+def test_a_question_that_asks_for_something_new_stands(office) -> None:
+    for question in ("What should the reminder say?",  # too few words to judge
+                     "Which plants: the ones on the balcony or the office ones?",  # a choice
+                     "When and where is the plant sale at the garden centre?"):  # words the request lacks
+        reply = {"states": [state("ask", "agent.ask", question=question)]}
+        resolution = planner(office, [reply]).resolve("Add a task about the plant sale")
+        assert resolution.trace.repairs == 0, question
+    # A question about something no function does: the request names no verb of the table.
+    reply = {"states": [state("ask", "agent.ask", question="Where is the closest Italian restaurant?")]}
+    assert planner(office, [reply]).resolve("Where is the closest Italian restaurant?").trace.repairs == 0
+    # A plan that acts may close by restating what it did.
+    acts = {"states": [state("add", "tasks.add", title="Water the plants"),
+                       state("say", "agent.say", message="Added a task to water the plants on Friday")]}
+    assert planner(office, [acts]).resolve("Add a task to water the plants on Friday").trace.repairs == 0
+
+
 def test_a_state_named_like_the_end_is_renamed() -> None:
     states, notes = tidy_states([{"call": "files.list", "args": {}, "name": "done"},
                                  {"call": "agent.say", "args": {"message": "ok"}, "name": "say"}])
@@ -319,3 +392,38 @@ def test_examples_are_shown_in_writing_order(office) -> None:
     shown = json.loads(messages[2].content)["states"][0]
     assert list(shown) == ["name", "call", "args", "next"]
     assert 'Each state is {"name": ..., "call": "app.verb", "args": {...}}' in messages[0].content
+
+
+def test_a_table_whose_functions_return_nothing_is_not_told_about_passing_results_on(office) -> None:
+    from intentos.eval.bfcl.suite import load_bfcl_suite, single_turn_table
+
+    foreign, _ = single_turn_table(load_bfcl_suite("simple_python").case("simple_python_0"))
+    ctl = Controller(ReplayBackend([]), foreign, None, examples=[])
+    system = ctl.messages("Find the area of a triangle", foreign, [])[0].content
+    assert "${STATE.result" not in system and "for_each" not in system
+    # The agent's own functions come last, after the one the request is about.
+    assert system.index("calculate_triangle_area(") < system.index("agent.ask(")
+    desktop = Controller(ReplayBackend([]), TABLE, office, examples=[]).messages("add a task", TABLE, [])[0]
+    assert "${STATE.result.FIELD}" in desktop.content and '"for_each"' in desktop.content
+    assert desktop.content.index("agent.ask(") < desktop.content.index("tasks.add(")  # last, no refusals
+
+
+def test_values_copied_from_a_worked_example_are_a_repair_problem(office) -> None:
+    example = Example(intent="Put bouldering with Greta on Sunday in my calendar",
+                      workflow={"states": [state("climb", "calendar.add_event", title="Bouldering",
+                                                 start="2026-03-15T11:00", location="Bloc Valencia")]})
+    copied = {"states": [state("event", "calendar.add_event", title="Bouldering", start="2026-03-20T09:00",
+                               location="Bloc Valencia")]}
+    own = {"states": [state("event", "calendar.add_event", title="Dentist", start="2026-03-20T09:00")]}
+    ctl = Controller(ReplayBackend([json.dumps(copied), json.dumps(own)]), TABLE, office, examples=[example],
+                     settings=ControllerSettings(examples=1))
+    resolution = ctl.resolve("Put the dentist appointment on Friday at 9 in my calendar")
+    assert resolution.trace.examples == [example.intent]
+    problems = resolution.trace.attempts[0].problems
+    assert any("'Bloc Valencia', 'Bouldering' comes from a worked example" in p for p in problems), problems
+    assert resolution.workflow.states["event"].args["title"] == "Dentist"
+    # A value the request itself offers may match an example's.
+    ctl = Controller(ReplayBackend([json.dumps(copied)]), TABLE, office, examples=[example],
+                     settings=ControllerSettings(examples=1, dry_run=False))
+    resolution = ctl.resolve("Go bouldering at Bloc Valencia on Friday at 9")
+    assert not any("worked example" in p for a in resolution.trace.attempts for p in a.problems)

@@ -30,6 +30,7 @@ from pydantic import BaseModel, Field
 from intentos.app import App
 from intentos.errors import AppError
 from intentos.function import Effect, function
+from intentos.grounding import Grounded, GroundingQuery, day_phrases
 
 WEEKDAYS = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
 _WEEKDAY_ALIASES = {name[:3]: i for i, name in enumerate(WEEKDAYS)} | {name: i for i, name in enumerate(WEEKDAYS)}
@@ -290,6 +291,9 @@ class ConvertArgs(BaseModel):
     timezone: str = Field(description="target IANA zone, e.g. America/New_York")
 
 
+DAY_SCORE = 4.0  # above a name or title match (2 a word): a day the request names is always worth its line
+
+
 class ClockApp(App):
     name = "clock"
     description = "current date and time, date arithmetic, natural date phrases, time zones"
@@ -348,6 +352,12 @@ class ClockApp(App):
     def seed(self, data: object) -> None:
         """The clock has no state; a fixture sets the time with its top-level `now:` instead."""
         raise AppError("the clock takes no fixture data; set `now:` and `timezone:` at the top of the fixture")
+
+    def ground(self, query: GroundingQuery) -> list[Grounded]:
+        """The days the request names, worked out ("next Tuesday" is Tuesday 2026-03-17): a small model
+        counts weekdays wrong, or writes today's date."""
+        return [Grounded(f'"{phrase}" is {day:%A %Y-%m-%d}', DAY_SCORE, self.name)
+                for phrase, day in dict(day_phrases(query.intent, query.now, self.ctx.tz)).items()]
 
     def summary(self) -> str:
         now = self.ctx.now()

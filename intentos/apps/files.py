@@ -583,7 +583,8 @@ class FilesApp(App):
                 shown = ", ".join(inside[:6]) + (", …" if len(inside) > 6 else "")
                 offers.append(Grounded(f"folder {item.path}/ holds: {shown or 'nothing'}", score, self.name))
             else:
-                offers.append(Grounded(f"file {item.path}", score, self.name))
+                offers.append(Grounded(f"file {item.path}", score, self.name, ref=item.path,
+                                       named=query.names(item.entry.name)))
         return query.top(offers)
 
     # -- paths --------------------------------------------------------------------------------------

@@ -1,0 +1,63 @@
+"""Values a plan took from a worked example instead of from the request.
+
+Small models copy the nearest example more than they follow rules. At worst the whole example comes back:
+asked to accept a conference invitation, Qwen2.5-Coder-1.5B planned the example's bouldering session with
+Greta at Bloc Valencia. A literal argument of the plan that is, word for word, an argument of a shown
+example, and that holds a word found nowhere in what this request offers (the request, what was found for
+it, the apps' state, the user, the functions shown, earlier stages' results), is a repair problem. Whole
+values are compared, not words, so a plan may still share a word like "Invoices" or "Hi" with an example;
+and only capitalised words of letters, names, count as unaccounted for: "drafts" or "tomorrow 9am" for
+"tomorrow at 9" are the plan's own.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import Any
+
+from intentos.examples import Example
+from intentos.validation import Problem
+from intentos.workflow import Workflow
+
+BORROWED = "borrowed"  # the problem's code
+_REFERENCE = re.compile(r"\$\{[^}]*\}")
+_WORD = re.compile(r"[^\W_]+")
+
+
+def borrowed(workflow: Workflow, examples: list[Example], sources: str) -> list[Problem]:
+    """A problem for each state with literal arguments copied from `examples` that `sources` (all the
+    text this request offers the model) does not account for."""
+    theirs = {_key(text) for e in examples for s in e.workflow.get("states", [])
+              for text in _strings(s.get("args"))}
+    theirs.discard("")
+    offered = {w.lower() for w in _WORD.findall(sources)}
+    problems = []
+    for name, state in workflow.states.items():
+        copied = sorted({text for text in _strings(state.args)
+                         if _key(text) in theirs and any(w.lower() not in offered for w in _WORD.findall(text)
+                                                         if w.isalpha() and w[0].isupper())})
+        if copied:
+            shown = ", ".join(repr(t) for t in copied[:4])
+            problems.append(Problem(code=BORROWED, state=name, message=(
+                f"{shown} comes from a worked example, not from this request; plan this request with its own "
+                "values and what was found for it")))
+    return problems
+
+
+def _strings(value: Any) -> Iterator[str]:
+    """The string leaves of an argument value without references ("Fwd: ${m.result.subject}" is the
+    plan's own)."""
+    if isinstance(value, str):
+        if value.strip() and not _REFERENCE.search(value):
+            yield value.strip()
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _strings(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _strings(item)
+
+
+def _key(text: str) -> str:
+    return " ".join(_WORD.findall(text.lower()))

@@ -1,0 +1,69 @@
+"""The planner's checks of a valid-looking reply that validation cannot make, for one stage of planning.
+
+Validation knows the table; these know the request: what it says, what was found for it, which
+examples were shown. Each finding is a repair problem like any other:
+- values borrowed from a worked example (`intentos.borrowed`), every reply;
+- a plan that only hands the request back (`intentos.asking`), once a stage; the repairs that follow
+  get a grammar without ask and say;
+- an entity the request names that the plan leaves out (`intentos.overlooked`), once a stage.
+"Once a stage": a repair that does the same again stands, since the request may really want it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from intentos.asking import TALKING, Echo, echoes
+from intentos.borrowed import borrowed
+from intentos.examples import Example
+from intentos.grounding import Grounded
+from intentos.overlooked import overlooked
+from intentos.table import FunctionTable
+from intentos.validation import Problem
+from intentos.workflow import Workflow
+
+
+class SelfCheck:
+    """The checks for one request, with what they remember between its replies."""
+
+    def __init__(self, intent: str, shown: FunctionTable, examples: list[Example], grounded: list[Grounded],
+                 sources: str) -> None:
+        self.intent = intent
+        self.shown = shown
+        self.examples = examples
+        self.grounded = grounded
+        self.sources = sources  # all the text the request offers the model: where a plan's values may come from
+        self.echo: Echo | None = None  # the last reply's echo of the request, if it was one
+        self._echoed = False
+        self._reminded = False
+        self._acting_schema: dict[str, Any] | None = None
+
+    def problems(self, workflow: Workflow, ends_stage: bool) -> list[Problem]:
+        """What is wrong with a reply that parsed and validated; `ends_stage`: it ends in agent.observe
+        (a later stage may still use what it leaves out)."""
+        found = borrowed(workflow, self.examples, self.sources)
+        self.echo = None if self._echoed else echoes(workflow, self.intent, self.shown)
+        if self.echo is not None:
+            self._echoed = True
+            found += self.echo.problems
+        if not self._reminded and not ends_stage:
+            missed = overlooked(workflow, self.grounded, self.shown)
+            self._reminded = bool(missed)
+            found += missed
+        return found
+
+    def schema(self, schema: dict[str, Any] | None) -> dict[str, Any] | None:
+        """The schema for the next reply: after an echo, the table without ask and say, call written first
+        (a state the model had named "ask" went on to agent.say, then to a refusal)."""
+        if schema is None or not self._echoed:
+            return schema
+        if self._acting_schema is None:
+            acting = self.shown.subset([n for n in self.shown.functions if n not in TALKING])
+            self._acting_schema = acting.workflow_schema(call_first=True)
+        return self._acting_schema
+
+    def new_stage(self, observed: str) -> None:
+        """A stage ran: its results are sources too, and each once-a-stage check may speak again."""
+        self.sources += "\n" + observed
+        self.echo = None
+        self._echoed = self._reminded = False
