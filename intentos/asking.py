@@ -24,12 +24,10 @@ from pydantic import BaseModel
 from intentos.ranking import content_stems
 from intentos.table import FunctionTable
 from intentos.tidy import TALK_APP
-from intentos.validation import ASK_CALL, Problem
+from intentos.validation import ASK_CALL, SAY_CALL, TALK_CALLS, Problem
 from intentos.workflow import Workflow
 
-SAY_CALL = "agent.say"
 TALKING = {ASK_CALL: "question", SAY_CALL: "message"}  # the agent's words to the user, by function
-REFUSE_CALL = "agent.refuse"
 ECHO = "echo"  # the problem's code
 # Words of asking that say nothing about what is asked for ("do you want to know ...").
 _ASKING = frozenset(content_stems("want wants like need know tell please provide give sure mean"))
@@ -70,7 +68,7 @@ def echoes(workflow: Workflow, intent: str, table: FunctionTable) -> Echo | None
     """The echo in a plan that only talks, repeating the request with agent.ask or agent.say, when the
     request names a function of `table` that could act instead (None otherwise: a question about something
     no function does may be all a plan can do)."""
-    if any(state.call not in TALKING and state.call != REFUSE_CALL for state in workflow.states.values()):
+    if any(state.call not in TALK_CALLS for state in workflow.states.values()):
         return None  # a plan that acts: a closing "Added the task ..." may well restate the request
     request = content_stems(intent)
     problems: dict[str, Problem] = {}

@@ -13,10 +13,10 @@ and only capitalised words of letters, names, count as unaccounted for: "drafts"
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from typing import Any
 
 from intentos.examples import Example
+from intentos.references import strings
 from intentos.validation import Problem
 from intentos.workflow import Workflow
 
@@ -29,12 +29,12 @@ def borrowed(workflow: Workflow, examples: list[Example], sources: str) -> list[
     """A problem for each state with literal arguments copied from `examples` that `sources` (all the
     text this request offers the model) does not account for."""
     theirs = {_key(text) for e in examples for s in e.workflow.get("states", [])
-              for text in _strings(s.get("args"))}
+              for text in _literals(s.get("args"))}
     theirs.discard("")
     offered = {w.lower() for w in _WORD.findall(sources)}
     problems = []
     for name, state in workflow.states.items():
-        copied = sorted({text for text in _strings(state.args)
+        copied = sorted({text for text in _literals(state.args)
                          if _key(text) in theirs and any(w.lower() not in offered for w in _WORD.findall(text)
                                                          if w.isalpha() and w[0].isupper())})
         if copied:
@@ -45,18 +45,9 @@ def borrowed(workflow: Workflow, examples: list[Example], sources: str) -> list[
     return problems
 
 
-def _strings(value: Any) -> Iterator[str]:
-    """The string leaves of an argument value without references ("Fwd: ${m.result.subject}" is the
-    plan's own)."""
-    if isinstance(value, str):
-        if value.strip() and not _REFERENCE.search(value):
-            yield value.strip()
-    elif isinstance(value, dict):
-        for item in value.values():
-            yield from _strings(item)
-    elif isinstance(value, list):
-        for item in value:
-            yield from _strings(item)
+def _literals(value: Any) -> list[str]:
+    """The strings of an argument value without references ("Fwd: ${m.result.subject}" is the plan's own)."""
+    return [text.strip() for text in strings(value) if text.strip() and not _REFERENCE.search(text)]
 
 
 def _key(text: str) -> str:

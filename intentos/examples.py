@@ -20,13 +20,13 @@ import yaml
 from pydantic import BaseModel
 
 from intentos.ranking import stemmed_words
+from intentos.validation import TALK_CALLS
 
 EXAMPLES_FILE = Path(__file__).with_name("examples.yaml")
 # What grounding finds for each example's intent in the example world (tests/fixtures/example-home.yaml),
 # shown with the example the way the planner shows it with a real request, so the examples teach using it.
 # Written by tests/refresh_example_found.py; tests/test_example_bank.py checks it is current.
 FOUND_FILE = Path(__file__).with_name("examples_found.json")
-_TALK_ONLY = {"agent.ask", "agent.refuse", "agent.say"}
 # Words that say nothing about which example fits (the stemmer's own stop list keeps most of them).
 _FILLER = frozenset("""
     me my mine i it its you your we our us he him his she her they them their this that these those
@@ -51,7 +51,7 @@ class Example(BaseModel):
     @property
     def talk_only(self) -> bool:
         """Only asks, refuses or says something: no function of an app is used."""
-        return self.calls <= _TALK_ONLY
+        return self.calls <= TALK_CALLS
 
 
 def load_examples(path: Path = EXAMPLES_FILE, found: Path | None = FOUND_FILE) -> list[Example]:

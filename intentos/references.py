@@ -60,16 +60,16 @@ def _parse_path(raw: str) -> tuple[str | int, ...]:
 def find_references(value: Any) -> list[Reference]:
     """Every reference anywhere inside an argument value (strings, lists, dicts), in order."""
     return [Reference(m.group(1), _parse_path(m.group(2)), m.group(0))
-            for text in _strings(value) for m in _REF.finditer(text)]
+            for text in strings(value) for m in _REF.finditer(text)]
 
 
 def find_item_references(value: Any) -> list[ItemReference]:
     """Every `${item...}` anywhere inside a value, in order."""
     return [ItemReference(_parse_path(m.group(3)), m.group(0))
-            for text in _strings(value) for m in _ANY.finditer(text) if m.group(1) is None]
+            for text in strings(value) for m in _ANY.finditer(text) if m.group(1) is None]
 
 
-def _strings(value: Any) -> list[str]:
+def strings(value: Any) -> list[str]:
     """Every string inside a value, depth first in order; iterative, so deep nesting costs no Python stack."""
     out: list[str] = []
     todo = [value]
@@ -89,7 +89,7 @@ _PLACEHOLDER = re.compile(r"\$\{[^}]*\}?")
 
 def malformed_references(value: Any) -> list[str]:
     """Text that looks like a reference (`${...}`) but is not one, e.g. `${find.paths}`: a likely model slip."""
-    return [m.group(0) for text in _strings(value) for m in _PLACEHOLDER.finditer(text)
+    return [m.group(0) for text in strings(value) for m in _PLACEHOLDER.finditer(text)
             if not _ANY.fullmatch(m.group(0))]
 
 

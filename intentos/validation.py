@@ -32,6 +32,9 @@ from intentos.table import FunctionTable
 from intentos.workflow import MAX_FOR_EACH_ITEMS, TERMINALS, State, Workflow
 
 ASK_CALL = "agent.ask"  # its result is the question it showed, never an answer
+SAY_CALL = "agent.say"
+REFUSE_CALL = "agent.refuse"
+TALK_CALLS = frozenset({ASK_CALL, SAY_CALL, REFUSE_CALL})  # a plan of only these does nothing in any app
 
 
 class Problem(BaseModel):
