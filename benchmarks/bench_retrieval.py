@@ -25,6 +25,10 @@ Policies:
 - whole table.
 
 --sweep also prints `select` (and `select + grounding`) for several `app_ratio` values.
+
+Last, example picking: for each case whose plan acts (a call outside the agent's that is not a lookup),
+the share where an example `Controller.pick_examples` shows acts the same way (uses one of those calls),
+and where the examples shown use all of them; an example itself is picked from the others.
 """
 
 from __future__ import annotations
@@ -41,6 +45,7 @@ from intentos.config import load_settings, make_context
 from intentos.controller import Controller, Example, load_examples
 from intentos.eval.suite import load_suite
 from intentos.fixture import Fixture
+from intentos.function import Effect
 from intentos.ranking import APP_RATIO, FunctionRanker
 from intentos.table import FunctionTable
 
@@ -217,7 +222,29 @@ def main() -> int:
         for row in rows:
             if row.policy.endswith("(new)"):
                 print_misses(row)
+    print_picking(table, examples, [("Eval references", cases), ("Worked examples (held out)", held_out)])
     return 0
+
+
+def print_picking(table: FunctionTable, examples: list[Example], groups: list[tuple[str, list[Case]]]) -> None:
+    """How often the examples shown for a case act the way its plan does (see the module's docstring)."""
+    print("\nExample picking: cases whose plan acts, and the examples shown for them")
+    print(f"  {'cases':<40} {'n':>4} {'one acts alike':>15} {'all covered':>12}")
+    for title, group in groups:
+        alike = covered = n = 0
+        for case in group:
+            acting = {c for c in case.needed if not c.startswith("agent.")
+                      and table.get(c).effect != Effect.READ}
+            if not acting:
+                continue
+            others = [e for e in examples if e is not case.example]
+            shown = {c for e in Controller(None, table, examples=others).pick_examples(case.intent)  # type: ignore[arg-type]
+                     for c in e.calls}
+            n += 1
+            alike += bool(acting & shown)
+            covered += acting <= shown
+        if n:
+            print(f"  {title:<40} {n:>4} {alike / n:>15.0%} {covered / n:>12.0%}")
 
 
 if __name__ == "__main__":

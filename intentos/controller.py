@@ -35,8 +35,12 @@ from intentos.backends.base import Backend, GenerateOptions, Message
 from intentos.dryrun import DryRun, dry_run
 from intentos.errors import IntentosError
 from intentos.examples import EXAMPLES_FILE, Example, ExamplePicker, load_examples
+from intentos.first_item import first_items
 from intentos.grounding import Grounded, GroundingQuery, best
-from intentos.ranking import FunctionRanker, Ranked
+from intentos.inline import lift_inline_calls
+from intentos.leads import leads
+from intentos.looping import loop_items
+from intentos.ranking import FunctionRanker, Ranked, content_stems
 from intentos.repeats import RepeatWatch
 from intentos.selfcheck import SelfCheck
 from intentos.table import FunctionTable
@@ -252,7 +256,7 @@ class Controller:
         grounded = self.ground(intent)
         shown, ranking = self.shown_table(intent, also=[OBSERVE], apps=[g.app for g in grounded])
         # Examples the shown table can run come first: they use the functions the model is looking at.
-        examples = self.pick_examples(intent, within=set(shown.functions))
+        examples = self.pick_examples(intent, within=set(shown.functions), grounded=grounded)
         missing = [c for e in examples for c in sorted(e.calls) if c not in shown]
         if missing:
             shown = self.table.subset(dict.fromkeys([*shown.functions, *missing]))
@@ -267,11 +271,12 @@ class Controller:
         trace.examples = [e.intent for e in examples]
         prompt = messages = self.messages(intent, shown, examples, grounded, state)
         checks = SelfCheck(intent, shown, examples, grounded, sources="\n".join([
-            intent, self.context_text(grounded, state), shown.prompt_text()]))
+            intent, self.context_text(grounded, state), shown.prompt_text()]), plain=not returns_results(shown))
         options = GenerateOptions(max_tokens=self.settings.max_tokens, temperature=self.settings.temperature,
                                   seed=self.settings.seed, repeat_penalty=self.settings.repeat_penalty,
                                   on_token=on_token, cancelled=cancelled)
         prefix: list[dict[str, Any]] = []  # the states of earlier stages, in list form
+        last_failing: str | None = None  # the last plan whose dry run failed, to see it written again
         attempt = 0
         try:
             while attempt < self.settings.max_attempts:
@@ -319,9 +324,18 @@ class Controller:
                         problems = stage_problems
                     else:
                         found = self.check_by_running(workflow)
-                        problems = [Problem(code="dry_run", message=p) for p in found.problems(workflow)] \
-                            if found else []
+                        problems = [Problem(code="dry_run", message=p) for p in found.problems(
+                            workflow, leads(workflow, found, grounded))] if found else []
                         trace.dry_run = found
+                        failing = json.dumps(states, sort_keys=True, default=str) if problems else None
+                        banned = found.empty_lookups(workflow) if found else set()
+                        if failing == last_failing and banned and attempt < self.settings.max_attempts:
+                            checks.ban(banned)
+                            problems.append(Problem(code="dry_run", message=(
+                                f"this plan failed the same way before; the next reply cannot use "
+                                f"{', '.join(sorted(banned))}, which found nothing: look where the request's "
+                                "things are")))
+                        last_failing = failing
                         if not problems or attempt >= self.settings.max_attempts:
                             # A plan whose dry run still fails is shown with what the dry run found: the
                             # user decides, rather than getting nothing.
@@ -404,15 +418,37 @@ class Controller:
             shown = shown.subset([n for n in shown.functions if n not in cut])
         return shown, examples, grounded
 
-    def pick_examples(self, intent: str, within: set[str] | None = None) -> list[Example]:
+    def pick_examples(self, intent: str, within: set[str] | None = None,
+                      grounded: list[Grounded] = ()) -> list[Example]:
         """The examples closest to the intent, closest last: those using only functions `within` (the table
-        shown) when there are enough of them, else those the whole table can run."""
+        shown) when there are enough of them, else those the whole table can run. `grounded`: what was found
+        for the intent (a file it names favours examples that use such a file)."""
         k = self.settings.examples
-        picked = self._picker.pick(intent, within, k) if within is not None else []
+        fits = self.fits(intent)
+        names_file = any(g.named and g.ref for g in grounded)
+        picked = self._picker.pick(intent, within, k, fits, names_file) if within is not None else []
         if len(picked) < k:
-            more = [e for e in self._picker.pick(intent, set(self.table.functions), k) if e not in picked]
+            more = [e for e in self._picker.pick(intent, set(self.table.functions), k, fits, names_file)
+                    if e not in picked]
             picked = more[: k - len(picked)] + picked
         return picked
+
+    def fits(self, intent: str) -> dict[str, float]:
+        """How well each function matches the intent, from 0 to 1: its BM25 score over content words relative
+        to the best, halved unless the intent has all the words of its verb ("send my receipts" fits
+        mail.send more than mail.send_draft, which BM25 scores about the same)."""
+        if self._ranker is None:
+            self._ranker = FunctionRanker(self.table)
+        ranking = self._ranker.rank(intent, content_only=True)
+        top = max((r.score for r in ranking), default=0.0)
+        request = content_stems(intent)
+        fits = {}
+        for r in ranking:
+            if r.score > 0 and top > 0:
+                verb = content_stems(self.table.get(r.name).verb.replace("_", " "))
+                named = len(verb & request) / len(verb) if verb else 0.0
+                fits[r.name] = r.score / top * (0.5 + 0.5 * named)
+        return fits
 
     def app_state(self) -> list[str]:
         """A line per app about its state (`summary()`), quoted as data; none without a context."""
@@ -527,10 +563,17 @@ class Controller:
             return None, [Problem(code="json", message=str(exc))], [], []
         if not isinstance(data, dict) or not isinstance(data.get("states"), list):
             return None, [Problem(code="json", message='the reply must be a JSON object {"states": [...]}')], [], []
+        # Mechanical fixes, each noted in the trace: the table-free ones, then those that read the table.
         states, tidied = tidy_states(list(data["states"]), {s["name"] for s in prefix})
+        states, lifted, entries = lift_inline_calls(states, self.table, {s["name"] for s in prefix} | {
+            s["name"] for s in states if isinstance(s, dict) and isinstance(s.get("name"), str)})
+        states, looped = loop_items(states, self.table)
+        states, firsts = first_items(states, self.table, {s["name"]: s["call"] for s in prefix})
+        tidied += lifted + looped + firsts
         merged = {"states": [*prefix, *states], "intent": intent}
         if not prefix and "start" in data:
-            merged["start"] = data["start"]
+            merged["start"] = entries.get(data["start"], data["start"]) if isinstance(data["start"], str) \
+                else data["start"]
         try:
             workflow = Workflow.model_validate(merged)
         except ValidationError as exc:

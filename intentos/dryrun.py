@@ -29,6 +29,7 @@ from pydantic import BaseModel
 from intentos.app import Context
 from intentos.executor import ConfirmRequest, Executor
 from intentos.function import Effect
+from intentos.references import find_references
 from intentos.sandbox import INTERNAL_DIR, Sandbox
 from intentos.table import FunctionTable
 from intentos.workflow import DONE, FAILED, Workflow
@@ -39,12 +40,16 @@ RESULT_CHARS = 700  # of one step's result, when shown to the model
 STEP_TIMEOUT_S = 20.0
 
 
+EMPTY_INDEX = "out of range (0)"  # how a step's error says it indexed into an empty list
+
+
 class DryStep(BaseModel):
     state: str
     call: str
     status: str  # ok, error, timeout, declined (not tried: it reaches outside)
     error: str | None = None
     result: Any = None
+    each: bool = False  # a step run for each item of a list
 
 
 class DryRun(BaseModel):
@@ -60,17 +65,43 @@ class DryRun(BaseModel):
     def results(self) -> dict[str, Any]:
         return {s.state: s.result for s in self.steps if s.status == "ok"}
 
-    def problems(self, workflow: Workflow) -> list[str]:
-        """The failures the plan did not handle itself, as lines for a repair turn.
+    def problems(self, workflow: Workflow, leads: dict[str, str] | None = None) -> list[str]:
+        """The failures the plan did not handle itself, as lines for a repair turn; `leads` adds a sentence to
+        a failed step's line (see intentos.leads).
 
         A step failing into a branch it names (agent.check's else-branch) is the plan working;
-        a failure that ends the run in `failed` is a problem.
+        a failure that ends the run in `failed` is a problem. So is a step for each item of a list
+        that came back empty: the plan ran, and did nothing.
         """
-        if not self.ran or self.status != "failed":
+        if not self.ran:
             return []
+        leads = leads or {}
+        idle = [f"dry run: step {s.state!r} ({s.call}) ran for no item: {workflow.states[s.state].for_each} "
+                f"was empty" + (f" ({leads[s.state]})" if s.state in leads else "; find the items differently")
+                for s in self.empty_loops(workflow)]
+        if self.status != "failed":
+            return idle
         failed = [s for s in self.steps if s.status in ("error", "timeout")]
         unhandled = [s for s in failed if workflow.states[s.state].on_failure == FAILED] or failed[-1:]
-        return [f"dry run: step {s.state!r} ({s.call}) failed: {s.error}{_hint(s.error or '')}" for s in unhandled]
+        return [f"dry run: step {s.state!r} ({s.call}) failed: {s.error}"
+                + (f" ({leads[s.state]})" if s.state in leads else _hint(s.error or "")) for s in unhandled] + idle
+
+    def empty_loops(self, workflow: Workflow) -> list[DryStep]:
+        """The for_each steps that ran over an empty list (a literal empty list is the plan's own choice)."""
+        return [s for s in self.steps if s.each and s.status == "ok" and s.state in workflow.states
+                and isinstance(workflow.states[s.state].for_each, str)
+                and isinstance(s.result, dict) and s.result.get("count") == 0]
+
+    def empty_lookups(self, workflow: Workflow) -> set[str]:
+        """The functions of the states whose empty results a failed step indexed into or a step ran for each
+        item of, the agent's aside. (A step that failed on its own arguments is not among them: its fix is
+        another argument.)"""
+        calls = {workflow.states[r.state].call for step in self.steps
+                 if step.status == "error" and EMPTY_INDEX in (step.error or "")
+                 for r in find_references(step.error or "") if r.state in workflow.states}
+        calls |= {workflow.states[r.state].call for step in self.empty_loops(workflow)
+                  for r in find_references(workflow.states[step.state].for_each) if r.state in workflow.states}
+        return {c for c in calls if not c.startswith("agent.")}
 
     def summary(self) -> str:
         """One line for the person reading the plan."""
@@ -84,7 +115,9 @@ class DryRun(BaseModel):
             last = next((s for s in reversed(self.steps) if s.status in ("error", "timeout")), None)
             text += f"; it failed at {last.state!r}: {last.error}" if last else "; it failed"
         elif self.status == DONE:
-            text += ", all fine"
+            idle = [s.state for s in self.steps if s.each and s.status == "ok" and isinstance(s.result, dict)
+                    and s.result.get("count") == 0]
+            text += f", but {', '.join(map(repr, idle))} ran for no item" if idle else ", all fine"
         return text
 
     def shown_results(self, states: list[str]) -> str:
@@ -129,13 +162,14 @@ def dry_run(workflow: Workflow, table: FunctionTable, ctx: Context, *, runs_root
         executor = Executor(table, scratch_ctx, confirm=confirm, assume_yes=False, step_timeout=STEP_TIMEOUT_S,
                             runs_root=runs_root or Path(scratch) / "runs")
         view = executor.run(workflow, source="dry run")
-    steps = [DryStep(state=s.state, call=s.call or "", status=s.status, error=s.error, result=s.result)
+    steps = [DryStep(state=s.state, call=s.call or "", status=s.status, error=s.error, result=s.result,
+                     each=s.state in workflow.states and workflow.states[s.state].for_each is not None)
              for s in view.steps]
     return DryRun(status=view.status, steps=steps, stopped_before=stopped[0] if stopped else None)
 
 
 def _hint(error: str) -> str:
-    if "out of range (0)" in error:
+    if EMPTY_INDEX in error:
         return " (that result is empty: the step that gives it found nothing; search differently or check first)"
     return ""
 

@@ -4,7 +4,10 @@ Small models copy the shape of the nearest example more than they follow rules, 
 examples are shown matters as much as the rules. An example is shown only if the table
 has all its functions; the closest ones win, closeness being the shared content words of
 the two intents weighted by how rare each word is in the bank (a shared "invoice" says
-more than a shared "send"). Examples that only ask or refuse are shown only when they are
+more than a shared "send"), plus how well the functions that act in the example (its calls less the
+lookups feeding them) match the intent's words in the Function Table's descriptions, so that an example
+doing the same thing in other words is found. Of two examples that act alike only the closer is shown.
+Examples that only ask or refuse are shown only when they are
 clearly the closest: shown by default, they teach a model to ask instead of planning.
 """
 
@@ -31,8 +34,16 @@ FOUND_FILE = Path(__file__).with_name("examples_found.json")
 _FILLER = frozenset("""
     me my mine i it its you your we our us he him his she her they them their this that these those
     one off up out what how when where who which can could would should will shall please just also
-    so some any all there here then than do does did done get got
+    so some any all there here then than do does did done get got know let want need like
 """.split())
+
+
+# How much a perfectly fitting acting function counts, in the units of a shared word's rarity (a word
+# found in one example in a hundred weighs about 4.6).
+FIT_WEIGHT = 4.0
+FILE_WEIGHT = 3.0  # an example using a file its request names, for a request that names one
+FILE_ARGS = frozenset({"attachments", "path", "paths", "source"})
+LOOKUP_VERBS = frozenset({"find", "get", "list", "search", "read", "info", "resolve", "now"})
 
 
 def _words(text: str) -> set[str]:
@@ -47,6 +58,22 @@ class Example(BaseModel):
     @property
     def calls(self) -> set[str]:
         return {s["call"] for s in self.workflow.get("states", [])}
+
+    @property
+    def acting(self) -> set[str]:
+        """The calls that do what the intent asks: those outside the agent's, less the lookups feeding them
+        (the last state's call when every call is a lookup)."""
+        states = [s["call"] for s in self.workflow.get("states", []) if not s["call"].startswith("agent.")]
+        return set(states[-1:]) | {c for c in states if c.split(".", 1)[-1].split("_")[0] not in LOOKUP_VERBS}
+
+    @property
+    def uses_found_file(self) -> bool:
+        """Whether a file was found for the intent and a step that acts takes a file (attaches, moves, packs
+        one), by its path or by a reference to a lookup."""
+        if not any(line.startswith("file ") for line in self.found):
+            return False
+        return any(set(s.get("args", {})) & FILE_ARGS for s in self.workflow.get("states", [])
+                   if s["call"] in self.acting)
 
     @property
     def talk_only(self) -> bool:
@@ -70,11 +97,17 @@ class ExamplePicker:
         n = max(1, len(examples))
         self._idf = {w: math.log(1 + n / c) for w, c in counts.items()}
 
-    def pick(self, intent: str, usable: set[str], k: int) -> list[Example]:
+    def pick(self, intent: str, usable: set[str], k: int, fits: dict[str, float] | None = None,
+             names_file: bool = False) -> list[Example]:
         """Up to k examples, closest last (small models follow the nearest one, so it goes right before
-        the intent). `usable`: the functions the table has."""
+        the intent). `usable`: the functions the table has. `fits`: how well each function matches the
+        intent (0 to 1); an example whose acting functions fit is closer even when it shares no word
+        ("cancel my squash game" and "call off the offsite" both cancel an event). `names_file`: the request
+        names a file found for it; an example that uses a file its own request names is then closer (it
+        shows where such a path goes: an attachment, a source)."""
         if k <= 0:
             return []
+        fits = fits or {}
         words = _words(intent)
         scored = []
         for i, (example, theirs) in enumerate(zip(self.examples, self._words, strict=True)):
@@ -82,8 +115,18 @@ class ExamplePicker:
                 continue
             shared = words & theirs
             score = sum(self._idf.get(w, 0.0) for w in shared)
+            score += FIT_WEIGHT * max((fits.get(c, 0.0) for c in example.acting), default=0.0)
+            if names_file and example.uses_found_file:
+                score += FILE_WEIGHT
             if example.talk_only and len(shared) < max(2, len(theirs) // 2):
                 continue
             scored.append((score, -i, example))
         scored.sort(key=lambda t: (t[0], t[1]), reverse=True)
-        return [e for score, _, e in scored[:k] if score > 0][::-1]
+        picked: list[Example] = []
+        for score, _, example in scored:
+            if len(picked) == k or score <= 0:
+                break
+            # One example per way of acting: a second that does the same thing teaches nothing new.
+            if all(example.acting != e.acting for e in picked):
+                picked.append(example)
+        return picked[::-1]

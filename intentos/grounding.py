@@ -23,8 +23,10 @@ from functools import cache
 from zoneinfo import ZoneInfo
 
 MAX_LINES = 10
-MAX_LINE_CHARS = 180
-MAX_CHARS = 1500
+# A mail's line is sender, subject and the body's start; at 180 characters an invitation's body was cut
+# before the date and place it gives, which a plan then had to invent.
+MAX_LINE_CHARS = 260
+MAX_CHARS = 1800
 MIN_SCORE = 2.0  # a name, title or tag word (weight 2), or two words of a text: one word of a text is chance
 
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)

@@ -6,17 +6,24 @@ Qwen2.5-Coder-1.5B wrote a mail to the insurer that says "please send my car tit
 entity the request names (every word of its name is a word of the request) that the plan neither writes by its
 reference (a path) nor could reach through a call of the app that offered it (one whose result a later state
 uses) is a repair problem, once a stage: a repair that still leaves it out stands, since a request may name a
-thing without wanting it used ("tell Chris the car title is in the post"). The problem says where such a thing
-most likely goes: an argument the plan leaves unset whose description speaks of paths ("attachments: sandbox
-paths of files to attach").
+thing without wanting it used ("tell Chris the car title is in the post"). A plan whose acting step writes a
+path of its own with the same name (a new folder "Documents/Invoices" beside a found invoices-2026.txt) is
+taken to mean that thing. The problem says where such a thing most likely goes: an argument the plan leaves
+unset whose description speaks of paths ("attachments: sandbox paths of files to attach").
+
+The same goes for a plural the request uses ("copy the invoices to ...") when grounding
+found several files whose names hold its singular and the plan writes some of them but not all, with no step
+run for each item: the problem lists them all.
 """
 
 from __future__ import annotations
 
 import json
+import re
 
-from intentos.grounding import Grounded
-from intentos.references import find_references
+from intentos.function import Effect
+from intentos.grounding import Grounded, words_of
+from intentos.references import find_references, strings
 from intentos.table import FunctionTable
 from intentos.validation import Problem
 from intentos.workflow import Workflow
@@ -24,18 +31,47 @@ from intentos.workflow import Workflow
 OVERLOOKED = "overlooked"  # the problem's code
 
 
-def overlooked(workflow: Workflow, grounded: list[Grounded], table: FunctionTable) -> list[Problem]:
-    """A problem for each entity found for the request, named by it, that the plan does not use."""
+def overlooked(workflow: Workflow, intent: str, grounded: list[Grounded], table: FunctionTable) -> list[Problem]:
+    """A problem for each entity found for the request, named by it, that the plan does not use, and for each
+    plural of the request whose found items the plan uses only some of."""
     written = json.dumps([s.args for s in workflow.states.values()], ensure_ascii=False)
     used = {ref.state for s in workflow.states.values() for ref in find_references([s.args, s.for_each])}
     # An app's call whose result a later state uses may well be how the plan reaches the entity.
     reaching = {s.call.split(".", 1)[0] for name, s in workflow.states.items() if name in used}
-    missed = [g for g in grounded if g.named and g.ref and g.ref not in written and g.app not in reaching]
+    # Paths and names (not texts) that acting steps write: a thing the plan makes or moves under that name.
+    acting = [s.args for s in workflow.states.values()
+              if (fn := table.functions.get(s.call)) is not None and fn.effect != Effect.READ]
+    named_in_plan = {_name_words(text) for text in strings(acting) if " " not in text.strip()}
+    missed = [g for g in grounded if g.named and g.ref and g.ref not in written and g.app not in reaching
+              and _name_words(g.ref) not in named_in_plan]
     where = _path_slots(workflow, table)
-    return [Problem(code=OVERLOOKED, message=(
-                f"the request names {g.ref!r} (found for this request), but the plan does not use it; write "
-                f"{g.ref!r} where the request needs it" + (f", e.g. in {where}" if where else "")))
-            for g in missed]
+    problems = [Problem(code=OVERLOOKED, message=(
+                    f"the request names {g.ref!r} (found for this request), but the plan does not use it; write "
+                    f"{g.ref!r} where the request needs it" + (f", e.g. in {where}" if where else "")))
+                for g in missed]
+    if not any(s.for_each is not None for s in workflow.states.values()):
+        for plural, refs in _plurals(intent, grounded).items():
+            left = [r for r in refs if r not in written]
+            if left and len(left) < len(refs):
+                problems.append(Problem(code=OVERLOOKED, message=(
+                    f"the request says {plural!r}, and {len(refs)} were found for it ({', '.join(map(repr, refs))}), "
+                    f"but the plan uses only {', '.join(repr(r) for r in refs if r not in left)}; do the step for "
+                    f"each of them (for_each over a list result, or one state each)")))
+    return problems
+
+
+def _plurals(intent: str, grounded: list[Grounded]) -> dict[str, list[str]]:
+    """For each plural word of the request, the refs of the grounded entities whose last path part holds its
+    singular, when there are at least two."""
+    out: dict[str, list[str]] = {}
+    for word in dict.fromkeys(re.findall(r"[a-z]{3,}s\b", intent.lower())):
+        if word.endswith("ss"):
+            continue
+        singulars = {word[:-1]} | ({word[:-2]} if word.endswith("es") else set())
+        refs = [g.ref for g in grounded if g.ref and any(w in g.ref.rsplit("/", 1)[-1].lower() for w in singulars)]
+        if len(refs) >= 2:
+            out[word] = refs
+    return out
 
 
 def _path_slots(workflow: Workflow, table: FunctionTable) -> str:
@@ -48,3 +84,11 @@ def _path_slots(workflow: Workflow, table: FunctionTable) -> str:
             if arg not in state.args and "path" in (field.description or "").lower():
                 slots.append(f"state {name!r} args.{arg} ({field.description})")
     return ", ".join(slots[:2])
+
+
+def _name_words(path: str) -> frozenset[str]:
+    """The letter words of a path's last part, extension left out: what a thing of that name is called
+    ("Documents/Invoices" and "invoices-2026.txt" are both {invoices})."""
+    last = path.rstrip("/").rsplit("/", 1)[-1]
+    stem = last.rsplit(".", 1)[0] if "." in last.lstrip(".") else last
+    return frozenset(w for w in words_of(stem) if w.isalpha() and len(w) > 1)

@@ -5,7 +5,10 @@ examples were shown. Each finding is a repair problem like any other:
 - values borrowed from a worked example (`intentos.borrowed`), every reply;
 - a plan that only hands the request back (`intentos.asking`), once a stage; the repairs that follow
   get a grammar without ask and say;
-- an entity the request names that the plan leaves out (`intentos.overlooked`), once a stage.
+- an entity the request names that the plan leaves out (`intentos.overlooked`), and a plan that only looks
+  things up when the request names an action (`intentos.undone`), once a stage;
+- on a plain function-calling table (no function returns anything), a call of a function that shares no
+  word with the request (`intentos.unasked`), once a stage.
 "Once a stage": a repair that does the same again stands, since the request may really want it.
 """
 
@@ -19,6 +22,8 @@ from intentos.examples import Example
 from intentos.grounding import Grounded
 from intentos.overlooked import overlooked
 from intentos.table import FunctionTable
+from intentos.unasked import unasked
+from intentos.undone import undone
 from intentos.validation import Problem
 from intentos.workflow import Workflow
 
@@ -27,7 +32,8 @@ class SelfCheck:
     """The checks for one request, with what they remember between its replies."""
 
     def __init__(self, intent: str, shown: FunctionTable, examples: list[Example], grounded: list[Grounded],
-                 sources: str) -> None:
+                 sources: str, *, plain: bool = False) -> None:
+        """`plain`: the table's functions return nothing (plain function calling)."""
         self.intent = intent
         self.shown = shown
         self.examples = examples
@@ -36,7 +42,10 @@ class SelfCheck:
         self.echo: Echo | None = None  # the last reply's echo of the request, if it was one
         self._echoed = False
         self._reminded = False
-        self._acting_schema: dict[str, Any] | None = None
+        self.plain = plain
+        self._unasked = False
+        self._banned: set[str] = set()
+        self._schemas: dict[tuple[frozenset[str], bool], dict[str, Any]] = {}
 
     def problems(self, workflow: Workflow, ends_stage: bool) -> list[Problem]:
         """What is wrong with a reply that parsed and validated; `ends_stage`: it ends in agent.observe
@@ -47,23 +56,38 @@ class SelfCheck:
             self._echoed = True
             found += self.echo.problems
         if not self._reminded and not ends_stage:
-            missed = overlooked(workflow, self.grounded, self.shown)
+            missed = overlooked(workflow, self.intent, self.grounded, self.shown) \
+                + undone(workflow, self.intent, self.shown)
             self._reminded = bool(missed)
             found += missed
+        if self.plain and not self._unasked and not found:
+            extra = unasked(workflow, self.intent, self.shown)
+            self._unasked = bool(extra)
+            found += extra
         return found
 
     def schema(self, schema: dict[str, Any] | None) -> dict[str, Any] | None:
-        """The schema for the next reply: after an echo, the table without ask and say, call written first
-        (a state the model had named "ask" went on to agent.say, then to a refusal)."""
-        if schema is None or not self._echoed:
+        """The schema for the next reply: without the banned functions (`ban`), and after an echo without ask
+        and say, call written first (a state the model had named "ask" went on to agent.say, then to a
+        refusal)."""
+        banned = self._banned | (set(TALKING) if self._echoed else set())
+        if schema is None or not banned:
             return schema
-        if self._acting_schema is None:
-            acting = self.shown.subset([n for n in self.shown.functions if n not in TALKING])
-            self._acting_schema = acting.workflow_schema(call_first=True)
-        return self._acting_schema
+        key = (frozenset(banned), self._echoed)
+        if key not in self._schemas:
+            kept = self.shown.subset([n for n in self.shown.functions if n not in banned])
+            self._schemas[key] = kept.workflow_schema(call_first=self._echoed)
+        return self._schemas[key]
+
+    def ban(self, calls: set[str]) -> None:
+        """Leave `calls` out of the next replies' grammar, for this stage: a repair that wrote a plan whose
+        lookups found nothing again word for word gets a grammar that cannot (a small model repeats itself,
+        even a little warmer)."""
+        self._banned |= {c for c in calls if c in self.shown}
 
     def new_stage(self, observed: str) -> None:
         """A stage ran: its results are sources too, and each once-a-stage check may speak again."""
         self.sources += "\n" + observed
         self.echo = None
-        self._echoed = self._reminded = False
+        self._echoed = self._reminded = self._unasked = False
+        self._banned = set()

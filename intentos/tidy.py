@@ -11,6 +11,12 @@ that have one obvious fix:
   wait for the answer (it shows the question and the plan goes on), so such an ask only restates the
   request before the plan does what was asked anyway; it is the commonest slip of a 1.5B model on plain
   function calling. An ask whose answer a state uses, or that ends the plan, stays;
+- an `agent.ask` for a yes/no ("Do you accept? (yes/no)") whose answer only `agent.check` states test, with
+  other app calls after it: the ask, the checks and what only their failure branches led to are dropped.
+  The person confirms the whole plan before it runs, and an ask's result is never the answer, so such a
+  check could only fail;
+- a reference closed with the bracket of its last index instead of a brace (`${find.result.paths[0]]`):
+  closed with a brace;
 - a `"next": "done"` in the middle of a list that leaves the state after it unreachable (nothing else
   leads there): dropped, so the plan runs on in the order written.
 Each fix is described in a note that the trace keeps.
@@ -18,11 +24,14 @@ Each fix is described in a note that the trace keeps.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from intentos.references import find_references
 from intentos.validation import ASK_CALL as ASK
-from intentos.workflow import TERMINALS
+from intentos.validation import CHECK_CALL as CHECK
+from intentos.workflow import ARGS_MAX_DEPTH, TERMINALS
+from intentos.yamlfile import nesting_depth
 
 TALK_APP = "agent"
 _TRANSITIONS = ("next", "on_failure")
@@ -46,8 +55,31 @@ def tidy_states(states: list[Any], taken: set[str] = frozenset()) -> tuple[list[
             notes.append(f"states[{i}] named {fresh!r}" if name is None else f"state {name!r} renamed {fresh!r}")
         if isinstance(state.get("name"), str):
             seen.add(state["name"])
+    states = _close_brackets(states, notes)
     states = _drop_unused_asks(states, notes)
     return _link_stranded(states, notes), notes
+
+
+# `${STATE.result.PATH]`: a reference whose closing brace was written as the bracket of its last index.
+_BRACKET_CLOSED = re.compile(r"(\$\{\s*[A-Za-z_][\w-]*\.result(?:\.[A-Za-z_][\w-]*|\.\d+|\[\d+\])*)\](?![\]}])")
+
+
+def _close_brackets(states: list[Any], notes: list[str]) -> list[Any]:
+    def fix(value: Any) -> Any:
+        if isinstance(value, str):
+            fixed = _BRACKET_CLOSED.sub(r"\1}", value)
+            if fixed != value:
+                notes.append(f"closed {value!r} with a brace")
+            return fixed
+        if isinstance(value, list):
+            return [fix(v) for v in value]
+        if isinstance(value, dict):
+            return {k: fix(v) for k, v in value.items()}
+        return value
+
+    # Arguments nested too deeply for validation are left to it (fix recurses).
+    return [{**s, "args": fix(s["args"])} if isinstance(s, dict) and isinstance(s.get("args"), dict)
+            and nesting_depth(s["args"], ARGS_MAX_DEPTH) <= ARGS_MAX_DEPTH else s for s in states]
 
 
 def _verb(call: Any) -> str:
@@ -67,30 +99,64 @@ def _fresh_name(stem: str, used: set[str]) -> str:
 def _drop_unused_asks(states: list[Any], notes: list[str]) -> list[Any]:
     if not all(isinstance(s, dict) for s in states):
         return states
-    drop: set[int] = set()
+    drop: dict[int, str] = {}  # index -> why
     for i, state in enumerate(states):
         if state.get("call") != ASK or not isinstance(state.get("name"), str):
             continue
-        acts_after = any(_app(s.get("call")) not in (TALK_APP, None) for s in states[i + 1:])
-        if acts_after and not _answer_used(state["name"], states):
-            drop.add(i)
+        if not any(_app(s.get("call")) not in (TALK_APP, None) for s in states[i + 1:]):
+            continue  # an ask that ends the plan (or only talk follows) is the plan's answer
+        users = [j for j, s in enumerate(states) if j != i and _uses(s, state["name"])]
+        if not users:
+            drop[i] = "no state uses its answer and the plan goes on without it"
+        elif all(states[j].get("call") == CHECK for j in users):
+            # "Do you accept? (yes/no)" then a check of the answer: the person confirms the whole plan
+            # before it runs, and an ask never returns the answer, so the check could only fail.
+            drop[i] = "a yes/no question the plan's own confirmation asks"
+            for j in users:
+                drop[j] = f"it checked the answer to {state['name']!r}, which is asked by confirming the plan"
     if not drop:
         return states
     kept_after: dict[str, str] = {}
     for i in sorted(drop):
+        name = states[i]["name"]
         following = next((states[j]["name"] for j in range(i + 1, len(states)) if j not in drop), "done")
-        kept_after[states[i]["name"]] = following
-        notes.append(f"dropped agent.ask {states[i]['name']!r}: no state uses its answer and the plan goes on "
-                     "without it")
+        explicit = states[i].get("next") if states[i].get("call") == CHECK else None
+        kept_after[name] = explicit if isinstance(explicit, str) and explicit not in kept_after else following
+        notes.append(f"dropped {states[i].get('call')} {name!r}: {drop[i]}")
     kept = []
     for i, state in enumerate(states):
         if i in drop:
             continue
         for key in _TRANSITIONS:
-            if state.get(key) in kept_after:
+            for _ in kept_after:  # a dropped check may lead to another dropped state; bounded against cycles
+                if state.get(key) not in kept_after:
+                    break
                 state[key] = kept_after[state[key]]
         kept.append(state)
-    return kept
+    # What only a dropped check's failure branch led to ("OK, I won't go") goes too.
+    reached, before = _reachable(kept), _reachable(states)
+    branch = [s for s in kept if s["name"] in before and s["name"] not in reached]
+    for s in branch:
+        notes.append(f"dropped {s.get('call')} {s['name']!r}: only a dropped check led there")
+    return [s for s in kept if s not in branch]
+
+
+def _reachable(states: list[dict[str, Any]]) -> set[str]:
+    """The names a list-form plan can reach from its first state (a state without `next` goes on to the one
+    after it)."""
+    names = [s.get("name") for s in states]
+    following = dict(zip(names, [*names[1:], None], strict=True))
+    by_name = {s.get("name"): s for s in states}
+    seen: set[str] = set()
+    todo = names[:1]
+    while todo:
+        name = todo.pop()
+        if not isinstance(name, str) or name in seen or name not in by_name:
+            continue
+        seen.add(name)
+        state = by_name[name]
+        todo += [state.get("next", following[name]), state.get("on_failure")]
+    return seen
 
 
 def _link_stranded(states: list[Any], notes: list[str]) -> list[Any]:
@@ -111,6 +177,5 @@ def _app(call: Any) -> str | None:
     return call.split(".", 1)[0] if isinstance(call, str) and "." in call else None
 
 
-def _answer_used(name: str, states: list[dict[str, Any]]) -> bool:
-    return any(ref.state == name for s in states if s.get("name") != name
-               for key in ("args", "for_each") for ref in find_references(s.get(key)))
+def _uses(state: dict[str, Any], name: str) -> bool:
+    return any(ref.state == name for key in ("args", "for_each") for ref in find_references(state.get(key)))

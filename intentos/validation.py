@@ -12,6 +12,7 @@ references to its result `{items: [...], count}`.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -32,6 +33,7 @@ from intentos.table import FunctionTable
 from intentos.workflow import MAX_FOR_EACH_ITEMS, TERMINALS, State, Workflow
 
 ASK_CALL = "agent.ask"  # its result is the question it showed, never an answer
+CHECK_CALL = "agent.check"
 SAY_CALL = "agent.say"
 REFUSE_CALL = "agent.refuse"
 TALK_CALLS = frozenset({ASK_CALL, SAY_CALL, REFUSE_CALL})  # a plan of only these does nothing in any app
@@ -565,4 +567,12 @@ def _not_a_reference(bad: str) -> str:
     if "(" in bad:  # a call written inside a reference: the commonest slip of small models
         return (f"{bad} is not a reference: a reference cannot call a function; call it in an earlier state, "
                 "then write ${THAT_STATE.result.FIELD}")
+    dotted = _DOTTED_STATE.match(bad)
+    if dotted:  # a person or thing written as if it were a state: "${Anna.berg.result.email}"
+        return (f"{bad} is not a reference: {dotted.group(1)!r} is not a state of this plan (a state name has no "
+                "dots); write the value itself as text, or look it up in an earlier state and write "
+                "${THAT_STATE.result.FIELD}")
     return f"{bad} is not a reference; write ${{STATE.result.FIELD}}"
+
+
+_DOTTED_STATE = re.compile(r"\$\{\s*([^\s{}.]+(?:\.[^\s{}.]+)+?)\.result\b")

@@ -53,6 +53,18 @@ def state(name: str, call: str, **args) -> dict:
     return {"name": name, "call": call, "args": args}
 
 
+class Constraining(ReplayBackend):
+    """A replay that records the grammar each turn was given."""
+
+    def __init__(self, texts: list[str]) -> None:
+        super().__init__(texts)
+        self.schemas: list[str] = []
+
+    def generate(self, messages, schema=None, options=None):
+        self.schemas.append(json.dumps(schema))
+        return super().generate(messages, schema, options)
+
+
 # -- grounding -----------------------------------------------------------------------------------------
 
 
@@ -300,14 +312,8 @@ def test_an_ask_that_ends_the_plan_stays_and_its_answer_cannot_feed_a_step(offic
 def test_a_plan_that_hands_the_request_back_is_repaired_without_that_function(office) -> None:
     echo = {"states": [state("ask", "agent.ask", question="Add a task to water the plants on Friday?")]}
     act = {"states": [state("add", "tasks.add", title="Water the plants")]}
-    schemas = []
-
-    class Constraining(ReplayBackend):  # records the grammar each turn was given
-        def generate(self, messages, schema=None, options=None):
-            schemas.append(json.dumps(schema))
-            return super().generate(messages, schema, options)
-
     ctl = Controller(Constraining([json.dumps(echo), json.dumps(act)]), TABLE, office, examples=[])
+    schemas = ctl.backend.schemas
     resolution = ctl.resolve("Add a task to water the plants on Friday")
     assert "only repeats what the request already says" in resolution.trace.attempts[0].problems[0]
     assert list(resolution.workflow.states) == ["add"]
@@ -427,3 +433,235 @@ def test_values_copied_from_a_worked_example_are_a_repair_problem(office) -> Non
                      settings=ControllerSettings(examples=1, dry_run=False))
     resolution = ctl.resolve("Go bouldering at Bloc Valencia on Friday at 9")
     assert not any("worked example" in p for a in resolution.trace.attempts for p in a.problems)
+
+
+# -- mechanical fixes and leads --------------------------------------------------------------------------
+
+
+def test_a_call_written_inside_a_reference_becomes_a_state_of_its_own(office) -> None:
+    inline = {"states": [
+        state("meet", "calendar.add_event", title="Lunch with Anna",
+              start="${clock.resolve('next friday 1pm', 'Europe/Berlin')}", duration_minutes=60),
+        state("tell", "agent.say", message="booked for ${clock.resolve(phrase='next friday 1pm')}")]}
+    ctl = planner(office, [inline])
+    resolution = ctl.resolve("book lunch with Anna next Friday at 1pm")
+
+    assert resolution.trace.attempts[0].problems == []  # no repair turn spent on it
+    states = resolution.workflow.states
+    assert list(states) == ["resolve", "meet", "resolve_2", "tell"]
+    assert states["resolve"].call == "clock.resolve" and states["resolve"].args == {"phrase": "next friday 1pm"}
+    assert states["meet"].args["start"] == "${resolve.result.iso}"
+    assert states["tell"].args["message"] == "booked for ${resolve_2.result.iso}"
+    assert any("extra arguments dropped: 'Europe/Berlin'" in n for n in resolution.trace.attempts[0].tidied)
+    assert resolution.trace.dry_run.summary().endswith("all fine")
+
+
+def test_a_jump_to_a_state_that_gained_a_lifted_call_enters_the_call_first(office) -> None:
+    inline = {"start": "meet", "states": [
+        {**state("meet", "calendar.add_event", title="Lunch", start="${clock.resolve('tomorrow 1pm')}"),
+         "next": "done"}]}
+    workflow, problems = planner(office, []).parse(json.dumps(inline), "lunch tomorrow at 1")
+    assert problems == [] and workflow.start == "resolve"
+
+
+def test_an_inline_call_that_writes_or_is_not_literal_is_left_for_validation(office) -> None:
+    for written in ("${files.trash('Documents/a.txt')}", "${clock.resolve(__import__('os').getcwd())}"):
+        plan = {"states": [state("say", "agent.say", message=written)]}
+        _, problems = planner(office, []).parse(json.dumps(plan), "say it")
+        assert any("cannot call a function" in str(p) for p in problems), written
+
+
+def test_an_empty_lookup_is_told_where_grounding_found_what_it_looked_for(office) -> None:
+    wrong_app = {"states": [state("trip", "mail.search", query="Trip to Lisbon"),
+                            state("show", "mail.read", id="${trip.result.messages[0].id}")]}
+    right_app = {"states": [state("trip", "notes.read", note="Trip to Lisbon")]}
+    ctl = planner(office, [wrong_app, right_app])
+    resolution = ctl.resolve("what's in my Trip to Lisbon note?")
+
+    problem = resolution.trace.attempts[0].problems[0]
+    assert "'trip' (mail.search) found nothing for 'Trip to Lisbon'" in problem
+    assert 'note "Trip to Lisbon" (tags travel): Flights booked' in problem and "(in notes)" in problem
+    assert resolution.workflow.states["trip"].call == "notes.read"
+
+
+def test_an_example_that_does_what_the_request_asks_is_picked_without_a_shared_word(office) -> None:
+    def example(intent: str, *states: dict) -> Example:
+        return Example(intent=intent, workflow={"states": list(states)})
+
+    call_off = example("Call off the offsite planning meeting",
+                       state("found", "calendar.find_events", query="offsite planning"),
+                       state("cancel", "calendar.cancel_event", uid="${found.result.events[0].uid}"))
+    who = example("Who do I know at the squash club?", state("found", "contacts.find", query="squash club"))
+    also_who = example("Who do I know at the tennis club?", state("found", "contacts.find", query="tennis club"))
+    ctl = Controller(ReplayBackend([]), TABLE, office, ControllerSettings(examples=2),
+                     examples=[call_off, who, also_who])
+    picked = ctl.pick_examples("Cancel my squash game with Raj on Friday and let him know")
+    # The closest last; of two examples acting alike (both only look a contact up), one is shown.
+    assert [e.intent for e in picked] == ["Who do I know at the squash club?", "Call off the offsite planning meeting"]
+
+
+def test_a_plural_whose_found_items_the_plan_uses_only_partly_is_told_once(office) -> None:
+    one = {"states": [state("copy", "files.copy", source="Downloads/invoice-2026-01-acme.pdf",
+                            destination="Documents")]}
+    each = {"states": [state("found", "files.find", pattern="*nvoice*", under="Downloads"),
+                       {**state("copy", "files.copy", source="${item}", destination="Documents"),
+                        "for_each": "${found.result.paths}"}]}
+    ctl = planner(office, [one, each])
+    resolution = ctl.resolve("Copy the invoices in Downloads into Documents")
+
+    problem = resolution.trace.attempts[0].problems[0]
+    assert problem.startswith("the request says 'invoices', and 3 were found for it (")
+    assert "but the plan uses only 'Downloads/invoice-2026-01-acme.pdf'" in problem
+    assert resolution.workflow.states["copy"].for_each == "${found.result.paths}"
+
+
+def test_a_reference_closed_with_a_bracket_is_closed_with_a_brace() -> None:
+    states, notes = tidy_states([{"name": "read", "call": "mail.read",
+                                  "args": {"id": "${latest.result.messages[0].id]"}}])
+    assert states[0]["args"]["id"] == "${latest.result.messages[0].id}"
+    assert notes == ["closed '${latest.result.messages[0].id]' with a brace"]
+
+
+def test_a_person_written_as_a_reference_is_told_to_write_the_value(office) -> None:
+    plan = {"states": [state("meet", "calendar.add_event", title="Sync", start="2026-03-12T10:00:00",
+                             attendees=["${Anna.berg.result.email}"])]}
+    _, problems = planner(office, []).parse(json.dumps(plan), "sync with Anna on Thursday at 10")
+    assert any("'Anna.berg' is not a state of this plan (a state name has no dots); write the value itself"
+               in str(p) for p in problems)
+
+
+def test_a_yes_no_question_checked_before_acting_is_left_to_the_plan_confirmation() -> None:
+    states, notes = tidy_states([
+        {"name": "ok", "call": "agent.ask", "args": {"question": "Shall I book it? (yes/no)"}},
+        {"name": "yes", "call": "agent.check", "args": {"value": "${ok.result.question}", "op": "==", "other": "yes"},
+         "on_failure": "no"},
+        {"name": "book", "call": "calendar.add_event", "args": {"title": "Climbing"}, "next": "done"},
+        {"name": "no", "call": "agent.say", "args": {"message": "Not booked."}}])
+    assert [s["name"] for s in states] == ["book"]
+    assert notes == ["dropped agent.ask 'ok': a yes/no question the plan's own confirmation asks",
+                     "dropped agent.check 'yes': it checked the answer to 'ok', which is asked by confirming the plan",
+                     "dropped agent.say 'no': only a dropped check led there"]
+
+
+def test_a_plain_call_the_request_does_not_ask_for_is_told_once() -> None:
+    from intentos.eval.bfcl.suite import load_bfcl_suite, single_turn_table
+
+    foreign, names = single_turn_table(load_bfcl_suite("simple_python").case("simple_python_0"))
+    area = names.to_intentos["calculate_triangle_area"]
+    call = {"states": [state("area", area, base=10, height=5)]}
+    refuse = {"states": [state("no", "agent.refuse", reason="no listed function gives boiling points")]}
+    ctl = Controller(ReplayBackend([json.dumps(call), json.dumps(refuse)]), foreign, None, examples=[])
+    resolution = ctl.resolve("At what temperature does ethanol boil?")
+    told = resolution.trace.attempts[0].problems[0]
+    assert told.startswith(f"state 'area': the request asks for nothing {area} does (")
+    assert resolution.workflow.states["no"].call == "agent.refuse"
+
+    asked = Controller(ReplayBackend([json.dumps(call)]), foreign, None, examples=[])
+    assert asked.resolve("How big is a triangle with base 10 and height 5? I need its area").trace.repairs == 0
+    # Told once: the same call again stands.
+    again = Controller(ReplayBackend([json.dumps(call), json.dumps(call)]), foreign, None, examples=[])
+    assert again.resolve("At what temperature does ethanol boil?").workflow.states["area"].call == area
+
+
+def test_a_plan_that_only_looks_up_what_the_request_asks_to_act_on_is_told_once(office) -> None:
+    only_reads = {"states": [state("pass", "files.find", pattern="*meeting*")]}
+    acts = {"states": [state("pass", "files.find", pattern="*meeting*"),
+                       state("send", "mail.send", to=["Ben Okafor <ben.okafor@example.com>"], subject="Notes",
+                             body="Attached.", attachments=["${pass.result.paths[0]}"])]}
+    ctl = planner(office, [only_reads, acts])
+    resolution = ctl.resolve("Send Ben the notes file from the meeting")
+    assert ("the request asks for an action (mail.send or mail.send_draft), but every step of the plan only looks "
+            "something up or talks; add the step that does what is asked, using what the lookups find"
+            ) in resolution.trace.attempts[0].problems
+    assert resolution.workflow.states["send"].call == "mail.send"
+    # A question asks for no action.
+    asked = planner(office, [only_reads]).resolve("Did Ben send me anything about the budget?")
+    assert asked.trace.attempts[0].problems == []
+
+
+def test_a_plan_whose_lookup_found_nothing_written_again_loses_that_lookup(office) -> None:
+    failing = {"states": [state("find", "files.find", pattern="*boarding-pass*"),
+                          state("show", "files.read", path="${find.result.paths[0]}")]}
+    other = {"states": [state("list", "files.list", folder="Downloads")]}
+    ctl = Controller(Constraining([json.dumps(failing), json.dumps(failing), json.dumps(other)]), TABLE, office,
+                     examples=[])
+    schemas = ctl.backend.schemas
+    resolution = ctl.resolve("read my boarding pass")
+    second = resolution.trace.attempts[1].problems
+    assert second[-1] == ("this plan failed the same way before; the next reply cannot use files.find, which found "
+                          "nothing: look where the request's things are")
+    assert '"const": "files.find"' in schemas[1] and '"const": "files.find"' not in schemas[2]
+    assert '"const": "files.read"' in schemas[2] and '"const": "files.list"' in schemas[2]
+    assert list(resolution.workflow.states) == ["list"]
+
+
+def test_a_step_using_the_item_without_a_loop_runs_for_each_of_the_lookup_before_it(office) -> None:
+    plan = {"states": [state("found", "files.find", pattern="*nvoice*", under="Downloads"),
+                       state("copy", "files.copy", source="${item}", destination="Documents")]}
+    ctl = planner(office, [plan])
+    resolution = ctl.resolve("Copy every invoice in Downloads into Documents")
+    assert resolution.trace.attempts[0].problems == []
+    assert resolution.workflow.states["copy"].for_each == "${found.result.paths}"
+    assert "state 'copy' uses ${item}: it runs for each of ${found.result.paths}" in resolution.trace.attempts[0].tidied
+    # An item field picks the list whose items have it.
+    people = {"states": [state("found", "contacts.find", query="Okafor"),
+                         state("tell", "agent.say", message="${item.email}")]}
+    workflow, problems = planner(office, []).parse(json.dumps(people), "say the emails")
+    assert problems == [] and workflow.states["tell"].for_each == "${found.result.contacts}"
+
+
+def test_a_field_of_a_listed_item_written_on_the_whole_result_means_the_first_item(office) -> None:
+    plan = {"states": [state("found", "contacts.find", query="Okafor"),
+                       state("tell", "agent.say", message="Ben is ${found.result.email} (${found.result.count})")]}
+    workflow, problems = planner(office, []).parse(json.dumps(plan), "what is Ben's address?")
+    assert problems == []
+    assert workflow.states["tell"].args["message"] == "Ben is ${found.result.contacts[0].email} (${found.result.count})"
+    # A field no list's items have is left for validation to name.
+    plan["states"][1]["args"]["message"] = "${found.result.birthday}"
+    _, problems = planner(office, []).parse(json.dumps(plan), "when is Ben's birthday?")
+    assert any("has no field 'birthday'" in str(p) for p in problems)
+
+
+def test_a_plan_that_tells_no_one_when_the_request_says_to_is_told_once(office) -> None:
+    silent = {"states": [state("add", "tasks.add", title="Water the plants")]}
+    tells = {"states": [state("add", "tasks.add", title="Water the plants"),
+                        state("tell", "mail.send", to=["Ben Okafor <ben.okafor@example.com>"], subject="Plants",
+                              body="I'll water the plants.")]}
+    resolution = planner(office, [silent, tells]).resolve("Add a task to water the plants and let Ben know")
+    assert resolution.trace.attempts[0].problems == [
+        "the request says 'let Ben know': someone is to be told, but no step sends anything; add a step that "
+        "does (mail.send) after the others"]
+    assert resolution.workflow.states["tell"].call == "mail.send"
+    # Told once; and "let me know" is the agent's to answer.
+    assert planner(office, [silent, silent]).resolve("Add a task to water the plants and tell Ben").trace.repairs == 1
+    assert planner(office, [silent]).resolve("Add a task to water the plants and let me know").trace.repairs == 0
+
+
+def test_a_step_for_each_item_of_an_empty_list_is_a_repair_problem_with_a_lead(office) -> None:
+    nothing = {"states": [state("found", "files.find", pattern="*receipt*", under="Downloads"),
+                          {**state("copy", "files.copy", source="${item}", destination="Documents"),
+                           "for_each": "${found.result.paths}"}]}
+    some = {"states": [state("found", "files.find", pattern="*nvoice*", under="Downloads"),
+                       {**state("copy", "files.copy", source="${item}", destination="Documents"),
+                        "for_each": "${found.result.paths}"}]}
+    ctl = planner(office, [nothing, some])
+    resolution = ctl.resolve("Copy the Hetzner invoice files into Documents")
+    problem = resolution.trace.attempts[0].problems[0]
+    assert problem.startswith("dry run: step 'copy' (files.copy) ran for no item: ${found.result.paths} was empty")
+    assert "Downloads/Invoice_Hetzner_2026-02.pdf (in files)" in problem  # where grounding found them
+    assert resolution.trace.dry_run.summary() == "dry run in a scratch copy: 2 step(s) ran, all fine"
+    # Shown anyway when it is the last attempt, and the summary says so.
+    last = planner(office, [nothing], max_attempts=1).resolve("Copy the Hetzner invoice files into Documents")
+    assert last.trace.dry_run.summary() == "dry run in a scratch copy: 2 step(s) ran, but 'copy' ran for no item"
+
+
+def test_a_plan_that_looks_up_and_asks_back_is_not_told_to_act(office) -> None:
+    which = {"states": [state("found", "notes.search", tag="lists"),
+                        state("which", "agent.ask", question="Which of ${found.result.count} list notes?")]}
+    assert planner(office, [which]).resolve("Delete my list note").trace.repairs == 0
+
+
+def test_a_plan_that_makes_a_thing_of_the_found_name_is_not_told_it_left_the_found_one_out(office) -> None:
+    # "receipts-2026-02.txt" is named by any request that says "receipts"; a new folder of that name is the point.
+    mkdir = {"states": [state("make", "files.mkdir", path="Documents/Receipts")]}
+    assert planner(office, [mkdir]).resolve("Make me a Receipts folder under Documents").trace.repairs == 0

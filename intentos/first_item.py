@@ -1,0 +1,75 @@
+"""A field of a list's item written as a field of the whole result: the first item's.
+
+Small models write `${found.result.email}` after `contacts.find`, whose result is `{contacts, count}`;
+validation says "the result has no field 'email'" and the repair often writes it again. When the
+result has exactly one list whose items have that field, the reference is rewritten to the first
+item's (`${found.result.contacts[0].email}`), which is what a plan that looked one thing up means;
+the dry run then says so if the list is empty. Anything else is left for validation.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from intentos.references import find_references
+from intentos.table import FunctionTable
+from intentos.workflow import ARGS_MAX_DEPTH
+from intentos.yamlfile import nesting_depth
+
+
+def first_items(states: list[Any], table: FunctionTable, earlier: dict[str, str]) -> tuple[list[Any], list[str]]:
+    """The states with such references rewritten, and a note per rewrite. `earlier`: the calls of states of
+    earlier stages, by name."""
+    calls = dict(earlier)
+    calls.update({s["name"]: s["call"] for s in states if isinstance(s, dict)
+                  and isinstance(s.get("name"), str) and isinstance(s.get("call"), str)})
+    notes: list[str] = []
+    out = []
+    for state in states:
+        if isinstance(state, dict) and isinstance(state.get("args"), dict):
+            state = {**state, "args": _rewrite(state["args"], calls, table, notes)}
+        out.append(state)
+    return out, notes
+
+
+def _rewrite(args: dict[str, Any], calls: dict[str, str], table: FunctionTable, notes: list[str]) -> dict[str, Any]:
+    if nesting_depth(args, ARGS_MAX_DEPTH) > ARGS_MAX_DEPTH:
+        return args  # too deep for a plan: validation says so (_replace recurses)
+    changed = args
+    for ref in find_references(args):
+        call = calls.get(ref.state)
+        if call not in table or not ref.path or not isinstance(ref.path[0], str):
+            continue
+        listing = _only_list_with(table, call, ref.path[0])
+        if listing is None:
+            continue
+        fixed = ref.text.replace(f".result.{ref.path[0]}", f".result.{listing}[0].{ref.path[0]}", 1)
+        changed = _replace(changed, ref.text, fixed)
+        notes.append(f"{ref.text} became {fixed} ({call} gives a list of {listing})")
+    return changed
+
+
+def _only_list_with(table: FunctionTable, call: str, field: str) -> str | None:
+    schema = table.get(call).result.model_json_schema()
+    props, defs = schema.get("properties", {}), schema.get("$defs", {})
+    if field in props:
+        return None
+    fits = []
+    for name, prop in props.items():
+        items = prop.get("items", {}) if prop.get("type") == "array" else {}
+        if "$ref" in items:
+            items = defs.get(items["$ref"].rsplit("/", 1)[-1], {})
+        if field in items.get("properties", {}):
+            fits.append(name)
+    return fits[0] if len(fits) == 1 else None
+
+
+def _replace(value: Any, old: str, new: str) -> Any:
+    """`value` with `old` replaced by `new` in every string."""
+    if isinstance(value, str):
+        return value.replace(old, new)
+    if isinstance(value, list):
+        return [_replace(v, old, new) for v in value]
+    if isinstance(value, dict):
+        return {k: _replace(v, old, new) for k, v in value.items()}
+    return value
