@@ -5,8 +5,9 @@ examples were shown. Each finding is a repair problem like any other:
 - values borrowed from a worked example (`intentos.borrowed`), every reply;
 - a plan that only hands the request back (`intentos.asking`), once a stage; the repairs that follow
   get a grammar without ask and say;
-- an entity the request names that the plan leaves out (`intentos.overlooked`), and a plan that only looks
-  things up when the request names an action (`intentos.undone`), once a stage;
+- a destructive plan for a request to destroy a whole kind of thing, "delete all my files"
+  (`intentos.wholesale`); else an entity the request names that the plan leaves out (`intentos.overlooked`),
+  and a plan that only looks things up when the request names an action (`intentos.undone`); once a stage;
 - on a plain function-calling table (no function returns anything), a call of a function that shares no
   word with the request (`intentos.unasked`), once a stage.
 "Once a stage": a repair that does the same again stands, since the request may really want it.
@@ -25,6 +26,7 @@ from intentos.table import FunctionTable
 from intentos.unasked import unasked
 from intentos.undone import undone
 from intentos.validation import Problem
+from intentos.wholesale import wholesale
 from intentos.workflow import Workflow
 
 
@@ -56,8 +58,9 @@ class SelfCheck:
             self._echoed = True
             found += self.echo.problems
         if not self._reminded and not ends_stage:
-            missed = overlooked(workflow, self.intent, self.grounded, self.shown) \
-                + undone(workflow, self.intent, self.shown)
+            missed = wholesale(workflow, self.intent, self.shown) or (
+                overlooked(workflow, self.intent, self.grounded, self.shown)
+                + undone(workflow, self.intent, self.shown))
             self._reminded = bool(missed)
             found += missed
         if self.plain and not self._unasked and not found:

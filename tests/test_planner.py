@@ -665,3 +665,18 @@ def test_a_plan_that_makes_a_thing_of_the_found_name_is_not_told_it_left_the_fou
     # "receipts-2026-02.txt" is named by any request that says "receipts"; a new folder of that name is the point.
     mkdir = {"states": [state("make", "files.mkdir", path="Documents/Receipts")]}
     assert planner(office, [mkdir]).resolve("Make me a Receipts folder under Documents").trace.repairs == 0
+
+
+def test_a_plan_destroying_a_whole_kind_for_a_request_naming_no_filter_is_told_to_refuse(office) -> None:
+    trash = {"states": [state("found", "files.find", pattern="*"),
+                        {**state("bin", "files.trash", path="${item}"), "for_each": "${found.result.paths}"}]}
+    refuse = {"states": [state("no", "agent.refuse", reason="I will not delete every file at once")]}
+    resolution = planner(office, [trash, refuse]).resolve("Delete all my files")
+    assert resolution.trace.attempts[0].problems[0].startswith(
+        "the request says 'Delete all my files' and names nothing to narrow it, but the plan destroys with "
+        "files.trash")
+    assert [s.call for s in resolution.workflow.states.values()] == ["agent.refuse"]
+    # A request that says which ones is a plan to make.
+    some = {"states": [state("found", "files.find", pattern="*.dmg", under="Downloads"),
+                       {**state("bin", "files.trash", path="${item}"), "for_each": "${found.result.paths}"}]}
+    assert planner(office, [some]).resolve("Delete all the disk images in Downloads").trace.repairs == 0

@@ -110,9 +110,12 @@ def test_no_command_opens_the_tui_on_a_terminal_and_ctrl_q_quits(terminal: Termi
 
 
 @pytest.mark.model
-def test_intent_to_result_in_the_real_program(terminal: Terminal, tmp_path: Path) -> None:
+def test_intent_to_result_in_the_real_program(terminal: Terminal, tmp_path: Path, default_model: str) -> None:
+    # About planning (the plan must add the task), so the default planning model, not the plumbing one.
     sandbox = tmp_path / "sandbox"
-    terminal.start([str(INTENTOS), "tui", "--sandbox", str(sandbox)], program_env(tmp_path))
+    terminal.start([str(INTENTOS), "tui", "--sandbox", str(sandbox)],
+                   program_env(tmp_path) | {"INTENTOS_MODELS_DIR": os.environ["INTENTOS_MODELS_DIR"],
+                                            "INTENTOS_MODEL": default_model})
     terminal.wait_for("What do you want to do?", timeout=90)
     terminal.keys("Remind me to call mum on Friday", literal=True)
     terminal.keys("Enter")
@@ -120,7 +123,7 @@ def test_intent_to_result_in_the_real_program(terminal: Terminal, tmp_path: Path
     shown = terminal.wait_for(lambda s: "valid state machine" in s or "no plan after" in s or "⚠" in s,
                               timeout=240)
     assert "valid state machine" in shown, shown
-    assert "resolved by llamacpp:smollm2" in shown and "tasks.add" in shown and "→ done" in shown
+    assert f"resolved by {default_model}" in shown and "tasks.add" in shown and "→ done" in shown
     assert "· pending" in shown
     terminal.keys("C-r")
     shown = terminal.wait_for(lambda s: "run done" in s or "run failed" in s, timeout=60)

@@ -1,0 +1,43 @@
+"""A request to destroy a whole kind of thing, planned as if it named which.
+
+"Delete all my files" says nothing about which files; a small model shown an example that deletes one
+thing plans `files.find` for a pattern it makes up and trashes what that finds. Every destructive step
+is confirmed before it runs, but a plan for a request like this should decline, or ask which ones, not
+guess. A request whose destructive verb (delete, remove, trash, wipe, erase, ...) takes "all", "every"
+or "everything" over a whole kind (files, notes, mail, contacts, ...) with nothing narrowing it, and a
+plan with a destructive step, is a repair problem, once a stage: refuse, or ask which. "Delete all the
+newsletters from Deals Weekly" names which, and is left alone.
+"""
+
+from __future__ import annotations
+
+import re
+
+from intentos.function import Effect
+from intentos.table import FunctionTable
+from intentos.validation import Problem
+from intentos.workflow import Workflow
+
+WHOLESALE = "wholesale"  # the problem's code
+_KINDS = (r"files?|folders?|documents|data|notes?|mails?|e-?mails?|messages?|contacts?|tasks?|events?|"
+          r"calendars?|photos?|pictures?|stuff|things")
+_WHOLESALE = re.compile(
+    r"\b(?:delete|remove|trash|wipe|erase|destroy|clear|empty|get rid of)\s+"
+    rf"(?:(?:all|every(?:thing)?|each)(?:\s+(?:of\s+)?(?:my|the|your))?(?:\s+(?:{_KINDS}))?|everything)"
+    r"(?:\s+(?:on|in|from)\s+(?:my|the|this|it)(?:\s+(?:computer|laptop|machine|disk|drive|system|home|account))?)?"
+    r"\s*(?:[.!,]|$)", re.IGNORECASE)
+
+
+def wholesale(workflow: Workflow, intent: str, table: FunctionTable) -> list[Problem]:
+    """The problem of a destructive plan for a request to destroy a whole kind of thing, or none."""
+    match = _WHOLESALE.search(intent)
+    if match is None:
+        return []
+    destroying = [s.call for s in workflow.states.values()
+                  if (fn := table.functions.get(s.call)) is not None and fn.effect == Effect.DESTRUCTIVE]
+    if not destroying:
+        return []
+    return [Problem(code=WHOLESALE, message=(
+        f"the request says {match.group(0).strip(' .!,')!r} and names nothing to narrow it, but the plan "
+        f"destroys with {destroying[0]}: make the plan one agent.refuse state saying it will not destroy "
+        "everything at once, or one agent.ask state asking which ones"))]
