@@ -52,16 +52,17 @@ class Echo(BaseModel):
                 "one agent.refuse state saying why.)")
 
 
+def verb_share(verb: str, request: set[str]) -> float:
+    """The share of a function verb's content words (snake_case split) among `request`'s content stems."""
+    words = content_stems(verb.replace("_", " "))
+    return len(words & request) / len(words) if words else 0.0
+
+
 def named_functions(intent: str, table: FunctionTable) -> list[str]:
     """The functions outside the agent's own whose verb's words are mostly words of the request
     ("the air quality index in San Diego": get_air_quality_index)."""
     request = content_stems(intent)
-    named = []
-    for fn in table:
-        words = content_stems(fn.verb.replace("_", " "))
-        if fn.app != TALK_APP and words and len(words & request) >= NAMED_SHARE * len(words):
-            named.append(fn.name)
-    return named
+    return [fn.name for fn in table if fn.app != TALK_APP and verb_share(fn.verb, request) >= NAMED_SHARE]
 
 
 def echoes(workflow: Workflow, intent: str, table: FunctionTable) -> Echo | None:

@@ -30,7 +30,7 @@ from typing import Any
 from pydantic import BaseModel, Field, ValidationError
 
 from intentos.app import Context
-from intentos.asking import ECHO, Echo
+from intentos.asking import ECHO, Echo, verb_share
 from intentos.backends.base import Backend, GenerateOptions, Message
 from intentos.dryrun import DryRun, dry_run
 from intentos.errors import IntentosError
@@ -445,9 +445,7 @@ class Controller:
         fits = {}
         for r in ranking:
             if r.score > 0 and top > 0:
-                verb = content_stems(self.table.get(r.name).verb.replace("_", " "))
-                named = len(verb & request) / len(verb) if verb else 0.0
-                fits[r.name] = r.score / top * (0.5 + 0.5 * named)
+                fits[r.name] = r.score / top * (0.5 + 0.5 * verb_share(self.table.get(r.name).verb, request))
         return fits
 
     def app_state(self) -> list[str]:

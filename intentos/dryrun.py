@@ -51,6 +51,11 @@ class DryStep(BaseModel):
     result: Any = None
     each: bool = False  # a step run for each item of a list
 
+    @property
+    def ran_for_nothing(self) -> bool:
+        """A step for each item of a list that ran, over no item."""
+        return self.each and self.status == "ok" and isinstance(self.result, dict) and self.result.get("count") == 0
+
 
 class DryRun(BaseModel):
     """What happened when a workflow ran in a scratch copy."""
@@ -88,9 +93,8 @@ class DryRun(BaseModel):
 
     def empty_loops(self, workflow: Workflow) -> list[DryStep]:
         """The for_each steps that ran over an empty list (a literal empty list is the plan's own choice)."""
-        return [s for s in self.steps if s.each and s.status == "ok" and s.state in workflow.states
-                and isinstance(workflow.states[s.state].for_each, str)
-                and isinstance(s.result, dict) and s.result.get("count") == 0]
+        return [s for s in self.steps if s.ran_for_nothing and s.state in workflow.states
+                and isinstance(workflow.states[s.state].for_each, str)]
 
     def empty_lookups(self, workflow: Workflow) -> set[str]:
         """The functions of the states whose empty results a failed step indexed into or a step ran for each
@@ -115,8 +119,7 @@ class DryRun(BaseModel):
             last = next((s for s in reversed(self.steps) if s.status in ("error", "timeout")), None)
             text += f"; it failed at {last.state!r}: {last.error}" if last else "; it failed"
         elif self.status == DONE:
-            idle = [s.state for s in self.steps if s.each and s.status == "ok" and isinstance(s.result, dict)
-                    and s.result.get("count") == 0]
+            idle = [s.state for s in self.steps if s.ran_for_nothing]
             text += f", but {', '.join(map(repr, idle))} ran for no item" if idle else ", all fine"
         return text
 

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from intentos.references import find_references
+from intentos.looping import result_lists
+from intentos.references import find_references, map_strings
 from intentos.table import FunctionTable
 from intentos.workflow import ARGS_MAX_DEPTH
 from intentos.yamlfile import nesting_depth
@@ -34,7 +35,7 @@ def first_items(states: list[Any], table: FunctionTable, earlier: dict[str, str]
 
 def _rewrite(args: dict[str, Any], calls: dict[str, str], table: FunctionTable, notes: list[str]) -> dict[str, Any]:
     if nesting_depth(args, ARGS_MAX_DEPTH) > ARGS_MAX_DEPTH:
-        return args  # too deep for a plan: validation says so (_replace recurses)
+        return args  # too deep for a plan: validation says so (map_strings recurses)
     changed = args
     for ref in find_references(args):
         call = calls.get(ref.state)
@@ -44,32 +45,14 @@ def _rewrite(args: dict[str, Any], calls: dict[str, str], table: FunctionTable, 
         if listing is None:
             continue
         fixed = ref.text.replace(f".result.{ref.path[0]}", f".result.{listing}[0].{ref.path[0]}", 1)
-        changed = _replace(changed, ref.text, fixed)
+        changed = map_strings(changed, lambda text, old=ref.text, new=fixed: text.replace(old, new))
         notes.append(f"{ref.text} became {fixed} ({call} gives a list of {listing})")
     return changed
 
 
 def _only_list_with(table: FunctionTable, call: str, field: str) -> str | None:
-    schema = table.get(call).result.model_json_schema()
-    props, defs = schema.get("properties", {}), schema.get("$defs", {})
-    if field in props:
+    fn = table.get(call)
+    if field in fn.result.model_json_schema().get("properties", {}):
         return None
-    fits = []
-    for name, prop in props.items():
-        items = prop.get("items", {}) if prop.get("type") == "array" else {}
-        if "$ref" in items:
-            items = defs.get(items["$ref"].rsplit("/", 1)[-1], {})
-        if field in items.get("properties", {}):
-            fits.append(name)
+    fits = [name for name, items in result_lists(fn).items() if field in items.get("properties", {})]
     return fits[0] if len(fits) == 1 else None
-
-
-def _replace(value: Any, old: str, new: str) -> Any:
-    """`value` with `old` replaced by `new` in every string."""
-    if isinstance(value, str):
-        return value.replace(old, new)
-    if isinstance(value, list):
-        return [_replace(v, old, new) for v in value]
-    if isinstance(value, dict):
-        return {k: _replace(v, old, new) for k, v in value.items()}
-    return value

@@ -22,6 +22,7 @@ from typing import Any
 
 from intentos.function import Effect, Function
 from intentos.table import FunctionTable
+from intentos.tidy import fresh_name
 
 # `${app.fn(...)}`: the arguments may hold anything but a closing brace.
 _INLINE = re.compile(r"\$\{\s*([A-Za-z_]\w*)\.([A-Za-z_]\w*)\s*\(([^{}]*)\)\s*\}")
@@ -95,7 +96,7 @@ def _lifted_state(m: re.Match[str], table: FunctionTable, wanted: set[str], used
     field = _fitting_field(fn, wanted)
     if field is None:
         return None
-    state_name = _fresh(fn.verb, used)
+    state_name = fresh_name(fn.verb, used)
     used.add(state_name)
     dropped = positional[len(params):]
     notes.append(f"the call {m.group(0)} became state {state_name!r}"
@@ -134,10 +135,3 @@ def _fitting_field(fn: Function, wanted: set[str]) -> str | None:
         if types & wanted:
             return field
     return None
-
-
-def _fresh(stem: str, used: set[str]) -> str:
-    name, n = stem, 2
-    while name in used:
-        name, n = f"{stem}_{n}", n + 1
-    return name

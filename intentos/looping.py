@@ -40,16 +40,21 @@ def loop_items(states: list[Any], table: FunctionTable) -> tuple[list[Any], list
 def _list_field(fn: Function, item_fields: set[str]) -> str | None:
     """The first list in `fn`'s result whose items fit: strings when no item field is used, else objects
     with every field used."""
-    schema = fn.result.model_json_schema()
-    defs = schema.get("$defs", {})
-    for name, prop in schema.get("properties", {}).items():
-        if prop.get("type") != "array":
-            continue
-        items = prop.get("items", {})
-        if "$ref" in items:
-            items = defs.get(items["$ref"].rsplit("/", 1)[-1], {})
+    for name, items in result_lists(fn).items():
         if not item_fields and items.get("type") == "string":
             return name
         if item_fields and item_fields <= set(items.get("properties", {})):
             return name
     return None
+
+
+def result_lists(fn: Function) -> dict[str, dict[str, Any]]:
+    """The list fields of `fn`'s result, in order, each with the JSON schema of its items ($ref followed)."""
+    schema = fn.result.model_json_schema()
+    defs = schema.get("$defs", {})
+    lists = {}
+    for name, prop in schema.get("properties", {}).items():
+        if prop.get("type") == "array":
+            items = prop.get("items", {})
+            lists[name] = defs.get(items["$ref"].rsplit("/", 1)[-1], {}) if "$ref" in items else items
+    return lists

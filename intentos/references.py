@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -138,6 +139,17 @@ def _walk(value: Any, path: tuple[str | int, ...], text: str, what: str) -> Any:
 
 
 _NO_ITEM: Any = object()
+
+
+def map_strings(value: Any, fn: Callable[[str], str]) -> Any:
+    """`value` with `fn` applied to every string inside it (lists and dicts rebuilt, other values kept)."""
+    if isinstance(value, str):
+        return fn(value)
+    if isinstance(value, list):
+        return [map_strings(v, fn) for v in value]
+    if isinstance(value, dict):
+        return {key: map_strings(v, fn) for key, v in value.items()}
+    return value
 
 
 def substitute(value: Any, results: dict[str, Any] | None, item: Any = _NO_ITEM) -> Any:

@@ -27,7 +27,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from intentos.references import find_references
+from intentos.references import find_references, map_strings
 from intentos.validation import ASK_CALL as ASK
 from intentos.validation import CHECK_CALL as CHECK
 from intentos.workflow import ARGS_MAX_DEPTH, TERMINALS
@@ -49,7 +49,7 @@ def tidy_states(states: list[Any], taken: set[str] = frozenset()) -> tuple[list[
         name = state.get("name")
         reused = isinstance(name, str) and name in seen
         if name is None or reused or name in TERMINALS:
-            fresh = _fresh_name(name if reused else _verb(state.get("call")), used)
+            fresh = fresh_name(name if reused else _verb(state.get("call")), used)
             used.add(fresh)
             state["name"] = fresh
             notes.append(f"states[{i}] named {fresh!r}" if name is None else f"state {name!r} renamed {fresh!r}")
@@ -65,20 +65,14 @@ _BRACKET_CLOSED = re.compile(r"(\$\{\s*[A-Za-z_][\w-]*\.result(?:\.[A-Za-z_][\w-
 
 
 def _close_brackets(states: list[Any], notes: list[str]) -> list[Any]:
-    def fix(value: Any) -> Any:
-        if isinstance(value, str):
-            fixed = _BRACKET_CLOSED.sub(r"\1}", value)
-            if fixed != value:
-                notes.append(f"closed {value!r} with a brace")
-            return fixed
-        if isinstance(value, list):
-            return [fix(v) for v in value]
-        if isinstance(value, dict):
-            return {k: fix(v) for k, v in value.items()}
-        return value
+    def fix(value: str) -> str:
+        fixed = _BRACKET_CLOSED.sub(r"\1}", value)
+        if fixed != value:
+            notes.append(f"closed {value!r} with a brace")
+        return fixed
 
-    # Arguments nested too deeply for validation are left to it (fix recurses).
-    return [{**s, "args": fix(s["args"])} if isinstance(s, dict) and isinstance(s.get("args"), dict)
+    # Arguments nested too deeply for validation are left to it (map_strings recurses).
+    return [{**s, "args": map_strings(s["args"], fix)} if isinstance(s, dict) and isinstance(s.get("args"), dict)
             and nesting_depth(s["args"], ARGS_MAX_DEPTH) <= ARGS_MAX_DEPTH else s for s in states]
 
 
@@ -86,7 +80,8 @@ def _verb(call: Any) -> str:
     return call.rsplit(".", 1)[-1] if isinstance(call, str) and call else "step"
 
 
-def _fresh_name(stem: str, used: set[str]) -> str:
+def fresh_name(stem: str, used: set[str]) -> str:
+    """A state name from `stem` (made a valid name) that is not in `used` nor a terminal: stem, stem_2, ..."""
     base = "".join(c if c.isalnum() or c == "_" else "_" for c in stem) or "step"
     if not (base[0].isalpha() or base[0] == "_"):
         base = f"s_{base}"

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 
-from intentos.asking import named_functions
+from intentos.asking import named_functions, verb_share
 from intentos.function import Effect
 from intentos.ranking import content_stems
 from intentos.table import FunctionTable
@@ -56,7 +56,7 @@ def _untold(workflow: Workflow, intent: str, table: FunctionTable) -> list[Probl
 def _only_looks(workflow: Workflow, intent: str, table: FunctionTable) -> list[Problem]:
     request = content_stems(intent)
     acts = sorted((n for n in named_functions(intent, table) if table.get(n).effect != Effect.READ),
-                  key=lambda n: -_share(table.get(n).verb, request))  # "send" before "send_draft"
+                  key=lambda n: -verb_share(table.get(n).verb, request))  # "send" before "send_draft"
     if not acts:
         return []
     looks = False
@@ -71,8 +71,3 @@ def _only_looks(workflow: Workflow, intent: str, table: FunctionTable) -> list[P
     return [Problem(code=UNDONE, message=(
         f"the request asks for an action ({named}), but every step of the plan only looks something up or "
         f"talks; add the step that does what is asked, using what the lookups find"))]
-
-
-def _share(verb: str, request: set[str]) -> float:
-    words = content_stems(verb.replace("_", " "))
-    return len(words & request) / len(words) if words else 0.0

@@ -500,12 +500,17 @@ def test_an_example_that_does_what_the_request_asks_is_picked_without_a_shared_w
     assert [e.intent for e in picked] == ["Who do I know at the squash club?", "Call off the offsite planning meeting"]
 
 
+def copy_each_found(pattern: str) -> dict:
+    """A plan that copies each file of Downloads matching `pattern` into Documents."""
+    return {"states": [state("found", "files.find", pattern=pattern, under="Downloads"),
+                       {**state("copy", "files.copy", source="${item}", destination="Documents"),
+                        "for_each": "${found.result.paths}"}]}
+
+
 def test_a_plural_whose_found_items_the_plan_uses_only_partly_is_told_once(office) -> None:
     one = {"states": [state("copy", "files.copy", source="Downloads/invoice-2026-01-acme.pdf",
                             destination="Documents")]}
-    each = {"states": [state("found", "files.find", pattern="*nvoice*", under="Downloads"),
-                       {**state("copy", "files.copy", source="${item}", destination="Documents"),
-                        "for_each": "${found.result.paths}"}]}
+    each = copy_each_found("*nvoice*")
     ctl = planner(office, [one, each])
     resolution = ctl.resolve("Copy the invoices in Downloads into Documents")
 
@@ -638,12 +643,7 @@ def test_a_plan_that_tells_no_one_when_the_request_says_to_is_told_once(office) 
 
 
 def test_a_step_for_each_item_of_an_empty_list_is_a_repair_problem_with_a_lead(office) -> None:
-    nothing = {"states": [state("found", "files.find", pattern="*receipt*", under="Downloads"),
-                          {**state("copy", "files.copy", source="${item}", destination="Documents"),
-                           "for_each": "${found.result.paths}"}]}
-    some = {"states": [state("found", "files.find", pattern="*nvoice*", under="Downloads"),
-                       {**state("copy", "files.copy", source="${item}", destination="Documents"),
-                        "for_each": "${found.result.paths}"}]}
+    nothing, some = copy_each_found("*receipt*"), copy_each_found("*nvoice*")
     ctl = planner(office, [nothing, some])
     resolution = ctl.resolve("Copy the Hetzner invoice files into Documents")
     problem = resolution.trace.attempts[0].problems[0]
