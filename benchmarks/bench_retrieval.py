@@ -28,7 +28,9 @@ Policies:
 
 Last, example picking: for each case whose plan acts (a call outside the agent's that is not a lookup),
 the share where an example `Controller.pick_examples` shows acts the same way (uses one of those calls),
-and where the examples shown use all of them; an example itself is picked from the others.
+where such an example also has the plan's shape (both do a step for each item of a list, or neither
+does: a small model copies a loop it is shown), and where the examples shown use all of them; an example
+itself is picked from the others.
 """
 
 from __future__ import annotations
@@ -60,6 +62,7 @@ class Case:
     fixture: Fixture | None = None
     grounded: list[str] = field(default_factory=list)  # apps where grounding found the intent's entities
     example: Example | None = None  # for the held-out examples: the example itself (left out of picking)
+    loops: bool = False  # the plan does a step for each item of a list
 
 
 Policy = Callable[[Case], Iterable[str]]
@@ -80,12 +83,14 @@ def eval_cases(paths: list[Path], table: FunctionTable) -> list[Case]:
         for case in suite.cases:
             if case.reference is not None:
                 needed = {state.call for state in case.reference.states.values()}
-                cases.append(Case(f"{suite.name}/{case.id}", case.intent, needed, case.fixture))
+                loops = any(state.for_each is not None for state in case.reference.states.values())
+                cases.append(Case(f"{suite.name}/{case.id}", case.intent, needed, case.fixture, loops=loops))
     return cases
 
 
 def example_cases(examples: list[Example], fixture: Fixture | None) -> list[Case]:
-    return [Case(f"example {i + 1}", e.intent, set(e.calls), fixture, example=e) for i, e in enumerate(examples)]
+    return [Case(f"example {i + 1}", e.intent, set(e.calls), fixture, example=e, loops=e.loops)
+            for i, e in enumerate(examples)]
 
 
 def ground(cases: list[Case], table: FunctionTable) -> bool:
@@ -229,23 +234,23 @@ def main() -> int:
 def print_picking(table: FunctionTable, examples: list[Example], groups: list[tuple[str, list[Case]]]) -> None:
     """How often the examples shown for a case act the way its plan does (see the module's docstring)."""
     print("\nExample picking: cases whose plan acts, and the examples shown for them")
-    print(f"  {'cases':<40} {'n':>4} {'one acts alike':>15} {'all covered':>12}")
+    print(f"  {'cases':<40} {'n':>4} {'one acts alike':>15} {'alike, same shape':>18} {'all covered':>12}")
     for title, group in groups:
-        alike = covered = n = 0
+        alike = shaped = covered = n = 0
         for case in group:
             acting = {c for c in case.needed if not c.startswith("agent.")
                       and table.get(c).effect != Effect.READ}
             if not acting:
                 continue
             others = [e for e in examples if e is not case.example]
-            shown = {c for e in Controller(None, table, examples=others).pick_examples(case.intent)  # type: ignore[arg-type]
-                     for c in e.calls}
+            picked = Controller(None, table, examples=others).pick_examples(case.intent)  # type: ignore[arg-type]
+            shown = {c for e in picked for c in e.calls}
             n += 1
             alike += bool(acting & shown)
+            shaped += any(acting & e.calls and e.loops == case.loops for e in picked)
             covered += acting <= shown
         if n:
-            print(f"  {title:<40} {n:>4} {alike / n:>15.0%} {covered / n:>12.0%}")
-
+            print(f"  {title:<40} {n:>4} {alike / n:>15.0%} {shaped / n:>18.0%} {covered / n:>12.0%}")
 
 if __name__ == "__main__":
     sys.exit(main())

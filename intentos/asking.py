@@ -18,10 +18,11 @@ the 6 failures were all plans that asked instead of calling; with this check, 17
 from __future__ import annotations
 
 import re
+from functools import cache
 
 from pydantic import BaseModel
 
-from intentos.ranking import content_stems
+from intentos.ranking import content_stems, stemmed_words
 from intentos.table import FunctionTable
 from intentos.tidy import TALK_APP
 from intentos.validation import ASK_CALL, SAY_CALL, TALK_CALLS, Problem
@@ -50,6 +51,42 @@ class Echo(BaseModel):
         return (f"(A plan whose {talked} only repeats this request does nothing. The request says what {named} "
                 "does: call it with the values the request gives; if it cannot do what is asked, make the plan "
                 "one agent.refuse state saying why.)")
+
+
+# Everyday words for what a function's verb says ("email Ben" is mail.send, "tick it off" tasks.complete): a
+# request's word adds the verb words it stands for when examples are picked by what they do
+# (`Controller.fits`). Not in the checks that repair a plan: "email" and "book" are nouns too.
+_SAYS = {
+    "email text": "send",
+    "make jot": "create",
+    "tick finish finished done": "complete",
+    "bin rid throw": "trash delete",
+    "book schedule": "add event",
+    "reschedule postpone push": "move event",
+    "rename": "move",
+    "answer respond": "reply",
+}
+
+
+@cache
+def _implied() -> dict[str, tuple[str, ...]]:
+    """Each everyday word's stem, with the verb words it stands for."""
+    implied: dict[str, tuple[str, ...]] = {}
+    for words, verbs in _SAYS.items():
+        for word in stemmed_words(words):
+            implied[word] = tuple(dict.fromkeys([*implied.get(word, ()), *verbs.split()]))
+    return implied
+
+
+def implied_verbs(intent: str) -> list[str]:
+    """The verb words the request's everyday words stand for ("tick that off": complete)."""
+    implied = _implied()
+    return list(dict.fromkeys(v for w in stemmed_words(intent) for v in implied.get(w, ())))
+
+
+def action_words(intent: str) -> set[str]:
+    """The request's content stems, with those of the verb words its everyday words stand for."""
+    return content_stems(intent) | content_stems(" ".join(implied_verbs(intent)))
 
 
 def verb_share(verb: str, request: set[str]) -> float:

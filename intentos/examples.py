@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -43,6 +44,9 @@ _FILLER = frozenset("""
 FIT_WEIGHT = 4.0
 FILE_WEIGHT = 3.0  # an example using a file its request names, for a request that names one
 FILE_ARGS = frozenset({"attachments", "path", "paths", "source"})
+# A request that says to do something for many things ("every garden note", "each line"): only then is an
+# example that loops its shape; shown for "tag my goals note", a loop was copied onto a single note.
+_MANY = re.compile(r"\b(?:every|each|all|both)\b", re.IGNORECASE)
 LOOKUP_VERBS = frozenset({"find", "get", "list", "search", "read", "info", "resolve", "now"})
 
 
@@ -74,6 +78,11 @@ class Example(BaseModel):
             return False
         return any(set(s.get("args", {})) & FILE_ARGS for s in self.workflow.get("states", [])
                    if s["call"] in self.acting)
+
+    @property
+    def loops(self) -> bool:
+        """Whether a step runs for each item of a list."""
+        return any(s.get("for_each") is not None for s in self.workflow.get("states", []))
 
     @property
     def talk_only(self) -> bool:
@@ -109,6 +118,7 @@ class ExamplePicker:
             return []
         fits = fits or {}
         words = _words(intent)
+        many = bool(_MANY.search(intent))
         scored = []
         for i, (example, theirs) in enumerate(zip(self.examples, self._words, strict=True)):
             if not example.calls <= usable:
@@ -126,7 +136,9 @@ class ExamplePicker:
         for score, _, example in scored:
             if len(picked) == k or score <= 0:
                 break
-            # One example per way of acting: a second that does the same thing teaches nothing new.
+            # One example per way of acting: a second that does the same thing teaches nothing new. Of those
+            # that act alike, the closest with the request's shape (a loop for "every ...", else none).
             if all(example.acting != e.acting for e in picked):
-                picked.append(example)
+                alike = [e for s, _, e in scored if s > 0 and e.acting == example.acting and e.loops == many]
+                picked.append(alike[0] if alike else example)
         return picked[::-1]

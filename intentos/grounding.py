@@ -67,7 +67,8 @@ def content_words(text: str) -> frozenset[str]:
                      and not w.isdigit())  # numbers (years, times) match file names everywhere
 
 
-def _same(a: str, b: str) -> bool:
+def same_word(a: str, b: str) -> bool:
+    """Two lower-cased words that are the same, or share their first five letters (insurer, insurance)."""
     if a == b:
         return True
     return len(a) >= 5 and len(b) >= 5 and a[:5] == b[:5]
@@ -76,13 +77,16 @@ def _same(a: str, b: str) -> bool:
 @dataclass(frozen=True)
 class Grounded:
     """One entity an app offers: a line for the prompt and how well it matched; `ref`, how a plan names it
-    (a path), and `named`, whether the request names it (every word of its name is a word of the request)."""
+    (a path), and `named`, whether the request names it (every word of its name is a word of the request);
+    `name` and `aka` for the things plans name otherwise."""
 
     line: str
     score: float
     app: str = ""
     ref: str = ""
     named: bool = False
+    name: str = ""  # what a plan calls a thing that is not a file: a contact's name, a note's or open task's title
+    aka: tuple[str, ...] = ()  # what else it goes by: tags, an organization, an email
 
 
 @dataclass(frozen=True)
@@ -107,7 +111,7 @@ class GroundingQuery:
         found: set[str] = set()
         theirs = {w for t in texts if t for w in words_of(t)}
         for mine in self.words:
-            if any(_same(mine, other) for other in theirs):
+            if any(same_word(mine, other) for other in theirs):
                 found.add(mine)
         return found
 
@@ -120,7 +124,7 @@ class GroundingQuery:
         ("receipts-2026-02.txt" → receipts)."""
         stem = name.rsplit(".", 1)[0] if "." in name.lstrip(".") else name
         words = {w for w in words_of(stem) if w.isalpha() and len(w) > 1}
-        return bool(words) and all(any(_same(w, mine) for mine in self.words) for w in words)
+        return bool(words) and all(any(same_word(w, mine) for mine in self.words) for w in words)
 
     def top(self, offers: Iterable[Grounded]) -> list[Grounded]:
         """An app's best `limit` offers, best first: what `App.ground` returns."""

@@ -7,8 +7,9 @@ to a read-only function of the table with literal arguments, the fix is mechanic
 - a state placed just before the one that used the call makes it, positional arguments going to
   the function's parameters in order (arguments beyond them are dropped and the note says so;
   keyword arguments must name a parameter);
-- the reference then points at the first field of the result whose type fits where it is written
-  (a string inside a longer text, else the parameter's type), e.g. `${when.result.iso}`.
+- the reference then points at the field written after the call (`${clock.resolve('monday').date}`), else at
+  the first field of the result whose type fits where it is written (a string inside a longer text, else the
+  parameter's type), e.g. `${when.result.iso}`.
 Anything else (a write, an unknown function, a non-literal argument) is left for validation to
 report. The arguments are parsed as Python syntax and only literal constants are taken from the
 tree: nothing the model wrote is evaluated.
@@ -24,8 +25,9 @@ from intentos.function import Effect, Function
 from intentos.table import FunctionTable
 from intentos.tidy import fresh_name
 
-# `${app.fn(...)}`: the arguments may hold anything but a closing brace.
-_INLINE = re.compile(r"\$\{\s*([A-Za-z_]\w*)\.([A-Za-z_]\w*)\s*\(([^{}]*)\)\s*\}")
+# `${app.fn(...)}`, or with a field of its result, `${app.fn(...).date}`: the arguments may hold anything but a
+# closing brace.
+_INLINE = re.compile(r"\$\{\s*([A-Za-z_]\w*)\.([A-Za-z_]\w*)\s*\(([^{}]*)\)(?:\.(?:result\.)?([A-Za-z_]\w*))?\s*\}")
 _MAX_ARGS_CHARS = 300
 _TRANSITIONS = ("next", "on_failure")
 
@@ -93,8 +95,8 @@ def _lifted_state(m: re.Match[str], table: FunctionTable, wanted: set[str], used
     if any(k not in params for k in keywords):
         return None
     args = dict(zip(params, positional, strict=False)) | keywords
-    field = _fitting_field(fn, wanted)
-    if field is None:
+    field = m.group(4) or _fitting_field(fn, wanted)
+    if field is None or field not in fn.result.model_fields:
         return None
     state_name = fresh_name(fn.verb, used)
     used.add(state_name)

@@ -8,12 +8,14 @@ reference (a path) nor could reach through a call of the app that offered it (on
 uses) is a repair problem, once a stage: a repair that still leaves it out stands, since a request may name a
 thing without wanting it used ("tell Chris the car title is in the post"). A plan whose acting step writes a
 path of its own with the same name (a new folder "Documents/Invoices" beside a found invoices-2026.txt) is
-taken to mean that thing. The problem says where such a thing most likely goes: an argument the plan leaves
+taken to mean that thing, and so is one whose acting step names something else by all its words (a task "Pay
+the Hetzner invoice" beside a found Invoice_Hetzner.pdf); a text that mentions it (a mail's body) does not
+count. The problem says where such a thing most likely goes: an argument the plan leaves
 unset whose description speaks of paths ("attachments: sandbox paths of files to attach").
 
 The same goes for a plural the request uses ("copy the invoices to ...") when grounding
 found several files whose names hold its singular and the plan writes some of them but not all, with no step
-run for each item: the problem lists them all.
+run for each item: the problem lists them all and says to repeat the step that uses one for each of the others.
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ from intentos.validation import Problem
 from intentos.workflow import Workflow
 
 OVERLOOKED = "overlooked"  # the problem's code
+# Arguments that say something rather than name a thing: a mail that mentions the car title does not send it.
+FREE_TEXT = frozenset({"body", "message", "text", "subject", "description", "question", "reason", "content"})
 
 
 def overlooked(workflow: Workflow, intent: str, grounded: list[Grounded], table: FunctionTable) -> list[Problem]:
@@ -42,8 +46,13 @@ def overlooked(workflow: Workflow, intent: str, grounded: list[Grounded], table:
     acting = [s.args for s in workflow.states.values()
               if (fn := table.functions.get(s.call)) is not None and fn.effect != Effect.READ]
     named_in_plan = {_name_words(text) for text in strings(acting) if " " not in text.strip()}
+    # What acting steps name a thing by (a task's or note's title, not a mail's body): "Pay the Hetzner invoice"
+    # is what "I paid the Hetzner invoice" meant, not the invoice's PDF that grounding also found.
+    titles = [frozenset(words_of(text)) for args in acting for key, value in args.items()
+              if key not in FREE_TEXT for text in strings(value)]
     missed = [g for g in grounded if g.named and g.ref and g.ref not in written and g.app not in reaching
-              and _name_words(g.ref) not in named_in_plan]
+              and _name_words(g.ref) not in named_in_plan
+              and not any(_name_words(g.ref) <= title for title in titles)]
     where = _path_slots(workflow, table)
     problems = [Problem(code=OVERLOOKED, message=(
                     f"the request names {g.ref!r} (found for this request), but the plan does not use it; write "
@@ -53,10 +62,15 @@ def overlooked(workflow: Workflow, intent: str, grounded: list[Grounded], table:
         for plural, refs in _plurals(intent, grounded).items():
             left = [r for r in refs if r not in written]
             if left and len(left) < len(refs):
+                done = [r for r in refs if r not in left]
+                # Named concretely: told "for_each over a list result", a 1.5B model looked the files up again
+                # with a pattern that matched none of them.
+                step = next((f"{name!r} ({st.call})" for name, st in workflow.states.items()
+                             if any(r in json.dumps(st.args, ensure_ascii=False) for r in done)), "that step")
                 problems.append(Problem(code=OVERLOOKED, message=(
                     f"the request says {plural!r}, and {len(refs)} were found for it ({', '.join(map(repr, refs))}), "
-                    f"but the plan uses only {', '.join(repr(r) for r in refs if r not in left)}; do the step for "
-                    f"each of them (for_each over a list result, or one state each)")))
+                    f"but the plan uses only {', '.join(map(repr, done))}; add a state like {step} for each of "
+                    f"the others: {', '.join(map(repr, left))}")))
     return problems
 
 

@@ -8,6 +8,9 @@ examples were shown. Each finding is a repair problem like any other:
 - a destructive plan for a request to destroy a whole kind of thing, "delete all my files"
   (`intentos.wholesale`); else an entity the request names that the plan leaves out (`intentos.overlooked`),
   and a plan that only looks things up when the request names an action (`intentos.undone`); once a stage;
+- a plan that acts on one of several contacts, notes or tasks the request fits equally ("Chris" with two
+  Chrises: `intentos.ambiguous`), once a stage;
+- a literal date the request does not name when it names days ("tomorrow": `intentos.misdated`), once a stage;
 - on a plain function-calling table (no function returns anything), a call of a function that shares no
   word with the request (`intentos.unasked`), once a stage.
 "Once a stage": a repair that does the same again stands, since the request may really want it.
@@ -17,10 +20,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from intentos.ambiguous import ambiguous
 from intentos.asking import TALKING, Echo, echoes
 from intentos.borrowed import borrowed
 from intentos.examples import Example
 from intentos.grounding import Grounded
+from intentos.misdated import NamedDays, misdated
 from intentos.overlooked import overlooked
 from intentos.table import FunctionTable
 from intentos.unasked import unasked
@@ -34,8 +39,9 @@ class SelfCheck:
     """The checks for one request, with what they remember between its replies."""
 
     def __init__(self, intent: str, shown: FunctionTable, examples: list[Example], grounded: list[Grounded],
-                 sources: str, *, plain: bool = False) -> None:
-        """`plain`: the table's functions return nothing (plain function calling)."""
+                 sources: str, *, plain: bool = False, days: NamedDays | None = None) -> None:
+        """`plain`: the table's functions return nothing (plain function calling); `days`: the days the
+        request names."""
         self.intent = intent
         self.shown = shown
         self.examples = examples
@@ -46,6 +52,9 @@ class SelfCheck:
         self._reminded = False
         self.plain = plain
         self._unasked = False
+        self.days = days or NamedDays([], [])
+        self._misdated = False
+        self._guessed = False
         self._banned: set[str] = set()
         self._schemas: dict[tuple[frozenset[str], bool], dict[str, Any]] = {}
 
@@ -63,6 +72,14 @@ class SelfCheck:
                 + undone(workflow, self.intent, self.shown))
             self._reminded = bool(missed)
             found += missed
+        if not self._guessed:
+            guess = ambiguous(workflow, self.intent, self.grounded, self.shown)
+            self._guessed = bool(guess)
+            found += guess
+        if not self._misdated:
+            wrong_day = misdated(workflow, self.intent, self.days)
+            self._misdated = bool(wrong_day)
+            found += wrong_day
         if self.plain and not self._unasked and not found:
             extra = unasked(workflow, self.intent, self.shown)
             self._unasked = bool(extra)
@@ -79,7 +96,7 @@ class SelfCheck:
         key = (frozenset(banned), self._echoed)
         if key not in self._schemas:
             kept = self.shown.subset([n for n in self.shown.functions if n not in banned])
-            self._schemas[key] = kept.workflow_schema(call_first=self._echoed)
+            self._schemas[key] = kept.workflow_schema(call_first=self._echoed, references=not self.plain)
         return self._schemas[key]
 
     def ban(self, calls: set[str]) -> None:
@@ -92,5 +109,5 @@ class SelfCheck:
         """A stage ran: its results are sources too, and each once-a-stage check may speak again."""
         self.sources += "\n" + observed
         self.echo = None
-        self._echoed = self._reminded = self._unasked = False
+        self._echoed = self._reminded = self._unasked = self._misdated = self._guessed = False
         self._banned = set()

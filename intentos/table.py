@@ -121,9 +121,11 @@ class FunctionTable:
             for fn in self.functions.values()
         ]
 
-    def workflow_schema(self, call_first: bool = False) -> dict[str, Any]:
+    def workflow_schema(self, call_first: bool = False, references: bool = True) -> dict[str, Any]:
         """JSON schema of a whole workflow in list form (the form models emit), calls a union over the functions;
-        each state's keys in STATE_KEYS order, or with the call first (`call_first`)."""
+        each state's keys in STATE_KEYS order, or with the call first (`call_first`). Without `references` (a
+        table whose functions return nothing to refer to) an argument is only a value and there is no for_each:
+        allowed a reference where a boolean goes, Qwen2.5-Coder-1.5B wrote `"${trueleddled...` for `true`."""
         defs: dict[str, Any] = {}
         members = []
         # A list (any JSON items: no `items`, so grammar converters use their generic array) or one reference;
@@ -136,11 +138,13 @@ class FunctionTable:
             properties = {
                 "name": {"type": "string", "pattern": WRITTEN_STATE_NAME},
                 "call": {"const": fn.name},
-                "args": _allow_references(args),
+                "args": _argument_schema(args, references),
                 "for_each": {"$ref": "#/$defs/for_each"},
                 "next": {"type": "string", "pattern": WRITTEN_STATE_NAME},
                 "on_failure": {"type": "string", "pattern": WRITTEN_STATE_NAME},
             }
+            if not references:
+                del properties["for_each"]
             if call_first:
                 properties = {"call": properties.pop("call"), **properties}
             members.append(
@@ -162,6 +166,8 @@ class FunctionTable:
             "required": ["states"],  # start defaults to the first state
             "additionalProperties": False,
         }
+        if not references:
+            del defs["for_each"]
         schema["$defs"] = defs
         return schema
 
@@ -192,9 +198,10 @@ def _hoist_defs(schema: dict[str, Any], prefix: str, defs: dict[str, Any]) -> di
 _TYPED = {"type", "anyOf", "oneOf", "allOf", "$ref", "enum", "const"}
 
 
-def _allow_references(args: dict[str, Any]) -> dict[str, Any]:
-    """Let each non-string argument also be a whole `${state.result...}` reference, or a whole `${item...}` (the
-    current item of a for_each state; validation refuses it elsewhere). A string argument takes either anywhere."""
+def _argument_schema(args: dict[str, Any], references: bool = True) -> dict[str, Any]:
+    """A function's parameters as a state's args: with `references`, each non-string argument may also be a whole
+    `${state.result...}` reference, or a whole `${item...}` (the current item of a for_each state; validation
+    refuses it elsewhere), and a string argument takes either anywhere."""
     ref = {"type": "string", "pattern": ARGUMENT_REFERENCE_PATTERN}
     props = {}
     for name, prop in args.get("properties", {}).items():
@@ -203,5 +210,5 @@ def _allow_references(args: dict[str, Any]) -> dict[str, Any]:
             prop = {**prop, "anyOf": [{"type": t} for t in ("string", "number", "boolean", "array", "object", "null")]}
             props[name] = prop
             continue
-        props[name] = prop if prop.get("type") == "string" else {"anyOf": [prop, ref]}
+        props[name] = prop if prop.get("type") == "string" or not references else {"anyOf": [prop, ref]}
     return {**args, "properties": props, "additionalProperties": False}

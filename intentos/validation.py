@@ -18,6 +18,8 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from intentos.errors import UnknownFunctionError
+from intentos.function import Effect
+from intentos.looping import result_lists
 from intentos.references import (
     ItemReference,
     Reference,
@@ -35,6 +37,7 @@ from intentos.workflow import MAX_FOR_EACH_ITEMS, TERMINALS, State, Workflow
 ASK_CALL = "agent.ask"  # its result is the question it showed, never an answer
 CHECK_CALL = "agent.check"
 SAY_CALL = "agent.say"
+REFERENCE_ASK = "reference_ask"  # a talk call's result used as the user's answer
 REFUSE_CALL = "agent.refuse"
 TALK_CALLS = frozenset({ASK_CALL, SAY_CALL, REFUSE_CALL})  # a plan of only these does nothing in any app
 
@@ -436,6 +439,10 @@ def _check_reference(workflow: Workflow, schemas: _Schemas, name: str, where: st
     if ref.state not in workflow.states:
         return [Problem(code="reference_state", state=name, field=where,
                         message=f"{ref} refers to no state {ref.state!r}")]
+    if ref.state == name and workflow.states[name].call in schemas.table:
+        return [Problem(code="reference_self", state=name, field=where, message=(
+            f"{ref}: a state cannot use its own result; get the value in an earlier state"
+            + _lookups_hint(schemas.table, workflow.states[name].call, where)))]
     if reachable and not succeeded.before(name, ref.state):
         return [Problem(code="reference_may_not_have_run", state=name, field=where,
                         message=f"{ref}: state {ref.state!r} may not have run successfully before {name!r}")]
@@ -444,9 +451,14 @@ def _check_reference(workflow: Workflow, schemas: _Schemas, name: str, where: st
         return []  # reported at that state already
     if source.call == ASK_CALL:
         # Small models plan "ask for X, then use the answer": a plan runs on without one.
-        return [Problem(code="reference_ask", state=name, field=where, message=(
+        return [Problem(code=REFERENCE_ASK, state=name, field=where, message=(
             f"{ref}: agent.ask does not return the user's answer (its result is only the question); write the "
             "value the request gives, or, if the request lacks it, make the whole plan one agent.ask state"))]
+    if source.call == SAY_CALL and workflow.states[name].call not in TALK_CALLS:
+        # The same plan with agent.say as the question, where agent.ask is not shown (plain function calling).
+        return [Problem(code=REFERENCE_ASK, state=name, field=where, message=(
+            f"{ref}: agent.say only shows a message (its result is that message, never the user's reply); write "
+            "the value the request gives"))]
     each = source.for_each is not None
     result_schema = schemas.result(source.call, each=each)
     _, missing = _descend(result_schema, ref.path)
@@ -457,11 +469,28 @@ def _check_reference(workflow: Workflow, schemas: _Schemas, name: str, where: st
     return []
 
 
+def _lookups_hint(table: FunctionTable, call: str, where: str) -> str:
+    """", e.g. mail.search or mail.list and ${STATE.result.messages[0].id}": the read functions of `call`'s app
+    whose results list items with the field the argument at `where` is named for ("args.id": id)."""
+    field = where.rsplit(".", 1)[-1]
+    found = []
+    for fn in table:
+        if fn.app != call.split(".", 1)[0] or fn.effect != Effect.READ or fn.name == call:
+            continue
+        for list_name, item in result_lists(fn).items():
+            if field in item.get("properties", {}):
+                found.append((fn.name, f"${{STATE.result.{list_name}[0].{field}}}"))
+                break
+    if not found:
+        return ""
+    return f", e.g. with {' or '.join(n for n, _ in found[:2])} and then {found[0][1]}"
+
+
 def _check_reference_type(workflow: Workflow, schemas: _Schemas, name: str, where: str, ref: Reference,
                           target: dict[str, Any], params_schema: dict[str, Any]) -> list[Problem]:
     source = workflow.states[ref.state]
-    if source.call not in schemas.table:
-        return []
+    if source.call not in schemas.table or source.call in (ASK_CALL, SAY_CALL):
+        return []  # a talk call's result as a value is reported by _check_reference
     result_schema = schemas.result(source.call, each=source.for_each is not None)
     node, missing = _descend(result_schema, ref.path)
     if missing or node is None:

@@ -85,6 +85,11 @@ def test_grounding_shows_the_people_files_and_events_an_intent_is_about(office) 
     # The days a request names, worked out (the office fixture's now is Tuesday 2026-03-10).
     days = [g.line for g in ctl.ground("Set up a call with Anna next Tuesday and remind me tomorrow")]
     assert '"next Tuesday" is Tuesday 2026-03-17' in days and '"tomorrow" is Wednesday 2026-03-11' in days
+    # The time zones of the places a request about a time names; a place in other requests is just a place.
+    zones = [g.line for g in ctl.ground("Call Ben at 9am Sydney time; what time is it in Sao Paulo now?")]
+    assert '"Sydney" is the time zone Australia/Sydney' in zones
+    assert '"Sao Paulo" is the time zone America/Sao_Paulo' in zones
+    assert not any("time zone" in g.line for g in ctl.ground("I am back from Sydney, file the receipts"))
 
 
 def test_grounding_reaches_the_prompt_as_quoted_data_and_opens_the_apps_it_names(office) -> None:
@@ -123,6 +128,37 @@ def test_a_plan_that_leaves_out_a_file_the_request_names_is_told_once(office) ->
                               body="Attached.", attachments=["${find.result.paths[0]}"])]}
     assert planner(office, [found]).resolve(intent).trace.repairs == 0
 
+
+
+def test_a_plan_that_acts_on_another_thing_of_the_same_name_is_not_told_about_the_file(office) -> None:
+    # Grounding finds both the task "Pay the Hetzner invoice" and Downloads/Invoice_Hetzner_2026-02.pdf.
+    done = {"states": [state("done", "tasks.complete", task="Pay the Hetzner invoice")]}
+    resolution = planner(office, [done]).resolve("Hetzner invoice: paid. Mark it as done")
+    assert resolution.trace.attempts[0].problems == [] and resolution.trace.repairs == 0
+    # A mail whose text mentions it does not send it.
+    mentions = {"states": [state("tell", "mail.send", to=["Chris Meyer <chris.meyer@example.com>"],
+                                 subject="Hetzner invoice", body="The Hetzner invoice is paid.")]}
+    told = planner(office, [mentions, mentions]).resolve("Send Chris the Hetzner invoice")
+    assert told.trace.attempts[0].problems[0].startswith(
+        "the request names 'Downloads/Invoice_Hetzner_2026-02.pdf' (found for this request)")
+
+
+def test_a_plan_that_picks_one_of_two_people_the_request_fits_is_told_to_ask(office) -> None:
+    # The office fixture has two contacts called Chris: Meyer (Allianz Insurance) and Wong (Pixel Studio).
+    def mail_to(person: str) -> dict:
+        return {"states": [state("mail", "mail.send", to=[person], subject="Thursday", body="Does Thursday work?")]}
+
+    ask = {"states": [state("which", "agent.ask", question="Which Chris: Chris Meyer or Chris Wong?")]}
+    resolution = planner(office, [mail_to("Chris Wong"), ask]).resolve("Ask Chris if Thursday suits him for a call")
+    assert resolution.trace.attempts[0].problems == [
+        "the request fits 2 contacts equally ('Chris Meyer', 'Chris Wong') and the plan picks 'Chris Wong'; unless "
+        "the request says which one, make the plan one agent.ask state asking which"]
+    assert resolution.workflow.states["which"].call == "agent.ask"
+    # A request that tells them apart, or means both, is planned as written.
+    told = planner(office, [mail_to("Chris Meyer")]).resolve("Ask Chris at Allianz if Thursday suits him")
+    assert told.trace.repairs == 0
+    both = planner(office, [mail_to("Chris Meyer")]).resolve("Ask both Chrises if Thursday suits them")
+    assert both.trace.repairs == 0
 
 def test_no_context_no_grounding() -> None:
     ctl = Controller(ReplayBackend([json.dumps({"states": [state("hi", "agent.say", message="ok")]})]), TABLE, None,
@@ -408,7 +444,7 @@ def test_a_table_whose_functions_return_nothing_is_not_told_about_passing_result
     system = ctl.messages("Find the area of a triangle", foreign, [])[0].content
     assert "${STATE.result" not in system and "for_each" not in system
     # The agent's own functions come last, after the one the request is about.
-    assert system.index("calculate_triangle_area(") < system.index("agent.ask(")
+    assert system.index("calculate_triangle_area(") < system.index("agent.say(")
     desktop = Controller(ReplayBackend([]), TABLE, office, examples=[]).messages("add a task", TABLE, [])[0]
     assert "${STATE.result.FIELD}" in desktop.content and '"for_each"' in desktop.content
     assert desktop.content.index("agent.ask(") < desktop.content.index("tasks.add(")  # last, no refusals
@@ -454,6 +490,11 @@ def test_a_call_written_inside_a_reference_becomes_a_state_of_its_own(office) ->
     assert states["tell"].args["message"] == "booked for ${resolve_2.result.iso}"
     assert any("extra arguments dropped: 'Europe/Berlin'" in n for n in resolution.trace.attempts[0].tidied)
     assert resolution.trace.dry_run.summary().endswith("all fine")
+    # A field written after the call is the one taken.
+    dated = {"states": [state("remind", "tasks.add", title="Renew the gym pass",
+                              due="${clock.resolve('next monday').date}")]}
+    lifted = planner(office, [dated]).resolve("remind me to renew the gym pass next Monday").workflow.states
+    assert lifted["remind"].args["due"] == "${resolve.result.date}"
 
 
 def test_a_jump_to_a_state_that_gained_a_lifted_call_enters_the_call_first(office) -> None:
@@ -500,6 +541,26 @@ def test_an_example_that_does_what_the_request_asks_is_picked_without_a_shared_w
     assert [e.intent for e in picked] == ["Who do I know at the squash club?", "Call off the offsite planning meeting"]
 
 
+
+def test_everyday_words_for_an_action_find_the_example_that_does_it(office) -> None:
+    def example(intent: str, *states: dict) -> Example:
+        return Example(intent=intent, workflow={"states": list(states)})
+
+    finished = example("Finished the tax return!", state("done", "tasks.complete", task="Tax return"))
+    each = example("I watered every plant, mark all those tasks as done",
+                   state("found", "tasks.list", tag="plants"),
+                   {**state("done", "tasks.complete", task="${item}"), "for_each": "${found.result.ids}"})
+    read = example("What is in my plumbing note?", state("note", "notes.read", note="Plumbing"))
+    ctl = Controller(ReplayBackend([]), TABLE, office, ControllerSettings(examples=1), examples=[finished, read])
+    # No shared word: "tick off" stands for complete, and tasks.complete's example is picked.
+    assert [e.intent for e in ctl.pick_examples("The gutters are cleaned, tick that off")] == [finished.intent]
+    # Of two examples acting alike, the one with the request's shape: a single thing, no loop...
+    both = Controller(ReplayBackend([]), TABLE, office, ControllerSettings(examples=1), examples=[each, finished])
+    assert [e.intent for e in both.pick_examples("I watered the plants, tick that task off")] == [finished.intent]
+    # ... and for "every ...", the loop.
+    assert [e.intent for e in both.pick_examples("tick off every cleaning task, the flat is spotless")] == [
+        each.intent]
+
 def copy_each_found(pattern: str) -> dict:
     """A plan that copies each file of Downloads matching `pattern` into Documents."""
     return {"states": [state("found", "files.find", pattern=pattern, under="Downloads"),
@@ -516,7 +577,9 @@ def test_a_plural_whose_found_items_the_plan_uses_only_partly_is_told_once(offic
 
     problem = resolution.trace.attempts[0].problems[0]
     assert problem.startswith("the request says 'invoices', and 3 were found for it (")
-    assert "but the plan uses only 'Downloads/invoice-2026-01-acme.pdf'" in problem
+    assert problem.endswith("but the plan uses only 'Downloads/invoice-2026-01-acme.pdf'; add a state like 'copy' "
+                            "(files.copy) for each of the others: 'Downloads/invoice-2026-02-office-supplies.txt', "
+                            "'Downloads/Invoice_Hetzner_2026-02.pdf'")
     assert resolution.workflow.states["copy"].for_each == "${found.result.paths}"
 
 
@@ -680,3 +743,54 @@ def test_a_plan_destroying_a_whole_kind_for_a_request_naming_no_filter_is_told_t
     some = {"states": [state("found", "files.find", pattern="*.dmg", under="Downloads"),
                        {**state("bin", "files.trash", path="${item}"), "for_each": "${found.result.paths}"}]}
     assert planner(office, [some]).resolve("Delete all the disk images in Downloads").trace.repairs == 0
+
+
+def test_a_date_that_is_not_the_day_the_request_names_is_told_once(office) -> None:
+    # Now is Tuesday 2026-03-10 in the office fixture: "tomorrow" is Wednesday 2026-03-11.
+    counted_wrong = {"states": [state("run", "calendar.add_event", title="Run with Sofia", start="2026-03-12 07:30")]}
+    right = {"states": [state("run", "calendar.add_event", title="Run with Sofia", start="2026-03-11 07:30")]}
+    resolution = planner(office, [counted_wrong, right]).resolve("Block tomorrow at 7:30 for a run with Sofia")
+    assert resolution.trace.attempts[0].problems == [
+        "state 'run': it writes 2026-03-12 (Thursday), a day the request does not name: \"tomorrow\" is Wednesday "
+        "2026-03-11. Write that day"]
+    assert resolution.workflow.states["run"].args["start"] == "2026-03-11 07:30"
+    # Told once: the same date again stands (the plan may need another day).
+    again = planner(office, [counted_wrong, counted_wrong]).resolve("Block tomorrow at 7:30 for a run with Sofia")
+    assert again.workflow.states["run"].args["start"] == "2026-03-12 07:30"
+    # A request that names no day, or writes the date itself, is left alone.
+    assert planner(office, [counted_wrong]).resolve("Block 7:30 for a run with Sofia").trace.repairs == 0
+    assert planner(office, [counted_wrong]).resolve(
+        "Block 2026-03-12 at 7:30 for a run with Sofia, not today").trace.repairs == 0
+
+
+def test_a_plain_function_table_is_planned_without_asking_back() -> None:
+    from intentos.eval.bfcl.suite import load_bfcl_suite, single_turn_table
+
+    foreign, names = single_turn_table(load_bfcl_suite("simple_python").case("simple_python_0"))
+    area = names.to_intentos["calculate_triangle_area"]
+    call = {"states": [state("area", area, base=10, height=5)]}
+    ctl = Controller(Constraining([json.dumps(call)]), foreign, None, examples=[])
+    resolution = ctl.resolve("How big is a triangle with base 10 and height 5? I need its area")
+    assert "agent.ask" not in resolution.trace.shown and "agent.refuse" in resolution.trace.shown
+    assert '"const": "agent.ask"' not in ctl.backend.schemas[0]
+    # Nothing to refer to: an argument is a value, never a reference, and no step runs for each item.
+    assert "[$][{]" not in ctl.backend.schemas[0] and "for_each" not in ctl.backend.schemas[0]
+    assert "[$][{]" in json.dumps(foreign.workflow_schema())  # what a table that returns results allows
+    assert "agent.ask" not in resolution.trace.attempts[0].messages[0].content
+    # Without agent.ask, a small model asks with agent.say and uses its "answer": told that say has none.
+    said = {"states": [state("ask_base", "agent.say", message="What is the base of the triangle?"),
+                       state("area", area, base="${ask_base.result}", height=5)]}
+    told = Controller(ReplayBackend([json.dumps(said), json.dumps(call)]), foreign, None, examples=[])
+    assert told.resolve("How big is a triangle with base 10 and height 5?").trace.attempts[0].problems == [
+        "state 'area', field 'args.base': ${ask_base.result}: agent.say only shows a message (its result is that "
+        "message, never the user's reply); write the value the request gives"]
+    # Written again word for word: the next reply's grammar has no agent.say.
+    stubborn = Controller(Constraining([json.dumps(said), json.dumps(said), json.dumps(call)]), foreign, None,
+                          examples=[])
+    resolution = stubborn.resolve("How big is a triangle with base 10 and height 5?")
+    assert resolution.trace.attempts[1].problems[-1] == (
+        "this plan was written again; the next reply cannot use agent.say: write the values the request gives in "
+        "the call's arguments")
+    assert '"const": "agent.say"' in stubborn.backend.schemas[1]
+    assert '"const": "agent.say"' not in stubborn.backend.schemas[2]
+    assert list(resolution.workflow.states) == ["area"]

@@ -111,3 +111,12 @@ def test_workflow_schema_accepts_valid_and_rejects_ill_typed_calls(table: Functi
     ):
         with pytest.raises(jsonschema.ValidationError):
             jsonschema.validate({"start": "a", "states": [broken]}, schema)
+
+
+def test_a_state_that_uses_its_own_result_is_told_where_such_a_value_comes_from() -> None:
+    full = FunctionTable.discover()
+    plan = Workflow.model_validate({"states": [
+        {"name": "invite", "call": "mail.read", "args": {"id": "${invite.result.message_id}"}}]})
+    assert [str(p) for p in validate(plan, full)] == [
+        "state 'invite', field 'args.id': ${invite.result.message_id}: a state cannot use its own result; get the "
+        "value in an earlier state, e.g. with mail.list or mail.search and then ${STATE.result.messages[0].id}"]

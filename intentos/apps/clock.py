@@ -21,7 +21,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from functools import cache
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from dateutil import parser as dateparser
 from dateutil.relativedelta import relativedelta
@@ -292,6 +293,41 @@ class ConvertArgs(BaseModel):
 
 
 DAY_SCORE = 4.0  # above a name or title match (2 a word): a day the request names is always worth its line
+_REGIONS = ("Africa/", "America/", "Asia/", "Atlantic/", "Australia/", "Europe/", "Indian/", "Pacific/")
+# A request about a time: only then is a city it names a time zone ("at 10am New York time", "what time is it in
+# Tokyo"), not a trip or a project.
+_ABOUT_TIME = re.compile(r"\b(?:time|zone|o'clock|now|\d{1,2}(?::\d{2})?\s*(?:am|pm)|\d{1,2}:\d{2})\b", re.IGNORECASE)
+MAX_PLACE_WORDS = 3  # "Port of Spain"
+
+
+@cache
+def zone_places() -> dict[str, str]:
+    """Each place an IANA zone is named for, lower-cased, with the zone: "new york" → America/New_York."""
+    places: dict[str, str] = {}
+    for name in sorted(available_timezones()):
+        if name.startswith(_REGIONS):
+            places.setdefault(name.rsplit("/", 1)[-1].replace("_", " ").lower(), name)
+    return places
+
+
+_PLACE_BEFORE = frozenset({"in", "at", "for", "from", "to"})  # "in Tokyo"; "Call Sofia" is a person
+
+
+def named_zones(text: str) -> list[tuple[str, str]]:
+    """The places of IANA zones a text names as places ("in Tokyo", "New York time"), with their zones."""
+    words = re.findall(r"[A-Za-z][A-Za-z'-]*", text)
+    places = zone_places()
+    found: dict[str, tuple[str, str]] = {}
+    for i in range(len(words)):
+        for n in range(MAX_PLACE_WORDS, 0, -1):
+            phrase = words[i:i + n]
+            key = " ".join(phrase).lower()
+            as_place = (i > 0 and words[i - 1].lower() in _PLACE_BEFORE) or (
+                i + n < len(words) and words[i + n].lower() in ("time", "timezone"))
+            if len(phrase) == n and as_place and key in places and places[key] not in found:
+                found[places[key]] = (" ".join(phrase), places[key])
+                break
+    return list(found.values())
 
 
 class ClockApp(App):
@@ -355,9 +391,13 @@ class ClockApp(App):
 
     def ground(self, query: GroundingQuery) -> list[Grounded]:
         """The days the request names, worked out ("next Tuesday" is Tuesday 2026-03-17): a small model
-        counts weekdays wrong, or writes today's date."""
-        return [Grounded(f'"{phrase}" is {day:%A %Y-%m-%d}', DAY_SCORE, self.name)
+        counts weekdays wrong, or writes today's date. And, for a request about a time, the time zones of the
+        places it names ("Tokyo" is Asia/Tokyo): left to itself, a small model showed the user's own time."""
+        days = [Grounded(f'"{phrase}" is {day:%A %Y-%m-%d}', DAY_SCORE, self.name)
                 for phrase, day in dict(day_phrases(query.intent, query.now, self.ctx.tz)).items()]
+        zones = [Grounded(f'"{place}" is the time zone {name}', DAY_SCORE, self.name)
+                 for place, name in named_zones(query.intent)] if _ABOUT_TIME.search(query.intent) else []
+        return days + zones
 
     def summary(self) -> str:
         now = self.ctx.now()

@@ -238,7 +238,9 @@ class ContactsApp(App):
                 return hits[0]
             if len(hits) > 1:
                 listed = "; ".join(_label(c.card) for c in hits[:10])
-                raise AppError(f"{query!r} matches {len(hits)} contacts: {listed}. Say which one (by email)")
+                # Read by a person and by the planner's repair turn alike: a guess between two people is wrong.
+                raise AppError(f"{query!r} matches {len(hits)} contacts: {listed}. Say which one (by email); "
+                               "if nothing says which, ask")
         names = [c.card.fn.value for c in cards]
         close = difflib.get_close_matches(text, names, n=3, cutoff=0.6)
         hint = f"; did you mean {', '.join(close)}?" if close else " (give an email address or add the contact first)"
@@ -360,7 +362,8 @@ class ContactsApp(App):
                 details = [f"org {c.organization}" if c.organization else "", f"tags {', '.join(c.tags)}" if c.tags
                            else "", f"phone {c.phone}" if c.phone else "", f"note: {c.note}" if c.note else ""]
                 line = f"contact {c.name} <{c.email}>" + "".join(f"; {d}" for d in details if d)
-                offers.append(Grounded(line, score, self.name))
+                offers.append(Grounded(line, score, self.name, name=c.name,
+                                       aka=tuple(a for a in (c.email, c.organization, *c.tags) if a)))
         return query.top(offers)
 
     def _free_name(self, contact: Contact) -> str:

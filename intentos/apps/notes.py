@@ -32,6 +32,7 @@ import yaml
 from pydantic import BaseModel, Field, ValidationError
 
 from intentos.app import App
+from intentos.apps import naming
 from intentos.apps.problems import content_problem, shown_path
 from intentos.errors import AppError, SandboxError
 from intentos.function import Effect, function
@@ -257,7 +258,8 @@ class NotesApp(App):
             score = query.score(note.title, *note.tags, weight=2) + query.score(note.body)
             if score:
                 tags = f" (tags {', '.join(note.tags)})" if note.tags else ""
-                offers.append(Grounded(f'note "{note.title}"{tags}: {note.body}', score, self.name))
+                offers.append(Grounded(f'note "{note.title}"{tags}: {note.body}', score, self.name, name=note.title,
+                                       aka=tuple(note.tags)))
         return query.top(offers)
 
     # -- storage ---------------------------------------------------------------------------------
@@ -431,9 +433,13 @@ class NotesApp(App):
         if len(matches) > 1:
             raise AppError(f"{len(matches)} notes are titled {ref!r}: {', '.join(n.path for n in matches)}; "
                            "name one by its path")
-        close = difflib.get_close_matches(ref, [n.title for n in notes], n=3, cutoff=0.6)
-        hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
         unreadable = f" ({len(problems)} unreadable notes were skipped: {'; '.join(problems)})" if problems else ""
+        # "my list note" beside a packing list and a shopping list: a guess would change the wrong one.
+        holding = naming.holding(ref, notes, lambda n: [*n.title.split(), *n.tags])
+        naming.refuse_several(ref, "notes", holding, lambda n: f"{n.title!r} ({n.path})", "in their title or tags",
+                              "by its title", also=unreadable)
+        close = [n.title for n in holding] or difflib.get_close_matches(ref, [n.title for n in notes], n=3, cutoff=0.6)
+        hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
         raise AppError(f"no note titled {ref!r}{hint}{unreadable}")
 
 

@@ -24,6 +24,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from intentos.app import App
+from intentos.apps import naming
 from intentos.apps.clock import isoformat, localize, parse_when
 from intentos.apps.problems import one_line
 from intentos.errors import AppError, SandboxError
@@ -279,7 +280,7 @@ class TasksApp(App):
                 state = "done" if task.done else "open"
                 due = f", due {task.due}" if task.due else ""
                 offers.append(Grounded(f'task {task.id} "{task.title}" ({state}{due}, {task.priority})', score,
-                                       self.name))
+                                       self.name, name="" if task.done else task.title, aka=tuple(task.tags)))
         return query.top(offers)
 
     # -- time ---------------------------------------------------------------------------------------
@@ -409,7 +410,11 @@ def _pick(ref: str, tasks: list[Any], what: str = "task") -> Any:
     if len(pool) > 1:
         listed = ", ".join(f"{t.id}" + (f" (due {t.due})" if t.due else "") for t in pool)
         raise AppError(f"{len(pool)} {what}s are titled {ref!r}: {listed}; name one by its id")
-    close = difflib.get_close_matches(ref, [t.title for t in tasks], n=3, cutoff=0.6)
+    # "the report task" with two open report tasks: a guess would tick off the wrong one.
+    holding = naming.holding(ref, [t for t in tasks if not t.done], lambda t: t.title.split())
+    naming.refuse_several(ref, f"open {what}s", holding, lambda t: f"{t.title!r} ({t.id})", "in their title",
+                          "by its id")
+    close = [t.title for t in holding] or difflib.get_close_matches(ref, [t.title for t in tasks], n=3, cutoff=0.6)
     hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
     raise AppError(f"no {what} with the id or title {ref!r}{hint}")
 

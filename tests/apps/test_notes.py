@@ -77,6 +77,15 @@ def test_unknown_and_ambiguous_titles(notes: NotesApp) -> None:
     with pytest.raises(AppError, match="2 notes are titled 'Trip to Lisbon'.*trip-to-lisbon-2.md"):
         notes.append(AppendArgs(note="Trip to Lisbon", text="x"))
     assert notes.read(ReadArgs(note="Notes/trip-to-lisbon-2.md")).body == "second copy\n"
+    # A word of several notes' titles or tags names none of them: both are listed, to ask which.
+    notes.create(CreateArgs(title="Shopping", tags=["lists"]))
+    notes.create(CreateArgs(title="Gift list"))
+    with pytest.raises(AppError, match="no note is titled 'list', and 3 notes have it in their title or tags: "
+                                       ".*if nothing says which, ask") as listed:
+        notes.read(ReadArgs(note="list"))
+    assert all(f"'{title}' (Notes/" in str(listed.value) for title in ("Packing list", "Shopping", "Gift list"))
+    with pytest.raises(AppError, match="did you mean 'Gift list'"):
+        notes.read(ReadArgs(note="gift"))
     with pytest.raises(AppError, match="there is no note Notes/nope.md"):
         notes.read(ReadArgs(note="Notes/nope.md"))
 

@@ -90,6 +90,17 @@ def test_complete_by_id_or_title(tasks: TasksApp, ctx: Context) -> None:
     assert [t["done"] for t in stored(ctx)] == [True, False, True, True, True]
 
 
+def test_a_word_of_two_open_titles_is_an_error_naming_both(tasks: TasksApp) -> None:
+    tasks.add(AddArgs(title="Write the quarterly report"))
+    tasks.add(AddArgs(title="Send the expense report"))
+    with pytest.raises(AppError, match="no task is titled 'report', and 2 open tasks have it in their title: "
+                                       "'Write the quarterly report' \\(t6\\), 'Send the expense report' \\(t7\\); "
+                                       "name one by its id, or, if nothing says which, ask"):
+        tasks.complete(TaskRefArgs(task="report"))
+    with pytest.raises(AppError, match="did you mean 'Send the expense report'"):
+        tasks.complete(TaskRefArgs(task="expense report"))
+
+
 def test_ambiguous_title_is_an_error_naming_the_ids(tasks: TasksApp) -> None:
     tasks.add(AddArgs(title="Pay rent", due="2026-04-12"))
     with pytest.raises(AppError, match="2 tasks are titled 'Pay rent': t1 \\(due 2026-03-12\\), t6 .*by its id"):

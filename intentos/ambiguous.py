@@ -1,0 +1,62 @@
+"""A plan that picks one of several things the request could mean.
+
+"Send Chris a quick mail" with two contacts called Chris: grounding shows both, and a 1.5B model writes
+`"to": ["Chris Meyer"]`, so the apps never see a name that fits two (they would say so) and the mail goes to
+whoever came first. For the things plans name by a name or title (contacts, notes, open tasks: `Grounded.name`),
+the request's words are matched against each one's name and what else it goes by (tags, organization); when
+two or more of one app match best and equally, and an acting step names exactly one of them, that is a repair
+problem, once a stage: unless the request says which, the plan is one agent.ask state asking. A request for
+many ("every", "all", "both") means them all, and a plan that already asks is left alone.
+"""
+
+from __future__ import annotations
+
+import re
+
+from intentos.function import Effect
+from intentos.grounding import Grounded, content_words, same_word, words_of
+from intentos.references import strings
+from intentos.table import FunctionTable
+from intentos.validation import ASK_CALL, Problem
+from intentos.workflow import Workflow
+
+AMBIGUOUS = "ambiguous"  # the problem's code
+_MANY = re.compile(r"\b(?:every|each|all|both|them)\b", re.IGNORECASE)
+
+
+def _alike(mine: str, theirs: str) -> bool:
+    """A request word and a word of a name or tag: the same, a plural "s" aside, or sharing a long stem."""
+    return same_word(mine, theirs) or mine + "s" == theirs or theirs + "s" == mine
+
+
+def ambiguous(workflow: Workflow, intent: str, grounded: list[Grounded], table: FunctionTable) -> list[Problem]:
+    """A problem for each app where the plan acts on one of several things that fit the request equally well."""
+    if _MANY.search(intent) or any(s.call == ASK_CALL for s in workflow.states.values()):
+        return []
+    # A call the shown table lacks (validation reads the whole table) is taken to act.
+    acting = " \n ".join(text.casefold() for s in workflow.states.values()
+                         if (fn := table.functions.get(s.call)) is None or fn.effect != Effect.READ
+                         for text in strings(s.args))
+    if not acting:
+        return []
+    request = content_words(intent)
+    fitting: dict[str, list[tuple[int, Grounded]]] = {}
+    for g in grounded:
+        if not g.name:
+            continue
+        theirs = words_of(" ".join([g.name, *g.aka]))
+        shared = {w for w in request if any(_alike(w, t) for t in theirs)}
+        if shared:
+            fitting.setdefault(g.app, []).append((len(shared), g))
+    problems = []
+    for app, scored in fitting.items():
+        best = max(n for n, _ in scored)
+        tied = [g for n, g in scored if n == best]
+        picked = [g for g in tied if g.name.casefold() in acting]
+        if len(tied) < 2 or len(picked) != 1:
+            continue
+        names = ", ".join(repr(g.name) for g in tied)
+        problems.append(Problem(code=AMBIGUOUS, message=(
+            f"the request fits {len(tied)} {app} equally ({names}) and the plan picks {picked[0].name!r}; unless "
+            "the request says which one, make the plan one agent.ask state asking which")))
+    return problems

@@ -1,0 +1,72 @@
+"""Dates a plan writes that are not the days the request names.
+
+Told '"tomorrow" is Wednesday 2026-03-11' under "Found for this request", Qwen2.5-Coder-1.5B still wrote
+`"start": "2026-03-12 08:00"` for "tomorrow at 8am": a small model counts days from the dates it read last
+(an example's, an event's) rather than copying. When the request names days ("tomorrow", "next Tuesday",
+"2026-04-01", "next week"), a literal date in the arguments of a call outside the agent's own that is none
+of those days and is not written in the request is a repair problem, once a stage (`SelfCheck`): a repair
+that writes it again stands, since a plan may need another day ("the day after", an end date).
+A request that names no day is left alone: its dates may come from anywhere.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from typing import Any
+
+from intentos.references import map_strings
+from intentos.tidy import TALK_APP
+from intentos.validation import Problem
+from intentos.workflow import Workflow
+
+MISDATED = "misdated"  # the problem's code
+_DATE = re.compile(r"\b(\d{4})-(\d{2})-(\d{2})\b")
+
+
+class NamedDays:
+    """The days a request names: each phrase as written with its day, and every day meant (a week's seven)."""
+
+    def __init__(self, phrases: list[tuple[str, date]], days: tuple[date, ...] | list[date]) -> None:
+        self.phrases = phrases
+        self.days = set(days) | {day for _, day in phrases}
+
+    def __bool__(self) -> bool:
+        return bool(self.days)
+
+    def said(self) -> str:
+        """'"tomorrow" is Wednesday 2026-03-11', for each phrase."""
+        return "; ".join(f'"{phrase}" is {day:%A %Y-%m-%d}' for phrase, day in self.phrases)
+
+
+def literal_dates(value: Any) -> list[date]:
+    """The calendar dates written out in an argument value (inside references too: they are rare there)."""
+    found: list[date] = []
+
+    def collect(text: str) -> str:
+        for match in _DATE.finditer(text):
+            try:
+                found.append(date(*(int(g) for g in match.groups())))
+            except ValueError:  # 2026-02-30 is no date; validation or the app says so
+                continue
+        return text
+
+    map_strings(value, collect)
+    return found
+
+
+def misdated(workflow: Workflow, intent: str, named: NamedDays) -> list[Problem]:
+    """A problem for the first state that writes a date the request does not name; none when the request names
+    no day."""
+    if not named or not named.phrases:
+        return []
+    written = set(literal_dates(intent))
+    for name, state in workflow.states.items():
+        if state.call.split(".", 1)[0] == TALK_APP:
+            continue
+        wrong = [d for d in literal_dates(state.args) if d not in named.days and d not in written]
+        if wrong:
+            return [Problem(code=MISDATED, state=name, message=(
+                f"it writes {wrong[0]:%Y-%m-%d} ({wrong[0]:%A}), a day the request does not name: "
+                f"{named.said()}. Write that day"))]
+    return []
