@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 
 from intentos.function import Effect
-from intentos.grounding import Grounded, content_words, same_word, words_of
+from intentos.grounding import Grounded, content_words, one_or_more, same_word, words_of
 from intentos.references import strings
 from intentos.table import FunctionTable
 from intentos.validation import ASK_CALL, Problem
@@ -26,7 +26,7 @@ _MANY = re.compile(r"\b(?:every|each|all|both|them)\b", re.IGNORECASE)
 
 def _alike(mine: str, theirs: str) -> bool:
     """A request word and a word of a name or tag: the same, a plural "s" aside, or sharing a long stem."""
-    return same_word(mine, theirs) or mine + "s" == theirs or theirs + "s" == mine
+    return same_word(mine, theirs) or one_or_more(mine, theirs)
 
 
 def ambiguous(workflow: Workflow, intent: str, grounded: list[Grounded], table: FunctionTable) -> list[Problem]:

@@ -300,6 +300,7 @@ class Controller:
                 if watch.repeated is None:
                     watch(gen.text)  # a backend that cannot stop early: the repeat is still cut off
                 workflow, problems, states, tidied = self.parse_stage(watch.kept(gen.text), intent, prefix)
+                written = json.dumps(states, sort_keys=True, default=str)  # to see a reply written again
                 if workflow is not None and not problems:
                     problems = checks.problems(workflow, ends_stage=_observe_index(states) is not None)
                 if watch.repeated is not None:
@@ -336,7 +337,7 @@ class Controller:
                         problems = [Problem(code="dry_run", message=p) for p in found.problems(
                             workflow, leads(workflow, found, grounded))] if found else []
                         trace.dry_run = found
-                        failing = json.dumps(states, sort_keys=True, default=str) if problems else None
+                        failing = written if problems else None
                         banned = found.empty_lookups(workflow) if found else set()
                         if failing == last_failing and banned and attempt < self.settings.max_attempts:
                             checks.ban(banned)
@@ -352,7 +353,6 @@ class Controller:
                             trace.ok = True
                             return Resolution(workflow=workflow, trace=trace)
                     record.problems = [str(p) for p in problems]
-                written = json.dumps(states, sort_keys=True, default=str)
                 if written == last_written and attempt < self.settings.max_attempts:
                     problems += self._ban_answers(states, problems, checks)
                     record.problems = [str(p) for p in problems]

@@ -67,6 +67,11 @@ def content_words(text: str) -> frozenset[str]:
                      and not w.isdigit())  # numbers (years, times) match file names everywhere
 
 
+def one_or_more(a: str, b: str) -> bool:
+    """Two lower-cased words that are the same, a plural "s" aside (list, lists)."""
+    return a == b or a + "s" == b or b + "s" == a
+
+
 def same_word(a: str, b: str) -> bool:
     """Two lower-cased words that are the same, or share their first five letters (insurer, insurance)."""
     if a == b:

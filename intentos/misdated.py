@@ -3,10 +3,11 @@
 Told '"tomorrow" is Wednesday 2026-03-11' under "Found for this request", Qwen2.5-Coder-1.5B still wrote
 `"start": "2026-03-12 08:00"` for "tomorrow at 8am": a small model counts days from the dates it read last
 (an example's, an event's) rather than copying. When the request names days ("tomorrow", "next Tuesday",
-"2026-04-01", "next week"), a literal date in the arguments of a call outside the agent's own that is none
-of those days and is not written in the request is a repair problem, once a stage (`SelfCheck`): a repair
-that writes it again stands, since a plan may need another day ("the day after", an end date).
-A request that names no day is left alone: its dates may come from anywhere.
+"2026-04-01"; "next week" adds its seven days to those allowed but names none alone), a literal date in the
+arguments of a call outside the agent's own that is none of those days and is not written in the request is
+a repair problem, once a stage (`SelfCheck`): a repair that writes it again stands, since a plan may need
+another day ("the day after", an end date). A request that names no day is left alone: its dates may come
+from anywhere.
 """
 
 from __future__ import annotations
@@ -30,9 +31,6 @@ class NamedDays:
     def __init__(self, phrases: list[tuple[str, date]], days: tuple[date, ...] | list[date]) -> None:
         self.phrases = phrases
         self.days = set(days) | {day for _, day in phrases}
-
-    def __bool__(self) -> bool:
-        return bool(self.days)
 
     def said(self) -> str:
         """'"tomorrow" is Wednesday 2026-03-11', for each phrase."""
@@ -58,7 +56,7 @@ def literal_dates(value: Any) -> list[date]:
 def misdated(workflow: Workflow, intent: str, named: NamedDays) -> list[Problem]:
     """A problem for the first state that writes a date the request does not name; none when the request names
     no day."""
-    if not named or not named.phrases:
+    if not named.phrases:
         return []
     written = set(literal_dates(intent))
     for name, state in workflow.states.items():

@@ -130,8 +130,10 @@ class FunctionTable:
         members = []
         # A list (any JSON items: no `items`, so grammar converters use their generic array) or one reference;
         # one shared definition, so a grammar gets one rule for it, not one per function.
-        defs["for_each"] = {"anyOf": [{"type": "array", "maxItems": MAX_FOR_EACH_ITEMS},
-                                      {"type": "string", "pattern": REFERENCE_PATTERN}]}
+        if references:
+            defs["for_each"] = {"anyOf": [{"type": "array", "maxItems": MAX_FOR_EACH_ITEMS},
+                                          {"type": "string", "pattern": REFERENCE_PATTERN}]}
+        each = {"for_each": {"$ref": "#/$defs/for_each"}} if references else {}
         for fn in self.functions.values():
             args = _hoist_defs(fn.params.model_json_schema(), fn.name.replace(".", "_"), defs)
             # In STATE_KEYS order (the name, the call, its arguments) unless the call goes first.
@@ -139,12 +141,10 @@ class FunctionTable:
                 "name": {"type": "string", "pattern": WRITTEN_STATE_NAME},
                 "call": {"const": fn.name},
                 "args": _argument_schema(args, references),
-                "for_each": {"$ref": "#/$defs/for_each"},
+                **each,
                 "next": {"type": "string", "pattern": WRITTEN_STATE_NAME},
                 "on_failure": {"type": "string", "pattern": WRITTEN_STATE_NAME},
             }
-            if not references:
-                del properties["for_each"]
             if call_first:
                 properties = {"call": properties.pop("call"), **properties}
             members.append(
@@ -166,8 +166,6 @@ class FunctionTable:
             "required": ["states"],  # start defaults to the first state
             "additionalProperties": False,
         }
-        if not references:
-            del defs["for_each"]
         schema["$defs"] = defs
         return schema
 

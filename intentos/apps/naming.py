@@ -7,6 +7,7 @@ from collections.abc import Callable, Sequence
 from typing import TypeVar
 
 from intentos.errors import AppError
+from intentos.grounding import one_or_more
 
 T = TypeVar("T")
 
@@ -17,7 +18,7 @@ def holding(ref: str, items: Sequence[T], words: Callable[[T], list[str]]) -> li
 
     def holds(item: T) -> bool:
         theirs = [w.casefold() for w in words(item)]
-        return all(any(w in (t, t + "s") or t == w + "s" for t in theirs) for w in wanted)
+        return all(any(one_or_more(w, t) for t in theirs) for w in wanted)
 
     return [item for item in items if wanted and holds(item)]
 
