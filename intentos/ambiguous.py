@@ -6,12 +6,15 @@ whoever came first. For the things plans name by a name or title (contacts, note
 the request's words are matched against each one's name and what else it goes by (tags, organization); when
 two or more of one app match best and equally, and an acting step names exactly one of them, that is a repair
 problem, once a stage: unless the request says which, the plan is one agent.ask state asking. A request for
-many ("every", "all", "both") means them all, and a plan that already asks is left alone.
+many ("every", "all", "both") means them all, and a plan that already asks is left alone. When no valid plan
+comes of the repairs, the planner asks the question itself (`Tie.question`): Qwen2.5-Coder-1.5B, told that
+"Chris" fits two contacts, wrote plans that looped between a mail lookup and a contact instead of asking.
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 from intentos.function import Effect
 from intentos.grounding import Grounded, content_words, one_or_more, same_word, words_of
@@ -29,8 +32,29 @@ def _alike(mine: str, theirs: str) -> bool:
     return same_word(mine, theirs) or one_or_more(mine, theirs)
 
 
-def ambiguous(workflow: Workflow, intent: str, grounded: list[Grounded], table: FunctionTable) -> list[Problem]:
-    """A problem for each app where the plan acts on one of several things that fit the request equally well."""
+@dataclass(frozen=True)
+class Tie:
+    """Things of one app that fit the request best and equally, and the one the plan picked."""
+
+    app: str
+    tied: list[Grounded]
+    picked: Grounded
+
+    def problem(self) -> Problem:
+        names = ", ".join(repr(g.name) for g in self.tied)
+        return Problem(code=AMBIGUOUS, message=(
+            f"the request fits {len(self.tied)} {self.app} equally ({names}) and the plan picks "
+            f"{self.picked.name!r}; unless the request says which one, make the plan one agent.ask state asking "
+            "which"))
+
+    def question(self) -> str:
+        """The question that settles it: "Which do you mean: 'Chris Meyer' or 'Chris Wong'?"."""
+        names = [repr(g.name) for g in self.tied]
+        return f"Which do you mean: {', '.join(names[:-1])} or {names[-1]}?"
+
+
+def ambiguous(workflow: Workflow, intent: str, grounded: list[Grounded], table: FunctionTable) -> list[Tie]:
+    """For each app, the tie when the plan acts on one of several things that fit the request equally well."""
     if _MANY.search(intent) or any(s.call == ASK_CALL for s in workflow.states.values()):
         return []
     # A call the shown table lacks (validation reads the whole table) is taken to act.
@@ -48,15 +72,11 @@ def ambiguous(workflow: Workflow, intent: str, grounded: list[Grounded], table: 
         shared = {w for w in request if any(_alike(w, t) for t in theirs)}
         if shared:
             fitting.setdefault(g.app, []).append((len(shared), g))
-    problems = []
+    ties = []
     for app, scored in fitting.items():
         best = max(n for n, _ in scored)
         tied = [g for n, g in scored if n == best]
         picked = [g for g in tied if g.name.casefold() in acting]
-        if len(tied) < 2 or len(picked) != 1:
-            continue
-        names = ", ".join(repr(g.name) for g in tied)
-        problems.append(Problem(code=AMBIGUOUS, message=(
-            f"the request fits {len(tied)} {app} equally ({names}) and the plan picks {picked[0].name!r}; unless "
-            "the request says which one, make the plan one agent.ask state asking which")))
-    return problems
+        if len(tied) >= 2 and len(picked) == 1:
+            ties.append(Tie(app, tied, picked[0]))
+    return ties

@@ -7,7 +7,10 @@ example, and that holds a word found nowhere in what this request offers (the re
 it, the apps' state, the user, the functions shown, earlier stages' results), is a repair problem. Whole
 values are compared, not words, so a plan may still share a word like "Invoices" or "Hi" with an example;
 and only capitalised words of letters, names, count as unaccounted for: "drafts" or "tomorrow 9am" for
-"tomorrow at 9" are the plan's own.
+"tomorrow at 9" are the plan's own. In a sentence (five words or more, where a title is fewer), a word
+that opens one, and "I", are capitalised by grammar, not as names: a refusal giving an example's general
+reason ("I cannot buy anything ...") for a request of the same kind is right, and was flagged until they
+were left out.
 """
 
 from __future__ import annotations
@@ -23,6 +26,8 @@ from intentos.workflow import Workflow
 BORROWED = "borrowed"  # the problem's code
 _REFERENCE = re.compile(r"\$\{[^}]*\}")
 _WORD = re.compile(r"[^\W_]+")
+SENTENCE_WORDS = 5  # a text this long is a sentence (a reason, a message), not a title or a name
+_SENTENCE_END = re.compile(r"[.!?:]\s*$")
 
 
 def borrowed(workflow: Workflow, examples: list[Example], sources: str) -> list[Problem]:
@@ -35,8 +40,7 @@ def borrowed(workflow: Workflow, examples: list[Example], sources: str) -> list[
     problems = []
     for name, state in workflow.states.items():
         copied = sorted({text for text in _literals(state.args)
-                         if _key(text) in theirs and any(w.lower() not in offered for w in _WORD.findall(text)
-                                                         if w.isalpha() and w[0].isupper())})
+                         if _key(text) in theirs and any(w.lower() not in offered for w in _names(text))})
         if copied:
             shown = ", ".join(repr(t) for t in copied[:4])
             problems.append(Problem(code=BORROWED, state=name, message=(
@@ -52,3 +56,12 @@ def _literals(value: Any) -> list[str]:
 
 def _key(text: str) -> str:
     return " ".join(_WORD.findall(text.lower()))
+
+
+def _names(text: str) -> list[str]:
+    """The capitalised words of letters in `text`, less those capitalised by grammar in a sentence (its first
+    word, "I")."""
+    words = list(_WORD.finditer(text))
+    sentence = len(words) >= SENTENCE_WORDS
+    return [m.group() for m in words if m.group().isalpha() and m.group()[0].isupper() and not (
+        sentence and (m.group() == "I" or not text[: m.start()].strip() or _SENTENCE_END.search(text[: m.start()])))]

@@ -46,12 +46,13 @@ from intentos.repeats import RepeatWatch
 from intentos.selfcheck import SelfCheck
 from intentos.table import FunctionTable
 from intentos.tidy import TALK_APP, tidy_states
-from intentos.validation import ASK_CALL, REFERENCE_ASK, SAY_CALL, Problem, validate
+from intentos.unserved import unserved_verb
+from intentos.validation import ASK_CALL, OBSERVE_CALL, REFERENCE_ASK, SAY_CALL, Problem, validate
 from intentos.workflow import Workflow, in_writing_order
 
 __all__ = ["EXAMPLES_FILE", "Example", "load_examples"]  # re-exported: the bank used to live here
 
-OBSERVE = "agent.observe"
+OBSERVE = OBSERVE_CALL
 # The rules about passing one state's result to another. Shown only when some function outside the agent's
 # own returns fields: measured on 20 BFCL simple_python cases (Qwen2.5-Coder-1.5B), a table whose functions
 # return nothing, told about "${STATE.result.FIELD}" and for_each, got states named "for_each" and
@@ -173,6 +174,9 @@ class Stage(BaseModel):
 
     states: list[dict[str, Any]]  # as the model wrote them (list form), the observe state left out
     observed: str  # the results the model was shown
+    # Read steps that failed ("no contact 'maria@...'"): the model planned on knowing it, so in the plan
+    # each goes on to the state after it when it fails (the data is the same when it runs for real).
+    failed: list[str] = []
 
 
 class Trace(BaseModel):
@@ -186,6 +190,7 @@ class Trace(BaseModel):
     attempts: list[Attempt] = []
     stages: list[Stage] = []
     dry_run: DryRun | None = None  # of the plan returned
+    fallback: str | None = None  # why the plan returned is the planner's own, not the model's
     ok: bool = False
     wall_s: float = 0.0
     schema_s: float = 0.0
@@ -211,6 +216,7 @@ class Trace(BaseModel):
             "stages": [{"states": [s.get("name") for s in st.states], "observed": st.observed}
                        for st in self.stages],
             "dry_run": self.dry_run.summary() if self.dry_run else None,
+            **({"fallback": self.fallback} if self.fallback else {}),
         }
 
 
@@ -279,7 +285,7 @@ class Controller:
         prompt = messages = self.messages(intent, shown, examples, grounded, state)
         checks = SelfCheck(intent, shown, examples, grounded, sources="\n".join([
             intent, self.context_text(grounded, state), shown.prompt_text()]), plain=not chaining,
-            days=self.named_days(intent))
+            days=self.named_days(intent), unserved_verb=unserved_verb(intent, self.table))
         options = GenerateOptions(max_tokens=self.settings.max_tokens, temperature=self.settings.temperature,
                                   seed=self.settings.seed, repeat_penalty=self.settings.repeat_penalty,
                                   on_token=on_token, cancelled=cancelled)
@@ -299,7 +305,8 @@ class Controller:
                                             gen_options.model_copy(update={"stop_when": watch}))
                 if watch.repeated is None:
                     watch(gen.text)  # a backend that cannot stop early: the repeat is still cut off
-                workflow, problems, states, tidied = self.parse_stage(watch.kept(gen.text), intent, prefix)
+                workflow, problems, states, tidied = self.parse_stage(
+                    watch.kept(gen.text), intent, prefix, {n for st in trace.stages for n in st.failed})
                 written = json.dumps(states, sort_keys=True, default=str)  # to see a reply written again
                 if workflow is not None and not problems:
                     problems = checks.problems(workflow, ends_stage=_observe_index(states) is not None)
@@ -358,9 +365,21 @@ class Controller:
                     record.problems = [str(p) for p in problems]
                 last_written = written
                 messages = self.repair_messages(prompt, gen.text, problems, echo=checks.echo)
+            if checks.question is not None:
+                return self._ask(intent, checks.question, trace)
         finally:
             trace.wall_s = time.perf_counter() - started
         raise ResolutionFailed(trace)
+
+    def _ask(self, intent: str, question: str, trace: Trace) -> Resolution:
+        """The plan when the request fits several things, the model picked one and, told so, wrote no valid plan:
+        the question that settles it."""
+        workflow = Workflow.model_validate({"intent": intent, "states": [
+            {"name": "which", "call": ASK_CALL, "args": {"question": question}}]})
+        trace.fallback = f"no valid plan after the request was found to fit several things: asked {question!r}"
+        trace.dry_run = self.check_by_running(workflow)
+        trace.ok = True
+        return Resolution(workflow=workflow, trace=trace)
 
     @staticmethod
     def _ban_answers(states: list[dict[str, Any]], problems: list[Problem], checks: SelfCheck) -> list[Problem]:
@@ -460,9 +479,12 @@ class Controller:
         k = self.settings.examples
         fits = self.fits(intent)
         names_file = any(g.named and g.ref for g in grounded)
-        picked = self._picker.pick(intent, within, k, fits, names_file) if within is not None else []
+        # A request no function serves: the refusals of requests like it (no function serves theirs either).
+        refusing = (lambda e: unserved_verb(e.intent, self.table) is not None) \
+            if unserved_verb(intent, self.table) is not None else None
+        picked = self._picker.pick(intent, within, k, fits, names_file, refusing) if within is not None else []
         if len(picked) < k:
-            more = [e for e in self._picker.pick(intent, set(self.table.functions), k, fits, names_file)
+            more = [e for e in self._picker.pick(intent, set(self.table.functions), k, fits, names_file, refusing)
                     if e not in picked]
             picked = more[: k - len(picked)] + picked
         return picked
@@ -572,12 +594,16 @@ class Controller:
     def observe(self, workflow: Workflow, names: list[str], head: list[dict[str, Any]],
                 prefix: list[dict[str, Any]]) -> Stage:
         """Run the read steps before agent.observe in a scratch copy and describe their results."""
-        partial = Workflow.model_validate({"states": [*prefix, *head], "intent": workflow.intent})
+        # Each read goes on when it fails, so every one of them is tried and its failure shown.
+        going_on = [{**s, "on_failure": s.get("on_failure") or following}
+                    for s, following in zip(head, [*names[1:], "done"], strict=True)]
+        partial = Workflow.model_validate({"states": [*prefix, *going_on], "intent": workflow.intent})
         if self.ctx is None:
             return Stage(states=head, observed="(no sandbox to read from: nothing was run)")
         found = dry_run(partial, self.table, self.ctx)
         shown = found.shown_results(names) if found.ran else f"(not run: {found.note})"
-        return Stage(states=head, observed=shown or "(no results)")
+        failed = [step.state for step in found.steps if step.state in names and step.status in ("error", "timeout")]
+        return Stage(states=head, observed=shown or "(no results)", failed=failed)
 
     def check_by_running(self, workflow: Workflow) -> DryRun | None:
         """The dry run of a finished plan, or None when there is no sandbox or it is switched off."""
@@ -585,10 +611,10 @@ class Controller:
             return None
         return dry_run(workflow, self.table, self.ctx)
 
-    def parse_stage(self, raw: str, intent: str, prefix: list[dict[str, Any]]) -> tuple[
-            Workflow | None, list[Problem], list[dict[str, Any]], list[str]]:
+    def parse_stage(self, raw: str, intent: str, prefix: list[dict[str, Any]], failed: set[str] = frozenset()
+                    ) -> tuple[Workflow | None, list[Problem], list[dict[str, Any]], list[str]]:
         """Model text → Workflow (earlier stages' states first), its problems, this reply's states (tidied)
-        and what tidying changed."""
+        and what tidying changed. `failed`: earlier stages' reads that failed (each goes on to the next state)."""
         try:
             data = extract_json(raw)
         except ValueError as exc:
@@ -602,7 +628,7 @@ class Controller:
         states, looped = loop_items(states, self.table)
         states, firsts = first_items(states, self.table, {s["name"]: s["call"] for s in prefix})
         tidied += lifted + looped + firsts
-        merged = {"states": [*prefix, *states], "intent": intent}
+        merged = {"states": _going_on([*prefix, *states], failed), "intent": intent}
         if not prefix and "start" in data:
             merged["start"] = entries.get(data["start"], data["start"]) if isinstance(data["start"], str) \
                 else data["start"]
@@ -645,6 +671,17 @@ def request_text(intent: str, found: list[str]) -> str:
     if not found:
         return intent
     return f"{intent}\n\n{FOUND_LABEL}\n" + "\n".join(as_data(line) for line in found)
+
+
+def _going_on(states: list[Any], failed: set[str]) -> list[Any]:
+    """The states with each of `failed` going on to the state after it when it fails."""
+    out = list(states)
+    for i, state in enumerate(out[:-1]):
+        if isinstance(state, dict) and state.get("name") in failed and state.get("on_failure") in (None, "failed"):
+            following = out[i + 1].get("name") if isinstance(out[i + 1], dict) else None
+            if isinstance(following, str):
+                out[i] = {**state, "on_failure": following}
+    return out
 
 
 def _observe_index(states: list[dict[str, Any]]) -> int | None:

@@ -8,7 +8,9 @@ more than a shared "send"), plus how well the functions that act in the example 
 lookups feeding them) match the intent's words in the Function Table's descriptions, so that an example
 doing the same thing in other words is found. Of two examples that act alike only the closer is shown.
 Examples that only ask or refuse are shown only when they are
-clearly the closest: shown by default, they teach a model to ask instead of planning.
+clearly the closest: shown by default, they teach a model to ask instead of planning. For a request
+whose action no function takes ("order a taxi": `intentos.unserved`), the refusals of such requests
+are shown first.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import json
 import math
 import re
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +27,7 @@ import yaml
 from pydantic import BaseModel
 
 from intentos.ranking import stemmed_words
-from intentos.validation import TALK_CALLS
+from intentos.validation import REFUSE_CALL, TALK_CALLS
 
 EXAMPLES_FILE = Path(__file__).with_name("examples.yaml")
 # What grounding finds for each example's intent in the example world (tests/fixtures/example-home.yaml),
@@ -42,6 +45,9 @@ _FILLER = frozenset("""
 # How much a perfectly fitting acting function counts, in the units of a shared word's rarity (a word
 # found in one example in a hundred weighs about 4.6).
 FIT_WEIGHT = 4.0
+# For a request whose action no function takes: a refusal is the closest example unless another shares
+# several rare words.
+REFUSAL_WEIGHT = 2 * FIT_WEIGHT
 FILE_WEIGHT = 3.0  # an example using a file its request names, for a request that names one
 FILE_ARGS = frozenset({"attachments", "path", "paths", "source"})
 # A request that says to do something for many things ("every garden note", "each line"): only then is an
@@ -85,6 +91,10 @@ class Example(BaseModel):
         return any(s.get("for_each") is not None for s in self.workflow.get("states", []))
 
     @property
+    def refuses(self) -> bool:
+        return REFUSE_CALL in self.calls
+
+    @property
     def talk_only(self) -> bool:
         """Only asks, refuses or says something: no function of an app is used."""
         return self.calls <= TALK_CALLS
@@ -107,13 +117,15 @@ class ExamplePicker:
         self._idf = {w: math.log(1 + n / c) for w, c in counts.items()}
 
     def pick(self, intent: str, usable: set[str], k: int, fits: dict[str, float] | None = None,
-             names_file: bool = False) -> list[Example]:
+             names_file: bool = False, refusing: Callable[[Example], bool] | None = None) -> list[Example]:
         """Up to k examples, closest last (small models follow the nearest one, so it goes right before
         the intent). `usable`: the functions the table has. `fits`: how well each function matches the
         intent (0 to 1); an example whose acting functions fit is closer even when it shares no word
         ("cancel my squash game" and "call off the offsite" both cancel an event). `names_file`: the request
         names a file found for it; an example that uses a file its own request names is then closer (it
-        shows where such a path goes: an attachment, a source)."""
+        shows where such a path goes: an attachment, a source). `refusing`: given when no function takes the
+        request's action, it tells the refusals of requests of that kind, which are then closer
+        (REFUSAL_WEIGHT); a refusal for harm or privacy would lend its reason to a request that has neither."""
         if k <= 0:
             return []
         fits = fits or {}
@@ -128,7 +140,9 @@ class ExamplePicker:
             score += FIT_WEIGHT * max((fits.get(c, 0.0) for c in example.acting), default=0.0)
             if names_file and example.uses_found_file:
                 score += FILE_WEIGHT
-            if example.talk_only and len(shared) < max(2, len(theirs) // 2):
+            if refusing is not None and example.refuses and refusing(example):
+                score += REFUSAL_WEIGHT
+            elif example.talk_only and len(shared) < max(2, len(theirs) // 2):
                 continue
             scored.append((score, -i, example))
         scored.sort(key=lambda t: (t[0], t[1]), reverse=True)

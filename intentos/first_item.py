@@ -4,7 +4,10 @@ Small models write `${found.result.email}` after `contacts.find`, whose result i
 validation says "the result has no field 'email'" and the repair often writes it again. When the
 result has exactly one list whose items have that field, the reference is rewritten to the first
 item's (`${found.result.contacts[0].email}`), which is what a plan that looked one thing up means;
-the dry run then says so if the list is empty. Anything else is left for validation.
+the dry run then says so if the list is empty. In the same way an index into the whole result
+(`${find.result[0].uid}`, as if `calendar.find` returned a list) is an index into its one list
+(`${find.result.events[0].uid}`) when the result has exactly one list, or one list whose items have
+the field named after the index. Anything else is left for validation.
 """
 
 from __future__ import annotations
@@ -39,12 +42,20 @@ def _rewrite(args: dict[str, Any], calls: dict[str, str], table: FunctionTable, 
     changed = args
     for ref in find_references(args):
         call = calls.get(ref.state)
-        if call not in table or not ref.path or not isinstance(ref.path[0], str):
+        if call not in table or not ref.path:
             continue
-        listing = _only_list_with(table, call, ref.path[0])
-        if listing is None:
-            continue
-        fixed = ref.text.replace(f".result.{ref.path[0]}", f".result.{listing}[0].{ref.path[0]}", 1)
+        if isinstance(ref.path[0], int):
+            field = ref.path[1] if len(ref.path) > 1 and isinstance(ref.path[1], str) else None
+            listing = _only_list(table, call, field)
+            if listing is None:
+                continue
+            index = f"[{ref.path[0]}]" if f".result[{ref.path[0]}]" in ref.text else f".{ref.path[0]}"
+            fixed = ref.text.replace(f".result{index}", f".result.{listing}[{ref.path[0]}]", 1)
+        else:
+            listing = _only_list_with(table, call, ref.path[0])
+            if listing is None:
+                continue
+            fixed = ref.text.replace(f".result.{ref.path[0]}", f".result.{listing}[0].{ref.path[0]}", 1)
         changed = map_strings(changed, lambda text, old=ref.text, new=fixed: text.replace(old, new))
         notes.append(f"{ref.text} became {fixed} ({call} gives a list of {listing})")
     return changed
@@ -55,4 +66,12 @@ def _only_list_with(table: FunctionTable, call: str, field: str) -> str | None:
     if field in fn.result.model_json_schema().get("properties", {}):
         return None
     fits = [name for name, items in result_lists(fn).items() if field in items.get("properties", {})]
+    return fits[0] if len(fits) == 1 else None
+
+
+def _only_list(table: FunctionTable, call: str, field: str | None) -> str | None:
+    """The one list of `call`'s result (when `field` is given: the one list whose items have it), if there is
+    exactly one."""
+    lists = result_lists(table.get(call))
+    fits = [name for name, items in lists.items() if field is None or field in items.get("properties", {})]
     return fits[0] if len(fits) == 1 else None

@@ -42,7 +42,9 @@ _ACTION_WORDS = frozenset("""
 """.split())
 _DAY_PHRASE = re.compile(
     r"\b(?:(?:next|this|coming|last)\s+)?(?:today|tonight|tomorrow|yesterday|monday|tuesday|wednesday|"
-    r"thursday|friday|saturday|sunday|mon|tue|wed|thu|fri|sat|sun)\b|\b\d{4}-\d{2}-\d{2}\b|\bnext week\b",
+    r"thursday|friday|saturday|sunday|mon|tue|wed|thu|fri|sat|sun)\b|\b\d{4}-\d{2}-\d{2}\b|\bnext week\b"
+    # "in two weeks", "in 3 days": a day counted from today, which small models miscount
+    r"|\bin\s+(?:a|an|one|two|three|four|five|six|seven|eight|nine|ten|\d{1,3})\s+(?:days?|weeks?)\b",
     re.IGNORECASE)
 
 

@@ -9,8 +9,12 @@ examples were shown. Each finding is a repair problem like any other:
   (`intentos.wholesale`); else an entity the request names that the plan leaves out (`intentos.overlooked`),
   and a plan that only looks things up when the request names an action (`intentos.undone`); once a stage;
 - a plan that acts on one of several contacts, notes or tasks the request fits equally ("Chris" with two
-  Chrises: `intentos.ambiguous`), once a stage;
+  Chrises: `intentos.ambiguous`), once a stage; its question is the plan when no valid one comes;
 - a literal date the request does not name when it names days ("tomorrow": `intentos.misdated`), once a stage;
+- a plan for a request with a condition ("if you can't find it, tell me") that neither tests nor reads first
+  (`intentos.conditional`), once, in the first stage;
+- a plan that does not refuse a request whose action no function takes ("order me a taxi": `intentos.unserved`),
+  once a stage;
 - on a plain function-calling table (no function returns anything), a call of a function that shares no
   word with the request (`intentos.unasked`), once a stage.
 "Once a stage": a repair that does the same again stands, since the request may really want it.
@@ -23,6 +27,7 @@ from typing import Any
 from intentos.ambiguous import ambiguous
 from intentos.asking import TALKING, Echo, echoes
 from intentos.borrowed import borrowed
+from intentos.conditional import conditional
 from intentos.examples import Example
 from intentos.grounding import Grounded
 from intentos.misdated import NamedDays, misdated
@@ -30,6 +35,7 @@ from intentos.overlooked import overlooked
 from intentos.table import FunctionTable
 from intentos.unasked import unasked
 from intentos.undone import undone
+from intentos.unserved import unserved
 from intentos.validation import Problem
 from intentos.wholesale import wholesale
 from intentos.workflow import Workflow
@@ -39,9 +45,10 @@ class SelfCheck:
     """The checks for one request, with what they remember between its replies."""
 
     def __init__(self, intent: str, shown: FunctionTable, examples: list[Example], grounded: list[Grounded],
-                 sources: str, *, plain: bool = False, days: NamedDays | None = None) -> None:
+                 sources: str, *, plain: bool = False, days: NamedDays | None = None,
+                 unserved_verb: str | None = None) -> None:
         """`plain`: the table's functions return nothing (plain function calling); `days`: the days the
-        request names."""
+        request names; `unserved_verb`: the request's action, when no function takes it."""
         self.intent = intent
         self.shown = shown
         self.examples = examples
@@ -54,7 +61,11 @@ class SelfCheck:
         self._unasked = False
         self.days = days or NamedDays([], [])
         self._misdated = False
+        self.unserved_verb = unserved_verb
+        self._unserved = False
+        self._conditioned = False  # told, or a stage has seen the data: never again for this request
         self._guessed = False
+        self.question: str | None = None  # what to ask when a plan picked one of several and no valid plan came
         self._banned: set[str] = set()
         self._schemas: dict[tuple[frozenset[str], bool], dict[str, Any]] = {}
 
@@ -73,13 +84,23 @@ class SelfCheck:
             self._reminded = bool(missed)
             found += missed
         if not self._guessed:
-            guess = ambiguous(workflow, self.intent, self.grounded, self.shown)
-            self._guessed = bool(guess)
-            found += guess
+            ties = ambiguous(workflow, self.intent, self.grounded, self.shown)
+            self._guessed = bool(ties)
+            if ties:
+                self.question = ties[0].question()
+            found += [tie.problem() for tie in ties]
         if not self._misdated:
             wrong_day = misdated(workflow, self.intent, self.days)
             self._misdated = bool(wrong_day)
             found += wrong_day
+        if not self._conditioned and not ends_stage:
+            untested = conditional(workflow, self.intent)
+            self._conditioned = bool(untested)
+            found += untested
+        if not self._unserved and not ends_stage:
+            not_refused = unserved(workflow, self.unserved_verb)
+            self._unserved = bool(not_refused)
+            found += not_refused
         if self.plain and not self._unasked and not found:
             extra = unasked(workflow, self.intent, self.shown)
             self._unasked = bool(extra)
@@ -109,5 +130,6 @@ class SelfCheck:
         """A stage ran: its results are sources too, and each once-a-stage check may speak again."""
         self.sources += "\n" + observed
         self.echo = None
-        self._echoed = self._reminded = self._unasked = self._misdated = self._guessed = False
+        self._echoed = self._reminded = self._unasked = self._misdated = self._guessed = self._unserved = False
         self._banned = set()
+        self._conditioned = True

@@ -15,6 +15,11 @@ that have one obvious fix:
   other app calls after it: the ask, the checks and what only their failure branches led to are dropped.
   The person confirms the whole plan before it runs, and an ask's result is never the answer, so such a
   check could only fail;
+- an `agent.ask` that offers a choice ("Which Chris?", "... or ...?") and whose answer a later state uses (a
+  mail to `${ask.result}`): the plan ends at the ask. It cannot wait for the answer, so what follows would
+  run on the question's text; the person answers with a new request, and the steps before the ask (the
+  lookups that found the choices) stay. An ask for a value ("When is it due?") is left to validation: the
+  request may well give the value, or need none;
 - a reference closed with the bracket of its last index instead of a brace (`${find.result.paths[0]]`):
   closed with a brace;
 - a `"next": "done"` in the middle of a list that leaves the state after it unreachable (nothing else
@@ -34,6 +39,7 @@ from intentos.workflow import ARGS_MAX_DEPTH, TERMINALS
 from intentos.yamlfile import nesting_depth
 
 TALK_APP = "agent"
+_CHOICE = re.compile(r"\bwhich\b|\bor\b", re.IGNORECASE)  # a question offering a choice
 _TRANSITIONS = ("next", "on_failure")
 
 
@@ -57,6 +63,7 @@ def tidy_states(states: list[Any], taken: set[str] = frozenset()) -> tuple[list[
             seen.add(state["name"])
     states = _close_brackets(states, notes)
     states = _drop_unused_asks(states, notes)
+    states = _end_at_answered_ask(states, notes)
     return _link_stranded(states, notes), notes
 
 
@@ -134,6 +141,28 @@ def _drop_unused_asks(states: list[Any], notes: list[str]) -> list[Any]:
     for s in branch:
         notes.append(f"dropped {s.get('call')} {s['name']!r}: only a dropped check led there")
     return [s for s in kept if s not in branch]
+
+
+def _end_at_answered_ask(states: list[Any], notes: list[str]) -> list[Any]:
+    if not all(isinstance(s, dict) for s in states):
+        return states
+    for i, state in enumerate(states):
+        name = state.get("name")
+        question = state.get("args", {}).get("question") if isinstance(state.get("args"), dict) else None
+        if state.get("call") != ASK or not isinstance(name, str) or not _CHOICE.search(str(question)):
+            continue
+        users = [s for s in states[i + 1:] if _uses(s, name) and s.get("call") != CHECK]
+        if not users:
+            continue
+        dropped = {s.get("name") for s in states[i + 1:]}
+        kept = [dict(s) for s in states[: i + 1]]
+        kept[-1].pop("next", None)
+        if any(s.get(key) in dropped for s in kept for key in _TRANSITIONS):
+            return states  # a branch leads past the ask: validation says what is wrong with it
+        notes.append(f"ended the plan at agent.ask {name!r}: {users[0].get('name')!r} used its answer, and a plan "
+                     "does not wait for one; dropped the states after it")
+        return kept
+    return states
 
 
 def _reachable(states: list[dict[str, Any]]) -> set[str]:

@@ -36,6 +36,7 @@ from intentos.workflow import MAX_FOR_EACH_ITEMS, TERMINALS, State, Workflow
 
 ASK_CALL = "agent.ask"  # its result is the question it showed, never an answer
 CHECK_CALL = "agent.check"
+OBSERVE_CALL = "agent.observe"  # ends a stage of reading: the planner sees the results and plans on
 SAY_CALL = "agent.say"
 REFERENCE_ASK = "reference_ask"  # a talk call's result used as the user's answer
 REFUSE_CALL = "agent.refuse"

@@ -82,7 +82,8 @@ def test_every_function_of_the_table_is_used_by_an_example(table: FunctionTable)
 
 
 def test_the_mix_of_examples_is_realistic() -> None:
-    """Mostly plain requests; single calls first among them; a few asks and refusals, not many."""
+    """Mostly plain requests; single calls first among them; a few asks and refusals, not many (a refusal is
+    shown only when it is clearly the closest, or when no function takes the request's action)."""
     kinds = {"single": 0, "ask": 0, "refuse": 0, "branch": 0}
     for example in EXAMPLES:
         states = example.workflow["states"]
@@ -92,7 +93,7 @@ def test_the_mix_of_examples_is_realistic() -> None:
         kinds["refuse"] += calls == ["agent.refuse"]
         kinds["branch"] += "agent.check" in calls
     assert kinds["single"] >= 30 and kinds["branch"] >= 8, kinds
-    assert 3 <= kinds["ask"] <= 6 and 3 <= kinds["refuse"] <= 8, kinds
+    assert 3 <= kinds["ask"] <= 6 and 3 <= kinds["refuse"] <= 10, kinds
 
 
 # -- execution on the fixture ------------------------------------------------------------------------

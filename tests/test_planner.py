@@ -85,6 +85,8 @@ def test_grounding_shows_the_people_files_and_events_an_intent_is_about(office) 
     # The days a request names, worked out (the office fixture's now is Tuesday 2026-03-10).
     days = [g.line for g in ctl.ground("Set up a call with Anna next Tuesday and remind me tomorrow")]
     assert '"next Tuesday" is Tuesday 2026-03-17' in days and '"tomorrow" is Wednesday 2026-03-11' in days
+    counted = [g.line for g in ctl.ground("Remind me in two weeks to renew the parking permit")]
+    assert '"in two weeks" is Tuesday 2026-03-24' in counted
     # The time zones of the places a request about a time names; a place in other requests is just a place.
     zones = [g.line for g in ctl.ground("Call Ben at 9am Sydney time; what time is it in Sao Paulo now?")]
     assert '"Sydney" is the time zone Australia/Sydney' in zones
@@ -160,6 +162,17 @@ def test_a_plan_that_picks_one_of_two_people_the_request_fits_is_told_to_ask(off
     both = planner(office, [mail_to("Chris Meyer")]).resolve("Ask both Chrises if Thursday suits them")
     assert both.trace.repairs == 0
 
+
+def test_when_no_valid_plan_follows_a_pick_of_one_of_two_the_planner_asks_which(office) -> None:
+    picks = {"states": [state("mail", "mail.send", to=["Chris Wong"], subject="Late", body="Running late")]}
+    invalid = {"states": [state("mail", "mail.send", to=["Chris Wong"], subject="Late", body="${nowhere.result}")]}
+    resolution = planner(office, [picks, invalid, invalid]).resolve("Mail Chris that I'm running late")
+    assert len(resolution.trace.attempts) == 3
+    assert resolution.workflow.to_data()["states"] == {"which": {
+        "call": "agent.ask", "args": {"question": "Which do you mean: 'Chris Meyer' or 'Chris Wong'?"},
+        "next": "done", "on_failure": "failed"}}
+    assert resolution.trace.summary()["fallback"].startswith("no valid plan after the request was found to fit")
+
 def test_no_context_no_grounding() -> None:
     ctl = Controller(ReplayBackend([json.dumps({"states": [state("hi", "agent.say", message="ok")]})]), TABLE, None,
                      examples=[])
@@ -207,6 +220,31 @@ def test_a_staged_plan_reads_a_note_then_creates_one_task_per_line(office) -> No
     assert sorted(titles) == ["Apples", "Oat milk", "Rye bread"] or sorted(titles) == ["apples", "oat milk",
                                                                                         "rye bread"]
     assert view.resolution["stages"][0]["observed"].startswith("list (notes.read) result:")
+
+
+def test_a_conditional_request_is_told_to_look_first_and_a_read_that_failed_goes_on_in_the_plan(office) -> None:
+    intent = "Add milk to Documents/todo.txt, and start the file if it doesn't exist yet"
+    blind = {"states": [state("add", "files.append", path="Documents/todo.txt", text="- milk")]}
+    look = {"states": [state("read", "files.read", path="Documents/todo.txt"),
+                       state("look", "agent.observe", reason="does the file exist?")]}
+    rest = {"states": [state("start", "files.write", path="Documents/todo.txt", text="- milk\n")]}
+    ctl = planner(office, [blind, look, rest])
+    resolution = ctl.resolve(intent)
+    assert resolution.trace.attempts[0].problems == [
+        "state 'add': the request says \"if it doesn't exist yet\": what to do depends on data this plan has not "
+        "seen. Plan only the reading steps that tell, then end the plan with a state calling agent.observe (you "
+        "will see their results and plan the rest); or test it with agent.check and branch with on_failure"]
+    stage = resolution.trace.stages[0]
+    assert stage.failed == ["read"] and "read (files.read) failed:" in stage.observed
+    # The read fails when the plan runs too: it goes on to the step planned for that case.
+    workflow = resolution.workflow
+    assert workflow.states["read"].on_failure == "start"
+    view = Executor(TABLE, office, confirm=lambda r: True).run(workflow, intent=intent)
+    assert view.status == "done" and (office.sandbox.root / "Documents" / "todo.txt").read_text() == "- milk\n"
+    # "asking if" reports a question: no condition to test.
+    draft = {"states": [state("d", "mail.draft", to=["anna.berg@example.com"], subject="Umbrella",
+                              body="Did I leave my umbrella at your place?")]}
+    assert planner(office, [draft]).resolve("Write Anna a draft asking if I left my umbrella").trace.repairs == 0
 
 
 def test_a_stage_may_hold_only_read_steps_and_the_model_is_told(office) -> None:
@@ -336,13 +374,26 @@ def test_an_ask_whose_answer_nothing_uses_is_dropped_before_validation(office) -
 
 def test_an_ask_that_ends_the_plan_stays_and_its_answer_cannot_feed_a_step(office) -> None:
     alone = {"states": [state("which", "agent.ask", question="Which landlord?")]}
-    assert list(planner(office, [alone]).resolve("call him").workflow.states) == ["which"]
+    assert list(planner(office, [alone]).resolve("send it to him").workflow.states) == ["which"]
     uses_answer = {"states": [state("due", "agent.ask", question="When is it due?"),
                               state("add", "tasks.add", title="Pay rent", due="${due.result.question}")]}
     fixed = {"states": [state("add", "tasks.add", title="Pay rent")]}
     resolution = planner(office, [uses_answer, fixed]).resolve("add a task to pay rent")
     assert "does not return the user's answer" in resolution.trace.attempts[0].problems[0]
     assert list(resolution.workflow.states) == ["add"]
+
+
+def test_a_plan_ends_at_a_choice_whose_answer_a_step_would_use(office) -> None:
+    # The plan cannot wait for "Which Chris?": a mail to the question's text would go out. The lookup that
+    # found the choices stays, the question ends the plan, and no repair turn is spent on it.
+    reply = {"states": [state("people", "contacts.find", query="Chris"),
+                        state("which", "agent.ask", question="Which Chris: Meyer or Wong?"),
+                        state("send", "mail.send", to=["${which.result.question}"], subject="Late",
+                              body="Running late")]}
+    resolution = planner(office, [reply]).resolve("mail Chris that I am late")
+    assert list(resolution.workflow.states) == ["people", "which"]
+    assert any("ended the plan at agent.ask 'which'" in note for note in resolution.trace.attempts[0].tidied)
+    assert resolution.trace.repairs == 0
 
 
 def test_a_plan_that_hands_the_request_back_is_repaired_without_that_function(office) -> None:
@@ -469,6 +520,42 @@ def test_values_copied_from_a_worked_example_are_a_repair_problem(office) -> Non
                      settings=ControllerSettings(examples=1, dry_run=False))
     resolution = ctl.resolve("Go bouldering at Bloc Valencia on Friday at 9")
     assert not any("worked example" in p for a in resolution.trace.attempts for p in a.problems)
+
+
+def test_a_refusal_giving_a_worked_examples_general_reason_stands(office) -> None:
+    # Its capitals are grammar's ("I", a sentence's first word), not an example's names.
+    reason = "I cannot buy anything or make payments: none of the installed apps can."
+    example = Example(intent="Buy a ferry ticket with my card",
+                      workflow={"states": [state("decline", "agent.refuse", reason=reason)]})
+    ctl = Controller(ReplayBackend([json.dumps(example.workflow)]), TABLE, office, examples=[example],
+                     settings=ControllerSettings(examples=1))
+    resolution = ctl.resolve("Buy two cinema tickets for Saturday")
+    assert resolution.trace.repairs == 0 and resolution.workflow.states["decline"].args["reason"] == reason
+
+
+def test_a_plan_that_acts_on_a_request_no_function_can_do_is_told_to_refuse_once(office) -> None:
+    # "Order" is no function's word: a task about a taxi does not order one.
+    acts = {"states": [state("who", "tasks.add", title="Taxi to the station at 6am")]}
+    refuses = {"states": [state("decline", "agent.refuse", reason="No app here can order a taxi.")]}
+    resolution = planner(office, [acts, refuses]).resolve("Could you order a taxi to the station for 6am?")
+    assert resolution.trace.attempts[0].problems[0].startswith(
+        "state 'who': the request asks to order, and none of the listed functions can order")
+    assert list(resolution.workflow.states) == ["decline"]
+    # Told once: a plan that acts again stands. A served request is not told at all.
+    assert planner(office, [acts, acts]).resolve("order a taxi to the station").trace.repairs == 1
+    served = {"states": [state("add", "tasks.add", title="Water the plants")]}
+    assert planner(office, [served]).resolve("Add a task to water the plants").trace.repairs == 0
+
+
+def test_refusals_are_the_closest_examples_for_a_request_no_function_can_do(office) -> None:
+    refusal = Example(intent="Play my running playlist",
+                      workflow={"states": [state("decline", "agent.refuse", reason="No app plays music.")]})
+    acting = Example(intent="Add my running shoes to the shopping list",
+                     workflow={"states": [state("add", "notes.append", note="Shopping", text="running shoes")]})
+    ctl = Controller(ReplayBackend([]), TABLE, office, examples=[refusal, acting],
+                     settings=ControllerSettings(examples=2))
+    assert ctl.pick_examples("Play some music for my run")[-1] == refusal
+    assert refusal not in ctl.pick_examples("Add running socks to the shopping list")
 
 
 # -- mechanical fixes and leads --------------------------------------------------------------------------
@@ -688,6 +775,21 @@ def test_a_field_of_a_listed_item_written_on_the_whole_result_means_the_first_it
     plan["states"][1]["args"]["message"] = "${found.result.birthday}"
     _, problems = planner(office, []).parse(json.dumps(plan), "when is Ben's birthday?")
     assert any("has no field 'birthday'" in str(p) for p in problems)
+
+
+def test_an_index_into_a_result_with_one_list_is_an_index_into_that_list(office) -> None:
+    plan = {"states": [state("found", "calendar.find_events", query="dentist"),
+                       state("cancel", "calendar.cancel_event", uid="${found.result[0].uid}")]}
+    workflow, problems = planner(office, []).parse(json.dumps(plan), "cancel the dentist")
+    assert problems == [] and workflow.states["cancel"].args["uid"] == "${found.result.events[0].uid}"
+    # Of two lists, the one whose items have the field; with no field named, which one is left to validation.
+    plan = {"states": [state("found", "mail.search", query="invoice"),
+                       state("read", "mail.read", id="${found.result[0].id}")]}
+    workflow, problems = planner(office, []).parse(json.dumps(plan), "read the invoice mail")
+    assert problems == [] and workflow.states["read"].args["id"] == "${found.result.messages[0].id}"
+    plan["states"][1]["args"]["id"] = "${found.result[0]}"
+    _, problems = planner(office, []).parse(json.dumps(plan), "read the invoice mail")
+    assert problems
 
 
 def test_a_plan_that_tells_no_one_when_the_request_says_to_is_told_once(office) -> None:
