@@ -27,7 +27,7 @@ from intentos.function import Effect
 from intentos.grounding import Grounded, words_of
 from intentos.references import find_references, strings
 from intentos.table import FunctionTable
-from intentos.validation import Problem
+from intentos.validation import REFUSE_CALL, Problem
 from intentos.workflow import Workflow
 
 OVERLOOKED = "overlooked"  # the problem's code
@@ -37,7 +37,10 @@ FREE_TEXT = frozenset({"body", "message", "text", "subject", "description", "que
 
 def overlooked(workflow: Workflow, intent: str, grounded: list[Grounded], table: FunctionTable) -> list[Problem]:
     """A problem for each entity found for the request, named by it, that the plan does not use, and for each
-    plural of the request whose found items the plan uses only some of."""
+    plural of the request whose found items the plan uses only some of. A plan that declines uses nothing,
+    rightly: asked to transfer money for an invoice, a refusal was told to use the invoice's file."""
+    if any(s.call == REFUSE_CALL for s in workflow.states.values()):
+        return []
     written = json.dumps([s.args for s in workflow.states.values()], ensure_ascii=False)
     used = {ref.state for s in workflow.states.values() for ref in find_references([s.args, s.for_each])}
     # An app's call whose result a later state uses may well be how the plan reaches the entity.

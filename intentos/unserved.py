@@ -10,8 +10,9 @@ description, the request is unserved: refusal examples may be shown for it, and 
 refuse is told so, once a stage (a repair that acts again stands: a function may do it in other words).
 
 The list holds only verbs that are seldom anything but such an action ("book" and "post" are left out: a
-desktop books an event and posts a letter as a mail). A plugin app whose function names one ("print_file",
-"order_food") makes it served.
+desktop books an event and posts a letter as a mail; "call off" is a cancellation). Of the 151 examples
+in the bank it finds the six refusals of such requests and nothing else; of the 60 eval intents, the two
+that must be refused. A plugin app whose function names one ("print_file", "order_food") makes it served.
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ ACTIONS = frozenset("""
     call ring dial print tweet play stream install uninstall dim unlock cook drive deliver track subscribe
     vote ship
 """.split())
+# Phrasal verbs that mean something a desktop does: "call off the offsite" cancels an event.
+_DESKTOP_PHRASES = frozenset({"call off"})
 # Openers before the verb of a request: "please", "could you", "I'd like you to", "go and".
 _OPENER = re.compile(r"^(?:(?:please|pls|kindly|just|now|hey|ok(?:ay)?|so|and|then)\b[,\s]*"
                      r"|(?:can|could|would|will)\s+you\s+|i\s*(?:'d|would)\s+like\s+(?:you\s+)?to\s+"
@@ -40,12 +43,13 @@ _WORD = re.compile(r"[a-z]+")
 
 
 def leading_verbs(intent: str) -> list[str]:
-    """The first word of each sentence of the request, openers set aside, lower-cased."""
+    """The first word of each sentence of the request, openers set aside, lower-cased (none for a sentence
+    opening with a phrasal verb a desktop does, "call off")."""
     verbs = []
     for sentence in _SENTENCE.split(intent.strip()):
-        word = _WORD.match(_OPENER.sub("", sentence.strip().lower()))
-        if word:
-            verbs.append(word.group())
+        words = _WORD.findall(_OPENER.sub("", sentence.strip().lower()))
+        if words and " ".join(words[:2]) not in _DESKTOP_PHRASES:
+            verbs.append(words[0])
     return verbs
 
 

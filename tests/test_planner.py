@@ -531,6 +531,9 @@ def test_a_refusal_giving_a_worked_examples_general_reason_stands(office) -> Non
                      settings=ControllerSettings(examples=1))
     resolution = ctl.resolve("Buy two cinema tickets for Saturday")
     assert resolution.trace.repairs == 0 and resolution.workflow.states["decline"].args["reason"] == reason
+    # Nor is a refusal told to use a file the request names: declining uses nothing.
+    refusal = {"states": [state("decline", "agent.refuse", reason="No app here can send faxes.")]}
+    assert planner(office, [refusal]).resolve("Fax my car title to the insurer").trace.repairs == 0
 
 
 def test_a_plan_that_acts_on_a_request_no_function_can_do_is_told_to_refuse_once(office) -> None:
