@@ -6,7 +6,7 @@ writes the same reply again, so a repair turn is lost and often the whole plan. 
 to a read-only function of the table with literal arguments, the fix is mechanical:
 - a state placed just before the one that used the call makes it, positional arguments going to
   the function's parameters in order (arguments beyond them are dropped and the note says so;
-  keyword arguments must name a parameter);
+  keyword arguments, `weeks=2` or `weeks: 2`, must name a parameter);
 - the reference then points at the field written after the call (`${clock.resolve('monday').date}`), else at
   the first field of the result whose type fits where it is written (a string inside a longer text, else the
   parameter's type), e.g. `${when.result.iso}`.
@@ -106,12 +106,21 @@ def _lifted_state(m: re.Match[str], table: FunctionTable, wanted: set[str], used
     return {"name": state_name, "call": name, "args": args}, f"${{{state_name}.result.{field}}}"
 
 
+# A quoted string, or a keyword written JSON-style (`weeks: 2`), which Python writes `weeks=2`.
+_STRING_OR_COLON_KEYWORD = re.compile(r"""("(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*')|\b([A-Za-z_]\w*)\s*:(?!=)""")
+
+
 def _literal_args(text: str) -> tuple[list[Any], dict[str, Any]] | None:
-    """The positional and keyword arguments of a call's argument text when every one is a literal constant."""
+    """The positional and keyword arguments of a call's argument text when every one is a literal constant
+    (keywords written `name=value` or, as models also write them, `name: value`)."""
     try:
         tree = ast.parse(f"f({text})", mode="eval")
     except (SyntaxError, ValueError):
-        return None
+        pythonic = _STRING_OR_COLON_KEYWORD.sub(lambda m: m.group(1) or f"{m.group(2)}=", text)
+        try:
+            tree = ast.parse(f"f({pythonic})", mode="eval")
+        except (SyntaxError, ValueError):
+            return None
     call = tree.body
     if not isinstance(call, ast.Call):
         return None

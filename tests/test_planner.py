@@ -585,6 +585,12 @@ def test_a_call_written_inside_a_reference_becomes_a_state_of_its_own(office) ->
                               due="${clock.resolve('next monday').date}")]}
     lifted = planner(office, [dated]).resolve("remind me to renew the gym pass next Monday").workflow.states
     assert lifted["remind"].args["due"] == "${resolve.result.date}"
+    # Keywords written JSON-style, and the field after ".result".
+    shifted = {"states": [state("remind", "tasks.add", title="Renew the gym pass",
+                                due='${clock.shift(when: "today", weeks: 2).result.date}')]}
+    lifted = planner(office, [shifted]).resolve("remind me to renew the gym pass in two weeks").workflow.states
+    assert lifted["shift"].args == {"when": "today", "weeks": 2}
+    assert lifted["remind"].args["due"] == "${shift.result.date}"
 
 
 def test_a_jump_to_a_state_that_gained_a_lifted_call_enters_the_call_first(office) -> None:
