@@ -153,6 +153,11 @@ def mentioned_days(intent: str, now: datetime, tz: ZoneInfo) -> tuple[date, ...]
     return tuple(dict.fromkeys(days))
 
 
+def names_a_day(text: str) -> bool:
+    """Whether `text` has a phrase naming a day ("tomorrow", "next Tuesday", "2026-03-17", "in two weeks")."""
+    return _DAY_PHRASE.search(text) is not None
+
+
 def day_phrases(intent: str, now: datetime, tz: ZoneInfo, weeks: bool = False) -> list[tuple[str, date]]:
     """Each phrase of an intent that names a day, as written, with that day ("next Tuesday", 2026-03-17);
     with `weeks`, "next week" too, with its Monday."""

@@ -6,8 +6,9 @@ Told '"tomorrow" is Wednesday 2026-03-11' under "Found for this request", Qwen2.
 "2026-04-01"; "next week" adds its seven days to those allowed but names none alone), a literal date in the
 arguments of a call outside the agent's own that is none of those days and is not written in the request is
 a repair problem, once a stage (`SelfCheck`): a repair that writes it again stands, since a plan may need
-another day ("the day after", an end date). A request that names no day is left alone: its dates may come
-from anywhere.
+another day ("the day after", an end date). So is a clock.resolve phrase that names no day ("10am", which
+is today) for such a request: repairing an ambiguous "next tuesday 10", the 1.5B model wrote "10am" and
+booked the meeting for today. A request that names no day is left alone: its dates may come from anywhere.
 """
 
 from __future__ import annotations
@@ -16,12 +17,17 @@ import re
 from datetime import date
 from typing import Any
 
+from intentos.grounding import names_a_day
 from intentos.references import map_strings
 from intentos.tidy import TALK_APP
 from intentos.validation import Problem
 from intentos.workflow import Workflow
 
 MISDATED = "misdated"  # the problem's code
+# Functions that turn a phrase into a time: a phrase with a time and no day ("10am") is today's.
+DAY_READERS = frozenset({"clock.resolve"})
+PHRASE_ARG = "phrase"
+_LONGER = re.compile(r"\b(?:weeks?|months?|years?)\b", re.IGNORECASE)  # "next month": a span, not today
 _DATE = re.compile(r"\b(\d{4})-(\d{2})-(\d{2})\b")
 
 
@@ -60,6 +66,12 @@ def misdated(workflow: Workflow, intent: str, named: NamedDays) -> list[Problem]
         return []
     written = set(literal_dates(intent))
     for name, state in workflow.states.items():
+        phrase = state.args.get(PHRASE_ARG) if state.call in DAY_READERS else None
+        if isinstance(phrase, str) and "${" not in phrase and not names_a_day(phrase) \
+                and not _LONGER.search(phrase):
+            return [Problem(code=MISDATED, state=name, message=(
+                f"{state.call} reads {phrase!r}, which names no day, but the request does: {named.said()}. "
+                "Put the day in the phrase"))]
         if state.call.split(".", 1)[0] == TALK_APP:
             continue
         wrong = [d for d in literal_dates(state.args) if d not in named.days and d not in written]

@@ -872,6 +872,16 @@ def test_a_date_that_is_not_the_day_the_request_names_is_told_once(office) -> No
     assert planner(office, [counted_wrong]).resolve("Block 7:30 for a run with Sofia").trace.repairs == 0
     assert planner(office, [counted_wrong]).resolve(
         "Block 2026-03-12 at 7:30 for a run with Sofia, not today").trace.repairs == 0
+    # A time read with no day, for a request that names one, is today's: told the same way.
+    timeless = {"states": [state("at", "clock.resolve", phrase="7:30am"),
+                           state("run", "calendar.add_event", title="Run with Sofia", start="${at.result.iso}")]}
+    dated = {"states": [state("at", "clock.resolve", phrase="tomorrow 7:30am"),
+                        state("run", "calendar.add_event", title="Run with Sofia", start="${at.result.iso}")]}
+    resolution = planner(office, [timeless, dated]).resolve("Block tomorrow at 7:30 for a run with Sofia")
+    assert resolution.trace.attempts[0].problems == [
+        "state 'at': clock.resolve reads '7:30am', which names no day, but the request does: \"tomorrow\" is "
+        "Wednesday 2026-03-11. Put the day in the phrase"]
+    assert resolution.workflow.states["at"].args["phrase"] == "tomorrow 7:30am"
 
 
 def test_a_plain_function_table_is_planned_without_asking_back() -> None:
