@@ -44,6 +44,7 @@ from intentos.misdated import NamedDays
 from intentos.ranking import FunctionRanker, Ranked
 from intentos.repeats import RepeatWatch
 from intentos.selfcheck import SelfCheck
+from intentos.single import wrap_singles
 from intentos.table import FunctionTable
 from intentos.tidy import TALK_APP, tidy_states
 from intentos.unserved import unserved_verb
@@ -627,7 +628,8 @@ class Controller:
             s["name"] for s in states if isinstance(s, dict) and isinstance(s.get("name"), str)})
         states, looped = loop_items(states, self.table)
         states, firsts = first_items(states, self.table, {s["name"]: s["call"] for s in prefix})
-        tidied += lifted + looped + firsts
+        states, wrapped = wrap_singles(states, self.table)
+        tidied += lifted + looped + firsts + wrapped
         merged = {"states": _going_on([*prefix, *states], failed), "intent": intent}
         if not prefix and "start" in data:
             merged["start"] = entries.get(data["start"], data["start"]) if isinstance(data["start"], str) \

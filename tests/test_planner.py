@@ -801,6 +801,13 @@ def test_an_index_into_a_result_with_one_list_is_an_index_into_that_list(office)
     assert problems
 
 
+def test_a_single_address_where_a_list_goes_is_a_list_of_one(office) -> None:
+    plan = {"states": [state("found", "contacts.find", query="Okafor"),
+                       state("tell", "mail.send", to="${found.result.contacts[0].email}", subject="Hi", body="Hi")]}
+    workflow, problems = planner(office, []).parse(json.dumps(plan), "mail Ben hi")
+    assert problems == [] and workflow.states["tell"].args["to"] == ["${found.result.contacts[0].email}"]
+
+
 def test_a_plan_that_tells_no_one_when_the_request_says_to_is_told_once(office) -> None:
     silent = {"states": [state("add", "tasks.add", title="Water the plants")]}
     tells = {"states": [state("add", "tasks.add", title="Water the plants"),
