@@ -603,7 +603,7 @@ class Controller:
             return Stage(states=head, observed="(no sandbox to read from: nothing was run)")
         found = dry_run(partial, self.table, self.ctx)
         shown = found.shown_results(names) if found.ran else f"(not run: {found.note})"
-        failed = [step.state for step in found.steps if step.state in names and step.status in ("error", "timeout")]
+        failed = [step.state for step in found.steps if step.state in names and step.failed]
         return Stage(states=head, observed=shown or "(no results)", failed=failed)
 
     def check_by_running(self, workflow: Workflow) -> DryRun | None:

@@ -52,6 +52,10 @@ class DryStep(BaseModel):
     each: bool = False  # a step run for each item of a list
 
     @property
+    def failed(self) -> bool:
+        return self.status in ("error", "timeout")
+
+    @property
     def ran_for_nothing(self) -> bool:
         """A step for each item of a list that ran, over no item."""
         return self.each and self.status == "ok" and isinstance(self.result, dict) and self.result.get("count") == 0
@@ -86,7 +90,7 @@ class DryRun(BaseModel):
                 for s in self.empty_loops(workflow)]
         if self.status != "failed":
             return idle
-        failed = [s for s in self.steps if s.status in ("error", "timeout")]
+        failed = [s for s in self.steps if s.failed]
         unhandled = [s for s in failed if workflow.states[s.state].on_failure == FAILED] or failed[-1:]
         return [f"dry run: step {s.state!r} ({s.call}) failed: {s.error}"
                 + (f" ({leads[s.state]})" if s.state in leads else _hint(s.error or "")) for s in unhandled] + idle
@@ -116,7 +120,7 @@ class DryRun(BaseModel):
         if self.stopped_before:
             text += f", stopped before {self.stopped_before!r} (it reaches outside)"
         if self.status == "failed":
-            last = next((s for s in reversed(self.steps) if s.status in ("error", "timeout")), None)
+            last = next((s for s in reversed(self.steps) if s.failed), None)
             text += f"; it failed at {last.state!r}: {last.error}" if last else "; it failed"
         elif self.status == DONE:
             idle = [s.state for s in self.steps if s.ran_for_nothing]

@@ -62,11 +62,9 @@ def _rewrite(args: dict[str, Any], calls: dict[str, str], table: FunctionTable, 
 
 
 def _only_list_with(table: FunctionTable, call: str, field: str) -> str | None:
-    fn = table.get(call)
-    if field in fn.result.model_json_schema().get("properties", {}):
+    if field in table.get(call).result.model_json_schema().get("properties", {}):
         return None
-    fits = [name for name, items in result_lists(fn).items() if field in items.get("properties", {})]
-    return fits[0] if len(fits) == 1 else None
+    return _only_list(table, call, field)
 
 
 def _only_list(table: FunctionTable, call: str, field: str | None) -> str | None:

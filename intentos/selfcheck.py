@@ -22,9 +22,10 @@ examples were shown. Each finding is a repair problem like any other:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
-from intentos.ambiguous import ambiguous
+from intentos.ambiguous import Tie, ambiguous
 from intentos.asking import TALKING, Echo, echoes
 from intentos.borrowed import borrowed
 from intentos.conditional import conditional
@@ -39,6 +40,10 @@ from intentos.unserved import unserved
 from intentos.validation import Problem
 from intentos.wholesale import wholesale
 from intentos.workflow import Workflow
+
+# The once-a-stage checks, by what they remember (wholesale, overlooked and undone speak as one).
+_ECHO, _REMINDED, _AMBIGUOUS, _MISDATED, _CONDITIONAL, _UNSERVED, _UNASKED = (
+    "echo", "reminded", "ambiguous", "misdated", "conditional", "unserved", "unasked")
 
 
 class SelfCheck:
@@ -55,17 +60,11 @@ class SelfCheck:
         self.grounded = grounded
         self.sources = sources  # all the text the request offers the model: where a plan's values may come from
         self.echo: Echo | None = None  # the last reply's echo of the request, if it was one
-        self._echoed = False
-        self._reminded = False
         self.plain = plain
-        self._unasked = False
         self.days = days or NamedDays([], [])
-        self._misdated = False
         self.unserved_verb = unserved_verb
-        self._unserved = False
-        self._conditioned = False  # told, or a stage has seen the data: never again for this request
-        self._guessed = False
         self.question: str | None = None  # what to ask when a plan picked one of several and no valid plan came
+        self._told: set[str] = set()  # the once-a-stage checks that spoke in this stage
         self._banned: set[str] = set()
         self._schemas: dict[tuple[frozenset[str], bool], dict[str, Any]] = {}
 
@@ -73,51 +72,51 @@ class SelfCheck:
         """What is wrong with a reply that parsed and validated; `ends_stage`: it ends in agent.observe
         (a later stage may still use what it leaves out)."""
         found = borrowed(workflow, self.examples, self.sources)
-        self.echo = None if self._echoed else echoes(workflow, self.intent, self.shown)
+        self.echo = None if _ECHO in self._told else echoes(workflow, self.intent, self.shown)
         if self.echo is not None:
-            self._echoed = True
+            self._told.add(_ECHO)
             found += self.echo.problems
-        if not self._reminded and not ends_stage:
-            missed = wholesale(workflow, self.intent, self.shown) or (
+        if not ends_stage:
+            found += self._once(_REMINDED, lambda: wholesale(workflow, self.intent, self.shown) or (
                 overlooked(workflow, self.intent, self.grounded, self.shown)
-                + undone(workflow, self.intent, self.shown))
-            self._reminded = bool(missed)
-            found += missed
-        if not self._guessed:
-            ties = ambiguous(workflow, self.intent, self.grounded, self.shown)
-            self._guessed = bool(ties)
-            if ties:
-                self.question = ties[0].question()
-            found += [tie.problem() for tie in ties]
-        if not self._misdated:
-            wrong_day = misdated(workflow, self.intent, self.days)
-            self._misdated = bool(wrong_day)
-            found += wrong_day
-        if not self._conditioned and not ends_stage:
-            untested = conditional(workflow, self.intent)
-            self._conditioned = bool(untested)
-            found += untested
-        if not self._unserved and not ends_stage:
-            not_refused = unserved(workflow, self.unserved_verb)
-            self._unserved = bool(not_refused)
-            found += not_refused
-        if self.plain and not self._unasked and not found:
-            extra = unasked(workflow, self.intent, self.shown)
-            self._unasked = bool(extra)
-            found += extra
+                + undone(workflow, self.intent, self.shown)))
+        found += self._once(_AMBIGUOUS, lambda: self._asking(ambiguous(workflow, self.intent, self.grounded,
+                                                                        self.shown)))
+        found += self._once(_MISDATED, lambda: misdated(workflow, self.intent, self.days))
+        if not ends_stage:
+            found += self._once(_CONDITIONAL, lambda: conditional(workflow, self.intent))
+            found += self._once(_UNSERVED, lambda: unserved(workflow, self.unserved_verb))
+        if self.plain and not found:
+            found += self._once(_UNASKED, lambda: unasked(workflow, self.intent, self.shown))
         return found
+
+    def _once(self, check: str, problems: Callable[[], list[Problem]]) -> list[Problem]:
+        """The problems of `check`, unless it spoke already in this stage."""
+        if check in self._told:
+            return []
+        found = problems()
+        if found:
+            self._told.add(check)
+        return found
+
+    def _asking(self, ties: list[Tie]) -> list[Problem]:
+        """The ties' problems; the first one's question is kept for when no valid plan comes."""
+        if ties:
+            self.question = ties[0].question()
+        return [tie.problem() for tie in ties]
 
     def schema(self, schema: dict[str, Any] | None) -> dict[str, Any] | None:
         """The schema for the next reply: without the banned functions (`ban`), and after an echo without ask
         and say, call written first (a state the model had named "ask" went on to agent.say, then to a
         refusal)."""
-        banned = self._banned | (set(TALKING) if self._echoed else set())
+        echoed = _ECHO in self._told
+        banned = self._banned | (set(TALKING) if echoed else set())
         if schema is None or not banned:
             return schema
-        key = (frozenset(banned), self._echoed)
+        key = (frozenset(banned), echoed)
         if key not in self._schemas:
             kept = self.shown.subset([n for n in self.shown.functions if n not in banned])
-            self._schemas[key] = kept.workflow_schema(call_first=self._echoed, references=not self.plain)
+            self._schemas[key] = kept.workflow_schema(call_first=echoed, references=not self.plain)
         return self._schemas[key]
 
     def ban(self, calls: set[str]) -> None:
@@ -130,6 +129,6 @@ class SelfCheck:
         """A stage ran: its results are sources too, and each once-a-stage check may speak again."""
         self.sources += "\n" + observed
         self.echo = None
-        self._echoed = self._reminded = self._unasked = self._misdated = self._guessed = self._unserved = False
+        # Each once-a-stage check may speak again, but the condition one: this stage has seen the data.
+        self._told = {_CONDITIONAL}
         self._banned = set()
-        self._conditioned = True
