@@ -191,7 +191,7 @@ async def test_cancel_mid_generation_keeps_the_interface_answering(office: tuple
         for _ in range(3):  # the key must land while tokens stream; should the model win the race, again
             box.value = ""
             await pilot.press(*"Remind me to call mum on Friday", "enter")
-            worker = [w for w in app.workers if w.group == "model"][-1]
+            worker = screen.resolving
             # The model loads, reads the prompt and streams in its worker thread; keys are handled meanwhile.
             # (The key is posted as the terminal driver posts it: pilot.press would then wait for the
             # process to go idle, which it does not while the model computes.)

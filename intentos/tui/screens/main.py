@@ -20,6 +20,7 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Input, Select, Static
+from textual.worker import Worker
 
 from intentos import render
 from intentos.backends.base import Backend, GenerationCancelled
@@ -79,6 +80,7 @@ class MainScreen(Screen[None]):
         self.last_run: RunView | None = None
         self.stop = threading.Event()
         self.executor: Executor | None = None
+        self.resolving: Worker[None] | None = None  # the last resolution's worker
         self.submitted = ""  # the intent box's text when the intent was sent to the model
 
     @property
@@ -128,7 +130,9 @@ class MainScreen(Screen[None]):
         self.query_one(RunOutcome).display = False
         self.query_one("#welcome").display = False
         self.query_one(GenerationProgress).begin(backend.spec)
-        self.resolve_worker(intent, backend, self.stop, self.query_one(GenerationProgress).feed)
+        # Kept, so whoever watches the screen sees this resolution's worker even once it has finished
+        # (the app forgets finished workers).
+        self.resolving = self.resolve_worker(intent, backend, self.stop, self.query_one(GenerationProgress).feed)
 
     @work(thread=True, exclusive=True, group="model", exit_on_error=False)
     def resolve_worker(self, intent: str, backend: Backend, stop: threading.Event,
