@@ -16,7 +16,8 @@ examples were shown. Each finding is a repair problem like any other:
 - a plan that does not refuse a request whose action no function takes ("order me a taxi": `intentos.unserved`),
   once a stage;
 - on a plain function-calling table (no function returns anything), a call of a function that shares no
-  word with the request (`intentos.unasked`), once a stage.
+  word with the request, or whose values the request does not give (`intentos.unasked`), once a stage for
+  each function, which then leaves the grammar for the stage.
 "Once a stage": a repair that does the same again stands, since the request may really want it.
 """
 
@@ -42,8 +43,8 @@ from intentos.wholesale import wholesale
 from intentos.workflow import Workflow
 
 # The once-a-stage checks, by what they remember (wholesale, overlooked and undone speak as one).
-_ECHO, _REMINDED, _AMBIGUOUS, _MISDATED, _CONDITIONAL, _UNSERVED, _UNASKED = (
-    "echo", "reminded", "ambiguous", "misdated", "conditional", "unserved", "unasked")
+_ECHO, _REMINDED, _AMBIGUOUS, _MISDATED, _CONDITIONAL, _UNSERVED = (
+    "echo", "reminded", "ambiguous", "misdated", "conditional", "unserved")
 
 
 class SelfCheck:
@@ -66,6 +67,7 @@ class SelfCheck:
         self.question: str | None = None  # what to ask when a plan picked one of several and no valid plan came
         self._told: set[str] = set()  # the once-a-stage checks that spoke in this stage
         self._banned: set[str] = set()
+        self._unasked_told: set[str] = set()  # the plain calls told as not asked for, in this stage
         self._schemas: dict[tuple[frozenset[str], bool], dict[str, Any]] = {}
 
     def problems(self, workflow: Workflow, ends_stage: bool) -> list[Problem]:
@@ -87,8 +89,17 @@ class SelfCheck:
             found += self._once(_CONDITIONAL, lambda: conditional(workflow, self.intent))
             found += self._once(_UNSERVED, lambda: unserved(workflow, self.unserved_verb))
         if self.plain and not found:
-            found += self._once(_UNASKED, lambda: unasked(workflow, self.intent, self.shown))
+            found += self._unasked(workflow)
         return found
+
+    def _unasked(self, workflow: Workflow) -> list[Problem]:
+        """The calls not asked for, each told once a stage and then left out of the grammar for the stage."""
+        told = [p for p in unasked(workflow, self.intent, self.shown)
+                if workflow.states[p.state].call not in self._unasked_told] if self.plain else []
+        calls = {workflow.states[p.state].call for p in told}
+        self._unasked_told |= calls
+        self.ban(calls)
+        return told
 
     def _once(self, check: str, problems: Callable[[], list[Problem]]) -> list[Problem]:
         """The problems of `check`, unless it spoke already in this stage."""
@@ -132,3 +143,4 @@ class SelfCheck:
         # Each once-a-stage check may speak again, but the condition one: this stage has seen the data.
         self._told = {_CONDITIONAL}
         self._banned = set()
+        self._unasked_told = set()

@@ -722,9 +722,35 @@ def test_a_plain_call_the_request_does_not_ask_for_is_told_once() -> None:
 
     asked = Controller(ReplayBackend([json.dumps(call)]), foreign, None, examples=[])
     assert asked.resolve("How big is a triangle with base 10 and height 5? I need its area").trace.repairs == 0
-    # Told once: the same call again stands.
+    # Told once: decoding freely, the same call again stands; under a grammar, the function is gone from it.
     again = Controller(ReplayBackend([json.dumps(call), json.dumps(call)]), foreign, None, examples=[])
     assert again.resolve("At what temperature does ethanol boil?").workflow.states["area"].call == area
+    constrained = Controller(Constraining([json.dumps(call), json.dumps(refuse)]), foreign, None, examples=[])
+    constrained.resolve("At what temperature does ethanol boil?")
+    schemas = constrained.backend.schemas
+    assert f'"const": "{area}"' not in schemas[-1] and '"const": "agent.refuse"' in schemas[-1]
+
+
+def test_a_plain_call_with_values_the_request_does_not_give_is_told() -> None:
+    from intentos.eval.bfcl.suite import load_bfcl_suite, single_turn_table
+
+    foreign, names = single_turn_table(load_bfcl_suite("simple_python").case("simple_python_0"))
+    area = names.to_intentos["calculate_triangle_area"]
+    made_up = {"states": [state("area", area, base=10, height=5)]}
+    say = {"states": [state("tell", "agent.say", message="Give me the triangle's base and height.")]}
+    ctl = Controller(ReplayBackend([json.dumps(made_up), json.dumps(say)]), foreign, None, examples=[])
+    resolution = ctl.resolve("What is the area of my triangle?")
+    assert resolution.trace.attempts[0].problems[0].startswith(
+        f"state 'area': the request gives none of the values of this {area} call (base=10, height=5): they are "
+        "made up.")
+    assert list(resolution.workflow.states) == ["tell"]
+    # Values the request gives, in digits, in words, or in another unit: no problem.
+    for intent, args in [("Area of a triangle with base 10 and height 5", {"base": 10, "height": 5}),
+                         ("Area of a triangle, base ten, height five", {"base": 10, "height": 5}),
+                         ("Area of a triangle with base 2 km and height 30 m", {"base": 2000, "height": 30})]:
+        given = {"states": [state("area", area, **args)]}
+        ok = Controller(ReplayBackend([json.dumps(given)]), foreign, None, examples=[]).resolve(intent)
+        assert ok.trace.repairs == 0, (intent, ok.trace.attempts[0].problems)
 
 
 def test_a_plan_that_only_looks_up_what_the_request_asks_to_act_on_is_told_once(office) -> None:
