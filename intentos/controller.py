@@ -310,7 +310,8 @@ class Controller:
                     watch.kept(gen.text), intent, prefix, {n for st in trace.stages for n in st.failed})
                 written = json.dumps(states, sort_keys=True, default=str)  # to see a reply written again
                 if workflow is not None and not problems:
-                    problems = checks.problems(workflow, ends_stage=_observe_index(states) is not None)
+                    problems = checks.problems(workflow, ends_stage=_observe_index(states) is not None,
+                                               last=attempt + 1 >= self.settings.max_attempts)
                 if watch.repeated is not None:
                     tidied.insert(0, f"stopped at a state repeating {watch.repeated.get('call')!s} with the same "
                                      "arguments; kept the states before it")

@@ -16,6 +16,8 @@ unset whose description speaks of paths ("attachments: sandbox paths of files to
 The same goes for a plural the request uses ("copy the invoices to ...") when grounding
 found several files whose names hold its singular and the plan writes some of them but not all, with no step
 run for each item: the problem lists them all and says to repeat the step that uses one for each of the others.
+Told, a 1.5B model added the others and dropped the one it had ("move the invoices": 2 of 3 moved); so while what
+a repair leaves out changes, it is told again (`intentos.selfcheck`).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from intentos.validation import REFUSE_CALL, Problem
 from intentos.workflow import Workflow
 
 OVERLOOKED = "overlooked"  # the problem's code
+PARTLY = "partly"  # the code of a plural's problem: the plan uses only some of its found items
 # Arguments that say something rather than name a thing: a mail that mentions the car title does not send it.
 FREE_TEXT = frozenset({"body", "message", "text", "subject", "description", "question", "reason", "content"})
 
@@ -70,7 +73,7 @@ def overlooked(workflow: Workflow, intent: str, grounded: list[Grounded], table:
                 # with a pattern that matched none of them.
                 step = next((f"{name!r} ({st.call})" for name, st in workflow.states.items()
                              if any(r in json.dumps(st.args, ensure_ascii=False) for r in done)), "that step")
-                problems.append(Problem(code=OVERLOOKED, message=(
+                problems.append(Problem(code=PARTLY, message=(
                     f"the request says {plural!r}, and {len(refs)} were found for it ({', '.join(map(repr, refs))}), "
                     f"but the plan uses only {', '.join(map(repr, done))}; add a state like {step} for each of "
                     f"the others: {', '.join(map(repr, left))}")))

@@ -7,7 +7,8 @@ examples were shown. Each finding is a repair problem like any other:
   get a grammar without ask and say;
 - a destructive plan for a request to destroy a whole kind of thing, "delete all my files"
   (`intentos.wholesale`); else an entity the request names that the plan leaves out (`intentos.overlooked`),
-  and a plan that only looks things up when the request names an action (`intentos.undone`); once a stage;
+  and a plan that only looks things up when the request names an action (`intentos.undone`); once a stage,
+  but a plural's found items used only partly are told again while what the plan leaves out changes;
 - a plan that acts on one of several contacts, notes or tasks the request fits equally ("Chris" with two
   Chrises: `intentos.ambiguous`), once a stage; its question is the plan when no valid one comes;
 - a literal date the request does not name when it names days ("tomorrow": `intentos.misdated`), once a stage;
@@ -33,7 +34,7 @@ from intentos.conditional import conditional
 from intentos.examples import Example
 from intentos.grounding import Grounded
 from intentos.misdated import NamedDays, misdated
-from intentos.overlooked import overlooked
+from intentos.overlooked import PARTLY, overlooked
 from intentos.table import FunctionTable
 from intentos.unasked import unasked
 from intentos.undone import undone
@@ -68,20 +69,24 @@ class SelfCheck:
         self._told: set[str] = set()  # the once-a-stage checks that spoke in this stage
         self._banned: set[str] = set()
         self._unasked_told: set[str] = set()  # the plain calls told as not asked for, in this stage
+        self._partly_told: set[str] = set()  # the problems told of a plural's items used only partly
         self._schemas: dict[tuple[frozenset[str], bool], dict[str, Any]] = {}
 
-    def problems(self, workflow: Workflow, ends_stage: bool) -> list[Problem]:
+    def problems(self, workflow: Workflow, ends_stage: bool, last: bool = False) -> list[Problem]:
         """What is wrong with a reply that parsed and validated; `ends_stage`: it ends in agent.observe
-        (a later stage may still use what it leaves out)."""
+        (a later stage may still use what it leaves out); `last`: no repair follows, so only what must be
+        told is (a problem then means no plan)."""
         found = borrowed(workflow, self.examples, self.sources)
         self.echo = None if _ECHO in self._told else echoes(workflow, self.intent, self.shown)
         if self.echo is not None:
             self._told.add(_ECHO)
             found += self.echo.problems
         if not ends_stage:
-            found += self._once(_REMINDED, lambda: wholesale(workflow, self.intent, self.shown) or (
+            reminded = self._once(_REMINDED, lambda: wholesale(workflow, self.intent, self.shown) or (
                 overlooked(workflow, self.intent, self.grounded, self.shown)
                 + undone(workflow, self.intent, self.shown)))
+            found += reminded or ([] if last else self._partly_again(workflow))
+            self._partly_told |= {p.message for p in reminded if p.code == PARTLY}
         found += self._once(_AMBIGUOUS, lambda: self._asking(ambiguous(workflow, self.intent, self.grounded,
                                                                         self.shown)))
         found += self._once(_MISDATED, lambda: misdated(workflow, self.intent, self.days))
@@ -100,6 +105,14 @@ class SelfCheck:
         self._unasked_told |= calls
         self.ban(calls)
         return told
+
+    def _partly_again(self, workflow: Workflow) -> list[Problem]:
+        """A plural's items the plan still uses only some of, told again when what it leaves out changed: a
+        repair that is told to add the others may drop the one it had."""
+        again = [p for p in overlooked(workflow, self.intent, self.grounded, self.shown)
+                 if p.code == PARTLY and p.message not in self._partly_told]
+        self._partly_told |= {p.message for p in again}
+        return again
 
     def _once(self, check: str, problems: Callable[[], list[Problem]]) -> list[Problem]:
         """The problems of `check`, unless it spoke already in this stage."""
@@ -144,3 +157,4 @@ class SelfCheck:
         self._told = {_CONDITIONAL}
         self._banned = set()
         self._unasked_told = set()
+        self._partly_told = set()

@@ -679,6 +679,28 @@ def test_a_plural_whose_found_items_the_plan_uses_only_partly_is_told_once(offic
     assert resolution.workflow.states["copy"].for_each == "${found.result.paths}"
 
 
+def test_a_plural_still_used_partly_is_told_again_while_what_is_left_changes(office) -> None:
+    def moves(*names: str) -> dict:
+        return {"states": [state(f"move{i}", "files.copy", source=f"Downloads/{n}", destination="Documents")
+                           for i, n in enumerate(names)]}
+    one = moves("invoice-2026-01-acme.pdf")
+    # Told to add the others, the repair adds them but drops the one it had.
+    others = moves("invoice-2026-02-office-supplies.txt", "Invoice_Hetzner_2026-02.pdf")
+    every = moves("invoice-2026-01-acme.pdf", "invoice-2026-02-office-supplies.txt", "Invoice_Hetzner_2026-02.pdf")
+    resolution = planner(office, [one, others, every]).resolve("Copy the invoices in Downloads into Documents")
+    told = [a.problems for a in resolution.trace.attempts]
+    assert told[1] == ["the request says 'invoices', and 3 were found for it ('Downloads/invoice-2026-01-acme.pdf', "
+                       "'Downloads/invoice-2026-02-office-supplies.txt', 'Downloads/Invoice_Hetzner_2026-02.pdf'), "
+                       "but the plan uses only 'Downloads/invoice-2026-02-office-supplies.txt', "
+                       "'Downloads/Invoice_Hetzner_2026-02.pdf'; add a state like 'move0' (files.copy) for each of "
+                       "the others: 'Downloads/invoice-2026-01-acme.pdf'"]
+    assert len(resolution.workflow.states) == 3 and told[2] == []
+    # The same leaving-out written again stands; and on the last attempt a partial plan is not told again.
+    assert planner(office, [one, one]).resolve("Copy the invoices in Downloads into Documents").trace.repairs == 1
+    last = planner(office, [one, others], max_attempts=2).resolve("Copy the invoices in Downloads into Documents")
+    assert list(last.workflow.states) == ["move0", "move1"]
+
+
 def test_a_reference_closed_with_a_bracket_is_closed_with_a_brace() -> None:
     states, notes = tidy_states([{"name": "read", "call": "mail.read",
                                   "args": {"id": "${latest.result.messages[0].id]"}}])

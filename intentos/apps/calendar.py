@@ -437,12 +437,21 @@ class CalendarApp(App):
         when = parse_when(args.start, self.ctx.tz, self.ctx.now())
         if all_day:
             days = (when.at.date() - start.date()).days
+            if days == 0:
+                raise AppError(f"event {comp.get('summary', args.uid)!s} is already on {start.date().isoformat()}; "
+                               "give the day it moves to")
             new_start, new_end = start.date() + timedelta(days=days), end.date() + timedelta(days=days)
             new = _Occurrence(comp, self._aware(new_start), self._aware(new_end), True)
         else:
             if not when.has_time:
-                raise AppError(f"new start {args.start!r} has no time of day")
+                raise AppError(f"new start {args.start!r} has no time of day (the event starts at "
+                               f"{start.strftime('%H:%M')})")
             new_start = when.at
+            if new_start == start:
+                # A move to where the event is changes nothing: the plan took the old start for the new one.
+                raise AppError(f"event {comp.get('summary', args.uid)!s} already starts at "
+                               f"{start.isoformat(timespec='minutes')}; give the new start (clock.shift moves a "
+                               "time by days or weeks)")
             new_end = add_elapsed(new_start, minutes=elapsed_minutes(start, end))
             new = _Occurrence(comp, new_start, new_end, False)
         for key in ("dtstart", "dtend", "duration"):

@@ -111,6 +111,18 @@ def test_move_event_keeps_duration_across_dst(cal):
         cal.move_event(MoveArgs(uid="nope", start="2026-03-30 16:00"))
 
 
+def test_a_move_that_changes_nothing_says_what_to_give(cal):
+    event = cal.add_event(AddEventArgs(title="Dentist", start="2026-03-11 15:00", duration_minutes=45))
+    # The old start taken for the new one: an error a dry run shows, not a silent no-op.
+    with pytest.raises(AppError, match=r"Dentist already starts at 2026-03-11T15:00\+01:00; give the new start"):
+        cal.move_event(MoveArgs(uid=event.uid, start=event.start))
+    with pytest.raises(AppError, match=r"has no time of day \(the event starts at 15:00\)"):
+        cal.move_event(MoveArgs(uid=event.uid, start="2026-03-18"))
+    day = cal.add_event(AddEventArgs(title="Holiday", start="2026-03-20", all_day=True))
+    with pytest.raises(AppError, match="Holiday is already on 2026-03-20; give the day it moves to"):
+        cal.move_event(MoveArgs(uid=day.uid, start="2026-03-20"))
+
+
 def test_cancel_event_keeps_it_recoverable_in_the_file(cal, ctx):
     event = cal.add_event(AddEventArgs(title="Gym", start="2026-03-11 18:00"))
     cancelled = cal.cancel_event(CancelArgs(uid=event.uid))
