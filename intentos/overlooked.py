@@ -13,6 +13,10 @@ the Hetzner invoice" beside a found Invoice_Hetzner.pdf); a text that mentions i
 count. The problem says where such a thing most likely goes: an argument the plan leaves
 unset whose description speaks of paths ("attachments: sandbox paths of files to attach").
 
+A file's name the request writes out ("add it to my todo.txt") that no step of the plan writes is told the
+same way, whether or not such a file exists yet: asked to add a line to a todo.txt that did not exist, a 1.5B
+model added a task instead, three times.
+
 The same goes for a plural the request uses ("copy the invoices to ...") when grounding
 found several files whose names hold its singular and the plan writes some of them but not all, with no step
 run for each item: the problem lists them all and says to repeat the step that uses one for each of the others.
@@ -64,6 +68,12 @@ def overlooked(workflow: Workflow, intent: str, grounded: list[Grounded], table:
                     f"the request names {g.ref!r} (found for this request), but the plan does not use it; write "
                     f"{g.ref!r} where the request needs it" + (f", e.g. in {where}" if where else "")))
                 for g in missed]
+    problems += [Problem(code=OVERLOOKED, message=(
+                     f"the request names the file {name!r}, but no step of the plan uses it; write its path "
+                     f"(with the folder the request gives) where the request needs it"
+                     + (f", e.g. in {where}" if where else "")))
+                 for name in _file_names(intent)
+                 if name.lower() not in written.lower() and not any(name in g.ref for g in missed if g.ref)]
     if not any(s.for_each is not None for s in workflow.states.values()):
         for plural, refs in _plurals(intent, grounded).items():
             left = [r for r in refs if r not in written]
@@ -78,6 +88,16 @@ def overlooked(workflow: Workflow, intent: str, grounded: list[Grounded], table:
                     f"but the plan uses only {', '.join(map(repr, done))}; add a state like {step} for each of "
                     f"the others: {', '.join(map(repr, left))}")))
     return problems
+
+
+# A file's name as a request writes it: "todo.txt", "Q3-report.pdf"; not a web or mail address.
+_FILE_NAME = re.compile(r"(?<![\w@/.-])[\w-]+\.(?:txt|md|pdf|csv|json|ya?ml|docx?|xlsx?|pptx?|odt|ods|zip|tar|gz|"
+                        r"png|jpe?g|gif|svg|html?|log|ics|vcf|eml|py|sh|ini|toml|xml)\b(?![\w/.-]*\w)", re.IGNORECASE)
+
+
+def _file_names(intent: str) -> list[str]:
+    """The file names a request writes out (kept even when no such file exists yet: "start todo.txt")."""
+    return list(dict.fromkeys(_FILE_NAME.findall(intent)))
 
 
 def _plurals(intent: str, grounded: list[Grounded]) -> dict[str, list[str]]:

@@ -679,6 +679,19 @@ def test_a_plural_whose_found_items_the_plan_uses_only_partly_is_told_once(offic
     assert resolution.workflow.states["copy"].for_each == "${found.result.paths}"
 
 
+def test_a_file_the_request_names_that_the_plan_never_writes_is_told_once(office) -> None:
+    task = {"states": [state("add", "tasks.add", title="buy stamps")]}
+    line = {"states": [state("add", "files.append", path="Documents/shopping.txt", text="- buy stamps")]}
+    resolution = planner(office, [task, line]).resolve("Put buy stamps on my shopping.txt list in Documents")
+    assert resolution.trace.attempts[0].problems == [
+        "the request names the file 'shopping.txt', but no step of the plan uses it; write its path (with the "
+        "folder the request gives) where the request needs it"]
+    assert resolution.workflow.states["add"].call == "files.append"
+    # A plan that writes it, or a request that names none (a web address is not a file), is not told.
+    assert planner(office, [line]).resolve("Put buy stamps on my shopping.txt list in Documents").trace.repairs == 0
+    assert planner(office, [task]).resolve("Remind me to buy stamps, see shop.example.org").trace.repairs == 0
+
+
 def test_a_plural_still_used_partly_is_told_again_while_what_is_left_changes(office) -> None:
     def moves(*names: str) -> dict:
         return {"states": [state(f"move{i}", "files.copy", source=f"Downloads/{n}", destination="Documents")
