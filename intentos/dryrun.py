@@ -40,6 +40,7 @@ RESULT_CHARS = 700  # of one step's result, when shown to the model
 STEP_TIMEOUT_S = 20.0
 
 
+_MAX_FIELDS = 4  # of a result, named in a failed step's problem
 EMPTY_INDEX = "out of range (0)"  # how a step's error says it indexed into an empty list
 
 
@@ -93,7 +94,25 @@ class DryRun(BaseModel):
         failed = [s for s in self.steps if s.failed]
         unhandled = [s for s in failed if workflow.states[s.state].on_failure == FAILED] or failed[-1:]
         return [f"dry run: step {s.state!r} ({s.call}) failed: {s.error}"
-                + (f" ({leads[s.state]})" if s.state in leads else _hint(s.error or "")) for s in unhandled] + idle
+                + (f" ({leads[s.state]})" if s.state in leads else _hint(s.error or ""))
+                + self._used(workflow, s) for s in unhandled] + idle
+
+    def _used(self, workflow: Workflow, step: DryStep) -> str:
+        """What the earlier steps a failed step took a list item from gave besides the list: told that an
+        attachment `${zip.result.members[0]}` does not exist, a 1.5B model refused; the zip's own `path` was
+        one field away."""
+        results = self.results
+        for ref in find_references(workflow.states[step.state].args):
+            result = results.get(ref.state)
+            if not isinstance(result, dict) or not any(isinstance(p, int) for p in ref.path):
+                continue
+            fields = [f"{key}={value!r}" for key, value in result.items()
+                      if isinstance(value, str | int | float) and not isinstance(value, bool)
+                      and len(repr(value)) <= 80]
+            if fields:
+                return (f"; {ref.text} took one item of a list, and {ref.state!r} ({workflow.states[ref.state].call}) "
+                        f"also gave {', '.join(fields[:_MAX_FIELDS])}")
+        return ""
 
     def empty_loops(self, workflow: Workflow) -> list[DryStep]:
         """The for_each steps that ran over an empty list (a literal empty list is the plan's own choice)."""

@@ -285,6 +285,17 @@ def test_a_dry_run_catches_a_wrong_folder_and_the_repaired_plan_follows(office) 
     assert office.sandbox.stat("website.zip") is None  # the dry run's zip stayed in its copy
 
 
+def test_a_failed_step_that_took_a_list_item_is_told_what_else_its_source_gave(office) -> None:
+    member = {"states": [state("pack", "files.zip", paths=["Projects/website"], archive="site.zip"),
+                         state("mail", "mail.send", to=["Chris Wong"], subject="Site", body="Attached.",
+                               attachments=["${pack.result.members[0]}"])]}
+    ctl = planner(office, [member], max_attempts=1)
+    problem = ctl.resolve("Pack the site folder into an archive for Chris Wong").trace.attempts[0].problems[0]
+    assert problem.startswith("dry run: step 'mail' (mail.send) failed: attachment ")
+    assert ("does not exist in the sandbox; ${pack.result.members[0]} took one item of a list, and 'pack' "
+            "(files.zip) also gave path='site.zip', count=4, size=") in problem
+
+
 def test_an_empty_result_indexed_later_is_a_repair_problem(office) -> None:
     plan = {"states": [state("find", "files.find", pattern="*boarding-pass*"),
                        state("show", "files.read", path="${find.result.paths[0]}")]}
