@@ -346,6 +346,8 @@ class Controller:
                         problems = [Problem(code="dry_run", message=p) for p in found.problems(
                             workflow, leads(workflow, found, grounded))] if found else []
                         trace.dry_run = found
+                        if problems:
+                            checks.dry_failure = problems[0].message
                         failing = written if problems else None
                         banned = found.empty_lookups(workflow) if found else set()
                         if failing == last_failing and banned and attempt < self.settings.max_attempts:

@@ -15,7 +15,8 @@ examples were shown. Each finding is a repair problem like any other:
 - a plan for a request with a condition ("if you can't find it, tell me") that neither tests nor reads first
   (`intentos.conditional`), once, in the first stage;
 - a plan that does not refuse a request whose action no function takes ("order me a taxi": `intentos.unserved`),
-  once a stage;
+  once a stage; and for one that some function takes, a plan that only refuses after a dry run failed
+  (`intentos.gaveup`), once a stage;
 - on a plain function-calling table (no function returns anything), a call of a function that shares no
   word with the request, or whose values the request does not give (`intentos.unasked`), once a stage for
   each function, which then leaves the grammar for the stage.
@@ -32,6 +33,7 @@ from intentos.asking import TALKING, Echo, echoes
 from intentos.borrowed import borrowed
 from intentos.conditional import conditional
 from intentos.examples import Example
+from intentos.gaveup import gave_up
 from intentos.grounding import Grounded
 from intentos.misdated import NamedDays, misdated
 from intentos.overlooked import PARTLY, overlooked
@@ -44,8 +46,8 @@ from intentos.wholesale import wholesale
 from intentos.workflow import Workflow
 
 # The once-a-stage checks, by what they remember (wholesale, overlooked and undone speak as one).
-_ECHO, _REMINDED, _AMBIGUOUS, _MISDATED, _CONDITIONAL, _UNSERVED = (
-    "echo", "reminded", "ambiguous", "misdated", "conditional", "unserved")
+_ECHO, _REMINDED, _AMBIGUOUS, _MISDATED, _CONDITIONAL, _UNSERVED, _GAVE_UP = (
+    "echo", "reminded", "ambiguous", "misdated", "conditional", "unserved", "gave_up")
 
 
 class SelfCheck:
@@ -65,6 +67,7 @@ class SelfCheck:
         self.plain = plain
         self.days = days or NamedDays([], [])
         self.unserved_verb = unserved_verb
+        self.dry_failure: str | None = None  # the last plan's dry run's first problem, once one failed
         self.question: str | None = None  # what to ask when a plan picked one of several and no valid plan came
         self._told: set[str] = set()  # the once-a-stage checks that spoke in this stage
         self._banned: set[str] = set()
@@ -93,6 +96,8 @@ class SelfCheck:
         if not ends_stage:
             found += self._once(_CONDITIONAL, lambda: conditional(workflow, self.intent))
             found += self._once(_UNSERVED, lambda: unserved(workflow, self.unserved_verb))
+            if self.unserved_verb is None:
+                found += self._once(_GAVE_UP, lambda: gave_up(workflow, self.dry_failure))
         if self.plain and not found:
             found += self._unasked(workflow)
         return found
@@ -156,5 +161,6 @@ class SelfCheck:
         # Each once-a-stage check may speak again, but the condition one: this stage has seen the data.
         self._told = {_CONDITIONAL}
         self._banned = set()
+        self.dry_failure = None
         self._unasked_told = set()
         self._partly_told = set()

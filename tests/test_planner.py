@@ -296,6 +296,22 @@ def test_a_failed_step_that_took_a_list_item_is_told_what_else_its_source_gave(o
             "(files.zip) also gave path='site.zip', count=4, size=") in problem
 
 
+def test_a_repair_that_only_refuses_after_a_failed_dry_run_is_told_once(office) -> None:
+    missing = {"states": [state("read", "files.read", path="Documents/lease.txt")]}
+    refuse = {"states": [state("no", "agent.refuse", reason="Documents/lease.txt does not exist")]}
+    found = {"states": [state("find", "files.find", pattern="*lease*")]}
+    resolution = planner(office, [missing, refuse, found]).resolve("What does my lease say?")
+    told = resolution.trace.attempts[1].problems
+    assert told == ["state 'no': the plan refuses after the last plan's dry run failed (dry run: step 'read' "
+                    "(files.read) failed: Documents/lease.txt does not exist). The dry run tried that plan in a "
+                    "scratch copy so that you can fix it: write that plan again with the failing step fixed"]
+    assert list(resolution.workflow.states) == ["find"]
+    # Refusing again stands; and a request no function serves may be refused at once.
+    again = planner(office, [missing, refuse, refuse]).resolve("What does my lease say?")
+    assert list(again.workflow.states) == ["no"]
+    assert planner(office, [missing, refuse]).resolve("Print my lease").trace.attempts[1].problems == []
+
+
 def test_an_empty_result_indexed_later_is_a_repair_problem(office) -> None:
     plan = {"states": [state("find", "files.find", pattern="*boarding-pass*"),
                        state("show", "files.read", path="${find.result.paths[0]}")]}
