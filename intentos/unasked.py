@@ -23,6 +23,12 @@ say nothing (true, 0, 1, empty) are left out. BFCL's own answers to simple_pytho
 cases (a deck's 52 cards, currency codes); the model's calls in 13 of the 38 irrelevance cases that
 Qwen2.5-Coder-1.5B failed on 50 (seed 0) do, and with the first criterion 23.
 
+And after the plan asks the user something (an `agent.say` with a question: plain tables offer no
+`agent.ask`), a call with any required value the request does not give: the plan went on without the
+answer ("What cooking method would you like?", then `get_cooking_time(ingredient_size="large")`). A plan
+that asks for values the request gives and calls with them (BFCL's "What is the base?" before
+`calculate_triangle_area(base=10, ...)`) is not told.
+
 Such a call is told, and the function leaves the grammar of the next replies for the stage: told in
 words, the 1.5B model wrote the same call again in each recorded case. Decoding freely, a repair that
 makes it again stands.
@@ -37,7 +43,7 @@ from typing import Any
 from intentos.ranking import content_stems
 from intentos.table import FunctionTable
 from intentos.tidy import TALK_APP
-from intentos.validation import Problem
+from intentos.validation import SAY_CALL, Problem
 from intentos.workflow import Workflow
 
 UNASKED = "unasked"  # the problem's code
@@ -51,11 +57,15 @@ def function_words(verb: str, description: str) -> set[str]:
 
 def unasked(workflow: Workflow, intent: str, table: FunctionTable) -> list[Problem]:
     """A problem for each call outside the agent's own whose function shares no content word with the request,
-    or none of whose required arguments has a value the request gives."""
+    none of whose required arguments has a value the request gives, or, after the plan asked the user
+    something, one of whose required arguments has a value the request does not give."""
     request = content_stems(intent)
     numbers = _numbers(intent)
     problems: dict[str, Problem] = {}
+    asked: str | None = None  # the first question the plan puts to the user
     for name, state in workflow.states.items():
+        if state.call == SAY_CALL and asked is None and "?" in str(state.args.get("message", "")):
+            asked = str(state.args["message"])
         fn = table.functions.get(state.call)
         if fn is None or fn.app == TALK_APP or state.call in problems:
             continue
@@ -66,11 +76,17 @@ def unasked(workflow: Workflow, intent: str, table: FunctionTable) -> list[Probl
             continue
         required = [k for k, f in fn.params.model_fields.items() if f.is_required()]
         values = {k: state.args[k] for k in required if k in state.args and _says_something(state.args[k])}
-        if values and not any(_given(v, intent.lower(), request, numbers) for v in values.values()):
-            shown = ", ".join(f"{k}={_short(repr(v))}" for k, v in values.items())
+        made_up = {k: v for k, v in values.items() if not _given(v, intent.lower(), request, numbers)}
+        shown = ", ".join(f"{k}={_short(repr(v))}" for k, v in made_up.items())
+        if made_up and len(made_up) == len(values):
             problems[state.call] = Problem(code=UNASKED, state=name, message=(
                 f"the request gives none of the values of this {state.call} call ({shown}): they are made up. "
                 f"{_INSTEAD}"))
+        elif made_up and asked is not None:
+            # The plan asked for what it lacks and went on without the answer: a plan cannot wait for one.
+            problems[state.call] = Problem(code=UNASKED, state=name, message=(
+                f"the plan asks {_short(asked)!r} and then calls {state.call} with values the request does not "
+                f"give ({shown}); a plan cannot wait for an answer. {_INSTEAD}"))
     return list(problems.values())
 
 

@@ -806,11 +806,19 @@ def test_a_plain_call_with_values_the_request_does_not_give_is_told() -> None:
         f"state 'area': the request gives none of the values of this {area} call (base=10, height=5): they are "
         "made up.")
     assert list(resolution.workflow.states) == ["tell"]
-    # Values the request gives, in digits, in words, or in another unit: no problem.
+    # Asked for what it lacks, a plan that calls anyway with a value the request does not give is told too.
+    asked = {"states": [state("q", "agent.say", message="What is the height?"), state("area", area, base=10, height=5)]}
+    ctl = Controller(ReplayBackend([json.dumps(asked), json.dumps(say)]), foreign, None, examples=[])
+    assert ctl.resolve("What is the area of my triangle with base 10?").trace.attempts[0].problems == [
+        f"state 'area': the plan asks 'What is the height?' and then calls {area} with values the request does not "
+        "give (height=5); a plan cannot wait for an answer. Call a function only if it does what is asked, with "
+        "values the request gives; if no listed function does, answer with agent.say (what you know) or "
+        "agent.refuse (why it cannot be done)"]
+    # Values the request gives, in digits, in words, or in another unit: no problem (a question or not).
     for intent, args in [("Area of a triangle with base 10 and height 5", {"base": 10, "height": 5}),
                          ("Area of a triangle, base ten, height five", {"base": 10, "height": 5}),
                          ("Area of a triangle with base 2 km and height 30 m", {"base": 2000, "height": 30})]:
-        given = {"states": [state("area", area, **args)]}
+        given = {"states": [state("q", "agent.say", message="What is the base?"), state("area", area, **args)]}
         ok = Controller(ReplayBackend([json.dumps(given)]), foreign, None, examples=[]).resolve(intent)
         assert ok.trace.repairs == 0, (intent, ok.trace.attempts[0].problems)
 
