@@ -49,7 +49,7 @@ from intentos.table import FunctionTable
 from intentos.tidy import TALK_APP, tidy_states
 from intentos.unserved import unserved_verb
 from intentos.validation import ASK_CALL, OBSERVE_CALL, REFERENCE_ASK, SAY_CALL, Problem, validate
-from intentos.workflow import Workflow, in_writing_order
+from intentos.workflow import DONE, FAILED, Workflow, in_writing_order
 
 __all__ = ["EXAMPLES_FILE", "Example", "load_examples"]  # re-exported: the bank used to live here
 
@@ -599,8 +599,7 @@ class Controller:
                 prefix: list[dict[str, Any]]) -> Stage:
         """Run the read steps before agent.observe in a scratch copy and describe their results."""
         # Each read goes on when it fails, so every one of them is tried and its failure shown.
-        going_on = [{**s, "on_failure": s.get("on_failure") or following}
-                    for s, following in zip(head, [*names[1:], "done"], strict=True)]
+        going_on = _going_on(head, set(names), end=DONE)
         partial = Workflow.model_validate({"states": [*prefix, *going_on], "intent": workflow.intent})
         if self.ctx is None:
             return Stage(states=head, observed="(no sandbox to read from: nothing was run)")
@@ -678,14 +677,16 @@ def request_text(intent: str, found: list[str]) -> str:
     return f"{intent}\n\n{FOUND_LABEL}\n" + "\n".join(as_data(line) for line in found)
 
 
-def _going_on(states: list[Any], failed: set[str]) -> list[Any]:
-    """The states with each of `failed` going on to the state after it when it fails."""
+def _going_on(states: list[Any], failed: set[str], end: str | None = None) -> list[Any]:
+    """The states with each of `failed` going on to the state after it when it fails (the last one to `end`,
+    if given), unless it names a branch of its own."""
     out = list(states)
-    for i, state in enumerate(out[:-1]):
-        if isinstance(state, dict) and state.get("name") in failed and state.get("on_failure") in (None, "failed"):
-            following = out[i + 1].get("name") if isinstance(out[i + 1], dict) else None
-            if isinstance(following, str):
-                out[i] = {**state, "on_failure": following}
+    for i, state in enumerate(out):
+        if not (isinstance(state, dict) and state.get("name") in failed and state.get("on_failure") in (None, FAILED)):
+            continue
+        following = out[i + 1].get("name") if i + 1 < len(out) and isinstance(out[i + 1], dict) else end
+        if isinstance(following, str):
+            out[i] = {**state, "on_failure": following}
     return out
 
 
