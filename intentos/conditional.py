@@ -7,7 +7,7 @@ doesn't exist": what should run depends on data the planner has not seen. Small 
 looks first (`agent.observe`), it is a repair problem, once, in the first stage (`SelfCheck`): the model is
 offered both ways (a later stage has seen the data). An "if" that only reports a question ("ask Anna if I
 left my umbrella", "see if ...") is not a condition. Of the 60 eval intents it fires on the four that
-branch; of the 151 bank examples, on the three whose request states a condition, all of which branch.
+branch; of the 152 bank examples, on the four whose request states a condition, all of which branch.
 """
 
 from __future__ import annotations

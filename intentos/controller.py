@@ -32,6 +32,7 @@ from pydantic import BaseModel, Field, ValidationError
 from intentos.app import Context
 from intentos.asking import ECHO, Echo, action_words, implied_verbs, verb_share
 from intentos.backends.base import Backend, GenerateOptions, Message
+from intentos.conditional import condition
 from intentos.dryrun import DryRun, dry_run
 from intentos.errors import IntentosError
 from intentos.examples import EXAMPLES_FILE, Example, ExamplePicker, load_examples
@@ -486,10 +487,12 @@ class Controller:
         # A request no function serves: the refusals of requests like it (no function serves theirs either).
         refusing = (lambda e: unserved_verb(e.intent, self.table) is not None) \
             if unserved_verb(intent, self.table) is not None else None
-        picked = self._picker.pick(intent, within, k, fits, names_file, refusing) if within is not None else []
+        branching = condition(intent) is not None
+        picked = self._picker.pick(intent, within, k, fits, names_file, refusing, branching) \
+            if within is not None else []
         if len(picked) < k:
-            more = [e for e in self._picker.pick(intent, set(self.table.functions), k, fits, names_file, refusing)
-                    if e not in picked]
+            more = [e for e in self._picker.pick(intent, set(self.table.functions), k, fits, names_file, refusing,
+                                                 branching) if e not in picked]
             picked = more[: k - len(picked)] + picked
         return picked
 

@@ -26,6 +26,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel
 
+from intentos.conditional import condition
 from intentos.ranking import stemmed_words
 from intentos.validation import REFUSE_CALL, TALK_CALLS
 
@@ -49,6 +50,7 @@ FIT_WEIGHT = 4.0
 # several rare words.
 REFUSAL_WEIGHT = 2 * FIT_WEIGHT
 FILE_WEIGHT = 3.0  # an example using a file its request names, for a request that names one
+BRANCH_WEIGHT = 3.0  # an example whose request states a condition, for a request that states one
 FILE_ARGS = frozenset({"attachments", "path", "paths", "source"})
 # A request that says to do something for many things ("every garden note", "each line"): only then is an
 # example that loops its shape; shown for "tag my goals note", a loop was copied onto a single note.
@@ -91,6 +93,11 @@ class Example(BaseModel):
         return any(s.get("for_each") is not None for s in self.workflow.get("states", []))
 
     @property
+    def conditional(self) -> bool:
+        """Whether its request states a condition (`intentos.conditional`)."""
+        return condition(self.intent) is not None
+
+    @property
     def refuses(self) -> bool:
         return REFUSE_CALL in self.calls
 
@@ -117,7 +124,8 @@ class ExamplePicker:
         self._idf = {w: math.log(1 + n / c) for w, c in counts.items()}
 
     def pick(self, intent: str, usable: set[str], k: int, fits: dict[str, float] | None = None,
-             names_file: bool = False, refusing: Callable[[Example], bool] | None = None) -> list[Example]:
+             names_file: bool = False, refusing: Callable[[Example], bool] | None = None,
+             branching: bool = False) -> list[Example]:
         """Up to k examples, closest last (small models follow the nearest one, so it goes right before
         the intent). `usable`: the functions the table has. `fits`: how well each function matches the
         intent (0 to 1); an example whose acting functions fit is closer even when it shares no word
@@ -125,7 +133,9 @@ class ExamplePicker:
         names a file found for it; an example that uses a file its own request names is then closer (it
         shows where such a path goes: an attachment, a source). `refusing`: given when no function takes the
         request's action, it tells the refusals of requests of that kind, which are then closer
-        (REFUSAL_WEIGHT); a refusal for harm or privacy would lend its reason to a request that has neither."""
+        (REFUSAL_WEIGHT); a refusal for harm or privacy would lend its reason to a request that has neither.
+        `branching`: the request states a condition ("if you can't find it, tell me"); an example whose request
+        states one, and so shows the check and its else branch, is closer (BRANCH_WEIGHT)."""
         if k <= 0:
             return []
         fits = fits or {}
@@ -140,6 +150,8 @@ class ExamplePicker:
             score += FIT_WEIGHT * max((fits.get(c, 0.0) for c in example.acting), default=0.0)
             if names_file and example.uses_found_file:
                 score += FILE_WEIGHT
+            if branching and example.conditional:
+                score += BRANCH_WEIGHT
             if refusing is not None and example.refuses and refusing(example):
                 score += REFUSAL_WEIGHT
             elif example.talk_only and len(shared) < max(2, len(theirs) // 2):
