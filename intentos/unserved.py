@@ -10,7 +10,7 @@ description, the request is unserved: refusal examples may be shown for it, and 
 refuse is told so, once a stage (a repair that acts again stands: a function may do it in other words).
 
 The list holds only verbs that are seldom anything but such an action ("book" and "post" are left out: a
-desktop books an event and posts a letter as a mail; "call off" is a cancellation). Of the 151 examples
+desktop books an event and posts a letter as a mail; "call off" is a cancellation). Of the 152 examples
 in the bank it finds the six refusals of such requests and nothing else; of the 60 eval intents, the two
 that must be refused. A plugin app whose function names one ("print_file", "order_food") makes it served.
 """
