@@ -21,7 +21,7 @@ CONDITIONAL = "conditional"  # the problem's code
 _CONDITION = re.compile(r"\b(?:if|unless|otherwise|in case)\b", re.IGNORECASE)
 # Words shortly before an "if" that make it a question's "whether": "asking if", "ask Chris if", "see if".
 _REPORTED = frozenset("""ask asks asking asked see check checking wonder wondering know tell find out mail email
-                         text message write""".split())
+                         text message write determine decide verify test confirm""".split())
 _REPORTED_WITHIN = 4  # words before the "if": "ask Chris at Allianz if"
 
 

@@ -94,7 +94,8 @@ class SelfCheck:
                                                                         self.shown)))
         found += self._once(_MISDATED, lambda: misdated(workflow, self.intent, self.days))
         if not ends_stage:
-            found += self._once(_CONDITIONAL, lambda: conditional(workflow, self.intent))
+            if not self.plain:  # a plain table has no check or stage to offer ("compute x if y is 0.8": a value)
+                found += self._once(_CONDITIONAL, lambda: conditional(workflow, self.intent))
             found += self._once(_UNSERVED, lambda: unserved(workflow, self.unserved_verb))
             if self.unserved_verb is None:
                 found += self._once(_GAVE_UP, lambda: gave_up(workflow, self.dry_failure))

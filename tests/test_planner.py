@@ -22,6 +22,7 @@ from intentos.apps.mail import MailApp
 from intentos.apps.notes import CreateArgs, NotesApp
 from intentos.apps.tasks import ListArgs, TasksApp
 from intentos.backends.replay import ReplayBackend
+from intentos.conditional import condition
 from intentos.controller import FOUND_LABEL, Controller, ControllerSettings
 from intentos.examples import Example
 from intentos.executor import Executor
@@ -245,6 +246,14 @@ def test_a_conditional_request_is_told_to_look_first_and_a_read_that_failed_goes
     draft = {"states": [state("d", "mail.draft", to=["anna.berg@example.com"], subject="Umbrella",
                               body="Did I leave my umbrella at your place?")]}
     assert planner(office, [draft]).resolve("Write Anna a draft asking if I left my umbrella").trace.repairs == 0
+    assert condition("Run a t-test to determine if the two means differ") is None
+    # A plain function-calling table has no check or stage to offer: an "if" there gives a value.
+    from intentos.eval.bfcl.suite import load_bfcl_suite, single_turn_table
+
+    foreign, names = single_turn_table(load_bfcl_suite("simple_python").case("simple_python_0"))
+    area = {"states": [state("area", names.to_intentos["calculate_triangle_area"], base=10, height=5)]}
+    plain = Controller(ReplayBackend([json.dumps(area)]), foreign, None, examples=[])
+    assert plain.resolve("The area of a triangle of base 10 if its height is 5").trace.repairs == 0
 
 
 def test_a_stage_may_hold_only_read_steps_and_the_model_is_told(office) -> None:
