@@ -127,12 +127,32 @@ def resolve_addresses(ctx: Context, items: list[str]) -> list[Address]:
                 raise AppError(f"{item!r} is not a valid email address")
             out.append(Address(name, email))
             continue
+        # "me", the user's full name, or their first name where no contact has it: the user is at their own
+        # event, and "mail it to me" goes to their address (a lookup of "me" would match any "...me...").
+        me = Address(ctx.user.name, ctx.user.email)
+        if _names_user(ctx, text, first=False):
+            out.append(me)
+            continue
         book = book or ContactsApp(ctx)
-        contact = book.lookup(text)
+        try:
+            contact = book.lookup(text)
+        except AppError:
+            if not _names_user(ctx, text, first=True):
+                raise
+            out.append(me)
+            continue
         if not contact.email:
             raise AppError(f"contact {contact.name} has no email address (add one with contacts.update)")
         out.append(Address(contact.name, contact.email))
     return out
+
+
+def _names_user(ctx: Context, text: str, first: bool) -> bool:
+    """Whether a recipient's text means the user: "me", "myself", their full name, or with `first` their first
+    name."""
+    said = " ".join(text.casefold().split())
+    name = " ".join(ctx.user.name.casefold().split())
+    return said in {"me", "myself", name} or (first and bool(name) and said == name.split(" ")[0])
 
 
 class ContactsApp(App):

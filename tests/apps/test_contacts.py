@@ -126,6 +126,9 @@ def test_resolve_addresses(book, ctx):
                                        ("", "x@y.example")]
     with pytest.raises(AppError, match="Nobody"):
         resolve_addresses(ctx, ["Nobody"])
+    # The user themself, where no contact has the name: their own address ("mail it to me", an attendee).
+    me = ("Alex Doe", "alex@example.org")
+    assert [tuple(a) for a in resolve_addresses(ctx, ["me", "Alex", "alex doe"])] == [me, me, me]
 
 
 def test_summary(book, ctx):
