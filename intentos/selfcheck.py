@@ -106,7 +106,7 @@ class SelfCheck:
     def _unasked(self, workflow: Workflow) -> list[Problem]:
         """The calls not asked for, each told once a stage and then left out of the grammar for the stage."""
         told = [p for p in unasked(workflow, self.intent, self.shown)
-                if workflow.states[p.state].call not in self._unasked_told] if self.plain else []
+                if workflow.states[p.state].call not in self._unasked_told]
         calls = {workflow.states[p.state].call for p in told}
         self._unasked_told |= calls
         self.ban(calls)

@@ -21,7 +21,7 @@ none of whose content words the request has. "Who is the vice president?" beside
 gets `year: 2023`; "what is the average weight of a human brain?" gets `patient_id: "12345"`. Values that
 say nothing (true, 0, 1, empty) are left out. BFCL's own answers to simple_python trip this in 1% of
 cases (a deck's 52 cards, currency codes); the model's calls in 13 of the 38 irrelevance cases that
-Qwen2.5-Coder-1.5B failed on 50 (seed 0) do, and with the first criterion 23.
+Qwen2.5-Coder-1.5B failed on 50 (seed 0) do, and with the first criterion 22.
 
 And after the plan asks the user something (an `agent.say` with a question: plain tables offer no
 `agent.ask`), a call with any required value the request does not give: the plan went on without the
