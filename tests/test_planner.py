@@ -728,6 +728,18 @@ def test_a_file_the_request_names_that_the_plan_never_writes_is_told_once(office
     assert planner(office, [task]).resolve("Remind me to buy stamps, see shop.example.org").trace.repairs == 0
 
 
+def test_a_message_to_nobody_when_the_request_names_one_person_is_told_where_they_go(office) -> None:
+    nobody = {"states": [state("d", "mail.draft", subject="Brunch", body="Brunch on Sunday at 11?")]}
+    anna = {"states": [state("d", "mail.draft", to=["Anna Berg"], subject="Brunch", body="Brunch on Sunday at 11?")]}
+    resolution = planner(office, [nobody, anna]).resolve("Draft a note to Anna about brunch on Sunday at 11")
+    assert resolution.trace.attempts[0].problems == [
+        "state 'd': the request names 'Anna Berg', but this mail.draft writes to nobody; put 'Anna Berg' in its to"]
+    assert resolution.workflow.states["d"].args["to"] == ["Anna Berg"]
+    # Two people of that first name: the ambiguity check's to ask, not this one's to pick.
+    assert not any("writes to nobody" in p for p in planner(office, [nobody]).resolve(
+        "Draft a note to Chris about brunch").trace.attempts[0].problems)
+
+
 def test_a_plural_still_used_partly_is_told_again_while_what_is_left_changes(office) -> None:
     def moves(*names: str) -> dict:
         return {"states": [state(f"move{i}", "files.copy", source=f"Downloads/{n}", destination="Documents")
