@@ -637,8 +637,13 @@ class Controller:
         tidied += lifted + looped + firsts + wrapped
         merged = {"states": _going_on([*prefix, *states], failed), "intent": intent}
         if not prefix and "start" in data:
-            merged["start"] = entries.get(data["start"], data["start"]) if isinstance(data["start"], str) \
-                else data["start"]
+            start = entries.get(data["start"], data["start"]) if isinstance(data["start"], str) else data["start"]
+            names = {s.get("name") for s in states if isinstance(s, dict)}
+            if isinstance(start, str) and start not in names:
+                # A start naming no state (the model named the thing, "car-title"): the plan starts at its first.
+                tidied.append(f"dropped start {start!r}, which names no state: the plan starts at its first")
+            else:
+                merged["start"] = start
         try:
             workflow = Workflow.model_validate(merged)
         except ValidationError as exc:

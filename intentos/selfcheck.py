@@ -98,7 +98,7 @@ class SelfCheck:
                 found += self._once(_CONDITIONAL, lambda: conditional(workflow, self.intent))
             found += self._once(_UNSERVED, lambda: unserved(workflow, self.unserved_verb))
             if self.unserved_verb is None:
-                found += self._once(_GAVE_UP, lambda: gave_up(workflow, self.dry_failure))
+                found += self._once(_GAVE_UP, lambda: gave_up(workflow, self.dry_failure, self.shown))
         if self.plain and not found:
             found += self._unasked(workflow)
         return found

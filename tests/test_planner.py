@@ -315,6 +315,10 @@ def test_a_repair_that_only_refuses_after_a_failed_dry_run_is_told_once(office) 
                     "(files.read) failed: Documents/lease.txt does not exist). The dry run tried that plan in a "
                     "scratch copy so that you can fix it: write that plan again with the failing step fixed"]
     assert list(resolution.workflow.states) == ["find"]
+    # Looking things up and then refusing is giving up too.
+    looked = {"states": [state("find", "files.find", pattern="*lease*"), refuse["states"][0]]}
+    told = planner(office, [missing, looked, found]).resolve("What does my lease say?").trace.attempts[1].problems
+    assert told and told[0].startswith("state 'no': the plan refuses after the last plan's dry run failed")
     # Refusing again stands; and a request no function serves may be refused at once.
     again = planner(office, [missing, refuse, refuse]).resolve("What does my lease say?")
     assert list(again.workflow.states) == ["no"]
@@ -760,6 +764,14 @@ def test_a_plural_still_used_partly_is_told_again_while_what_is_left_changes(off
     assert planner(office, [one, one]).resolve("Copy the invoices in Downloads into Documents").trace.repairs == 1
     last = planner(office, [one, others], max_attempts=2).resolve("Copy the invoices in Downloads into Documents")
     assert list(last.workflow.states) == ["move0", "move1"]
+
+
+def test_a_start_that_names_no_state_is_dropped(office) -> None:
+    plan = {"states": [state("folder", "files.mkdir", path="Documents/Insurance")], "start": "insurance-folder"}
+    resolution = planner(office, [plan]).resolve("Make an Insurance folder in Documents")
+    assert resolution.trace.repairs == 0 and resolution.workflow.start == "folder"
+    assert resolution.trace.attempts[0].tidied == [
+        "dropped start 'insurance-folder', which names no state: the plan starts at its first"]
 
 
 def test_a_reference_closed_with_a_bracket_is_closed_with_a_brace() -> None:
