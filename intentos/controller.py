@@ -43,6 +43,7 @@ from intentos.leads import leads
 from intentos.looping import loop_items
 from intentos.misdated import NamedDays
 from intentos.ranking import FunctionRanker, Ranked
+from intentos.references import find_references
 from intentos.repeats import RepeatWatch
 from intentos.selfcheck import SelfCheck
 from intentos.single import wrap_singles
@@ -687,10 +688,14 @@ def request_text(intent: str, found: list[str]) -> str:
 
 def _going_on(states: list[Any], failed: set[str], end: str | None = None) -> list[Any]:
     """The states with each of `failed` going on to the state after it when it fails (the last one to `end`,
-    if given), unless it names a branch of its own."""
+    if given), unless it names a branch of its own or a later state uses its result (it could not run
+    without it: validation rejects a path on which a result may be missing)."""
     out = list(states)
     for i, state in enumerate(out):
         if not (isinstance(state, dict) and state.get("name") in failed and state.get("on_failure") in (None, FAILED)):
+            continue
+        if any(isinstance(later, dict) and any(r.state == state["name"] for r in find_references(
+                [later.get("args"), later.get("for_each")])) for later in out[i + 1:]):
             continue
         following = out[i + 1].get("name") if i + 1 < len(out) and isinstance(out[i + 1], dict) else end
         if isinstance(following, str):

@@ -256,6 +256,18 @@ def test_a_conditional_request_is_told_to_look_first_and_a_read_that_failed_goes
     assert plain.resolve("The area of a triangle of base 10 if its height is 5").trace.repairs == 0
 
 
+def test_a_stage_whose_later_read_uses_a_read_that_fails_runs_without_error(office) -> None:
+    chained = {"states": [state("find", "files.find", pattern="*lease*"),
+                          state("read", "files.read", path="${find.result.paths[0]}"),
+                          state("look", "agent.observe", reason="what does it say?")]}
+    rest = {"states": [state("say", "agent.say", message="I found no lease.")]}
+    resolution = planner(office, [chained, rest, rest, rest]).resolve("What does my lease say?")
+    stage = resolution.trace.stages[0]
+    assert stage.failed == ["read"] and "read (files.read) failed:" in stage.observed
+    # 'read' needs find's result, so find does not go on when it fails (before, the stage itself was invalid).
+    assert resolution.workflow.states["find"].on_failure == "failed" and "say" in resolution.workflow.states
+
+
 def test_a_stage_may_hold_only_read_steps_and_the_model_is_told(office) -> None:
     writes_first = {"states": [state("mk", "files.mkdir", path="Trips"), state("look", "agent.observe")]}
     plain = {"states": [state("mk", "files.mkdir", path="Trips")]}
