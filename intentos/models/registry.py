@@ -153,8 +153,7 @@ BUILTIN: tuple[KnownModel, ...] = (
         measured={
             "paper": {"goal_pass": 0.556, "valid": 1.0, "latency_p50_s": 60.3, "cases": 9,
                       "command": "intentos eval --suite evals/paper.yaml -m llamacpp:qwen2.5-coder-1.5b"},
-            "core": {"goal_pass": 0.364, "valid": 0.909, "latency_p50_s": 40.4, "cases": 22,
-                     "note": "the first 22 of 51 cases (the run was stopped there)",
+            "core": {"goal_pass": 0.412, "valid": 0.863, "latency_p50_s": 48.5, "cases": 51,
                      "command": "intentos eval --suite evals/core.yaml -m llamacpp:qwen2.5-coder-1.5b"},
             "bfcl": {"goal_pass": 0.88, "valid": 0.99, "latency_p50_s": 5.4, "cases": 100,
                      "note": "simple_python, a seeded sample of 100; irrelevance 50 (seed 0): 68%, p50 10.2 s",
