@@ -24,8 +24,7 @@ def gave_up(workflow: Workflow, failure: str | None, table: FunctionTable) -> li
     problem) is set."""
     calls = [s.call for s in workflow.states.values()]
     if failure is None or REFUSE_CALL not in calls or any(
-            (fn := table.functions.get(c)) is not None and fn.effect != Effect.READ and c != REFUSE_CALL
-            for c in calls):
+            (fn := table.functions.get(c)) is not None and fn.effect != Effect.READ for c in calls):
         return []
     refusal = next(name for name, s in workflow.states.items() if s.call == REFUSE_CALL)
     return [Problem(code=GAVE_UP, state=refusal, message=(

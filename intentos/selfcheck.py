@@ -84,11 +84,13 @@ class SelfCheck:
         if self.echo is not None:
             self._told.add(_ECHO)
             found += self.echo.problems
-        if not ends_stage:
+        if not ends_stage and _REMINDED in self._told:
+            found += [] if last else self._partly_again(workflow)
+        elif not ends_stage:
             reminded = self._once(_REMINDED, lambda: wholesale(workflow, self.intent, self.shown) or (
                 overlooked(workflow, self.intent, self.grounded, self.shown)
                 + undone(workflow, self.intent, self.shown)))
-            found += reminded or ([] if last else self._partly_again(workflow))
+            found += reminded
             self._partly_told |= {p.message for p in reminded if p.code == PARTLY}
         found += self._once(_AMBIGUOUS, lambda: self._asking(ambiguous(workflow, self.intent, self.grounded,
                                                                         self.shown)))
