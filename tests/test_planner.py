@@ -66,6 +66,21 @@ class Constraining(ReplayBackend):
         return super().generate(messages, schema, options)
 
 
+def triangle() -> tuple[FunctionTable, str]:
+    """BFCL's first simple_python table (plain function calling: nothing returns a result) and the name its
+    area function has there."""
+    from intentos.eval.bfcl.suite import load_bfcl_suite, single_turn_table
+
+    foreign, names = single_turn_table(load_bfcl_suite("simple_python").case("simple_python_0"))
+    return foreign, names.to_intentos["calculate_triangle_area"]
+
+
+def plain_planner(table: FunctionTable, answers: list[dict], backend: type[ReplayBackend] = ReplayBackend
+                  ) -> Controller:
+    """A planner over a plain table, with no sandbox and no examples, replaying `answers`."""
+    return Controller(backend([json.dumps(a) for a in answers]), table, None, examples=[])
+
+
 # -- grounding -----------------------------------------------------------------------------------------
 
 
@@ -248,11 +263,8 @@ def test_a_conditional_request_is_told_to_look_first_and_a_read_that_failed_goes
     assert planner(office, [draft]).resolve("Write Anna a draft asking if I left my umbrella").trace.repairs == 0
     assert condition("Run a t-test to determine if the two means differ") is None
     # A plain function-calling table has no check or stage to offer: an "if" there gives a value.
-    from intentos.eval.bfcl.suite import load_bfcl_suite, single_turn_table
-
-    foreign, names = single_turn_table(load_bfcl_suite("simple_python").case("simple_python_0"))
-    area = {"states": [state("area", names.to_intentos["calculate_triangle_area"], base=10, height=5)]}
-    plain = Controller(ReplayBackend([json.dumps(area)]), foreign, None, examples=[])
+    foreign, area = triangle()
+    plain = plain_planner(foreign, [{"states": [state("area", area, base=10, height=5)]}])
     assert plain.resolve("The area of a triangle of base 10 if its height is 5").trace.repairs == 0
 
 
@@ -540,10 +552,8 @@ def test_examples_are_shown_in_writing_order(office) -> None:
 
 
 def test_a_table_whose_functions_return_nothing_is_not_told_about_passing_results_on(office) -> None:
-    from intentos.eval.bfcl.suite import load_bfcl_suite, single_turn_table
-
-    foreign, _ = single_turn_table(load_bfcl_suite("simple_python").case("simple_python_0"))
-    ctl = Controller(ReplayBackend([]), foreign, None, examples=[])
+    foreign, _ = triangle()
+    ctl = plain_planner(foreign, [])
     system = ctl.messages("Find the area of a triangle", foreign, [])[0].content
     assert "${STATE.result" not in system and "for_each" not in system
     # The agent's own functions come last, after the one the request is about.
@@ -815,37 +825,31 @@ def test_a_yes_no_question_checked_before_acting_is_left_to_the_plan_confirmatio
 
 
 def test_a_plain_call_the_request_does_not_ask_for_is_told_once() -> None:
-    from intentos.eval.bfcl.suite import load_bfcl_suite, single_turn_table
-
-    foreign, names = single_turn_table(load_bfcl_suite("simple_python").case("simple_python_0"))
-    area = names.to_intentos["calculate_triangle_area"]
+    foreign, area = triangle()
     call = {"states": [state("area", area, base=10, height=5)]}
     refuse = {"states": [state("no", "agent.refuse", reason="no listed function gives boiling points")]}
-    ctl = Controller(ReplayBackend([json.dumps(call), json.dumps(refuse)]), foreign, None, examples=[])
+    ctl = plain_planner(foreign, [call, refuse])
     resolution = ctl.resolve("At what temperature does ethanol boil?")
     told = resolution.trace.attempts[0].problems[0]
     assert told.startswith(f"state 'area': the request asks for nothing {area} does (")
     assert resolution.workflow.states["no"].call == "agent.refuse"
 
-    asked = Controller(ReplayBackend([json.dumps(call)]), foreign, None, examples=[])
+    asked = plain_planner(foreign, [call])
     assert asked.resolve("How big is a triangle with base 10 and height 5? I need its area").trace.repairs == 0
     # Told once: decoding freely, the same call again stands; under a grammar, the function is gone from it.
-    again = Controller(ReplayBackend([json.dumps(call), json.dumps(call)]), foreign, None, examples=[])
+    again = plain_planner(foreign, [call, call])
     assert again.resolve("At what temperature does ethanol boil?").workflow.states["area"].call == area
-    constrained = Controller(Constraining([json.dumps(call), json.dumps(refuse)]), foreign, None, examples=[])
+    constrained = plain_planner(foreign, [call, refuse], Constraining)
     constrained.resolve("At what temperature does ethanol boil?")
     schemas = constrained.backend.schemas
     assert f'"const": "{area}"' not in schemas[-1] and '"const": "agent.refuse"' in schemas[-1]
 
 
 def test_a_plain_call_with_values_the_request_does_not_give_is_told() -> None:
-    from intentos.eval.bfcl.suite import load_bfcl_suite, single_turn_table
-
-    foreign, names = single_turn_table(load_bfcl_suite("simple_python").case("simple_python_0"))
-    area = names.to_intentos["calculate_triangle_area"]
+    foreign, area = triangle()
     made_up = {"states": [state("area", area, base=10, height=5)]}
     say = {"states": [state("tell", "agent.say", message="Give me the triangle's base and height.")]}
-    ctl = Controller(ReplayBackend([json.dumps(made_up), json.dumps(say)]), foreign, None, examples=[])
+    ctl = plain_planner(foreign, [made_up, say])
     resolution = ctl.resolve("What is the area of my triangle?")
     assert resolution.trace.attempts[0].problems[0].startswith(
         f"state 'area': the request gives none of the values of this {area} call (base=10, height=5): they are "
@@ -853,7 +857,7 @@ def test_a_plain_call_with_values_the_request_does_not_give_is_told() -> None:
     assert list(resolution.workflow.states) == ["tell"]
     # Asked for what it lacks, a plan that calls anyway with a value the request does not give is told too.
     asked = {"states": [state("q", "agent.say", message="What is the height?"), state("area", area, base=10, height=5)]}
-    ctl = Controller(ReplayBackend([json.dumps(asked), json.dumps(say)]), foreign, None, examples=[])
+    ctl = plain_planner(foreign, [asked, say])
     assert ctl.resolve("What is the area of my triangle with base 10?").trace.attempts[0].problems == [
         f"state 'area': the plan asks 'What is the height?' and then calls {area} with values the request does not "
         "give (height=5); a plan cannot wait for an answer. Call a function only if it does what is asked, with "
@@ -864,7 +868,7 @@ def test_a_plain_call_with_values_the_request_does_not_give_is_told() -> None:
                          ("Area of a triangle, base ten, height five", {"base": 10, "height": 5}),
                          ("Area of a triangle with base 2 km and height 30 m", {"base": 2000, "height": 30})]:
         given = {"states": [state("q", "agent.say", message="What is the base?"), state("area", area, **args)]}
-        ok = Controller(ReplayBackend([json.dumps(given)]), foreign, None, examples=[]).resolve(intent)
+        ok = plain_planner(foreign, [given]).resolve(intent)
         assert ok.trace.repairs == 0, (intent, ok.trace.attempts[0].problems)
 
 
@@ -1033,12 +1037,9 @@ def test_a_date_that_is_not_the_day_the_request_names_is_told_once(office) -> No
 
 
 def test_a_plain_function_table_is_planned_without_asking_back() -> None:
-    from intentos.eval.bfcl.suite import load_bfcl_suite, single_turn_table
-
-    foreign, names = single_turn_table(load_bfcl_suite("simple_python").case("simple_python_0"))
-    area = names.to_intentos["calculate_triangle_area"]
+    foreign, area = triangle()
     call = {"states": [state("area", area, base=10, height=5)]}
-    ctl = Controller(Constraining([json.dumps(call)]), foreign, None, examples=[])
+    ctl = plain_planner(foreign, [call], Constraining)
     resolution = ctl.resolve("How big is a triangle with base 10 and height 5? I need its area")
     assert "agent.ask" not in resolution.trace.shown and "agent.refuse" in resolution.trace.shown
     assert '"const": "agent.ask"' not in ctl.backend.schemas[0]
@@ -1049,13 +1050,12 @@ def test_a_plain_function_table_is_planned_without_asking_back() -> None:
     # Without agent.ask, a small model asks with agent.say and uses its "answer": told that say has none.
     said = {"states": [state("ask_base", "agent.say", message="What is the base of the triangle?"),
                        state("area", area, base="${ask_base.result}", height=5)]}
-    told = Controller(ReplayBackend([json.dumps(said), json.dumps(call)]), foreign, None, examples=[])
+    told = plain_planner(foreign, [said, call])
     assert told.resolve("How big is a triangle with base 10 and height 5?").trace.attempts[0].problems == [
         "state 'area', field 'args.base': ${ask_base.result}: agent.say only shows a message (its result is that "
         "message, never the user's reply); write the value the request gives"]
     # Written again word for word: the next reply's grammar has no agent.say.
-    stubborn = Controller(Constraining([json.dumps(said), json.dumps(said), json.dumps(call)]), foreign, None,
-                          examples=[])
+    stubborn = plain_planner(foreign, [said, said, call], Constraining)
     resolution = stubborn.resolve("How big is a triangle with base 10 and height 5?")
     assert resolution.trace.attempts[1].problems[-1] == (
         "this plan was written again; the next reply cannot use agent.say: write the values the request gives in "
