@@ -8,7 +8,9 @@ arguments of a call outside the agent's own that is none of those days and is no
 a repair problem, once a stage (`SelfCheck`): a repair that writes it again stands, since a plan may need
 another day ("the day after", an end date). So is a clock.resolve phrase that names no day ("10am", which
 is today) for such a request: repairing an ambiguous "next tuesday 10", the 1.5B model wrote "10am" and
-booked the meeting for today. A request that names no day is left alone: its dates may come from anywhere.
+booked the meeting for today. And so is a clock phrase with a day word the request lacks: "remind me in two
+weeks" became clock.shift(when="this friday", weeks=2). A request that names no day is left alone: its dates
+may come from anywhere.
 """
 
 from __future__ import annotations
@@ -29,6 +31,11 @@ DAY_READERS = frozenset({"clock.resolve"})
 PHRASE_ARG = "phrase"
 _LONGER = re.compile(r"\b(?:weeks?|months?|years?)\b", re.IGNORECASE)  # "next month": a span, not today
 _DATE = re.compile(r"\b(\d{4})-(\d{2})-(\d{2})\b")
+CLOCK_APP = "clock"
+# Words that name a day other than today by themselves: a clock phrase with one the request lacks counts from
+# another day ("in two weeks" read as clock.shift(when="this friday", weeks=2)). Today is where counting starts.
+_DAY_WORD = re.compile(r"\b(?:tomorrow|yesterday|monday|tuesday|wednesday|thursday|friday|"
+                       r"saturday|sunday)\b", re.IGNORECASE)
 
 
 class NamedDays:
@@ -74,9 +81,25 @@ def misdated(workflow: Workflow, intent: str, named: NamedDays) -> list[Problem]
                 "Put the day in the phrase"))]
         if state.call.split(".", 1)[0] == TALK_APP:
             continue
+        other = _other_day_word(state.args, intent) if state.call.split(".", 1)[0] == CLOCK_APP else None
+        if other is not None:
+            return [Problem(code=MISDATED, state=name, message=(
+                f"{state.call} reads {other[0]!r}, but the request does not say {other[1]!r}: {named.said()}. "
+                "Read the day the request names"))]
         wrong = [d for d in literal_dates(state.args) if d not in named.days and d not in written]
         if wrong:
             return [Problem(code=MISDATED, state=name, message=(
                 f"it writes {wrong[0]:%Y-%m-%d} ({wrong[0]:%A}), a day the request does not name: "
                 f"{named.said()}. Write that day"))]
     return []
+
+
+def _other_day_word(args: dict[str, Any], intent: str) -> tuple[str, str] | None:
+    """A phrase among a clock call's arguments with a day word the request does not have, and that word."""
+    said = {w.lower() for w in _DAY_WORD.findall(intent)}
+    for value in args.values():
+        if isinstance(value, str) and "${" not in value:
+            for word in _DAY_WORD.findall(value):
+                if word.lower() not in said:
+                    return value, word
+    return None

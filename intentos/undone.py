@@ -7,8 +7,9 @@ run pass). When the request names what a listed function that acts does (most wo
 call reads or talks), that is a repair problem, once a stage. A plan that only talks is left to
 `intentos.asking`: a question back may be a real clarification. Likewise a request that says to tell
 someone ("... and let him know") while no step sends anything. A question ("did Yuki send the
-questions?") asks for no action and is left alone, as is a plan that asks back or declines (a request may
-be unclear or not to be done) and one that ends a stage to look at data first.
+questions?") asks for no action but for an answer: a plan that only looks it up and says nothing is told
+to say it. A plan that asks back or declines is left alone (a request may be unclear or not to be done),
+as is one that ends a stage to look at data first.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from intentos.function import Effect
 from intentos.ranking import content_stems
 from intentos.table import FunctionTable
 from intentos.tidy import TALK_APP
-from intentos.validation import ASK_CALL, REFUSE_CALL, Problem
+from intentos.validation import ASK_CALL, REFUSE_CALL, SAY_CALL, Problem
 from intentos.workflow import Workflow
 
 UNDONE = "undone"  # the problem's code
@@ -34,9 +35,37 @@ _QUESTION = re.compile(r"\?\s*$|^\s*(who|what|when|where|which|why|how|is|are|wa
 def undone(workflow: Workflow, intent: str, table: FunctionTable) -> list[Problem]:
     """The problem of a plan with no acting step for a request that names an action, or of a plan that tells
     no one for a request that says to tell someone; or none."""
-    if _QUESTION.search(intent) or any(s.call in (ASK_CALL, REFUSE_CALL) for s in workflow.states.values()):
-        return []  # a question asks for no action; a plan that asks back or declines has its reason
+    if any(s.call in (ASK_CALL, REFUSE_CALL) for s in workflow.states.values()):
+        return []  # a plan that asks back or declines has its reason
+    if _QUESTION.search(intent):
+        return _unanswered(workflow, table)  # a question asks for no action, but for an answer
     return _untold(workflow, intent, table) or _only_looks(workflow, intent, table)
+
+
+def _unanswered(workflow: Workflow, table: FunctionTable) -> list[Problem]:
+    """A question whose plan looks the answer up and tells it no one: every step reads, none says anything
+    ("what's my mum's phone number?" → contacts.find, and the number stays in the journal). Only where the
+    lookup returns something to tell and agent.say is there to tell it (plain function calling answers
+    with the call itself)."""
+    if SAY_CALL not in table:
+        return []
+    lookups = []
+    for state in workflow.states.values():
+        fn = table.functions.get(state.call)
+        if fn is None or fn.app == TALK_APP or fn.effect != Effect.READ:
+            return []  # it says or does something (or a call the table lacks, which validation reports)
+        if fn.result.model_fields:
+            lookups.append(state)
+    if not lookups:
+        return []
+    return [Problem(code=UNDONE, message=(
+        f"the request asks a question, but the plan only looks the answer up: add a last step {SAY_CALL} whose "
+        f"message tells the answer from what {lookups[-1].call} finds (${{{_name(workflow, lookups[-1])}"
+        ".result...})"))]
+
+
+def _name(workflow: Workflow, state: object) -> str:
+    return next(n for n, s in workflow.states.items() if s is state)
 
 
 def _untold(workflow: Workflow, intent: str, table: FunctionTable) -> list[Problem]:

@@ -465,9 +465,23 @@ def _check_reference(workflow: Workflow, schemas: _Schemas, name: str, where: st
     _, missing = _descend(result_schema, ref.path)
     if missing:
         hint = (f" ({ref.state!r} is a for_each state: its result is {{items: [one {source.call} result per item], "
-                "count}, e.g. ${" + ref.state + ".result.items[0].FIELD})") if each else ""
+                "count}, e.g. ${" + ref.state + ".result.items[0].FIELD})") if each else _own_item_hint(
+                    schemas.table, source.call, workflow.states[name].call, where)
         return [Problem(code="reference_field", state=name, field=where, message=f"{ref}: {missing}{hint}")]
     return []
+
+
+def _own_item_hint(table: FunctionTable, source: str, call: str, where: str) -> str:
+    """For an argument naming its own app's item ("task" of tasks.update) taken from another app's result
+    (clock.resolve("urgent") for "make the urgent task high priority"): where such items come from."""
+    app, field = call.split(".", 1)[0], where.rsplit(".", 1)[-1]
+    if source.split(".", 1)[0] == app or app not in (field + "s", field + "es"):
+        return ""
+    lookups = [fn.name for fn in table if fn.app == app and fn.effect == Effect.READ and result_lists(fn)]
+    if not lookups:
+        return ""
+    return (f"; {source} finds no {field}: a {field} comes from {' or '.join(lookups[:2])}, or write the {field} "
+            "itself (its id or title, as found for this request)")
 
 
 def _lookups_hint(table: FunctionTable, call: str, where: str) -> str:

@@ -98,6 +98,15 @@ def test_grounding_shows_the_people_files_and_events_an_intent_is_about(office) 
     assert any(line.startswith("folder Projects/website/ holds:") and "index.html" in line for line in folder)
     note = [g.line for g in ctl.ground("what is on my packing list")]
     assert any('note "Packing list"' in line and "Passport" in line for line in note)
+    # "me" as a recipient is the user.
+    assert '"me" is you, the user: Alex Doe <alex@example.org>' in [
+        g.line for g in ctl.ground("Email me a list of my open tasks")]
+    assert not any('"me"' in g.line for g in ctl.ground("Remind me to email Ben"))
+    # The notes as a whole, as the files they are kept in.
+    notes = [g.line for g in ctl.ground("Back up all my notes")]
+    assert any(line.startswith("folder Notes/ holds every note, one file each: ") and "packing-list.md" in line
+               for line in notes)
+    assert not any(g.line.startswith("folder Notes/") for g in ctl.ground("Turn the kickoff meeting notes into a note"))
     # The days a request names, worked out (the office fixture's now is Tuesday 2026-03-10).
     days = [g.line for g in ctl.ground("Set up a call with Anna next Tuesday and remind me tomorrow")]
     assert '"next Tuesday" is Tuesday 2026-03-17' in days and '"tomorrow" is Wednesday 2026-03-11' in days
@@ -883,9 +892,14 @@ def test_a_plan_that_only_looks_up_what_the_request_asks_to_act_on_is_told_once(
             "something up or talks; add the step that does what is asked, using what the lookups find"
             ) in resolution.trace.attempts[0].problems
     assert resolution.workflow.states["send"].call == "mail.send"
-    # A question asks for no action.
-    asked = planner(office, [only_reads]).resolve("Did Ben send me anything about the budget?")
-    assert asked.trace.attempts[0].problems == []
+    # A question asks for no action, but for an answer: a plan that only looks it up is told to say it.
+    says = {"states": [only_reads["states"][0], state("tell", "agent.say", message="${pass.result.count} file(s)")]}
+    asked = planner(office, [only_reads, says]).resolve("Did Ben send me anything about the budget?")
+    assert asked.trace.attempts[0].problems == [
+        "the request asks a question, but the plan only looks the answer up: add a last step agent.say whose "
+        "message tells the answer from what files.find finds (${pass.result...})"]
+    assert asked.trace.attempts[1].problems == [] and asked.workflow.states["tell"].call == "agent.say"
+    assert planner(office, [says]).resolve("What did Ben send me?").trace.repairs == 0
 
 
 def test_a_plan_whose_lookup_found_nothing_written_again_loses_that_lookup(office) -> None:
@@ -1034,6 +1048,18 @@ def test_a_date_that_is_not_the_day_the_request_names_is_told_once(office) -> No
         "state 'at': clock.resolve reads '7:30am', which names no day, but the request does: \"tomorrow\" is "
         "Wednesday 2026-03-11. Put the day in the phrase"]
     assert resolution.workflow.states["at"].args["phrase"] == "tomorrow 7:30am"
+    # A clock phrase counting from a day the request does not say.
+    elsewhere = {"states": [state("due", "clock.shift", when="this friday", weeks=2),
+                            state("add", "tasks.add", title="Check the numbers", due="${due.result.date}")]}
+    counted = {"states": [state("due", "clock.shift", when="today", weeks=2),
+                          state("add", "tasks.add", title="Check the numbers", due="${due.result.date}")]}
+    resolution = planner(office, [elsewhere, counted]).resolve("Remind me in two weeks to check the numbers")
+    assert resolution.trace.attempts[0].problems == [
+        "state 'due': clock.shift reads 'this friday', but the request does not say 'friday': \"in two weeks\" is "
+        "Tuesday 2026-03-24. Read the day the request names"]
+    assert resolution.trace.attempts[1].problems == []  # counting from today
+    assert planner(office, [elsewhere]).resolve("Remind me two weeks from Friday to check the numbers"
+                                                ).trace.repairs == 0
 
 
 def test_a_plain_function_table_is_planned_without_asking_back() -> None:

@@ -120,3 +120,21 @@ def test_a_state_that_uses_its_own_result_is_told_where_such_a_value_comes_from(
     assert [str(p) for p in validate(plan, full)] == [
         "state 'invite', field 'args.id': ${invite.result.message_id}: a state cannot use its own result; get the "
         "value in an earlier state, e.g. with mail.list or mail.search and then ${STATE.result.messages[0].id}"]
+
+
+def test_an_apps_own_item_taken_from_another_apps_result_is_told_where_such_items_come_from() -> None:
+    full = FunctionTable.discover()
+    plan = Workflow.model_validate({"states": [
+        {"name": "urgent", "call": "clock.resolve", "args": {"phrase": "urgent"}},
+        {"name": "raise", "call": "tasks.update", "args": {"task": "${urgent.result.id}", "priority": "high"}}]})
+    assert [str(p) for p in validate(plan, full)] == [
+        "state 'raise', field 'args.task': ${urgent.result.id}: the result has no field 'id' (it has: iso, date, "
+        "time, weekday, timezone, phrase, has_time); clock.resolve finds no task: a task comes from tasks.list, or "
+        "write the task itself (its id or title, as found for this request)"]
+    # An address from a contact is another app's value, as it should be: only the missing field is named.
+    mail = Workflow.model_validate({"states": [
+        {"name": "who", "call": "contacts.find", "args": {"query": "Ben"}},
+        {"name": "send", "call": "mail.send", "args": {"to": ["${who.result.mail}"], "subject": "a", "body": "b"}}]})
+    assert [str(p) for p in validate(mail, full)] == [
+        "state 'send', field 'args.to': ${who.result.mail}: the result has no field 'mail' (it has: contacts, "
+        "count)"]

@@ -223,6 +223,11 @@ def _absolute(phrase: str, original: str, tz: ZoneInfo, now: datetime) -> When:
         first = dateparser.parse(phrase, default=midnight)
         second = dateparser.parse(phrase, default=midnight.replace(hour=1))
     except (ValueError, OverflowError):
+        place = zone_places().get(phrase.strip().lower())
+        if place is not None:  # "tokyo" for "what time is it in Tokyo": the model put the place where the time goes
+            raise AppError(
+                f"{original!r} is a place (the time zone {place}), not a date or time: resolve the time itself "
+                f"('now', 'tomorrow 3pm') and show it there with clock.convert(timezone={place!r})") from None
         raise AppError(
             f"cannot understand the date or time {original!r}; use ISO 8601 (2026-04-01 or 2026-04-01 14:00) "
             "or a phrase like 'tomorrow 3pm', 'next friday', 'in 2 hours'"

@@ -147,6 +147,12 @@ def resolve_addresses(ctx: Context, items: list[str]) -> list[Address]:
     return out
 
 
+# A request that sends something to the user ("email me", "send it to myself", "forward me"); "remind me" is not.
+_TO_ME = re.compile(r"\b(?:e-?mail|mail|send|forward|text|cc)\s+(?:(?:it|this|that|them)\s+)?(?:to\s+)?(?:me|myself)\b",
+                    re.IGNORECASE)
+_TO_ME_SCORE = 3.0  # as a contact named in the request
+
+
 def _names_user(ctx: Context, text: str, first: bool) -> bool:
     """Whether a recipient's text means the user: "me", "myself", their full name, or with `first` their first
     name."""
@@ -384,6 +390,10 @@ class ContactsApp(App):
                 line = f"contact {c.name} <{c.email}>" + "".join(f"; {d}" for d in details if d)
                 offers.append(Grounded(line, score, self.name, name=c.name,
                                        aka=tuple(a for a in (c.email, c.organization, *c.tags) if a)))
+        user = self.ctx.user
+        if user.email and _TO_ME.search(query.intent):
+            # "Email me the list": the recipient is the user. Not told, the 1.5B model mailed "your phone number".
+            offers.append(Grounded(f'"me" is you, the user: {user.name} <{user.email}>', _TO_ME_SCORE, self.name))
         return query.top(offers)
 
     def _free_name(self, contact: Contact) -> str:

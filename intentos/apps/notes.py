@@ -39,6 +39,8 @@ from intentos.function import Effect, function
 from intentos.grounding import Grounded, GroundingQuery
 
 NOTES_DIR = "Notes"
+_ALL_NOTES = re.compile(r"\b(?:all|every|my)\s+(?:(?:of\s+)?my\s+)?notes\b", re.IGNORECASE)
+_ALL_NOTES_SCORE = 3.0  # as a note whose title has the request's word
 SNIPPET_CHARS = 160
 MAX_NOTE_BYTES = 50 * 1024 * 1024  # a bigger file is refused, not read
 MAX_NOTE_FILES = 100_000  # entries looked at under Notes/
@@ -260,6 +262,13 @@ class NotesApp(App):
                 tags = f" (tags {', '.join(note.tags)})" if note.tags else ""
                 offers.append(Grounded(f'note "{note.title}"{tags}: {note.body}', score, self.name, name=note.title,
                                        aka=tuple(note.tags)))
+        if notes and _ALL_NOTES.search(query.intent):
+            # The notes as a whole ("back up all my notes into a zip"): where they lie as files, which the files
+            # app does not offer (its own folder is the notes app's). Told only "nearby: Notes", the 1.5B model
+            # zipped "Documents/notes" three times.
+            names = ", ".join(PurePosixPath(n.path).name for n in notes)
+            offers.append(Grounded(f"folder {NOTES_DIR}/ holds every note, one file each: {names}", _ALL_NOTES_SCORE,
+                                   self.name))
         return query.top(offers)
 
     # -- storage ---------------------------------------------------------------------------------

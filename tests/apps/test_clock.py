@@ -56,6 +56,12 @@ def test_resolve_refuses_what_it_does_not_understand(clock, phrase):
         clock.resolve(ResolveArgs(phrase=phrase))
 
 
+def test_a_place_given_as_the_time_is_pointed_to_convert(clock):
+    with pytest.raises(AppError, match=r"^'tokyo' is a place \(the time zone Asia/Tokyo\), not a date or time: .*"
+                                       r"clock.convert\(timezone='Asia/Tokyo'\)"):
+        clock.resolve(ResolveArgs(phrase="tokyo"))
+
+
 def test_ambiguous_hour_is_explained(clock):
     with pytest.raises(AppError, match="ambiguous.*3pm"):
         clock.resolve(ResolveArgs(phrase="tomorrow at 3"))
