@@ -147,9 +147,10 @@ def resolve_addresses(ctx: Context, items: list[str]) -> list[Address]:
     return out
 
 
-# A request that sends something to the user ("email me", "send it to myself", "forward me"); "remind me" is not.
-_TO_ME = re.compile(r"\b(?:e-?mail|mail|send|forward|text|cc)\s+(?:(?:it|this|that|them)\s+)?(?:to\s+)?(?:me|myself)\b",
-                    re.IGNORECASE)
+# A request that has something sent to the user ("email me", "please send it to myself", "can you forward me");
+# "remind me" is not, nor "did Yuki send me" (someone else sends).
+_TO_ME = re.compile(r"(?:^|[,.;:!?]\s*|\b(?:please|and|then|you|to)\s+)(?:e-?mail|mail|send|forward|text|cc)\s+"
+                    r"(?:(?:it|this|that|them)\s+)?(?:to\s+)?(?:me|myself)\b", re.IGNORECASE)
 _TO_ME_SCORE = 3.0  # as a contact named in the request
 
 

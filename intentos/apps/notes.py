@@ -39,7 +39,8 @@ from intentos.function import Effect, function
 from intentos.grounding import Grounded, GroundingQuery
 
 NOTES_DIR = "Notes"
-_ALL_NOTES = re.compile(r"\b(?:all|every|my)\s+(?:(?:of\s+)?my\s+)?notes\b", re.IGNORECASE)
+# "all my notes", "back up my notes"; not "any of my notes" (which asks about some of them)
+_ALL_NOTES = re.compile(r"(?<!\bof\s)\b(?:all|every|my)\s+(?:(?:of\s+)?my\s+)?notes\b", re.IGNORECASE)
 _ALL_NOTES_SCORE = 3.0  # as a note whose title has the request's word
 SNIPPET_CHARS = 160
 MAX_NOTE_BYTES = 50 * 1024 * 1024  # a bigger file is refused, not read
