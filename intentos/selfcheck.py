@@ -39,7 +39,7 @@ from intentos.misdated import NamedDays, misdated
 from intentos.overlooked import PARTLY, overlooked
 from intentos.table import FunctionTable
 from intentos.unasked import unasked
-from intentos.undone import undone
+from intentos.undone import UNANSWERED, undone
 from intentos.unserved import unserved
 from intentos.validation import Problem
 from intentos.wholesale import wholesale
@@ -90,7 +90,8 @@ class SelfCheck:
             reminded = self._once(_REMINDED, lambda: wholesale(workflow, self.intent, self.shown) or (
                 overlooked(workflow, self.intent, self.grounded, self.shown)
                 + undone(workflow, self.intent, self.shown)))
-            found += reminded
+            # A question's plan that looks the answer up but does not say it is better shown than none.
+            found += [p for p in reminded if not (last and p.code == UNANSWERED)]
             self._partly_told |= {p.message for p in reminded if p.code == PARTLY}
         found += self._once(_AMBIGUOUS, lambda: self._asking(ambiguous(workflow, self.intent, self.grounded,
                                                                         self.shown)))

@@ -25,6 +25,7 @@ from intentos.validation import ASK_CALL, REFUSE_CALL, SAY_CALL, Problem
 from intentos.workflow import Workflow
 
 UNDONE = "undone"  # the problem's code
+UNANSWERED = "unanswered"  # the code of a question's plan that says nothing
 # Telling someone else ("let him know", "tell Laura", "notify the team"; "tell me" is the agent's to answer).
 _TELLING = re.compile(r"\b(?:let\s+(?!me\b|us\b)\w+\s+know|(?:tell|notify|inform)\s+(?!me\b|myself\b|us\b)\w+)\b",
                       re.IGNORECASE)
@@ -58,7 +59,7 @@ def _unanswered(workflow: Workflow, table: FunctionTable) -> list[Problem]:
             lookups.append(state)
     if not lookups:
         return []
-    return [Problem(code=UNDONE, message=(
+    return [Problem(code=UNANSWERED, message=(
         f"the request asks a question, but the plan only looks the answer up: add a last step {SAY_CALL} whose "
         f"message tells the answer from what {lookups[-1].call} finds (${{{_name(workflow, lookups[-1])}"
         ".result...})"))]

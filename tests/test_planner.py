@@ -339,9 +339,10 @@ def test_a_failed_step_that_took_a_list_item_is_told_what_else_its_source_gave(o
 
 
 def test_a_repair_that_only_refuses_after_a_failed_dry_run_is_told_once(office) -> None:
-    missing = {"states": [state("read", "files.read", path="Documents/lease.txt")]}
+    missing = {"states": [state("read", "files.read", path="Documents/lease.txt"),
+                          state("tell", "agent.say", message="${read.result.text}")]}
     refuse = {"states": [state("no", "agent.refuse", reason="Documents/lease.txt does not exist")]}
-    found = {"states": [state("find", "files.find", pattern="*lease*")]}
+    found = {"states": [state("find", "files.find", pattern="*lease*")]}  # the last attempt: shown, though silent
     resolution = planner(office, [missing, refuse, found]).resolve("What does my lease say?")
     told = resolution.trace.attempts[1].problems
     assert told == ["state 'no': the plan refuses after the last plan's dry run failed (dry run: step 'read' "
@@ -681,8 +682,10 @@ def test_an_inline_call_that_writes_or_is_not_literal_is_left_for_validation(off
 
 def test_an_empty_lookup_is_told_where_grounding_found_what_it_looked_for(office) -> None:
     wrong_app = {"states": [state("trip", "mail.search", query="Trip to Lisbon"),
-                            state("show", "mail.read", id="${trip.result.messages[0].id}")]}
-    right_app = {"states": [state("trip", "notes.read", note="Trip to Lisbon")]}
+                            state("show", "mail.read", id="${trip.result.messages[0].id}"),
+                            state("tell", "agent.say", message="${show.result.body}")]}
+    right_app = {"states": [state("trip", "notes.read", note="Trip to Lisbon"),
+                            state("tell", "agent.say", message="${trip.result.body}")]}
     ctl = planner(office, [wrong_app, right_app])
     resolution = ctl.resolve("what's in my Trip to Lisbon note?")
 
