@@ -80,7 +80,7 @@ def overlooked(workflow: Workflow, intent: str, grounded: list[Grounded], table:
                  if name.lower() not in written.lower() and not any(name in g.ref for g in missed if g.ref)]
     problems += _unaddressed(workflow, intent, grounded, table)
     if not any(s.for_each is not None for s in workflow.states.values()):
-        for plural, refs in _plurals(intent, grounded).items():
+        for plural, refs in plurals(intent, grounded).items():
             left = [r for r in refs if r not in written]
             if left and len(left) < len(refs):
                 done = [r for r in refs if r not in left]
@@ -121,7 +121,7 @@ def _file_names(intent: str) -> list[str]:
     return list(dict.fromkeys(_FILE_NAME.findall(intent)))
 
 
-def _plurals(intent: str, grounded: list[Grounded]) -> dict[str, list[str]]:
+def plurals(intent: str, grounded: list[Grounded]) -> dict[str, list[str]]:
     """For each plural word of the request, the refs of the grounded entities whose last path part holds its
     singular, when there are at least two."""
     out: dict[str, list[str]] = {}
