@@ -114,6 +114,18 @@ class DryRun(BaseModel):
                         f"also gave {', '.join(fields[:_MAX_FIELDS])}")
         return ""
 
+    def item_swaps(self, workflow: Workflow) -> list[tuple[str, str]]:
+        """For a failed step that took one item of an earlier result's list, each of that result's own text
+        fields as a reference to put in its place: (`${zip.result.members[0]}`, `${zip.result.path}`)."""
+        swaps = []
+        for step in (s for s in self.steps if s.failed):
+            for ref in find_references(workflow.states[step.state].args):
+                result = self.results.get(ref.state)
+                if isinstance(result, dict) and any(isinstance(p, int) for p in ref.path):
+                    swaps += [(ref.text, "${" + f"{ref.state}.result.{key}" + "}") for key, value in result.items()
+                              if isinstance(value, str) and value]
+        return swaps
+
     def empty_loops(self, workflow: Workflow) -> list[DryStep]:
         """The for_each steps that ran over an empty list (a literal empty list is the plan's own choice)."""
         return [s for s in self.steps if s.ran_for_nothing and s.state in workflow.states

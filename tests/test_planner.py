@@ -336,6 +336,13 @@ def test_a_failed_step_that_took_a_list_item_is_told_what_else_its_source_gave(o
     assert problem.startswith("dry run: step 'mail' (mail.send) failed: attachment ")
     assert ("does not exist in the sandbox; ${pack.result.members[0]} took one item of a list, and 'pack' "
             "(files.zip) also gave path='site.zip', count=4, size=") in problem
+    # Written again as it failed: the plan is dry-run with the source's text field in the item's place.
+    again = planner(office, [member, member]).resolve("Pack the site folder into an archive for Chris Wong")
+    assert again.workflow.states["mail"].args["attachments"] == ["${pack.result.path}"]
+    assert again.trace.attempts[1].tidied == [
+        "${pack.result.members[0]} became ${pack.result.path}: written again as it failed, the plan ran with it"]
+    assert again.trace.attempts[1].problems == [] and again.trace.repairs == 1
+    assert again.trace.dry_run.summary() == "dry run in a scratch copy: 2 step(s) ran, all fine"
 
 
 def test_a_repair_that_only_refuses_after_a_failed_dry_run_is_told_once(office) -> None:
