@@ -14,10 +14,13 @@ Sunday 09:00, even if that day has 23 hours), while hours and minutes are elapse
     in <n> <unit> | <n> <unit> ago        units: minutes, hours, days, weeks, months, years; n may be "a"/"an"/"two"
     <day> [at] <time> | <time> [on] <day> times: 15:00, 3pm, 3:30 pm, noon, midnight, morning, afternoon, evening
     anything python-dateutil reads without guessing: 2026-04-01, 2026-04-01 14:00, April 3 2pm, 2026-04-01T14:00+02:00
+    <any of these> <place> time | <any of these> in <place>
+                                          read in that place's zone, given in the user's: "thursday 10am new york time"
 """
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -114,6 +117,10 @@ def parse_when(text: str | datetime | date, tz: ZoneInfo, now: datetime) -> When
     phrase = " ".join(str(text).lower().replace(",", " ").split()).rstrip(".!?")
     if not phrase:
         raise AppError("no date or time given")
+    if (there := _in_zone(phrase)) is not None:
+        # "thursday 10am new york time": read in that zone, given back in the user's.
+        read = parse_when(there[0], there[1], now)
+        return When(read.at.astimezone(tz), read.has_time)
     now = now.astimezone(tz)
     if phrase in ("now", "right now"):
         return When(now, True)
@@ -125,6 +132,23 @@ def parse_when(text: str | datetime | date, tz: ZoneInfo, now: datetime) -> When
     if (at := _clock_time(phrase.removeprefix("at "), strict=False)) is not None:
         return When(localize(datetime.combine(now.date(), at), tz), True)
     return _absolute(phrase, str(text), tz, now)
+
+
+def _in_zone(phrase: str) -> tuple[str, ZoneInfo] | None:
+    """A phrase ending in a place's time ("10am new york time", "9:00 in tokyo"), as the rest of the phrase
+    and that place's zone; None for any other phrase, or one that is only a place."""
+    places = zone_places()
+    words = phrase.split()
+    marked = bool(words) and words[-1] == "time"
+    words = words[:-1] if marked else words
+    for n in range(min(MAX_PLACE_WORDS, len(words) - 1), 0, -1):
+        place = " ".join(words[-n:])
+        if place in places:
+            rest = words[:-n]
+            if rest[-1] == "in":
+                rest, marked = rest[:-1], True
+            return (" ".join(rest), ZoneInfo(places[place])) if marked and rest else None
+    return None
 
 
 # -- the grammar -----------------------------------------------------------------------------
@@ -223,7 +247,7 @@ def _absolute(phrase: str, original: str, tz: ZoneInfo, now: datetime) -> When:
         first = dateparser.parse(phrase, default=midnight)
         second = dateparser.parse(phrase, default=midnight.replace(hour=1))
     except (ValueError, OverflowError):
-        place = zone_places().get(phrase.strip().lower())
+        place = zone_places().get(phrase.strip().lower().removeprefix("in ").removesuffix(" time"))
         if place is not None:  # "tokyo" for "what time is it in Tokyo": the model put the place where the time goes
             raise AppError(
                 f"{original!r} is a place (the time zone {place}), not a date or time: resolve the time itself "
@@ -306,6 +330,7 @@ MAX_PLACE_WORDS = 3  # "Port of Spain"
 
 
 @cache
+@functools.cache
 def zone_places() -> dict[str, str]:
     """Each place an IANA zone is named for, lower-cased, with the zone: "new york" → America/New_York."""
     places: dict[str, str] = {}

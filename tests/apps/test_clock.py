@@ -60,6 +60,17 @@ def test_a_place_given_as_the_time_is_pointed_to_convert(clock):
     with pytest.raises(AppError, match=r"^'tokyo' is a place \(the time zone Asia/Tokyo\), not a date or time: .*"
                                        r"clock.convert\(timezone='Asia/Tokyo'\)"):
         clock.resolve(ResolveArgs(phrase="tokyo"))
+    with pytest.raises(AppError, match=r"^'Tokyo time' is a place"):
+        clock.resolve(ResolveArgs(phrase="Tokyo time"))
+
+
+@pytest.mark.parametrize("phrase, iso", [
+    ("thursday 10am New York time", "2026-03-12T15:00:00+01:00"),  # read there, given here (Europe/Berlin)
+    ("9:00 in Tokyo", "2026-03-10T01:00:00+01:00"),
+    ("noon sydney time", "2026-03-10T02:00:00+01:00"),
+])
+def test_a_time_in_a_places_zone_is_read_there(clock, phrase, iso):
+    assert clock.resolve(ResolveArgs(phrase=phrase)).iso == iso
 
 
 def test_ambiguous_hour_is_explained(clock):
