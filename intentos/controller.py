@@ -36,6 +36,7 @@ from intentos.completion import complete_plurals
 from intentos.conditional import condition
 from intentos.dryrun import DryRun, dry_run
 from intentos.errors import IntentosError
+from intentos.every import loop_every
 from intentos.examples import EXAMPLES_FILE, Example, ExamplePicker, load_examples
 from intentos.first_item import first_items
 from intentos.grounding import Grounded, GroundingQuery, best, day_phrases, mentioned_days
@@ -668,7 +669,8 @@ class Controller:
         states, looped = loop_items(states, self.table)
         states, firsts = first_items(states, self.table, {s["name"]: s["call"] for s in prefix})
         states, wrapped = wrap_singles(states, self.table)
-        tidied += lifted + looped + firsts + wrapped
+        states, every = loop_every(states, intent, self.table, {s["name"]: s["call"] for s in prefix})
+        tidied += lifted + looped + firsts + wrapped + every
         merged = {"states": _going_on([*prefix, *states], failed), "intent": intent}
         if not prefix and "start" in data:
             start = entries.get(data["start"], data["start"]) if isinstance(data["start"], str) else data["start"]

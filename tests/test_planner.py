@@ -1116,3 +1116,29 @@ def test_a_plain_function_table_is_planned_without_asking_back() -> None:
     assert '"const": "agent.say"' in stubborn.backend.schemas[1]
     assert '"const": "agent.say"' not in stubborn.backend.schemas[2]
     assert list(resolution.workflow.states) == ["area"]
+
+
+def test_a_request_for_every_one_planned_on_the_first_item_gets_the_loop(office) -> None:
+    first = {"states": [state("found", "files.find", pattern="*.pdf", under="Downloads"),
+                        state("move", "files.move", source="${found.result.paths[0]}", destination="Documents")]}
+    resolution = planner(office, [first]).resolve("Move every PDF from my Downloads into Documents")
+    move = resolution.workflow.states["move"]
+    assert (move.for_each, move.args["source"]) == ("${found.result.paths}", "${item}")
+    assert resolution.trace.attempts[0].tidied == [
+        "state 'move' runs for each of ${found.result.paths}, not its first item: the request says every one"]
+    assert resolution.trace.dry_run.summary() == "dry run in a scratch copy: 2 step(s) ran, all fine"
+    # A list argument holding only the first item takes the whole list: one mail with every file.
+    mail = {"states": [state("found", "files.find", pattern="*.pdf", under="Downloads"),
+                       state("send", "mail.send", to=["Ben Okafor"], subject="PDFs", body="Attached.",
+                             attachments=["${found.result.paths[0]}"])]}
+    sent = planner(office, [mail]).resolve("Send Ben all the PDFs in my Downloads").workflow.states["send"]
+    assert (sent.for_each, sent.args["attachments"]) == (None, "${found.result.paths}")
+    # A lookup limited to one loses the limit; a field of the item stays the item's.
+    latest = {"states": [state("latest", "mail.list", sender="Ben", limit=1),
+                         state("bin", "mail.delete", id="${latest.result.messages[0].id}")]}
+    deleted = planner(office, [latest]).resolve("Delete all the mails from Ben").workflow.states
+    assert "limit" not in deleted["latest"].args
+    assert (deleted["bin"].for_each, deleted["bin"].args["id"]) == ("${latest.result.messages}", "${item.id}")
+    # A request for one thing keeps its first item.
+    one = planner(office, [first]).resolve("Move the newest PDF from my Downloads into Documents")
+    assert one.workflow.states["move"].for_each is None and one.trace.attempts[0].tidied == []

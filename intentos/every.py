@@ -1,0 +1,87 @@
+"""A request for every thing of a kind, planned for the first one: the loop it asked for.
+
+"Move every PDF from my Downloads into Documents/Invoices": Qwen2.5-Coder-1.5B found the PDFs and moved
+`${found.result.paths[0]}`; "delete all the Deals Weekly newsletters" listed them with `limit: 1` and
+deleted `messages[0]`. When the request says every, all or each, an acting step that takes item 0 of one
+lookup's list (and no other item of it), with no loop of its own, gets the loop: `for_each` over that list
+and `${item}` for the item; the lookup loses a limit of 1. A list argument holding just that item
+(`"attachments": ["${found.result.paths[0]}"]`) takes the whole list instead, and then there is no loop: one
+mail with every file, not a mail for each.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from intentos.function import Effect
+from intentos.looping import result_lists
+from intentos.references import map_strings
+from intentos.table import FunctionTable
+from intentos.tidy import TALK_APP
+
+_EVERY = re.compile(r"\b(?:every|all|each)\b", re.IGNORECASE)
+_FIRST = re.compile(r"\$\{(\w+)\.result\.(\w+)\[0\]")
+LIMIT_ARG = "limit"
+
+
+def loop_every(states: list[Any], intent: str, table: FunctionTable,
+               calls_before: dict[str, str]) -> tuple[list[Any], list[str]]:
+    """The states with each acting step on a lookup's first item made a step on all its items, where the
+    request says every/all/each; and a note per change. `calls_before`: earlier stages' states' calls."""
+    if not _EVERY.search(intent):
+        return states, []
+    calls = {**calls_before, **{s["name"]: s["call"] for s in states if isinstance(s, dict)
+                                and isinstance(s.get("name"), str) and isinstance(s.get("call"), str)}}
+    out: list[Any] = []
+    notes: list[str] = []
+    unlimited: set[str] = set()
+    for state in states:
+        source = _first_of(state, calls, table)
+        if source is None:
+            out.append(state)
+            continue
+        src, field = source
+        whole, first = f"${{{src}.result.{field}}}", f"${{{src}.result.{field}[0]}}"
+        args = {key: whole if value == [first] else value for key, value in state["args"].items()}
+        if args != state["args"]:
+            notes.append(f"state {state.get('name')!r} takes all of {whole}, not its first item: the request says "
+                         "every one")
+            state = {**state, "args": args}
+        else:
+            state = {**state, "args": _itemized(args, f"${{{src}.result.{field}[0]"), "for_each": whole}
+            notes.append(f"state {state.get('name')!r} runs for each of {whole}, not its first item: the request "
+                         "says every one")
+        unlimited.add(src)
+        out.append(state)
+    for i, state in enumerate(out):
+        if isinstance(state, dict) and state.get("name") in unlimited and isinstance(state.get("args"), dict) \
+                and state["args"].get(LIMIT_ARG) == 1:
+            out[i] = {**state, "args": {k: v for k, v in state["args"].items() if k != LIMIT_ARG}}
+            notes.append(f"state {state['name']!r} lost its limit of 1: every one is wanted")
+    return out, notes
+
+
+def _itemized(args: dict[str, Any], first: str) -> dict[str, Any]:
+    """`args` with the list's first item (`${found.result.paths[0]`, any field after it kept) as the loop's item."""
+    return map_strings(args, lambda text: text.replace(first, "${item"))
+
+
+def _first_of(state: Any, calls: dict[str, str], table: FunctionTable) -> tuple[str, str] | None:
+    """The (state, list field) whose item 0, and no other item, an acting step without a loop takes."""
+    if not isinstance(state, dict) or "for_each" in state or not isinstance(state.get("args"), dict):
+        return None
+    fn = table.functions.get(state.get("call"))  # type: ignore[arg-type]
+    if fn is None or fn.app == TALK_APP or fn.effect == Effect.READ:
+        return None
+    written = json.dumps(state["args"], ensure_ascii=False)
+    firsts = set(_FIRST.findall(written))
+    if len(firsts) != 1:
+        return None
+    src, field = next(iter(firsts))
+    source = table.functions.get(calls.get(src, ""))
+    if source is None or field not in result_lists(source) or re.search(
+            rf"\$\{{{re.escape(src)}\.result\.{re.escape(field)}\[[1-9]", written):
+        return None
+    return src, field
