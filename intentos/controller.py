@@ -52,7 +52,7 @@ from intentos.single import wrap_singles
 from intentos.table import FunctionTable
 from intentos.tidy import TALK_APP, tidy_states
 from intentos.unserved import unserved_verb
-from intentos.validation import ASK_CALL, OBSERVE_CALL, REFERENCE_ASK, SAY_CALL, Problem, validate
+from intentos.validation import ASK_CALL, OBSERVE_CALL, REFERENCE_ASK, REFUSE_CALL, SAY_CALL, Problem, validate
 from intentos.workflow import DONE, FAILED, Workflow, in_writing_order
 
 __all__ = ["EXAMPLES_FILE", "Example", "load_examples"]  # re-exported: the bank used to live here
@@ -389,7 +389,11 @@ class Controller:
                 last_written = written
                 messages = self.repair_messages(prompt, gen.text, problems, echo=checks.echo)
             if checks.question is not None:
-                return self._ask(intent, checks.question, trace)
+                return self._fallback(intent, "which", ASK_CALL, {"question": checks.question}, trace, (
+                    f"no valid plan after the request was found to fit several things: asked {checks.question!r}"))
+            if checks.refusal is not None:
+                return self._fallback(intent, "decline", REFUSE_CALL, {"reason": checks.refusal}, trace, (
+                    f"no valid plan after the request was found to destroy a whole kind: declined {checks.refusal!r}"))
         finally:
             trace.wall_s = time.perf_counter() - started
         raise ResolutionFailed(trace)
@@ -411,12 +415,14 @@ class Controller:
                 return candidate, dry, f"{old} became {new}: written again as it failed, the plan ran with it"
         return None
 
-    def _ask(self, intent: str, question: str, trace: Trace) -> Resolution:
-        """The plan when the request fits several things, the model picked one and, told so, wrote no valid plan:
-        the question that settles it."""
+    def _fallback(self, intent: str, name: str, call: str, args: dict[str, str], trace: Trace,
+                  why: str) -> Resolution:
+        """The one-step plan a check has ready when, told, the model wrote no valid plan: the question that
+        settles which of several things the request means (`SelfCheck.question`), or declining to destroy a
+        whole kind of thing (`SelfCheck.refusal`)."""
         workflow = Workflow.model_validate({"intent": intent, "states": [
-            {"name": "which", "call": ASK_CALL, "args": {"question": question}}]})
-        trace.fallback = f"no valid plan after the request was found to fit several things: asked {question!r}"
+            {"name": name, "call": call, "args": args}]})
+        trace.fallback = why
         trace.dry_run = self.check_by_running(workflow)
         trace.ok = True
         return Resolution(workflow=workflow, trace=trace)

@@ -42,7 +42,7 @@ from intentos.unasked import unasked
 from intentos.undone import UNANSWERED, undone
 from intentos.unserved import unserved
 from intentos.validation import Problem
-from intentos.wholesale import wholesale
+from intentos.wholesale import wholesale, wholesale_refusal
 from intentos.workflow import Workflow
 
 # The once-a-stage checks, by what they remember (wholesale, overlooked and undone speak as one).
@@ -69,6 +69,7 @@ class SelfCheck:
         self.unserved_verb = unserved_verb
         self.dry_failure: str | None = None  # the last plan's dry run's first problem, once one failed
         self.question: str | None = None  # what to ask when a plan picked one of several and no valid plan came
+        self.refusal: str | None = None  # why to decline when a plan destroyed a whole kind and no valid plan came
         self._told: set[str] = set()  # the once-a-stage checks that spoke in this stage
         self._banned: set[str] = set()
         self._unasked_told: set[str] = set()  # the plain calls told as not asked for, in this stage
@@ -87,7 +88,7 @@ class SelfCheck:
         if not ends_stage and _REMINDED in self._told:
             found += [] if last else self._partly_again(workflow)
         elif not ends_stage:
-            reminded = self._once(_REMINDED, lambda: wholesale(workflow, self.intent, self.shown) or (
+            reminded = self._once(_REMINDED, lambda: self._wholesale(workflow) or (
                 overlooked(workflow, self.intent, self.grounded, self.shown)
                 + undone(workflow, self.intent, self.shown)))
             # A question's plan that looks the answer up but does not say it is better shown than none.
@@ -104,6 +105,13 @@ class SelfCheck:
                 found += self._once(_GAVE_UP, lambda: gave_up(workflow, self.dry_failure, self.shown))
         if self.plain and not found:
             found += self._unasked(workflow)
+        return found
+
+    def _wholesale(self, workflow: Workflow) -> list[Problem]:
+        """The problem of destroying a whole kind of thing; its refusal is kept for when no valid plan comes."""
+        found = wholesale(workflow, self.intent, self.shown)
+        if found:
+            self.refusal = wholesale_refusal(self.intent)
         return found
 
     def _unasked(self, workflow: Workflow) -> list[Problem]:

@@ -41,3 +41,14 @@ def wholesale(workflow: Workflow, intent: str, table: FunctionTable) -> list[Pro
         f"the request says {match.group(0).strip(' .!,')!r} and names nothing to narrow it, but the plan "
         f"destroys with {destroying[0]}: make the plan one agent.refuse state saying it will not destroy "
         "everything at once, or one agent.ask state asking which ones"))]
+
+
+def wholesale_refusal(intent: str) -> str | None:
+    """Why a plan declines the request to destroy a whole kind of thing, in words for the user; None when it
+    names no such thing."""
+    match = _WHOLESALE.search(intent)
+    if match is None:
+        return None
+    phrase = match.group(0).strip(" .!,")
+    return (f"I will not {phrase[:1].lower()}{phrase[1:]} at once: that could destroy what you still need. "
+            "Tell me which ones to delete, and I will.")

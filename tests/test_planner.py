@@ -1043,6 +1043,13 @@ def test_a_plan_destroying_a_whole_kind_for_a_request_naming_no_filter_is_told_t
         "the request says 'Delete all my files' and names nothing to narrow it, but the plan destroys with "
         "files.trash")
     assert [s.call for s in resolution.workflow.states.values()] == ["agent.refuse"]
+    # Told on the last attempt, so no valid plan came: the plan declines by itself.
+    broken = {"states": [state("bin", "files.shred", path="/")]}
+    declined = planner(office, [broken, trash], max_attempts=2).resolve("Just delete all my files on my laptop.")
+    assert declined.workflow.states["decline"].args == {"reason": (
+        "I will not delete all my files on my laptop at once: that could destroy what you still need. Tell me which "
+        "ones to delete, and I will.")}
+    assert declined.trace.fallback.startswith("no valid plan after the request was found to destroy a whole kind")
     # A request that says which ones is a plan to make.
     some = {"states": [state("found", "files.find", pattern="*.dmg", under="Downloads"),
                        {**state("bin", "files.trash", path="${item}"), "for_each": "${found.result.paths}"}]}
