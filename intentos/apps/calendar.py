@@ -14,6 +14,7 @@ cannot be parsed is reported, by name, in one line, and never written over.
 
 from __future__ import annotations
 
+import re
 import uuid
 from dataclasses import dataclass
 from datetime import MAXYEAR, date, datetime, time, timedelta
@@ -361,7 +362,7 @@ class CalendarApp(App):
                 comp.add("attendee", attendee)
             comp.add("organizer", icalendar.vCalAddress(f"mailto:{self.ctx.user.email}"))
         if args.rrule:
-            rule = args.rrule.strip().removeprefix("RRULE:")
+            rule = _two_letter_days(args.rrule.strip().removeprefix("RRULE:"))
             try:
                 rrulestr(rule, dtstart=when.at if not all_day else datetime.combine(when.at.date(), time()))
                 comp.add("rrule", icalendar.vRecur.from_ical(rule))
@@ -767,3 +768,13 @@ def _subtract(lo: datetime, hi: datetime, busy: list[tuple[datetime, datetime]])
         free.append((cursor, hi))
     return free
 
+
+_BYDAY = re.compile(r"(BYDAY=)([^;]*)", re.IGNORECASE)
+_DAY_NAME = re.compile(r"\b([+-]?\d*)(MO|TU|WE|TH|FR|SA|SU)[A-Z]*\b", re.IGNORECASE)
+
+
+def _two_letter_days(rule: str) -> str:
+    """A repeat rule with its BYDAY days as RFC 5545 writes them: "BYDAY=MON,TUESDAY" → "BYDAY=MO,TU" (what a
+    person, and a small model, writes for a weekday is not what the standard spells)."""
+    return _BYDAY.sub(lambda m: m.group(1) + _DAY_NAME.sub(lambda d: d.group(1) + d.group(2).upper(), m.group(2)),
+                      rule)

@@ -50,6 +50,9 @@ _NAMED_TIMES = {"noon": time(12), "midday": time(12), "midnight": time(0), "morn
 _RELATIVE = re.compile(rf"in {_NUMBER} {_UNIT}|{_NUMBER} {_UNIT} (ago|from now|later)")
 _DAY = (rf"(?:the )?day after tomorrow|today|tonight|tomorrow|yesterday|next (?:week|month|year)"
         rf"|(?:(?:this|next|last|coming|on) )?{_WEEKDAY}|in {_NUMBER} (?:day|week|month|year)s?")
+_DEADLINE = re.compile(r"^(?:due\s+)?(?:by|until|till|before|no later than)\s+")
+_WEEKDAY_DATE = re.compile(r"(?:on )?(?P<weekday>monday|tuesday|wednesday|thursday|friday|saturday|sunday) "
+                           r"(?:the )?(?P<date>\d.*|(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]* \d.*)")
 _DAY_THEN_TIME = re.compile(rf"(?P<day>{_DAY})(?: (?:at )?(?P<time>.+))?")
 _TIME_THEN_DAY = re.compile(rf"(?:at )?(?P<time>.+?) (?:on )?(?P<day>{_DAY})")
 _CLOCK_TIME = re.compile(r"(\d{1,2})(?:[:.h](\d{2}))?\s*(am|pm|a\.m\.|p\.m\.)?")
@@ -117,6 +120,7 @@ def parse_when(text: str | datetime | date, tz: ZoneInfo, now: datetime) -> When
     phrase = " ".join(str(text).lower().replace(",", " ").split()).rstrip(".!?")
     if not phrase:
         raise AppError("no date or time given")
+    phrase = _DEADLINE.sub("", phrase)  # "by friday 20 march": the day is the day
     if (there := _in_zone(phrase)) is not None:
         # "thursday 10am new york time": read in that zone, given back in the user's.
         read = parse_when(there[0], there[1], now)
@@ -126,12 +130,23 @@ def parse_when(text: str | datetime | date, tz: ZoneInfo, now: datetime) -> When
         return When(now, True)
     if m := _RELATIVE.fullmatch(phrase):
         return When(_relative(m, now), True)
+    if (m := _WEEKDAY_DATE.fullmatch(phrase)) and _clock_time(m.group("date"), strict=False) is None:
+        return _weekday_date(m.group("weekday"), m.group("date"), str(text), tz, now)
     for pattern in (_DAY_THEN_TIME, _TIME_THEN_DAY):
         if m := pattern.fullmatch(phrase):
             return _day_and_time(m.group("day"), m.group("time"), now, tz)
     if (at := _clock_time(phrase.removeprefix("at "), strict=False)) is not None:
         return When(localize(datetime.combine(now.date(), at), tz), True)
     return _absolute(phrase, str(text), tz, now)
+
+
+def _weekday_date(weekday: str, rest: str, original: str, tz: ZoneInfo, now: datetime) -> When:
+    """"friday 20 march": the date, which must fall on that weekday (a plan's two ways of saying a day
+    disagreeing is a mistake to show, not to settle)."""
+    when = _absolute(rest, original, tz, now)
+    if f"{when.at:%A}".lower() != weekday:
+        raise AppError(f"{original!r}: {when.at:%Y-%m-%d} is a {when.at:%A}, not a {weekday.capitalize()}")
+    return when
 
 
 def _in_zone(phrase: str) -> tuple[str, ZoneInfo] | None:

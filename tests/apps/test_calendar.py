@@ -89,6 +89,15 @@ def test_weekly_recurrence_expands_with_dst_correct_wall_time(cal):
     assert events[0].uid == events[1].uid and events[0].recurrence == "FREQ=WEEKLY;COUNT=3"
 
 
+def test_weekdays_in_a_repeat_rule_may_be_written_out(cal):
+    cal.add_event(AddEventArgs(title="Standup", start="2026-03-16 09:15", duration_minutes=15,
+                               rrule="FREQ=WEEKLY;BYDAY=MON,Wednesday;COUNT=3"))
+    events = cal.list_events(RangeArgs(start="2026-03-16", end="2026-03-31")).events
+    assert [e.start for e in events] == ["2026-03-16T09:15:00+01:00", "2026-03-18T09:15:00+01:00",
+                                         "2026-03-23T09:15:00+01:00"]
+    assert events[0].recurrence == "FREQ=WEEKLY;COUNT=3;BYDAY=MO,WE"
+
+
 def test_find_events_matches_text_and_range(cal):
     cal.seed([
         {"title": "Dentist", "start": "2026-03-12 10:00", "duration_minutes": 30, "location": "Smile Clinic"},

@@ -43,6 +43,12 @@ def test_now_describes_the_fixed_clock(clock):
         ("April 3 2pm", "2026-04-03T14:00:00+02:00", True),
         ("2026-04-01T14:00:00Z", "2026-04-01T16:00:00+02:00", True),
         ("at 17:45", "2026-03-10T17:45:00+01:00", True),
+        # A deadline's day, and a weekday with its date (as a mail writes them).
+        ("by Friday, 20 March", "2026-03-20T00:00:00+01:00", False),
+        ("until next monday", "2026-03-16T00:00:00+01:00", False),
+        ("by tomorrow 5pm", "2026-03-11T17:00:00+01:00", True),
+        ("friday 20 march 3pm", "2026-03-20T15:00:00+01:00", True),
+        ("Friday 3pm", "2026-03-13T15:00:00+01:00", True),
     ],
 )
 def test_resolve_phrases(clock, phrase, iso, has_time):
@@ -71,6 +77,11 @@ def test_a_place_given_as_the_time_is_pointed_to_convert(clock):
 ])
 def test_a_time_in_a_places_zone_is_read_there(clock, phrase, iso):
     assert clock.resolve(ResolveArgs(phrase=phrase)).iso == iso
+
+
+def test_a_weekday_and_a_date_that_disagree_are_shown_not_settled(clock):
+    with pytest.raises(AppError, match=r"^'thursday 20 march': 2026-03-20 is a Friday, not a Thursday$"):
+        clock.resolve(ResolveArgs(phrase="thursday 20 march"))
 
 
 def test_ambiguous_hour_is_explained(clock):
