@@ -13,6 +13,8 @@ references to its result `{items: [...], count}`.
 from __future__ import annotations
 
 import re
+import types
+import typing
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -331,18 +333,29 @@ def _pydantic_problems(fn: Any, name: str, args: dict[str, Any], referenced: set
     try:
         fn.params.model_validate(args)
     except ValidationError as exc:
-        problems = []
+        problems: list[Problem] = []
+        unions: dict[str, list[str]] = {}  # a union argument's errors, one per member: told as one problem
         for err in exc.errors():
             loc = err["loc"]
             if err["type"] == "missing" and loc and loc[0] in referenced:
                 continue
             if only is not None and not (loc and loc[0] in only):
                 continue
+            if len(loc) == 2 and _is_union(fn.params, loc[0]):
+                unions.setdefault(str(loc[0]), []).append(f"{loc[1]}: {err['msg']}")
+                continue
             field = "args" + "".join(f".{p}" if isinstance(p, str) else f"[{p}]" for p in loc)
             code = "missing_argument" if err["type"] == "missing" else "wrong_type"
             problems.append(Problem(code=code, state=name, field=field, message=f"{err['msg']} ({fn.name})"))
+        problems += [Problem(code="wrong_type", state=name, field=f"args.{arg}",
+                             message=f"not any of: {'; '.join(msgs)} ({fn.name})") for arg, msgs in unions.items()]
         return problems
     return []
+
+
+def _is_union(params: type[BaseModel], arg: object) -> bool:
+    field = params.model_fields.get(arg) if isinstance(arg, str) else None
+    return field is not None and typing.get_origin(field.annotation) in (typing.Union, types.UnionType)
 
 
 def _check_items(fn: Any, name: str, items: list[Any], literal: dict[str, Any], per_item: dict[str, Any],

@@ -61,7 +61,7 @@ def test_every_problem_is_reported_together(table: FunctionTable) -> None:
 
 
 def test_missing_argument_and_wrong_literal_type(table: FunctionTable) -> None:
-    bad = wf({"a": {"call": "agent.sum", "args": {"values": "not a list"}, "next": "b"},
+    bad = wf({"a": {"call": "agent.sum", "args": {"values": True}, "next": "b"},
               "b": {"call": "agent.say", "args": {}}})
     assert codes(bad, table) == [("missing_argument", "b", "args.message"), ("wrong_type", "a", "args.values")]
 
@@ -104,7 +104,7 @@ def test_workflow_schema_accepts_valid_and_rejects_ill_typed_calls(table: Functi
     ]}
     jsonschema.validate(good, schema)
     for broken in (
-        {"name": "a", "call": "agent.sum", "args": {"values": "seven"}, "next": "done", "on_failure": "failed"},
+        {"name": "a", "call": "agent.sum", "args": {"values": True}, "next": "done", "on_failure": "failed"},
         {"name": "a", "call": "agent.nope", "args": {}, "next": "done", "on_failure": "failed"},
         {"name": "a", "call": "agent.say", "args": {"message": "x", "loud": True}, "next": "done",
          "on_failure": "failed"},

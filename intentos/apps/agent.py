@@ -8,6 +8,7 @@ be done: a workflow that refuses or asks instead of acting.
 
 from __future__ import annotations
 
+import re
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
@@ -64,7 +65,9 @@ class Observed(BaseModel):
 
 
 class SumArgs(BaseModel):
-    values: list[float]
+    values: list[float] | str = Field(description=(
+        "the numbers, or a text whose amounts are added (numbers written with a currency: EUR 4.50, $3, 12 €; "
+        "in a text without any, every number)"))
 
 
 class Total(BaseModel):
@@ -107,8 +110,28 @@ class AgentApp(App):
 
     @function(Effect.READ)
     def sum(self, args: SumArgs) -> Total:
-        """Add up a list of numbers."""
-        return Total(total=round(sum(args.values), 10), count=len(args.values))
+        """Add up a list of numbers, or the amounts in a text (a receipt, a list of expenses)."""
+        values = amounts(args.values) if isinstance(args.values, str) else args.values
+        return Total(total=round(sum(values), 10), count=len(values))
+
+
+_CURRENCY = r"(?:€|\$|£|¥|EUR|USD|GBP|CHF|JPY|euros?|dollars?|pounds?)"
+_NUMBER = r"\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:[.,]\d+)?"
+_AMOUNT = re.compile(rf"{_CURRENCY}\s?(?P<after>{_NUMBER})|(?P<before>{_NUMBER})\s?{_CURRENCY}", re.IGNORECASE)
+_ANY_NUMBER = re.compile(rf"(?<![\w.-])-?(?:{_NUMBER})(?![\w.]|-\d)")  # not a part of a date or a name
+
+
+def amounts(text: str) -> list[float]:
+    """The amounts a text writes: the numbers written with a currency, or, with none, every number."""
+    found = [m.group("after") or m.group("before") for m in _AMOUNT.finditer(text)]
+    return [_number(n) for n in (found or _ANY_NUMBER.findall(text))]
+
+
+def _number(written: str) -> float:
+    """1,250.00 → 1250.0; 4,50 (a decimal comma) → 4.5."""
+    if re.fullmatch(r"\d+,\d{1,2}", written.lstrip("-")):
+        return float(written.replace(",", "."))
+    return float(written.replace(",", ""))
 
 
 def _holds(value: Any, op: Op, other: Any) -> bool:
