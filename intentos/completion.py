@@ -1,11 +1,18 @@
-"""Completing a plan that acts on only some of the things a plural of the request names.
+"""Completing a plan the way a told repair would, where what is missing is clear from the request.
+
+Three gaps that Qwen2.5-Coder-1.5B, told of them in words, often left as they were:
+- a plural of the request whose found items the plan acts on only partly (`complete_plurals`);
+- a message to nobody while the request names one person found for it (`address_named`);
+- an app's own item taken from another app's result, `tasks.update(task="${urgent.result.id}")` with
+  `urgent` a clock.resolve, where grounding found exactly one item of that app (`own_items`).
 
 "File the invoices from my Downloads": grounding found three invoice files and the plan moves one. Told
-which ones it left out (`intentos.overlooked`), Qwen2.5-Coder-1.5B added those and dropped the one it had,
-three replies running. So where the plan's acting steps that name found items all make the same call and
-no step loops, the plan is completed the way the told repair would complete it: that step once more for
-each item left out, the item swapped in, one after the other after the last such step. Anything less clear
-(acting steps of different calls naming the items, a loop) is told instead, as before.
+which ones it left out (`intentos.overlooked`), the model added those and dropped the one it had, three
+replies running. Where the plan's acting steps that name found items all make the same call and no step
+loops, that step runs once more for each item left out, the item swapped in, after the last such step.
+Anything less clear (acting steps of different calls naming the items, a loop; two people of the name; no
+one item found) is told instead, as before. Each completion is noted in the trace, and the plan is still
+dry-run and shown for confirmation.
 """
 
 from __future__ import annotations
@@ -14,12 +21,15 @@ import json
 from typing import Any
 
 from intentos.function import Effect
-from intentos.grounding import Grounded
+from intentos.grounding import Grounded, words_of
 from intentos.overlooked import plurals
-from intentos.references import map_strings
+from intentos.references import find_references, map_strings
 from intentos.table import FunctionTable
 from intentos.tidy import TALK_APP
 from intentos.workflow import Workflow
+
+CONTACTS_APP = "contacts"
+TO_ARG = "to"
 
 
 def complete_plurals(workflow: Workflow, intent: str, grounded: list[Grounded],
@@ -78,3 +88,76 @@ def _insert_after(states: dict[str, dict[str, Any]], after: str,
         for i, (new, state_added) in enumerate(zip(names, added, strict=True)):
             out[new] = {**state_added, "next": names[i + 1] if i + 1 < len(names) else state["next"]}
     return out
+
+
+def address_named(workflow: Workflow, intent: str, grounded: list[Grounded],
+                  table: FunctionTable) -> tuple[Workflow, str] | None:
+    """The plan with the one person the request names by first name (a contact found for it) in the `to` of
+    each step that writes to people but names nobody; None when there is no such step, or not one person
+    (several are the ambiguity check's to ask about)."""
+    said = set(words_of(intent))
+    people = [g for g in grounded if g.app == CONTACTS_APP and words_of(g.name) and words_of(g.name)[0] in said]
+    if len(people) != 1:
+        return None
+    person = people[0].name
+    data = workflow.to_data()
+    empty = [name for name, st in data["states"].items()
+             if (fn := table.functions.get(st["call"])) is not None and TO_ARG in fn.params.model_fields
+             and fn.effect != Effect.READ and not st["args"].get(TO_ARG)]
+    if not empty:
+        return None
+    for name in empty:
+        data["states"][name]["args"][TO_ARG] = [person]
+    return (Workflow.model_validate(data),
+            f"{', '.join(map(repr, empty))} wrote to nobody: to {person!r}, whom the request names")
+
+
+def own_items(workflow: Workflow, grounded: list[Grounded], table: FunctionTable) -> tuple[Workflow, str] | None:
+    """The plan with an app's own item ("task" of tasks.update) that it took from another app's result replaced
+    by the one item of that app grounding found for the request; None when there is none, or not one."""
+    data = workflow.to_data()
+    notes, sources = [], set()
+    for name, st in data["states"].items():
+        app = st["call"].split(".", 1)[0]
+        fn = table.functions.get(st["call"])
+        for arg, value in st["args"].items() if fn is not None else ():
+            if app not in (arg + "s", arg + "es") or not isinstance(value, str):
+                continue
+            refs = find_references(value)
+            if len(refs) != 1 or refs[0].text != value or refs[0].state not in data["states"] \
+                    or data["states"][refs[0].state]["call"].split(".", 1)[0] == app:
+                continue
+            items = [g for g in grounded if g.app == app and g.name]
+            if len(items) != 1:
+                continue
+            st["args"][arg] = items[0].name
+            sources.add(refs[0].state)
+            notes.append(f"state {name!r} took its {arg} from {refs[0].state!r} "
+                         f"({data['states'][refs[0].state]['call']}): the {arg} found for this request, "
+                         f"{items[0].name!r}, instead")
+    if not notes:
+        return None
+    _drop_unused_reads(data, sources, table)
+    return Workflow.model_validate(data), "; ".join(notes)
+
+
+def _drop_unused_reads(data: dict[str, Any], sources: set[str], table: FunctionTable) -> None:
+    """Leave out those of `sources` that are lookups no state uses any more (the clock.resolve("urgent") a task
+    was taken from would fail the dry run), each state that went to one going where it went."""
+    states = data["states"]
+    used = {r.state for st in states.values() for r in find_references([st["args"], st.get("for_each")])}
+    for name in [n for n in sources if n not in used and _reads(states[n]["call"], table)]:
+        if len(states) == 1:
+            return
+        gone = states.pop(name)
+        for st in states.values():
+            for edge in ("next", "on_failure"):
+                if st.get(edge) == name:
+                    st[edge] = gone["next"]
+        if data.get("start") == name:
+            data["start"] = gone["next"]
+
+
+def _reads(call: str, table: FunctionTable) -> bool:
+    fn = table.functions.get(call)
+    return fn is not None and fn.effect == Effect.READ and fn.app != TALK_APP

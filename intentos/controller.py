@@ -32,7 +32,7 @@ from pydantic import BaseModel, Field, ValidationError
 from intentos.app import Context
 from intentos.asking import ECHO, Echo, action_words, implied_verbs, verb_share
 from intentos.backends.base import Backend, GenerateOptions, Message
-from intentos.completion import complete_plurals
+from intentos.completion import address_named, complete_plurals, own_items
 from intentos.conditional import condition
 from intentos.dryrun import DryRun, dry_run
 from intentos.errors import IntentosError
@@ -318,11 +318,16 @@ class Controller:
                 workflow, problems, states, tidied = self.parse_stage(
                     watch.kept(gen.text), intent, prefix, {n for st in trace.stages for n in st.failed})
                 written = json.dumps(states, sort_keys=True, default=str)  # to see a reply written again
+                if workflow is not None and problems and (owned := own_items(workflow, grounded, self.table)):
+                    workflow = owned[0]
+                    tidied.append(owned[1])
+                    problems = validate(workflow, self.table)
                 if workflow is not None and not problems and _observe_index(states) is None:
-                    completed = complete_plurals(workflow, intent, grounded, self.table)
-                    if completed is not None:
-                        workflow = completed[0]
-                        tidied.append(completed[1])
+                    for complete in (complete_plurals, address_named):
+                        completed = complete(workflow, intent, grounded, self.table)
+                        if completed is not None:
+                            workflow = completed[0]
+                            tidied.append(completed[1])
                 if workflow is not None and not problems:
                     problems = checks.problems(workflow, ends_stage=_observe_index(states) is not None,
                                                last=attempt + 1 >= self.settings.max_attempts)

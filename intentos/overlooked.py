@@ -78,7 +78,6 @@ def overlooked(workflow: Workflow, intent: str, grounded: list[Grounded], table:
                      + (f", e.g. in {where}" if where else "")))
                  for name in _file_names(intent)
                  if name.lower() not in written.lower() and not any(name in g.ref for g in missed if g.ref)]
-    problems += _unaddressed(workflow, intent, grounded, table)
     if not any(s.for_each is not None for s in workflow.states.values()):
         for plural, refs in plurals(intent, grounded).items():
             left = [r for r in refs if r not in written]
@@ -93,22 +92,6 @@ def overlooked(workflow: Workflow, intent: str, grounded: list[Grounded], table:
                     f"but the plan uses only {', '.join(map(repr, done))}; add a state like {step} for each of "
                     f"the others: {', '.join(map(repr, left))}")))
     return problems
-
-
-def _unaddressed(workflow: Workflow, intent: str, grounded: list[Grounded], table: FunctionTable) -> list[Problem]:
-    """A problem for each step that writes to people (a `to` argument) but names nobody, while the request
-    names one person found for it (by their first name)."""
-    said = set(words_of(intent))
-    people = [g for g in grounded if g.app == "contacts" and words_of(g.name) and words_of(g.name)[0] in said]
-    if len(people) != 1:  # none, or several: the ambiguity check asks which
-        return []
-    person = people[0]
-    return [Problem(code=OVERLOOKED, state=name, message=(
-                f"the request names {person.name!r}, but this {state.call} writes to nobody; put {person.name!r} "
-                "in its to"))
-            for name, state in workflow.states.items()
-            if (fn := table.functions.get(state.call)) is not None and "to" in fn.params.model_fields
-            and fn.effect != Effect.READ and not state.args.get("to")]
 
 
 # A file's name as a request writes it: "todo.txt", "Q3-report.pdf"; not a web or mail address.

@@ -23,7 +23,7 @@ from intentos.apps.notes import CreateArgs, NotesApp
 from intentos.apps.tasks import ListArgs, TasksApp
 from intentos.backends.replay import ReplayBackend
 from intentos.conditional import condition
-from intentos.controller import FOUND_LABEL, Controller, ControllerSettings
+from intentos.controller import FOUND_LABEL, Controller, ControllerSettings, ResolutionFailed
 from intentos.examples import Example
 from intentos.executor import Executor
 from intentos.fixture import Fixture
@@ -788,16 +788,30 @@ def test_a_file_the_request_names_that_the_plan_never_writes_is_told_once(office
     assert planner(office, [task]).resolve("Remind me to buy stamps, see shop.example.org").trace.repairs == 0
 
 
-def test_a_message_to_nobody_when_the_request_names_one_person_is_told_where_they_go(office) -> None:
+def test_a_message_to_nobody_when_the_request_names_one_person_goes_to_that_person(office) -> None:
     nobody = {"states": [state("d", "mail.draft", subject="Brunch", body="Brunch on Sunday at 11?")]}
-    anna = {"states": [state("d", "mail.draft", to=["Anna Berg"], subject="Brunch", body="Brunch on Sunday at 11?")]}
-    resolution = planner(office, [nobody, anna]).resolve("Draft a note to Anna about brunch on Sunday at 11")
-    assert resolution.trace.attempts[0].problems == [
-        "state 'd': the request names 'Anna Berg', but this mail.draft writes to nobody; put 'Anna Berg' in its to"]
-    assert resolution.workflow.states["d"].args["to"] == ["Anna Berg"]
+    resolution = planner(office, [nobody]).resolve("Draft a note to Anna about brunch on Sunday at 11")
+    assert resolution.trace.repairs == 0 and resolution.workflow.states["d"].args["to"] == ["Anna Berg"]
+    assert resolution.trace.attempts[0].tidied == ["'d' wrote to nobody: to 'Anna Berg', whom the request names"]
     # Two people of that first name: the ambiguity check's to ask, not this one's to pick.
-    assert not any("writes to nobody" in p for p in planner(office, [nobody]).resolve(
-        "Draft a note to Chris about brunch").trace.attempts[0].problems)
+    chris = planner(office, [nobody]).resolve("Draft a note to Chris about brunch")
+    assert "to" not in chris.workflow.states["d"].args
+
+
+def test_an_apps_own_item_taken_from_another_apps_result_is_the_one_grounding_found(office) -> None:
+    wrong = {"states": [state("urgent", "clock.resolve", phrase="urgent"),
+                        state("raise", "tasks.update", task="${urgent.result.id}", priority="high")]}
+    resolution = planner(office, [wrong]).resolve("Renewing the car insurance is urgent now, make it high priority")
+    assert resolution.trace.repairs == 0
+    assert list(resolution.workflow.states) == ["raise"]  # the lookup nothing uses any more is left out
+    assert resolution.workflow.states["raise"].args == {"task": "Renew car insurance", "priority": "high"}
+    assert resolution.trace.attempts[0].tidied == [
+        "state 'raise' took its task from 'urgent' (clock.resolve): the task found for this request, "
+        "'Renew car insurance', instead"]
+    # Grounding found no one task: validation tells it, with where tasks come from.
+    with pytest.raises(ResolutionFailed) as failed:
+        planner(office, [wrong], max_attempts=1).resolve("Make it high priority")
+    assert "a task comes from tasks.list" in failed.value.trace.attempts[0].problems[0]
 
 
 def test_a_plural_still_used_partly_is_told_again_while_what_is_left_changes(office) -> None:
