@@ -3,6 +3,7 @@
 Three gaps that Qwen2.5-Coder-1.5B, told of them in words, often left as they were:
 - a plural of the request whose found items the plan acts on only partly (`complete_plurals`);
 - a message to nobody while the request names one person found for it (`address_named`);
+- a draft for a request that says to mail someone, "Email Ben that I'll be late" (`send_asked`);
 - an app's own item taken from another app's result, `tasks.update(task="${urgent.result.id}")` with
   `urgent` a clock.resolve, where grounding found exactly one item of that app (`own_items`).
 
@@ -18,6 +19,7 @@ dry-run and shown for confirmation.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from intentos.function import Effect
@@ -30,6 +32,9 @@ from intentos.workflow import Workflow
 
 CONTACTS_APP = "contacts"
 TO_ARG = "to"
+DRAFT_CALL, SEND_CALL = "mail.draft", "mail.send"
+# A request that opens with sending: "Email Ben that ...", "Please send Anna the slides", "Mail me the list".
+_SEND_REQUEST = re.compile(r"^\s*(?:please\s+)?(?:e-?mail|mail|send)\b", re.IGNORECASE)
 
 
 def complete_plurals(workflow: Workflow, intent: str, grounded: list[Grounded],
@@ -161,3 +166,21 @@ def _drop_unused_reads(data: dict[str, Any], sources: set[str], table: FunctionT
 def _reads(call: str, table: FunctionTable) -> bool:
     fn = table.functions.get(call)
     return fn is not None and fn.effect == Effect.READ and fn.app != TALK_APP
+
+
+def send_asked(workflow: Workflow, intent: str, grounded: list[Grounded],
+               table: FunctionTable) -> tuple[Workflow, str] | None:
+    """The plan with its drafts sent, for a request that opens with sending and never says draft, when no step
+    sends and nothing uses a draft's result; None otherwise. (Sending is still confirmed before it runs.)"""
+    if not _SEND_REQUEST.match(intent) or "draft" in intent.lower() or SEND_CALL not in table:
+        return None
+    data = workflow.to_data()
+    states = data["states"]
+    used = {r.state for st in states.values() for r in find_references([st["args"], st.get("for_each")])}
+    drafts = [n for n, st in states.items() if st["call"] == DRAFT_CALL and n not in used and st["args"].get(TO_ARG)]
+    if not drafts or any(st["call"] == SEND_CALL for st in states.values()):
+        return None
+    for name in drafts:
+        states[name]["call"] = SEND_CALL
+    return (Workflow.model_validate(data),
+            f"{', '.join(map(repr, drafts))} sent instead of saved as a draft: the request says to send")

@@ -32,7 +32,7 @@ from pydantic import BaseModel, Field, ValidationError
 from intentos.app import Context
 from intentos.asking import ECHO, Echo, action_words, implied_verbs, verb_share
 from intentos.backends.base import Backend, GenerateOptions, Message
-from intentos.completion import address_named, complete_plurals, own_items
+from intentos.completion import address_named, complete_plurals, own_items, send_asked
 from intentos.conditional import condition
 from intentos.dryrun import DryRun, dry_run
 from intentos.errors import IntentosError
@@ -323,7 +323,7 @@ class Controller:
                     tidied.append(owned[1])
                     problems = validate(workflow, self.table)
                 if workflow is not None and not problems and _observe_index(states) is None:
-                    for complete in (complete_plurals, address_named):
+                    for complete in (complete_plurals, address_named, send_asked):
                         completed = complete(workflow, intent, grounded, self.table)
                         if completed is not None:
                             workflow = completed[0]

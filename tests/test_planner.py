@@ -798,6 +798,20 @@ def test_a_message_to_nobody_when_the_request_names_one_person_goes_to_that_pers
     assert "to" not in chris.workflow.states["d"].args
 
 
+def test_a_draft_for_a_request_to_send_is_sent(office) -> None:
+    draft = {"states": [state("d", "mail.draft", subject="Late", body="I'll be 10 minutes late for lunch.")]}
+    resolution = planner(office, [draft]).resolve("Email Ben that I'll be 10 minutes late for lunch")
+    assert resolution.trace.repairs == 0
+    assert resolution.workflow.states["d"].call == "mail.send"
+    assert resolution.workflow.states["d"].args["to"] == ["Ben Okafor"]
+    assert resolution.trace.attempts[0].tidied == [
+        "'d' wrote to nobody: to 'Ben Okafor', whom the request names",
+        "'d' sent instead of saved as a draft: the request says to send"]
+    # A request for a draft keeps it.
+    kept = planner(office, [draft]).resolve("Email Ben a draft saying I'll be late, I'll send it myself")
+    assert kept.workflow.states["d"].call == "mail.draft"
+
+
 def test_an_apps_own_item_taken_from_another_apps_result_is_the_one_grounding_found(office) -> None:
     wrong = {"states": [state("urgent", "clock.resolve", phrase="urgent"),
                         state("raise", "tasks.update", task="${urgent.result.id}", priority="high")]}
