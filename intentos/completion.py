@@ -118,8 +118,9 @@ def address_named(workflow: Workflow, intent: str, grounded: list[Grounded],
 
 
 def own_items(workflow: Workflow, grounded: list[Grounded], table: FunctionTable) -> tuple[Workflow, str] | None:
-    """The plan with an app's own item ("task" of tasks.update) that it took from another app's result replaced
-    by the one item of that app grounding found for the request; None when there is none, or not one."""
+    """The plan with an app's own item ("task" of tasks.update) that it took from another app's result, or from
+    a state the plan lacks, replaced by the one item of that app grounding found for the request; None when
+    there is none, or not one."""
     data = workflow.to_data()
     notes, sources = [], set()
     for name, st in data["states"].items():
@@ -129,16 +130,18 @@ def own_items(workflow: Workflow, grounded: list[Grounded], table: FunctionTable
             if app not in (arg + "s", arg + "es") or not isinstance(value, str):
                 continue
             refs = find_references(value)
-            if len(refs) != 1 or refs[0].text != value or refs[0].state not in data["states"] \
-                    or data["states"][refs[0].state]["call"].split(".", 1)[0] == app:
+            if len(refs) != 1 or refs[0].text != value:
+                continue
+            source = data["states"].get(refs[0].state)  # None: a state the plan lacks (`${t2.result.id}`)
+            if source is not None and source["call"].split(".", 1)[0] == app:
                 continue
             items = [g for g in grounded if g.app == app and g.name]
             if len(items) != 1:
                 continue
             st["args"][arg] = items[0].name
             sources.add(refs[0].state)
-            notes.append(f"state {name!r} took its {arg} from {refs[0].state!r} "
-                         f"({data['states'][refs[0].state]['call']}): the {arg} found for this request, "
+            taken = f"{refs[0].state!r} ({source['call']})" if source else f"{refs[0].state!r}, which is no state"
+            notes.append(f"state {name!r} took its {arg} from {taken}: the {arg} found for this request, "
                          f"{items[0].name!r}, instead")
     if not notes:
         return None
@@ -151,7 +154,7 @@ def _drop_unused_reads(data: dict[str, Any], sources: set[str], table: FunctionT
     was taken from would fail the dry run), each state that went to one going where it went."""
     states = data["states"]
     used = {r.state for st in states.values() for r in find_references([st["args"], st.get("for_each")])}
-    for name in [n for n in sources if n not in used and _reads(states[n]["call"], table)]:
+    for name in [n for n in sources if n in states and n not in used and _reads(states[n]["call"], table)]:
         if len(states) == 1:
             return
         gone = states.pop(name)

@@ -822,6 +822,10 @@ def test_an_apps_own_item_taken_from_another_apps_result_is_the_one_grounding_fo
     assert resolution.trace.attempts[0].tidied == [
         "state 'raise' took its task from 'urgent' (clock.resolve): the task found for this request, "
         "'Renew car insurance', instead"]
+    # A reference to a state the plan lacks, named like the found task's id: the same.
+    dangling = {"states": [state("raise", "tasks.update", task="${t2.result.id}", priority="high")]}
+    fixed = planner(office, [dangling]).resolve("Renewing the car insurance is urgent now, make it high priority")
+    assert fixed.workflow.states["raise"].args["task"] == "Renew car insurance" and fixed.trace.repairs == 0
     # Grounding found no one task: validation tells it, with where tasks come from.
     with pytest.raises(ResolutionFailed) as failed:
         planner(office, [wrong], max_attempts=1).resolve("Make it high priority")
