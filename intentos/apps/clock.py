@@ -15,7 +15,7 @@ Sunday 09:00, even if that day has 23 hours), while hours and minutes are elapse
     <day> [at] <time> | <time> [on] <day> times: 15:00, 3pm, 3:30 pm, noon, midnight, morning, afternoon, evening
     anything python-dateutil reads without guessing: 2026-04-01, 2026-04-01 14:00, April 3 2pm, 2026-04-01T14:00+02:00
     <any of these> <place> time | <any of these> in <place>
-                                          read in that place's zone, given in the user's: "thursday 10am new york time"
+                                          read and given in that place's zone: "thursday 10am new york time"
 """
 
 from __future__ import annotations
@@ -122,9 +122,9 @@ def parse_when(text: str | datetime | date, tz: ZoneInfo, now: datetime) -> When
         raise AppError("no date or time given")
     phrase = _DEADLINE.sub("", phrase)  # "by friday 20 march": the day is the day
     if (there := _in_zone(phrase)) is not None:
-        # "thursday 10am new york time": read in that zone, given back in the user's.
-        read = parse_when(there[0], there[1], now)
-        return When(read.at.astimezone(tz), read.has_time)
+        # "thursday 10am new york time", "now in tokyo": read, and given, in that zone (the same instant
+        # for whoever stores it; the wall time there for whoever shows it).
+        return parse_when(there[0], there[1], now)
     now = now.astimezone(tz)
     if phrase in ("now", "right now"):
         return When(now, True)
@@ -407,7 +407,8 @@ class ClockApp(App):
     def resolve(self, args: ResolveArgs) -> Resolved:
         """Turn a phrase like 'tomorrow 3pm' or 'next friday' into an exact date-time."""
         when = self._parse(args.phrase)
-        return Resolved(**moment(when.at, self.ctx.timezone).model_dump(), phrase=args.phrase, has_time=when.has_time)
+        zone = getattr(when.at.tzinfo, "key", None) or self.ctx.timezone  # a place's zone when the phrase names one
+        return Resolved(**moment(when.at, zone).model_dump(), phrase=args.phrase, has_time=when.has_time)
 
     @function(Effect.READ)
     def diff(self, args: DiffArgs) -> Difference:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from intentos.apps.calendar import AddEventArgs, CalendarApp, RangeArgs
 from intentos.apps.clock import ClockApp, ConvertArgs, DiffArgs, NowArgs, ResolveArgs, ShiftArgs
 from intentos.errors import AppError
 
@@ -70,13 +71,22 @@ def test_a_place_given_as_the_time_is_pointed_to_convert(clock):
         clock.resolve(ResolveArgs(phrase="Tokyo time"))
 
 
-@pytest.mark.parametrize("phrase, iso", [
-    ("thursday 10am New York time", "2026-03-12T15:00:00+01:00"),  # read there, given here (Europe/Berlin)
-    ("9:00 in Tokyo", "2026-03-10T01:00:00+01:00"),
-    ("noon sydney time", "2026-03-10T02:00:00+01:00"),
+@pytest.mark.parametrize("phrase, iso, time, zone", [
+    ("thursday 10am New York time", "2026-03-12T10:00:00-04:00", "10:00", "America/New_York"),
+    ("9:00 in Tokyo", "2026-03-10T09:00:00+09:00", "09:00", "Asia/Tokyo"),
+    ("now in tokyo", "2026-03-10T17:00:00+09:00", "17:00", "Asia/Tokyo"),  # 09:00 in Berlin
 ])
-def test_a_time_in_a_places_zone_is_read_there(clock, phrase, iso):
-    assert clock.resolve(ResolveArgs(phrase=phrase)).iso == iso
+def test_a_time_in_a_places_zone_is_read_and_given_there(clock, phrase, iso, time, zone):
+    got = clock.resolve(ResolveArgs(phrase=phrase))
+    assert (got.iso, got.time, got.timezone) == (iso, time, zone)
+
+
+def test_an_event_at_a_places_time_is_stored_at_that_instant(ctx):
+    cal = CalendarApp(ctx)
+    start = ClockApp(ctx).resolve(ResolveArgs(phrase="thursday 10am New York time")).iso
+    cal.add_event(AddEventArgs(title="Call", start=start, duration_minutes=30))
+    assert [e.start for e in cal.list_events(RangeArgs(start="thursday", end="thursday")).events] == [
+        "2026-03-12T15:00:00+01:00"]
 
 
 def test_a_weekday_and_a_date_that_disagree_are_shown_not_settled(clock):
