@@ -92,17 +92,19 @@ def _lifted_state(m: re.Match[str], table: FunctionTable, wanted: set[str], used
         return None
     positional, keywords = parsed
     params = list(fn.params.model_fields)
-    if any(k not in params for k in keywords):
-        return None
+    # Arguments the function does not take are dropped, as extra positional ones are, and noted (the dry
+    # run still runs the call): `clock.shift(when: "now", weeks: 2, timezone: "Europe/Berlin")`.
+    unknown = [f"{k}={v!r}" for k, v in keywords.items() if k not in params]
+    keywords = {k: v for k, v in keywords.items() if k in params}
     args = dict(zip(params, positional, strict=False)) | keywords
     field = m.group(4) or _fitting_field(fn, wanted)
     if field is None or field not in fn.result.model_fields:
         return None
     state_name = fresh_name(fn.verb, used)
     used.add(state_name)
-    dropped = positional[len(params):]
+    dropped = [repr(p) for p in positional[len(params):]] + unknown
     notes.append(f"the call {m.group(0)} became state {state_name!r}"
-                 + (f" (extra arguments dropped: {', '.join(map(repr, dropped))})" if dropped else ""))
+                 + (f" (extra arguments dropped: {', '.join(dropped)})" if dropped else ""))
     return {"name": state_name, "call": name, "args": args}, f"${{{state_name}.result.{field}}}"
 
 

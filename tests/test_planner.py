@@ -659,6 +659,14 @@ def test_a_call_written_inside_a_reference_becomes_a_state_of_its_own(office) ->
     assert states["tell"].args["message"] == "booked for ${resolve_2.result.iso}"
     assert any("extra arguments dropped: 'Europe/Berlin'" in n for n in resolution.trace.attempts[0].tidied)
     assert resolution.trace.dry_run.summary().endswith("all fine")
+    # A keyword the function does not take is dropped the same way.
+    keyword = {"states": [state("remind", "tasks.add", title="Check the numbers",
+                                due='${clock.shift(when: "now", weeks: 2, timezone: "Europe/Berlin")}')]}
+    shifted = planner(office, [keyword]).resolve("remind me in two weeks to check the numbers")
+    assert shifted.workflow.states["shift"].args == {"when": "now", "weeks": 2}
+    assert shifted.trace.attempts[0].tidied == [
+        'the call ${clock.shift(when: "now", weeks: 2, timezone: "Europe/Berlin")} became state \'shift\' (extra '
+        "arguments dropped: timezone='Europe/Berlin')"]
     # A field written after the call is the one taken.
     dated = {"states": [state("remind", "tasks.add", title="Renew the gym pass",
                               due="${clock.resolve('next monday').date}")]}
