@@ -21,7 +21,8 @@ that have one obvious fix:
   lookups that found the choices) stay. An ask for a value ("When is it due?") is left to validation: the
   request may well give the value, or need none;
 - a reference closed with the bracket of its last index instead of a brace (`${find.result.paths[0]]`):
-  closed with a brace;
+  closed with a brace; one that says result twice (`${find.result.result.phone}`): once (no function's
+  result has a field named result);
 - a `"next": "done"` in the middle of a list that leaves the state after it unreachable (nothing else
   leads there): dropped, so the plan runs on in the order written.
 Each fix is described in a note that the trace keeps.
@@ -71,12 +72,18 @@ def tidy_states(states: list[Any], taken: set[str] = frozenset()) -> tuple[list[
 _BRACKET_CLOSED = re.compile(r"(\$\{\s*[A-Za-z_][\w-]*\.result(?:\.[A-Za-z_][\w-]*|\.\d+|\[\d+\])*)\](?![\]}])")
 
 
+_RESULT_TWICE = re.compile(r"(\$\{\s*[A-Za-z_][\w-]*\.result)\.result\b")
+
+
 def _close_brackets(states: list[Any], notes: list[str]) -> list[Any]:
     def fix(value: str) -> str:
         fixed = _BRACKET_CLOSED.sub(r"\1}", value)
         if fixed != value:
             notes.append(f"closed {value!r} with a brace")
-        return fixed
+        once = _RESULT_TWICE.sub(r"\1", fixed)
+        if once != fixed:
+            notes.append(f"{fixed!r} says result once")
+        return once
 
     # Arguments nested too deeply for validation are left to it (map_strings recurses).
     return [{**s, "args": map_strings(s["args"], fix)} if isinstance(s, dict) and isinstance(s.get("args"), dict)

@@ -1027,6 +1027,13 @@ def test_an_index_into_a_result_with_one_list_is_an_index_into_that_list(office)
     assert problems
 
 
+def test_a_reference_that_says_result_twice_says_it_once(office) -> None:
+    plan = {"states": [state("find", "contacts.find", query="Okafor"),
+                       state("tell", "agent.say", message="${find.result.result.phone}")]}
+    workflow, problems = planner(office, []).parse(json.dumps(plan), "what is Ben's phone number?")
+    assert problems == [] and workflow.states["tell"].args["message"] == "${find.result.contacts[0].phone}"
+
+
 def test_a_single_address_where_a_list_goes_is_a_list_of_one(office) -> None:
     plan = {"states": [state("found", "contacts.find", query="Okafor"),
                        state("tell", "mail.send", to="${found.result.contacts[0].email}", subject="Hi", body="Hi")]}
