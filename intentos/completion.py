@@ -31,7 +31,7 @@ from intentos.tidy import TALK_APP
 from intentos.workflow import Workflow
 
 CONTACTS_APP = "contacts"
-TO_ARG = "to"
+TO_ARG, ATTENDEES_ARG = "to", "attendees"
 DRAFT_CALL, SEND_CALL = "mail.draft", "mail.send"
 # A request that opens with sending: "Email Ben that ...", "Please send Anna the slides", "Mail me the list".
 _SEND_REQUEST = re.compile(r"^\s*(?:please\s+)?(?:e-?mail|mail|send)\b", re.IGNORECASE)
@@ -97,24 +97,38 @@ def _insert_after(states: dict[str, dict[str, Any]], after: str,
 
 def address_named(workflow: Workflow, intent: str, grounded: list[Grounded],
                   table: FunctionTable) -> tuple[Workflow, str] | None:
-    """The plan with the one person the request names by first name (a contact found for it) in the `to` of
-    each step that writes to people but names nobody; None when there is no such step, or not one person
-    (several are the ambiguity check's to ask about)."""
-    said = set(words_of(intent))
-    people = [g for g in grounded if g.app == CONTACTS_APP and words_of(g.name) and words_of(g.name)[0] in said]
-    if len(people) != 1:
+    """The plan with the one person the request names (a contact found for it) in the `to` of each step that
+    writes to people but names nobody, and, for a request to meet "with" them, in the attendees of each
+    event made with none; None when there is no such step, or not one person (several are the ambiguity
+    check's to ask about)."""
+    person = _named_person(intent, grounded)
+    if person is None:
         return None
-    person = people[0].name
     data = workflow.to_data()
-    empty = [name for name, st in data["states"].items()
-             if (fn := table.functions.get(st["call"])) is not None and TO_ARG in fn.params.model_fields
-             and fn.effect != Effect.READ and not st["args"].get(TO_ARG)]
-    if not empty:
+    meeting = re.search(rf"\b(?:with|invite)\s+{re.escape(person.split()[0])}\b", intent, re.IGNORECASE)
+    filled = []
+    for name, st in data["states"].items():
+        fn = table.functions.get(st["call"])
+        if fn is None or fn.effect == Effect.READ:
+            continue
+        for arg in (TO_ARG, *((ATTENDEES_ARG,) if meeting else ())):
+            if arg in fn.params.model_fields and not st["args"].get(arg):
+                st["args"][arg] = [person]
+                filled.append(f"{name!r} wrote to nobody: to {person!r}, whom the request names" if arg == TO_ARG
+                              else f"{name!r} invited nobody: {person!r}, whom the request meets")
+    if not filled:
         return None
-    for name in empty:
-        data["states"][name]["args"][TO_ARG] = [person]
-    return (Workflow.model_validate(data),
-            f"{', '.join(map(repr, empty))} wrote to nobody: to {person!r}, whom the request names")
+    return Workflow.model_validate(data), "; ".join(filled)
+
+
+def _named_person(intent: str, grounded: list[Grounded]) -> str | None:
+    """The one contact found for the request whose full name it says, else the one whose first name it says."""
+    said = set(words_of(intent))
+    contacts = [g.name for g in grounded if g.app == CONTACTS_APP and words_of(g.name)]
+    for people in ([c for c in contacts if set(words_of(c)) <= said], [c for c in contacts if words_of(c)[0] in said]):
+        if people:
+            return people[0] if len(people) == 1 else None
+    return None
 
 
 def own_items(workflow: Workflow, grounded: list[Grounded], table: FunctionTable) -> tuple[Workflow, str] | None:

@@ -801,9 +801,16 @@ def test_a_message_to_nobody_when_the_request_names_one_person_goes_to_that_pers
     resolution = planner(office, [nobody]).resolve("Draft a note to Anna about brunch on Sunday at 11")
     assert resolution.trace.repairs == 0 and resolution.workflow.states["d"].args["to"] == ["Anna Berg"]
     assert resolution.trace.attempts[0].tidied == ["'d' wrote to nobody: to 'Anna Berg', whom the request names"]
-    # Two people of that first name: the ambiguity check's to ask, not this one's to pick.
+    # Two people of that first name: the ambiguity check's to ask, not this one's to pick; the full name picks.
     chris = planner(office, [nobody]).resolve("Draft a note to Chris about brunch")
     assert "to" not in chris.workflow.states["d"].args
+    # An event made "with" someone, with no attendees, invites them.
+    call = {"states": [state("e", "calendar.add_event", title="Call", start="2026-03-12 10:00", duration_minutes=30)]}
+    invited = planner(office, [call]).resolve("Set up a 30-minute call with Chris Wong on Thursday at 10am")
+    assert invited.workflow.states["e"].args["attendees"] == ["Chris Wong"]
+    assert invited.trace.attempts[0].tidied == ["'e' invited nobody: 'Chris Wong', whom the request meets"]
+    alone = planner(office, [call]).resolve("Block Thursday at 10am to prepare Ben's review")
+    assert "attendees" not in alone.workflow.states["e"].args
 
 
 def test_a_draft_for_a_request_to_send_is_sent(office) -> None:
