@@ -81,7 +81,7 @@ def misdated(workflow: Workflow, intent: str, named: NamedDays) -> list[Problem]
                 "Put the day in the phrase"))]
         if state.call.split(".", 1)[0] == TALK_APP:
             continue
-        other = _other_day_word(state.args, intent) if state.call.split(".", 1)[0] == CLOCK_APP else None
+        other = _other_day_word(state.args, intent, named) if state.call.split(".", 1)[0] == CLOCK_APP else None
         if other is not None:
             return [Problem(code=MISDATED, state=name, message=(
                 f"{state.call} reads {other[0]!r}, but the request does not say {other[1]!r}: {named.said()}. "
@@ -94,9 +94,10 @@ def misdated(workflow: Workflow, intent: str, named: NamedDays) -> list[Problem]
     return []
 
 
-def _other_day_word(args: dict[str, Any], intent: str) -> tuple[str, str] | None:
-    """A phrase among a clock call's arguments with a day word the request does not have, and that word."""
-    said = {w.lower() for w in _DAY_WORD.findall(intent)}
+def _other_day_word(args: dict[str, Any], intent: str, named: NamedDays) -> tuple[str, str] | None:
+    """A phrase among a clock call's arguments with a day word the request does not have (nor is the weekday of
+    a day it names: "Wednesday" for "tomorrow" on a Tuesday), and that word."""
+    said = {w.lower() for w in _DAY_WORD.findall(intent)} | {f"{d:%A}".lower() for d in named.days}
     for value in args.values():
         if isinstance(value, str) and "${" not in value:
             for word in _DAY_WORD.findall(value):

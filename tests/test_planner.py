@@ -1146,6 +1146,9 @@ def test_a_date_that_is_not_the_day_the_request_names_is_told_once(office) -> No
         "state 'due': clock.shift reads 'this friday', but the request does not say 'friday': \"in two weeks\" is "
         "Tuesday 2026-03-24. Read the day the request names"]
     assert resolution.trace.attempts[1].problems == []  # counting from today
+    weekday = {"states": [state("at", "clock.shift", when="Wednesday", hours=14),
+                          state("add", "tasks.add", title="Check the numbers", due="${at.result.date}")]}
+    assert planner(office, [weekday]).resolve("Remind me tomorrow to check the numbers").trace.repairs == 0
     assert planner(office, [elsewhere]).resolve("Remind me two weeks from Friday to check the numbers"
                                                 ).trace.repairs == 0
 
