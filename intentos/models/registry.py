@@ -151,7 +151,8 @@ BUILTIN: tuple[KnownModel, ...] = (
         parts=22,
         # Recorded runs (2 CPU cores, temperature 0, the planner of 2026-12-05); see the README's model table.
         measured={
-            "paper": {"goal_pass": 0.556, "valid": 1.0, "latency_p50_s": 60.3, "cases": 9,
+            "paper": {"goal_pass": 0.667, "valid": 0.889, "latency_p50_s": 48.4, "cases": 9,
+                      "note": "at 16e8092; its meeting-with-anna failure passes at 3cab337 (one case re-run)",
                       "command": "intentos eval --suite evals/paper.yaml -m llamacpp:qwen2.5-coder-1.5b"},
             "core": {"goal_pass": 0.49, "valid": 0.843, "latency_p50_s": 51.7, "cases": 51,
                      "note": "easy 82%, medium 43%, hard 15%; p90 94 s; the planner of 2026-12-05 at 16e8092",
