@@ -24,6 +24,7 @@ from pathlib import Path
 import pytest
 
 KILLS = 24
+MAX_KILLS = 48  # kill times are random against a wall clock: more kills until 3 landed inside a step
 SOURCE_FILES = 150
 
 WORKFLOW = """\
@@ -123,7 +124,9 @@ def test_sigkill_at_random_moments_then_resume_gives_the_uninterrupted_result(re
     expected, expected_trash, took, base = reference
     rng = random.Random(12)
     inside_steps = 0
-    for attempt in range(KILLS):
+    for attempt in range(MAX_KILLS):
+        if attempt >= KILLS and inside_steps >= 3:
+            break
         sandbox, home = tmp_path / f"sb{attempt}", tmp_path / f"home{attempt}"
         _make_source(sandbox)
         proc = _intentos(home, "run", str(base / "long.yaml"), "--sandbox", str(sandbox), "--yes", "--json")
@@ -161,4 +164,4 @@ def test_sigkill_at_random_moments_then_resume_gives_the_uninterrupted_result(re
         assert _trash_originals(sandbox) == expected_trash, f"kill {attempt}: the trash differs"
         undo = sandbox / ".intentos" / "undo"
         assert not undo.exists() or not any(undo.iterdir()), "an undo log was left behind"
-    assert inside_steps >= 3, f"only {inside_steps} of {KILLS} kills landed inside a step"
+    assert inside_steps >= 3, f"only {inside_steps} of {MAX_KILLS} kills landed inside a step"
