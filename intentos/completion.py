@@ -3,11 +3,11 @@
 Three gaps that Qwen2.5-Coder-1.5B, told of them in words, often left as they were:
 - a plural of the request whose found items the plan acts on only partly (`complete_plurals`);
 - a message to nobody while the request names one person found for it (`address_named`);
-- a draft for a request that says to mail someone, "Email Ben that I'll be late" (`send_asked`);
+- a draft for a request that says to mail someone, "Mail Sofia that the meeting moved" (`send_asked`);
 - an app's own item taken from another app's result, `tasks.update(task="${urgent.result.id}")` with
   `urgent` a clock.resolve, where grounding found exactly one item of that app (`own_items`).
 
-"File the invoices from my Downloads": grounding found three invoice files and the plan moves one. Told
+"Copy the contracts to the shared folder": grounding found three contract files and the plan copies one. Told
 which ones it left out (`intentos.overlooked`), the model added those and dropped the one it had, three
 replies running. Where the plan's acting steps that name found items all make the same call and no step
 loops, that step runs once more for each item left out, the item swapped in, after the last such step.
@@ -25,15 +25,16 @@ from typing import Any
 from intentos.function import Effect
 from intentos.grounding import Grounded, words_of
 from intentos.overlooked import plurals
-from intentos.references import find_references, map_strings
+from intentos.references import find_references, replace_text
 from intentos.table import FunctionTable
 from intentos.tidy import TALK_APP
+from intentos.validation import names_own_item
 from intentos.workflow import Workflow
 
 CONTACTS_APP = "contacts"
 TO_ARG, ATTENDEES_ARG = "to", "attendees"
 DRAFT_CALL, SEND_CALL = "mail.draft", "mail.send"
-# A request that opens with sending: "Email Ben that ...", "Please send Anna the slides", "Mail me the list".
+# A request that opens with sending: "Email Sofia that ...", "Please send Marco the slides", "Mail me the list".
 _SEND_REQUEST = re.compile(r"^\s*(?:please\s+)?(?:e-?mail|mail|send)\b", re.IGNORECASE)
 
 
@@ -57,7 +58,7 @@ def complete_plurals(workflow: Workflow, intent: str, grounded: list[Grounded],
             return None
         template = states[holders[0]]
         item = next(r for r in done if r in json.dumps(template["args"], ensure_ascii=False))
-        states = _insert_after(states, holders[-1], [{**template, "args": _swapped(template["args"], item, other)}
+        states = _insert_after(states, holders[-1], [{**template, "args": replace_text(template["args"], item, other)}
                                                      for other in left])
         notes.append(f"the request says {plural!r}: {holders[0]!r} ({template['call']}) repeated for "
                      f"{', '.join(map(repr, left))}")
@@ -69,10 +70,6 @@ def complete_plurals(workflow: Workflow, intent: str, grounded: list[Grounded],
 def _acts(call: str, table: FunctionTable) -> bool:
     fn = table.functions.get(call)
     return fn is not None and fn.effect != Effect.READ and fn.app != TALK_APP
-
-
-def _swapped(args: dict[str, Any], item: str, other: str) -> dict[str, Any]:
-    return map_strings(args, lambda text: text.replace(item, other))
 
 
 def _insert_after(states: dict[str, dict[str, Any]], after: str,
@@ -141,7 +138,7 @@ def own_items(workflow: Workflow, grounded: list[Grounded], table: FunctionTable
         app = st["call"].split(".", 1)[0]
         fn = table.functions.get(st["call"])
         for arg, value in st["args"].items() if fn is not None else ():
-            if app not in (arg + "s", arg + "es") or not isinstance(value, str):
+            if not names_own_item(app, arg) or not isinstance(value, str):
                 continue
             refs = find_references(value)
             if len(refs) != 1 or refs[0].text != value:

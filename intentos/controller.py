@@ -45,7 +45,7 @@ from intentos.leads import leads
 from intentos.looping import loop_items
 from intentos.misdated import NamedDays
 from intentos.ranking import FunctionRanker, Ranked
-from intentos.references import find_references, map_strings
+from intentos.references import find_references, replace_text
 from intentos.repeats import RepeatWatch
 from intentos.selfcheck import SelfCheck
 from intentos.single import wrap_singles
@@ -108,10 +108,6 @@ def role_text(functions: set[str], grounded: bool = True, chaining: bool = True)
 
 
 ROLE = role_text({about for about, _ in _RULES if about}, grounded=True, chaining=True)
-
-
-def _replaced(value: Any, old: str, new: str) -> Any:
-    return map_strings(value, lambda text: text.replace(old, new))
 
 
 def returns_results(table: FunctionTable) -> bool:
@@ -410,7 +406,7 @@ class Controller:
         the same plan three times)."""
         for old, new in found.item_swaps(workflow)[:MAX_SWAPS]:
             data = workflow.to_data()
-            data["states"] = {name: {**st, "args": _replaced(st["args"], old, new)}
+            data["states"] = {name: {**st, "args": replace_text(st["args"], old, new)}
                               for name, st in data["states"].items()}
             candidate = Workflow.model_validate(data)
             if validate(candidate, self.table):

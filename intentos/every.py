@@ -1,7 +1,7 @@
 """A request for every thing of a kind, planned for the first one: the loop it asked for.
 
-"Move every PDF from my Downloads into Documents/Invoices": Qwen2.5-Coder-1.5B found the PDFs and moved
-`${found.result.paths[0]}`; "delete all the Deals Weekly newsletters" listed them with `limit: 1` and
+Asked to move every file of a kind into a folder, Qwen2.5-Coder-1.5B found the files and moved
+`${found.result.paths[0]}`; asked to delete all the mails of a sender, it listed them with `limit: 1` and
 deleted `messages[0]`. When the request says every, all or each, an acting step that takes item 0 of one
 lookup's list (and no other item of it), with no loop of its own, gets the loop: `for_each` over that list
 and `${item}` for the item; the lookup loses a limit of 1. A list argument holding just that item
@@ -17,7 +17,7 @@ from typing import Any
 
 from intentos.function import Effect
 from intentos.looping import result_lists
-from intentos.references import map_strings
+from intentos.references import replace_text
 from intentos.table import FunctionTable
 from intentos.tidy import TALK_APP
 
@@ -50,7 +50,8 @@ def loop_every(states: list[Any], intent: str, table: FunctionTable,
                          "every one")
             state = {**state, "args": args}
         else:
-            state = {**state, "args": _itemized(args, f"${{{src}.result.{field}[0]"), "for_each": whole}
+            # The first item, any field after it kept (`${found.result.paths[0]` → `${item`).
+            state = {**state, "args": replace_text(args, f"${{{src}.result.{field}[0]", "${item"), "for_each": whole}
             notes.append(f"state {state.get('name')!r} runs for each of {whole}, not its first item: the request "
                          "says every one")
         unlimited.add(src)
@@ -61,11 +62,6 @@ def loop_every(states: list[Any], intent: str, table: FunctionTable,
             out[i] = {**state, "args": {k: v for k, v in state["args"].items() if k != LIMIT_ARG}}
             notes.append(f"state {state['name']!r} lost its limit of 1: every one is wanted")
     return out, notes
-
-
-def _itemized(args: dict[str, Any], first: str) -> dict[str, Any]:
-    """`args` with the list's first item (`${found.result.paths[0]`, any field after it kept) as the loop's item."""
-    return map_strings(args, lambda text: text.replace(first, "${item"))
 
 
 def _first_of(state: Any, calls: dict[str, str], table: FunctionTable) -> tuple[str, str] | None:

@@ -152,6 +152,11 @@ def map_strings(value: Any, fn: Callable[[str], str]) -> Any:
     return value
 
 
+def replace_text(value: Any, old: str, new: str) -> Any:
+    """`value` with `old` replaced by `new` in every string inside it."""
+    return map_strings(value, lambda text: text.replace(old, new))
+
+
 def substitute(value: Any, results: dict[str, Any] | None, item: Any = _NO_ITEM) -> Any:
     """Replace every reference in an argument value by what it points at.
 

@@ -484,11 +484,16 @@ def _check_reference(workflow: Workflow, schemas: _Schemas, name: str, where: st
     return []
 
 
+def names_own_item(app: str, arg: str) -> bool:
+    """Whether an argument names its own app's item: "task" of the tasks app, "note" of notes."""
+    return app in (arg + "s", arg + "es")
+
+
 def _own_item_hint(table: FunctionTable, source: str, call: str, where: str) -> str:
     """For an argument naming its own app's item ("task" of tasks.update) taken from another app's result
-    (clock.resolve("urgent") for "make the urgent task high priority"): where such items come from."""
+    (a clock.resolve result for a request to change a task): where such items come from."""
     app, field = call.split(".", 1)[0], where.rsplit(".", 1)[-1]
-    if source.split(".", 1)[0] == app or app not in (field + "s", field + "es"):
+    if source.split(".", 1)[0] == app or not names_own_item(app, field):
         return ""
     lookups = [fn.name for fn in table if fn.app == app and fn.effect == Effect.READ and result_lists(fn)]
     if not lookups:
