@@ -8,8 +8,8 @@ arguments of a call outside the agent's own that is none of those days and is no
 a repair problem, once a stage (`SelfCheck`): a repair that writes it again stands, since a plan may need
 another day ("the day after", an end date). So is a clock.resolve phrase that names no day ("10am", which
 is today) for such a request: repairing an ambiguous "next tuesday 10", the 1.5B model wrote "10am" and
-booked the meeting for today. And so is a clock phrase with a day word the request lacks: "remind me in two
-weeks" became clock.shift(when="this friday", weeks=2). A request that names no day is left alone: its dates
+booked the meeting for today. And so is a clock phrase with a day word the request lacks: "in ten days"
+became clock.shift(when="this friday", days=10). A request that names no day is left alone: its dates
 may come from anywhere.
 """
 
@@ -33,7 +33,7 @@ _LONGER = re.compile(r"\b(?:weeks?|months?|years?)\b", re.IGNORECASE)  # "next m
 _DATE = re.compile(r"\b(\d{4})-(\d{2})-(\d{2})\b")
 CLOCK_APP = "clock"
 # Words that name a day other than today by themselves: a clock phrase with one the request lacks counts from
-# another day ("in two weeks" read as clock.shift(when="this friday", weeks=2)). Today is where counting starts.
+# another day ("in ten days" read as clock.shift(when="this friday", days=10)). Today is where counting starts.
 _DAY_WORD = re.compile(r"\b(?:tomorrow|yesterday|monday|tuesday|wednesday|thursday|friday|"
                        r"saturday|sunday)\b", re.IGNORECASE)
 

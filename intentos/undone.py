@@ -45,7 +45,7 @@ def undone(workflow: Workflow, intent: str, table: FunctionTable) -> list[Proble
 
 def _unanswered(workflow: Workflow, table: FunctionTable) -> list[Problem]:
     """A question whose plan looks the answer up and tells it no one: every step reads, none says anything
-    ("what's my mum's phone number?" → contacts.find, and the number stays in the journal). Only where the
+    ("what is Sofia's phone number?" → contacts.find, and the number stays in the journal). Only where the
     lookup returns something to tell and agent.say is there to tell it (plain function calling answers
     with the call itself)."""
     if SAY_CALL not in table:

@@ -15,7 +15,7 @@ Sunday 09:00, even if that day has 23 hours), while hours and minutes are elapse
     <day> [at] <time> | <time> [on] <day> times: 15:00, 3pm, 3:30 pm, noon, midnight, morning, afternoon, evening
     anything python-dateutil reads without guessing: 2026-04-01, 2026-04-01 14:00, April 3 2pm, 2026-04-01T14:00+02:00
     <any of these> <place> time | <any of these> in <place>
-                                          read and given in that place's zone: "thursday 10am new york time"
+                                          read and given in that place's zone: "monday 9am chicago time"
 """
 
 from __future__ import annotations
@@ -122,7 +122,7 @@ def parse_when(text: str | datetime | date, tz: ZoneInfo, now: datetime) -> When
         raise AppError("no date or time given")
     phrase = _DEADLINE.sub("", phrase)  # "by friday 20 march": the day is the day
     if (there := _in_zone(phrase)) is not None:
-        # "thursday 10am new york time", "now in tokyo": read, and given, in that zone (the same instant
+        # "monday 9am chicago time", "now in sydney": read, and given, in that zone (the same instant
         # for whoever stores it; the wall time there for whoever shows it).
         return parse_when(there[0], there[1], now)
     now = now.astimezone(tz)
@@ -150,7 +150,7 @@ def _weekday_date(weekday: str, rest: str, original: str, tz: ZoneInfo, now: dat
 
 
 def _in_zone(phrase: str) -> tuple[str, ZoneInfo] | None:
-    """A phrase ending in a place's time ("10am new york time", "9:00 in tokyo"), as the rest of the phrase
+    """A phrase ending in a place's time ("9am chicago time", "9:00 in sydney"), as the rest of the phrase
     and that place's zone; None for any other phrase, or one that is only a place."""
     places = zone_places()
     words = phrase.split()
@@ -263,7 +263,7 @@ def _absolute(phrase: str, original: str, tz: ZoneInfo, now: datetime) -> When:
         second = dateparser.parse(phrase, default=midnight.replace(hour=1))
     except (ValueError, OverflowError):
         place = zone_places().get(phrase.strip().lower().removeprefix("in ").removesuffix(" time"))
-        if place is not None:  # "tokyo" for "what time is it in Tokyo": the model put the place where the time goes
+        if place is not None:  # "sydney" for "the time in Sydney": the model put the place where the time goes
             raise AppError(
                 f"{original!r} is a place (the time zone {place}), not a date or time: resolve the time itself "
                 f"('now', 'tomorrow 3pm') and show it there with clock.convert(timezone={place!r})") from None

@@ -39,7 +39,7 @@ from intentos.function import Effect, function
 from intentos.grounding import Grounded, GroundingQuery
 
 NOTES_DIR = "Notes"
-# "all my notes", "back up my notes"; not "any of my notes" (which asks about some of them)
+# "all my notes", "copy my notes"; not "any of my notes" (which asks about some of them)
 _ALL_NOTES = re.compile(r"(?<!\bof\s)\b(?:all|every|my)\s+(?:(?:of\s+)?my\s+)?notes\b", re.IGNORECASE)
 _ALL_NOTES_SCORE = 3.0  # as a note whose title has the request's word
 SNIPPET_CHARS = 160
@@ -264,9 +264,9 @@ class NotesApp(App):
                 offers.append(Grounded(f'note "{note.title}"{tags}: {note.body}', score, self.name, name=note.title,
                                        aka=tuple(note.tags)))
         if notes and _ALL_NOTES.search(query.intent):
-            # The notes as a whole ("back up all my notes into a zip"): where they lie as files, which the files
+            # The notes as a whole ("copy all my notes to a folder"): where they lie as files, which the files
             # app does not offer (its own folder is the notes app's). Told only "nearby: Notes", the 1.5B model
-            # zipped "Documents/notes" three times.
+            # packed "Documents/notes" three times.
             names = ", ".join(PurePosixPath(n.path).name for n in notes)
             offers.append(Grounded(f"folder {NOTES_DIR}/ holds every note, one file each: {names}", _ALL_NOTES_SCORE,
                                    self.name))
