@@ -1,10 +1,11 @@
 """Time to a validated workflow, and what BM25 ranking of the Function Table does to it.
 
-    .venv/bin/python benchmarks/bench_controller.py [--model SPEC] [--top-k 12] [--n-ctx 8192]
+    .venv/bin/python benchmarks/bench_controller.py [--model SPEC] [--top-k 12] [--n-ctx 12288]
 
 Ten everyday intents on the office fixture (workflows/fixtures/office.yaml), each resolved
-twice: once with the whole Function Table in the prompt and the schema, once with the
-BM25 top-k (plus the agent's own functions and the examples' functions). For each setting
+twice: once with the whole Function Table in the prompt and the schema (the default: its text
+is the same for every intent, so it stays in the prompt cache), once with the retrieved apps
+(`whole_table=False`; plus the agent's own functions and the examples' functions). For each setting
 it prints how many intents got a valid workflow, how many of those ran to `done` in a
 fresh sandbox, the repairs, the prompt tokens, and the median/max time to a validated
 workflow (grammar compilation included). Also printed: how often the functions a
@@ -56,7 +57,7 @@ def run_setting(backend_spec: str | None, n_ctx: int, top_k: int) -> dict[str, o
                                timezone=fixture.timezone, user=fixture.user)
             table = FunctionTable.discover()
             fixture.apply(ctx, table)
-            controller = Controller(backend, table, ctx, ControllerSettings(top_k=top_k))
+            controller = Controller(backend, table, ctx, ControllerSettings(top_k=top_k, whole_table=top_k >= 1000))
             start = time.perf_counter()
             try:
                 resolution = controller.resolve(intent)
@@ -91,7 +92,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default=None, help="model spec (default: the configured one)")
     parser.add_argument("--top-k", type=int, default=12)
-    parser.add_argument("--n-ctx", type=int, default=8192, help="room for the whole table in the prompt")
+    parser.add_argument("--n-ctx", type=int, default=12288, help="room for the whole table in the prompt")
     parser.add_argument("--rows", action="store_true", help="print every intent's row too")
     args = parser.parse_args()
     for top_k in (1000, args.top_k):

@@ -1,14 +1,14 @@
 """A plan that picks one of several things the request could mean.
 
-"Send Chris a quick mail" with two contacts called Chris: grounding shows both, and a 1.5B model writes
-`"to": ["Chris Meyer"]`, so the apps never see a name that fits two (they would say so) and the mail goes to
-whoever came first. For the things plans name by a name or title (contacts, notes, open tasks: `Grounded.name`),
-the request's words are matched against each one's name and what else it goes by (tags, organization); when
-two or more of one app match best and equally, and an acting step names exactly one of them, that is a repair
-problem, once a stage: unless the request says which, the plan is one agent.ask state asking. A request for
-many ("every", "all", "both") means them all, and a plan that already asks is left alone. When no valid plan
-comes of the repairs, the planner asks the question itself (`Tie.question`): Qwen2.5-Coder-1.5B, told that
-"Chris" fits two contacts, wrote plans that looped between a mail lookup and a contact instead of asking.
+"Ask Chris if Thursday suits" with two contacts called Chris: grounding shows both, and a 1.5B model writes `"to":
+["Chris Meyer"]`, so the apps never see a name that fits two (they would say so) and the mail goes to whoever came
+first. For the things plans name by a name or title (contacts, notes, open tasks: `Grounded.name`), the request's
+words are matched against each one's name and what else it goes by (tags, organization); when two or more of one
+app match best and equally, and an acting step names one of them (or several: the 1.5B model also mailed both
+Chrises), that is a repair problem, once a stage: unless the request says which, the plan is one agent.ask state
+asking. A request for many ("every", "all", "both") means them all, and a plan that already asks is left alone.
+When no valid plan comes of the repairs, the planner asks the question itself (`Tie.question`): Qwen2.5-Coder-1.5B,
+told that "Chris" fits two contacts, wrote plans that looped between a mail lookup and a contact instead of asking.
 """
 
 from __future__ import annotations
@@ -34,18 +34,19 @@ def _alike(mine: str, theirs: str) -> bool:
 
 @dataclass(frozen=True)
 class Tie:
-    """Things of one app that fit the request best and equally, and the one the plan picked."""
+    """Things of one app that fit the request best and equally, and those the plan picked (one, or several
+    for a request that names one)."""
 
     app: str
     tied: list[Grounded]
-    picked: Grounded
+    picked: list[Grounded]
 
     def problem(self) -> Problem:
         names = ", ".join(repr(g.name) for g in self.tied)
+        picks = " and ".join(repr(g.name) for g in self.picked)
         return Problem(code=AMBIGUOUS, message=(
-            f"the request fits {len(self.tied)} {self.app} equally ({names}) and the plan picks "
-            f"{self.picked.name!r}; unless the request says which one, make the plan one agent.ask state asking "
-            "which"))
+            f"the request fits {len(self.tied)} {self.app} equally ({names}) and the plan picks {picks}; unless "
+            "the request says which one, make the plan one agent.ask state asking which"))
 
     def question(self) -> str:
         """The question that settles it: "Which do you mean: 'Chris Meyer' or 'Chris Wong'?"."""
@@ -77,6 +78,7 @@ def ambiguous(workflow: Workflow, intent: str, grounded: list[Grounded], table: 
         best = max(n for n, _ in scored)
         tied = [g for n, g in scored if n == best]
         picked = [g for g in tied if g.name.casefold() in acting]
-        if len(tied) >= 2 and len(picked) == 1:
-            ties.append(Tie(app, tied, picked[0]))
+        # Picking them all for a request that names one ("mail Chris": both Chrises) is a guess as well.
+        if len(tied) >= 2 and picked:
+            ties.append(Tie(app, tied, picked))
     return ties

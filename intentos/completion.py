@@ -1,11 +1,14 @@
 """Completing a plan the way a told repair would, where what is missing is clear from the request.
 
-Three gaps that Qwen2.5-Coder-1.5B, told of them in words, often left as they were:
+Gaps that Qwen2.5-Coder-1.5B, told of them in words, often left as they were:
 - a plural of the request whose found items the plan acts on only partly (`complete_plurals`);
-- a message to nobody while the request names one person found for it (`address_named`);
+- a message to nobody, or to a state the plan lacks (`${LauraKim.result.email}`), while the request names
+  one person found for it (`address_named`);
 - a draft for a request that says to mail someone, "Mail Sofia that the meeting moved" (`send_asked`);
 - an app's own item taken from another app's result, `tasks.update(task="${urgent.result.id}")` with
-  `urgent` a clock.resolve, where grounding found exactly one item of that app (`own_items`).
+  `urgent` a clock.resolve, where grounding found exactly one item of that app (`own_items`);
+- a time taken from a clock.resolve state the plan never wrote (`"due": "${later.result.date}"`), for a
+  request that names one day (`resolve_named_day`).
 
 "Copy the contracts to the shared folder": grounding found three contract files and the plan copies one. Told
 which ones it left out (`intentos.overlooked`), the model added those and dropped the one it had, three
@@ -109,13 +112,63 @@ def address_named(workflow: Workflow, intent: str, grounded: list[Grounded],
         if fn is None or fn.effect == Effect.READ:
             continue
         for arg in (TO_ARG, *((ATTENDEES_ARG,) if meeting else ())):
-            if arg in fn.params.model_fields and not st["args"].get(arg):
-                st["args"][arg] = [person]
+            if arg not in fn.params.model_fields:
+                continue
+            value = st["args"].get(arg)
+            if not value:
                 filled.append(f"{name!r} wrote to nobody: to {person!r}, whom the request names" if arg == TO_ARG
                               else f"{name!r} invited nobody: {person!r}, whom the request meets")
+            elif _dangling(value, data["states"]):
+                filled.append(f"{name!r} wrote to {value!r}, from no state of the plan: to {person!r}, whom the "
+                              "request names")
+            else:
+                continue
+            st["args"][arg] = [person]
     if not filled:
         return None
     return Workflow.model_validate(data), "; ".join(filled)
+
+
+def _dangling(value: Any, states: dict[str, Any]) -> bool:
+    """Whether every text in `value` is just a reference to a state the plan lacks (`${LauraKim.result.email}`)."""
+    texts = value if isinstance(value, list) else [value]
+    refs = [find_references(t) for t in texts if isinstance(t, str)]
+    return len(refs) == len(texts) and all(len(r) == 1 and r[0].text == t and r[0].state not in states
+                                           for r, t in zip(refs, texts, strict=True))
+
+
+RESOLVE_CALL = "clock.resolve"
+CLOCK_APP = "clock"
+_DAY_LINE = re.compile(r'^"(?P<phrase>[^"]+)" is (?:Mon|Tues|Wednes|Thurs|Fri|Satur|Sun)day \d{4}-\d{2}-\d{2}$')
+_TIME_AFTER = re.compile(r"\s+(?:at\s+)?\d{1,2}(?::\d{2})?\s*(?:[ap]\.?m\.?)?(?![\w:])", re.IGNORECASE)
+
+
+def resolve_named_day(workflow: Workflow, intent: str, grounded: list[Grounded],
+                      table: FunctionTable) -> tuple[Workflow, str] | None:
+    """The plan with the clock.resolve state it refers to and never wrote (`"due": "${later.result.date}"`)
+    added first, for the one day the request names ("in two weeks", with the time of day it gives: "next
+    Tuesday at 10"); None when the plan lacks no such state, or the request names no day or several."""
+    if RESOLVE_CALL not in table:
+        return None
+    days = [m.group("phrase") for g in grounded if g.app == CLOCK_APP and (m := _DAY_LINE.match(g.line))]
+    if len(days) != 1:
+        return None
+    data = workflow.to_data()
+    states = data["states"]
+    fields = set(table.get(RESOLVE_CALL).result.model_json_schema().get("properties", {}))
+    missing = list(dict.fromkeys(r.state for st in states.values() for r in find_references(st["args"])
+                                 if r.state not in states and r.path and r.path[0] in fields))
+    if not missing:
+        return None
+    at = re.search(re.escape(days[0]), intent, re.IGNORECASE)
+    after = _TIME_AFTER.match(intent, at.end()) if at else None
+    phrase = days[0] + (after.group(0) if after else "")
+    added = {name: {"call": RESOLVE_CALL, "args": {"phrase": phrase}, "next": following, "on_failure": "failed"}
+             for name, following in zip(missing, [*missing[1:], data["start"]], strict=True)}
+    data = {**data, "start": missing[0], "states": {**added, **states}}
+    return (Workflow.model_validate(data),
+            f"{', '.join(map(repr, missing))} used as the time the request names and never written: "
+            f"clock.resolve({phrase!r}) added first")
 
 
 def _named_person(intent: str, grounded: list[Grounded]) -> str | None:
@@ -128,7 +181,8 @@ def _named_person(intent: str, grounded: list[Grounded]) -> str | None:
     return None
 
 
-def own_items(workflow: Workflow, grounded: list[Grounded], table: FunctionTable) -> tuple[Workflow, str] | None:
+def own_items(workflow: Workflow, intent: str, grounded: list[Grounded],
+              table: FunctionTable) -> tuple[Workflow, str] | None:
     """The plan with an app's own item ("task" of tasks.update) that it took from another app's result, or from
     a state the plan lacks, replaced by the one item of that app grounding found for the request; None when
     there is none, or not one."""
@@ -158,6 +212,20 @@ def own_items(workflow: Workflow, grounded: list[Grounded], table: FunctionTable
         return None
     _drop_unused_reads(data, sources, table)
     return Workflow.model_validate(data), "; ".join(notes)
+
+
+def drop_failed_lookups(workflow: Workflow, failed: list[str], table: FunctionTable) -> tuple[Workflow, str] | None:
+    """The plan without those of the `failed` states (its dry run's) that are lookups no state uses: a look
+    before adding ("contacts.get('Laura Kim')" ahead of contacts.add for her) that only stops the plan when
+    it finds nothing; None when there is none. The caller keeps it only if the rest then runs clean."""
+    data = workflow.to_data()
+    before = list(data["states"])
+    _drop_unused_reads(data, set(failed), table)
+    dropped = [n for n in before if n not in data["states"]]
+    if not dropped:
+        return None
+    return (Workflow.model_validate(data),
+            f"dropped {', '.join(map(repr, dropped))}: a lookup that failed in the dry run and that no step uses")
 
 
 def _drop_unused_reads(data: dict[str, Any], sources: set[str], table: FunctionTable) -> None:

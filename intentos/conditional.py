@@ -1,7 +1,7 @@
 """A request whose steps depend on a condition, planned as if the condition were known.
 
-"Send my CV to Laura; if you can't find it, just tell me" or "add it to todo.txt, and start the file if it
-doesn't exist": what should run depends on data the planner has not seen. Small models plan the happy path
+"Mail Ines my passport scan, and if it is not there let me know" or "put it on groceries.txt, creating
+the file when it is missing": what should run depends on data the planner has not seen. Small models plan the happy path
 (attach a path they guess, append to a file that is not there). When the request states a condition ("if",
 "unless", "otherwise", "in case") and the plan neither tests one (`agent.check`, an `on_failure` branch) nor
 looks first (`agent.observe`), it is a repair problem, once, in the first stage (`SelfCheck`): the model is

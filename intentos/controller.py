@@ -32,7 +32,14 @@ from pydantic import BaseModel, Field, ValidationError
 from intentos.app import Context
 from intentos.asking import ECHO, Echo, action_words, implied_verbs, verb_share
 from intentos.backends.base import Backend, GenerateOptions, Message
-from intentos.completion import address_named, complete_plurals, own_items, send_asked
+from intentos.completion import (
+    address_named,
+    complete_plurals,
+    drop_failed_lookups,
+    own_items,
+    resolve_named_day,
+    send_asked,
+)
 from intentos.conditional import condition
 from intentos.dryrun import DryRun, dry_run
 from intentos.errors import IntentosError
@@ -137,8 +144,14 @@ def as_data(text: str, limit: int = MAX_DATA_CHARS) -> str:
 
 class ControllerSettings(BaseModel):
     max_attempts: int = Field(3, ge=1, le=10, description="model calls per stage, the first included")
-    top_k: int = Field(12, ge=1, description="functions shown when the table is larger than this")
+    top_k: int = Field(12, ge=1, description="functions retrieved when the table is larger than this")
+    # The whole table's text is the same for every intent, so its state stays in the prompt cache and only the
+    # examples, what was found and the request are read per intent; retrieval still picks the examples.
+    whole_table: bool = Field(True, description="show the whole table when the prompt fits the context window")
     examples: int = Field(3, ge=0, description="worked examples in the prompt")
+    # An example's found lines are read for every intent it is shown with (they are not in the cached prefix);
+    # the best few show how a found thing becomes an argument and that not everything found is used.
+    example_found: int = Field(4, ge=0, description="found lines shown with each example, the best first")
     max_tokens: int = 768
     temperature: float = 0.0
     # At temperature 0 a repair turn often gets the same answer back; a little randomness lets it move.
@@ -273,12 +286,16 @@ class Controller:
             # says what is missing. Shown agent.ask, Qwen2.5-Coder-1.5B asked back in 16 of its 30 failures on
             # 100 BFCL simple_python cases (seed 0); 9 of 14 of those cases passed without it.
             shown = shown.subset([n for n in shown.functions if n != ASK_CALL])
-        # Examples the shown table can run come first: they use the functions the model is looking at.
+        # Examples the retrieved functions can run come first: they use the functions the intent is about.
         examples = self.pick_examples(intent, within=set(shown.functions), grounded=grounded)
         missing = [c for e in examples for c in sorted(e.calls) if c not in shown]
         if missing:
             shown = self.table.subset(dict.fromkeys([*shown.functions, *missing]))
         state = self.app_state()  # read once: fitting the prompt builds it several times
+        if self.settings.whole_table and len(shown) < len(self.table):
+            whole = self.whole_table(shown)
+            if self.fits_budget(intent, whole, examples, grounded, state):
+                shown = whole
         shown, examples, grounded = self.fit(intent, shown, examples, grounded, ranking, state)
         trace = Trace(intent=intent, model=self.backend.spec, backend=self.describe_backend(),
                       shown=[fn.name for fn in shown], ranking=[(r.name, r.score) for r in ranking],
@@ -314,10 +331,11 @@ class Controller:
                 workflow, problems, states, tidied = self.parse_stage(
                     watch.kept(gen.text), intent, prefix, {n for st in trace.stages for n in st.failed})
                 written = json.dumps(states, sort_keys=True, default=str)  # to see a reply written again
-                if workflow is not None and problems and (owned := own_items(workflow, grounded, self.table)):
-                    workflow = owned[0]
-                    tidied.append(owned[1])
-                    problems = validate(workflow, self.table)
+                for fix in (own_items, address_named, resolve_named_day):  # taken from where no plan could
+                    if workflow is not None and problems and (fixed := fix(workflow, intent, grounded, self.table)):
+                        workflow = fixed[0]
+                        tidied.append(fixed[1])
+                        problems = validate(workflow, self.table)
                 if workflow is not None and not problems and _observe_index(states) is None:
                     for complete in (complete_plurals, address_named, send_asked):
                         completed = complete(workflow, intent, grounded, self.table)
@@ -360,6 +378,10 @@ class Controller:
                         found = self.check_by_running(workflow)
                         problems = [Problem(code="dry_run", message=p) for p in found.problems(
                             workflow, leads(workflow, found, grounded))] if found else []
+                        if problems and (lean := self._without_failed_lookups(workflow, found)) is not None:
+                            workflow, found, note = lean
+                            record.tidied.append(note)
+                            problems = []
                         trace.dry_run = found
                         if problems:
                             checks.dry_failure = problems[0].message
@@ -398,6 +420,18 @@ class Controller:
         finally:
             trace.wall_s = time.perf_counter() - started
         raise ResolutionFailed(trace)
+
+    def _without_failed_lookups(self, workflow: Workflow, found: DryRun) -> tuple[Workflow, DryRun, str] | None:
+        """The plan without the lookups that failed its dry run and that no step uses, when the rest then runs
+        clean (told that its contacts.get found no one, the 1.5B model kept it ahead of the contacts.add that
+        makes the contact, three replies running)."""
+        lean = drop_failed_lookups(workflow, [s.state for s in found.steps if s.failed], self.table)
+        if lean is None or validate(lean[0], self.table):
+            return None
+        dry = self.check_by_running(lean[0])
+        if dry is None or dry.problems(lean[0]):
+            return None
+        return lean[0], dry, lean[1]
 
     def _swap_items(self, workflow: Workflow, found: DryRun) -> tuple[Workflow, DryRun, str] | None:
         """A plan written again just as its dry run failed, where the failing step took one item of a list: the
@@ -479,6 +513,11 @@ class Controller:
         keep = [n for n in [*selection.names, *also] if n in self.table]
         return self.table.subset(dict.fromkeys(keep)), selection.ranking
 
+    def whole_table(self, retrieved: FunctionTable) -> FunctionTable:
+        """The whole table as the model sees it: what retrieval would have left out of a table of plain
+        function calls (agent.ask, see resolve) stays out."""
+        return self.table.subset([n for n in self.table.functions if n in retrieved or n != ASK_CALL])
+
     def describe_backend(self) -> dict[str, Any]:
         if self._described is None:
             self._described = self.backend.describe()
@@ -493,6 +532,16 @@ class Controller:
         room = n_ctx - self.settings.max_tokens - REPAIR_ROOM_TOKENS
         return max(0, int(room * CHARS_PER_TOKEN))
 
+    def prompt_chars(self, intent: str, shown: FunctionTable, examples: list[Example], grounded: list[Grounded],
+                     state: list[str] | None = None) -> int:
+        return sum(len(m.content) for m in self.messages(intent, shown, examples, grounded, state))
+
+    def fits_budget(self, intent: str, shown: FunctionTable, examples: list[Example], grounded: list[Grounded],
+                    state: list[str] | None = None) -> bool:
+        """Whether this prompt leaves room for a repair turn and the reply in the model's context window."""
+        budget = self.prompt_budget()
+        return budget is None or self.prompt_chars(intent, shown, examples, grounded, state) <= budget
+
     def fit(self, intent: str, shown: FunctionTable, examples: list[Example], grounded: list[Grounded],
             ranking: list[Ranked], state: list[str] | None = None) -> tuple[FunctionTable, list[Example],
                                                                               list[Grounded]]:
@@ -503,7 +552,7 @@ class Controller:
             return shown, examples, grounded
 
         def size() -> int:
-            return sum(len(m.content) for m in self.messages(intent, shown, examples, grounded, state))
+            return self.prompt_chars(intent, shown, examples, grounded, state)
 
         while size() > budget and examples:
             examples = examples[1:]  # the closest example is last
@@ -610,7 +659,8 @@ class Controller:
             system += f"\n\nContext:\n{context}"
         messages: list[Message] = [StaticPrefixMessage(role="system", content=system, static_chars=len(static))]
         for example in examples:
-            shown_found = example.found if self.settings.found_with_request and grounded_mode else []
+            shown_found = example.found[: self.settings.example_found] \
+                if self.settings.found_with_request and grounded_mode else []
             messages.append(Message(role="user", content=request_text(example.intent, shown_found)))
             shown_plan = {**example.workflow, "states": in_writing_order(example.workflow["states"])}
             messages.append(Message(role="assistant", content=json.dumps(shown_plan, ensure_ascii=False)))

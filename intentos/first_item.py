@@ -7,7 +7,9 @@ item's (`${found.result.contacts[0].email}`), which is what a plan that looked o
 the dry run then says so if the list is empty. In the same way an index into the whole result
 (`${find.result[0].uid}`, as if `calendar.find` returned a list) is an index into its one list
 (`${find.result.events[0].uid}`) when the result has exactly one list, or one list whose items have
-the field named after the index. Anything else is left for validation.
+the field named after the index. A field written in the other number is the one the result has
+(`${zip.result.paths[0]}` of `{path, ...}` is `${zip.result.path}`; `${find.result.path}` of
+`{paths, count}` is `${find.result.paths[0]}`). Anything else is left for validation.
 """
 
 from __future__ import annotations
@@ -53,9 +55,16 @@ def _rewrite(args: dict[str, Any], calls: dict[str, str], table: FunctionTable, 
             fixed = ref.text.replace(f".result{index}", f".result.{listing}[{ref.path[0]}]", 1)
         else:
             listing = _only_list_with(table, call, ref.path[0])
-            if listing is None:
+            path = _other_number(table, call, ref.path)
+            if listing is not None:
+                fixed = ref.text.replace(f".result.{ref.path[0]}", f".result.{listing}[0].{ref.path[0]}", 1)
+            elif path is not None:
+                fixed = _written(ref.state, path)
+                changed = map_strings(changed, lambda text, old=ref.text, new=fixed: text.replace(old, new))
+                notes.append(f"{ref.text} became {fixed} ({call} gives {path[0]!r}, not {ref.path[0]!r})")
                 continue
-            fixed = ref.text.replace(f".result.{ref.path[0]}", f".result.{listing}[0].{ref.path[0]}", 1)
+            else:
+                continue
         changed = map_strings(changed, lambda text, old=ref.text, new=fixed: text.replace(old, new))
         notes.append(f"{ref.text} became {fixed} ({call} gives a list of {listing})")
     return changed
@@ -73,3 +82,22 @@ def _only_list(table: FunctionTable, call: str, field: str | None) -> str | None
     lists = result_lists(table.get(call))
     fits = [name for name, items in lists.items() if field is None or field in items.get("properties", {})]
     return fits[0] if len(fits) == 1 else None
+
+
+def _other_number(table: FunctionTable, call: str, path: tuple[str | int, ...]) -> tuple[str | int, ...] | None:
+    """The path with its field in the number the result has: `paths[0]` of a result with one `path` is
+    `path`, `path` of a result with a list `paths` is `paths[0]`; None when that is not the one fix."""
+    fields = table.get(call).result.model_json_schema().get("properties", {})
+    name, rest = path[0], path[1:]
+    if name in fields or not isinstance(name, str):
+        return None
+    single, plural = name[:-1], f"{name}s"
+    if name.endswith("s") and fields.get(single, {}).get("type") not in (None, "array"):
+        return (single, *(rest[1:] if rest and isinstance(rest[0], int) else rest))
+    if fields.get(plural, {}).get("type") == "array" and not (rest and isinstance(rest[0], int)):
+        return (plural, 0, *rest)
+    return None
+
+
+def _written(state: str, path: tuple[str | int, ...]) -> str:
+    return "${" + state + ".result" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in path) + "}"

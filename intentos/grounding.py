@@ -1,7 +1,7 @@
 """Grounding: the entities an intent is likely about, found in the apps' data before planning.
 
-A small model cannot plan "send my car title to my insurance company" without knowing that
-a contact is tagged insurance and a file is called car-title.pdf; it asks or invents a name
+A small model cannot plan "send my boat licence to the harbour office" without knowing that
+a contact is tagged harbour and a file is called boat-licence.pdf; it asks or invents a name
 instead. Each app offers the entities that match an intent through one hook,
 `App.ground(query) -> list[Grounded]`, so a plugin app grounds the same way as a built-in.
 The planner gathers what every app offers, keeps the best within a budget of lines and
@@ -75,8 +75,9 @@ def one_or_more(a: str, b: str) -> bool:
 
 
 def same_word(a: str, b: str) -> bool:
-    """Two lower-cased words that are the same, or share their first five letters (insurer, insurance)."""
-    if a == b:
+    """Two lower-cased words that are the same, a plural "s" aside (list, lists), or share their first five
+    letters (insurer, insurance)."""
+    if one_or_more(a, b):
         return True
     return len(a) >= 5 and len(b) >= 5 and a[:5] == b[:5]
 

@@ -1,12 +1,12 @@
 """Entities the request names that a plan leaves out.
 
-Grounding shows the model what the request is about; a small model still often plans around it. Asked to "send
-my car title to my insurance company", with `file Documents/car-title.pdf` found for the request,
-Qwen2.5-Coder-1.5B wrote a mail to the insurer that says "please send my car title" and attaches nothing. An
-entity the request names (every word of its name is a word of the request) that the plan neither writes by its
-reference (a path) nor could reach through a call of the app that offered it (one whose result a later state
-uses) is a repair problem, once a stage: a repair that still leaves it out stands, since a request may name a
-thing without wanting it used ("tell Chris the car title is in the post"). A plan whose acting step writes a
+Grounding shows the model what the request is about; a small model still often plans around it. Asked to send a
+document to someone, with the file found for the request (`file Documents/boat-licence.pdf` for "send my boat
+licence to the harbour office"), Qwen2.5-Coder-1.5B wrote a mail that mentions the document and attaches
+nothing. An entity the request names (every word of its name is a word of the request) that the plan neither
+writes by its reference (a path) nor could reach through a call of the app that offered it (one whose result a
+later state uses) is a repair problem, once a stage: a repair that still leaves it out stands, since a request
+may name a thing without wanting it used ("tell Chris the car title is in the post"). A plan whose acting step writes a
 path of its own with the same name (a new folder "Documents/Invoices" beside a found invoices-2026.txt) is
 taken to mean that thing, and so is one whose acting step names something else by all its words (a task "Pay
 the Hetzner invoice" beside a found Invoice_Hetzner.pdf); a text that mentions it (a mail's body) does not

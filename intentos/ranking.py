@@ -7,8 +7,8 @@ a function it cannot call. Two ways to choose:
 - `FunctionRanker.top(intent, k)`: the k functions whose documents match the intent best
   (BM25). Each function is a small document: its app's name and description, its verb,
   its description and its parameter names. Cheap, but a plan needs functions the intent
-  does not name: "send my car title to my insurance company" names mail, yet the plan
-  needs files.find for the title and contacts.find for the company.
+  does not name: "send my boat licence to the harbour office" names mail, yet the plan
+  needs files.find for the licence and contacts.find for the office.
 - `FunctionRanker.select(intent, extra_apps=...)`: whole apps. An app is shown with all its
   functions when the intent is about it:
   - its best function scores at least `app_ratio` of the best app's (BM25 over the intent's

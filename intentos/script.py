@@ -1,9 +1,9 @@
 """Scripted intent files (`workflows/*.yaml`): run non-interactively, journaled like any run.
 
-    name: send-car-title
-    description: Mail the car title to the insurance company.
+    name: send-boat-licence
+    description: Mail the boat licence to the harbour office.
     fixture: fixtures/office.yaml      # relative to this file, or inline (a mapping)
-    intent: Send my car title to my insurance company
+    intent: Send my boat licence to the harbour office
     workflow:                          # optional: pinned, runs with no model
       start: find_title
       states: {...}

@@ -12,6 +12,7 @@ examples were shown. Each finding is a repair problem like any other:
 - a plan that acts on one of several contacts, notes or tasks the request fits equally ("Chris" with two
   Chrises: `intentos.ambiguous`), once a stage; its question is the plan when no valid one comes;
 - a literal date the request does not name when it names days ("tomorrow": `intentos.misdated`), once a stage;
+- a message that copies the text of a found item the request is not about (`intentos.copied`), once a stage;
 - a plan for a request with a condition ("if you can't find it, tell me") that neither tests nor reads first
   (`intentos.conditional`), once, in the first stage;
 - a plan that does not refuse a request whose action no function takes ("order me a taxi": `intentos.unserved`),
@@ -32,6 +33,7 @@ from intentos.ambiguous import Tie, ambiguous
 from intentos.asking import TALKING, Echo, echoes
 from intentos.borrowed import borrowed
 from intentos.conditional import conditional
+from intentos.copied import copied
 from intentos.examples import Example
 from intentos.gaveup import gave_up
 from intentos.grounding import Grounded
@@ -42,12 +44,12 @@ from intentos.unasked import unasked
 from intentos.undone import UNANSWERED, undone
 from intentos.unserved import unserved
 from intentos.validation import Problem
-from intentos.wholesale import wholesale, wholesale_refusal
+from intentos.wholesale import confirms_wholesale, wholesale, wholesale_refusal
 from intentos.workflow import Workflow
 
 # The once-a-stage checks, by what they remember (wholesale, overlooked and undone speak as one).
-_ECHO, _REMINDED, _AMBIGUOUS, _MISDATED, _CONDITIONAL, _UNSERVED, _GAVE_UP = (
-    "echo", "reminded", "ambiguous", "misdated", "conditional", "unserved", "gave_up")
+_ECHO, _REMINDED, _AMBIGUOUS, _MISDATED, _CONDITIONAL, _UNSERVED, _GAVE_UP, _COPIED = (
+    "echo", "reminded", "ambiguous", "misdated", "conditional", "unserved", "gave_up", "copied")
 
 
 class SelfCheck:
@@ -87,6 +89,8 @@ class SelfCheck:
             found += self.echo.problems
         if not ends_stage and _REMINDED in self._told:
             found += [] if last else self._partly_again(workflow)
+            if self.refusal is not None:
+                found += confirms_wholesale(workflow, self.intent)
         elif not ends_stage:
             reminded = self._once(_REMINDED, lambda: self._wholesale(workflow) or (
                 overlooked(workflow, self.intent, self.grounded, self.shown)
@@ -101,6 +105,7 @@ class SelfCheck:
             if not self.plain:  # a plain table has no check or stage to offer ("compute x if y is 0.8": a value)
                 found += self._once(_CONDITIONAL, lambda: conditional(workflow, self.intent))
             found += self._once(_UNSERVED, lambda: unserved(workflow, self.unserved_verb))
+            found += self._once(_COPIED, lambda: copied(workflow, self.intent, self.grounded, self.shown))
             if self.unserved_verb is None:
                 found += self._once(_GAVE_UP, lambda: gave_up(workflow, self.dry_failure, self.shown))
         if self.plain and not found:

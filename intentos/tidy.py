@@ -24,7 +24,8 @@ that have one obvious fix:
   closed with a brace; one that says result twice (`${find.result.result.phone}`): once (no function's
   result has a field named result);
 - a `"next": "done"` in the middle of a list that leaves the state after it unreachable (nothing else
-  leads there): dropped, so the plan runs on in the order written.
+  leads there): dropped, so the plan runs on in the order written; so is a `next` or `on_failure` that
+  names no state (the model wrote one branch of two, three replies running).
 Each fix is described in a note that the trace keeps.
 """
 
@@ -65,6 +66,7 @@ def tidy_states(states: list[Any], taken: set[str] = frozenset()) -> tuple[list[
     states = _close_brackets(states, notes)
     states = _drop_unused_asks(states, notes)
     states = _end_at_answered_ask(states, notes)
+    states = _drop_dangling_edges(states, taken, notes)
     return _link_stranded(states, notes), notes
 
 
@@ -188,6 +190,22 @@ def _reachable(states: list[dict[str, Any]]) -> set[str]:
         state = by_name[name]
         todo += [state.get("next", following[name]), state.get("on_failure")]
     return seen
+
+
+def _drop_dangling_edges(states: list[Any], taken: set[str], notes: list[str]) -> list[Any]:
+    """Drop a `next` or `on_failure` that names no state: the branch the model meant to write and did not
+    (a check going to "answer_yes" and "answer_no" with only one of them written). Without it the plan runs
+    on in the order written, and a failure ends it."""
+    names = set(taken) | set(TERMINALS) | {s.get("name") for s in states if isinstance(s, dict)}
+    for state in states:
+        if not isinstance(state, dict):
+            continue
+        for key in _TRANSITIONS:
+            target = state.get(key)
+            if isinstance(target, str) and target not in names:
+                del state[key]
+                notes.append(f"state {state.get('name')!r}: dropped {key!r}: {target!r}, which names no state")
+    return states
 
 
 def _link_stranded(states: list[Any], notes: list[str]) -> list[Any]:

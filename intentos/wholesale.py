@@ -15,7 +15,7 @@ import re
 
 from intentos.function import Effect
 from intentos.table import FunctionTable
-from intentos.validation import Problem
+from intentos.validation import ASK_CALL, Problem
 from intentos.workflow import Workflow
 
 WHOLESALE = "wholesale"  # the problem's code
@@ -41,6 +41,25 @@ def wholesale(workflow: Workflow, intent: str, table: FunctionTable) -> list[Pro
         f"the request says {match.group(0).strip(' .!,')!r} and names nothing to narrow it, but the plan "
         f"destroys with {destroying[0]}: make the plan one agent.refuse state saying it will not destroy "
         "everything at once, or one agent.ask state asking which ones"))]
+
+
+# "Do you want me to delete all your files? (yes/no)": a question whose yes would mean destroying it all.
+_YES_NO = re.compile(r"^\s*(?:do|shall|should|are|can|may|would)\s+(?:you|i|we)\b|\(\s*y(?:es)?\s*/\s*n(?:o)?\s*\)",
+                     re.IGNORECASE)
+
+
+def confirms_wholesale(workflow: Workflow, intent: str) -> list[Problem]:
+    """For a request to destroy a whole kind of thing, a plan that asks a yes/no question instead of which
+    ones: a yes would leave everything to one word. Told once the wholesale problem was (Qwen2.5-Coder-1.5B,
+    told to refuse or ask which, asked whether to go ahead)."""
+    if _WHOLESALE.search(intent) is None:
+        return []
+    questions = [s.args.get("question") for s in workflow.states.values() if s.call == ASK_CALL]
+    if not any(isinstance(q, str) and _YES_NO.search(q) for q in questions):
+        return []
+    return [Problem(code=WHOLESALE, message=(
+        "a yes/no question leaves destroying everything to one word: make the plan one agent.refuse state "
+        "saying it will not destroy everything at once, or ask which ones to delete"))]
 
 
 def wholesale_refusal(intent: str) -> str | None:

@@ -142,7 +142,7 @@ models:
 def test_settings_defaults_without_config() -> None:
     settings = load_backend_settings()
     assert settings == BackendSettings()
-    assert (settings.spec, settings.n_gpu_layers, settings.n_ctx, settings.n_threads) == (DEFAULT_SPEC, 0, 8192, None)
+    assert (settings.spec, settings.n_gpu_layers, settings.n_ctx, settings.n_threads) == (DEFAULT_SPEC, 0, 12288, None)
 
 
 def test_settings_precedence(isolated_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -266,6 +266,15 @@ def test_llamacpp_chat_reports_tokens_and_timings(llama: Any) -> None:
     info = llama.describe()
     assert info["loaded"] and info["size_bytes"] == embedded_model_path().stat().st_size
     assert info["n_gpu_layers"] == 0 and info["n_ctx"] == 2048 and isinstance(info["gpu_offload_supported"], bool)
+
+
+@pytest.mark.model
+def test_llamacpp_window_is_no_larger_than_the_model_was_trained_with() -> None:
+    from intentos.backends import LlamaCppBackend
+
+    # SmolLM2 was trained on 8192 tokens: a larger window would only let prompts grow where it reads badly.
+    assert LlamaCppBackend(EMBEDDED, BackendSettings(n_ctx=12288)).describe()["n_ctx"] == 8192
+    assert LlamaCppBackend(EMBEDDED, BackendSettings(n_ctx=4096)).describe()["n_ctx"] == 4096
 
 
 @pytest.mark.model

@@ -97,3 +97,27 @@ def test_built_in_examples_are_valid_workflows() -> None:
     for example in examples:
         workflow = Workflow.model_validate({**example.workflow, "intent": example.intent})
         assert validate(workflow, table) == [], example.intent
+
+
+def _static_part(message) -> str:
+    return message.content[: message.static_chars]
+
+
+def test_whole_table_is_shown_byte_for_byte_the_same_for_every_intent(ctx) -> None:
+    table = FunctionTable.discover()
+    backend = ReplayBackend([json.dumps(GOOD)] * 2, n_ctx=16384)
+    ctl = Controller(backend, table, ctx)
+    first = ctl.resolve("say hello to the team").trace
+    second = ctl.resolve("zip the website folder").trace
+    assert first.shown == second.shown == list(table.functions)
+    # The static prefix (role, rules, every function) is what the prompt cache keeps; it must not vary.
+    assert _static_part(backend.calls[0][0]) == _static_part(backend.calls[1][0])
+    # Retrieval still picks the examples: those for zipping use the files app.
+    assert any("files." in m.content for m in backend.calls[1][1:-1] if m.role == "assistant")
+
+
+def test_a_window_too_small_for_the_whole_table_shows_the_retrieved_functions(ctx) -> None:
+    table = FunctionTable.discover()
+    backend = ReplayBackend([json.dumps(GOOD)], n_ctx=6144)
+    trace = Controller(backend, table, ctx).resolve("zip the website folder").trace
+    assert "files.zip" in trace.shown and len(trace.shown) < len(table)

@@ -98,6 +98,9 @@ def test_grounding_shows_the_people_files_and_events_an_intent_is_about(office) 
     assert any(line.startswith("folder Projects/website/ holds:") and "index.html" in line for line in folder)
     note = [g.line for g in ctl.ground("what is on my packing list")]
     assert any('note "Packing list"' in line and "Passport" in line for line in note)
+    # A word and its plural are one word: "list" finds the notes tagged lists, not only the one titled so.
+    lists = [g.line for g in ctl.ground("show me the list for the weekend")]
+    assert any('note "Shopping" (tags lists)' in line for line in lists)
     # "me" as a recipient is the user.
     assert '"me" is you, the user: Alex Doe <alex@example.org>' in [
         g.line for g in ctl.ground("Email me a list of my open tasks")]
@@ -181,6 +184,11 @@ def test_a_plan_that_picks_one_of_two_people_the_request_fits_is_told_to_ask(off
         "the request fits 2 contacts equally ('Chris Meyer', 'Chris Wong') and the plan picks 'Chris Wong'; unless "
         "the request says which one, make the plan one agent.ask state asking which"]
     assert resolution.workflow.states["which"].call == "agent.ask"
+    # Writing to both for a request that names one is a guess too.
+    both_picked = {"states": [state("mail", "mail.send", to=["Chris Meyer", "Chris Wong"], subject="Thursday",
+                                    body="Does Thursday work?")]}
+    guessed = planner(office, [both_picked, ask]).resolve("Ask Chris if Thursday suits him for a call")
+    assert "the plan picks 'Chris Meyer' and 'Chris Wong'" in guessed.trace.attempts[0].problems[0]
     # A request that tells them apart, or means both, is planned as written.
     told = planner(office, [mail_to("Chris Meyer")]).resolve("Ask Chris at Allianz if Thursday suits him")
     assert told.trace.repairs == 0
@@ -813,6 +821,64 @@ def test_a_message_to_nobody_when_the_request_names_one_person_goes_to_that_pers
     assert "attendees" not in alone.workflow.states["e"].args
 
 
+def test_a_message_to_a_state_the_plan_lacks_goes_to_the_one_person_the_request_names(office) -> None:
+    invented = {"states": [state("tell", "mail.send", to=["${AnnaBerg.result.email}"], subject="Brunch",
+                                 body="Brunch on Sunday at 11?")]}
+    resolution = planner(office, [invented]).resolve("Tell Anna that brunch is on Sunday at 11")
+    assert resolution.trace.repairs == 0 and resolution.workflow.states["tell"].args["to"] == ["Anna Berg"]
+    assert "from no state of the plan: to 'Anna Berg'" in resolution.trace.attempts[0].tidied[-1]
+    # A reference to a state the plan has is the plan's own business (validation checks it).
+    found = {"states": [state("who", "contacts.find", query="Anna"),
+                        state("tell", "mail.send", to=["${who.result.contacts[0].email}"], subject="Brunch",
+                              body="Brunch on Sunday at 11?")]}
+    kept = planner(office, [found]).resolve("Tell Anna that brunch is on Sunday at 11")
+    assert kept.workflow.states["tell"].args["to"] == ["${who.result.contacts[0].email}"]
+
+
+def test_a_message_copying_a_found_mail_the_request_is_not_about_is_told(office) -> None:
+    copy = {"states": [state("d", "mail.draft", to=["Anna Berg"], subject="Lisbon in April?",
+                             body="Hi Alex, could you send me your travel notes for the Lisbon trip? Anna")]}
+    own = {"states": [state("d", "mail.draft", to=["Anna Berg"], subject="My blue scarf",
+                            body="Hi Anna, do you still have my blue scarf? Alex")]}
+    resolution = planner(office, [copy, own]).resolve("Draft a message asking Anna whether she still has my blue scarf")
+    problems = resolution.trace.attempts[0].problems
+    assert len(problems) == 1 and "copies the text of the mail in inbox from Anna Berg" in problems[0]
+    assert resolution.workflow.states["d"].args["subject"] == "My blue scarf"
+    # A request about that mail may quote it.
+    about = planner(office, [copy]).resolve("Draft Anna a message quoting her mail about the Lisbon trip")
+    assert about.trace.repairs == 0
+
+
+def test_a_time_from_a_resolve_state_never_written_is_the_day_the_request_names(office) -> None:
+    later = {"states": [state("task", "tasks.add", title="Water the cactus", due="${later.result.date}")]}
+    resolution = planner(office, [later]).resolve("Remind me in three days to water the cactus")
+    assert resolution.trace.repairs == 0
+    assert resolution.workflow.start == "later"
+    assert resolution.workflow.states["later"].args == {"phrase": "in three days"}
+    # With the time of day the request gives after the day.
+    when = {"states": [state("lunch", "calendar.add_event", title="Lunch with Ben", start="${when.result.iso}")]}
+    lunch = planner(office, [when]).resolve("Put lunch with Ben in my calendar next Friday at 1pm")
+    assert lunch.workflow.states["when"].args == {"phrase": "next Friday at 1pm"}
+    # A request naming no day is told, as before.
+    with pytest.raises(ResolutionFailed):
+        planner(office, [later], max_attempts=1).resolve("Remind me to water the cactus")
+
+
+def test_a_lookup_that_fails_the_dry_run_and_that_nothing_uses_is_dropped(office) -> None:
+    look_first = {"states": [state("known", "contacts.get", contact="Marta Ruiz"),
+                             {"name": "add", "call": "contacts.add",
+                              "args": {"name": "Marta Ruiz", "email": "marta@example.net"}}]}
+    resolution = planner(office, [look_first]).resolve("Save Marta Ruiz, marta@example.net, as a contact")
+    assert resolution.trace.repairs == 0 and list(resolution.workflow.states) == ["add"]
+    assert resolution.trace.attempts[0].tidied == [
+        "dropped 'known': a lookup that failed in the dry run and that no step uses"]
+    # A lookup whose result a step uses is the plan's own: its failure is told.
+    used = {"states": [state("known", "contacts.get", contact="Marta Ruiz"),
+                       state("tell", "agent.say", message="${known.result.phone}")]}
+    told = planner(office, [used, used], max_attempts=2).resolve("What is Marta Ruiz's phone number?")
+    assert told.trace.attempts[0].problems[0].startswith("dry run: step 'known' (contacts.get) failed")
+
+
 def test_a_draft_for_a_request_to_send_is_sent(office) -> None:
     draft = {"states": [state("d", "mail.draft", subject="Late", body="I'll be 10 minutes late for lunch.")]}
     resolution = planner(office, [draft]).resolve("Email Ben that I'll be 10 minutes late for lunch")
@@ -1034,6 +1100,28 @@ def test_an_index_into_a_result_with_one_list_is_an_index_into_that_list(office)
     assert problems
 
 
+def test_a_result_field_written_in_the_other_number_is_the_one_the_result_has(office) -> None:
+    plan = {"states": [state("zip", "files.zip", paths=["Projects/website"], archive="website.zip"),
+                       state("send", "mail.send", to=["ben.okafor@example.com"], subject="Website",
+                             body="Attached.", attachments=["${zip.result.paths[0]}"])]}
+    workflow, problems = planner(office, []).parse(json.dumps(plan), "zip the website and mail it to Ben")
+    assert problems == [] and workflow.states["send"].args["attachments"] == ["${zip.result.path}"]
+    plan = {"states": [state("found", "files.find", pattern="*.pdf"),
+                       state("open", "files.read", path="${found.result.path}")]}
+    workflow, problems = planner(office, []).parse(json.dumps(plan), "read the pdf")
+    assert problems == [] and workflow.states["open"].args["path"] == "${found.result.paths[0]}"
+
+
+def test_a_transition_to_a_state_never_written_is_dropped(office) -> None:
+    plan = {"states": [state("found", "files.find", pattern="*budget*"),
+                       {**state("any", "agent.check", value="${found.result.count}", op=">", other=0),
+                        "next": "tell_yes", "on_failure": "tell_no"},
+                       state("tell_no", "agent.say", message="No budget file.")]}
+    workflow, problems = planner(office, []).parse(json.dumps(plan), "is there a budget file?")
+    assert problems == []
+    assert workflow.states["any"].next == "tell_no" and workflow.states["any"].on_failure == "tell_no"
+
+
 def test_a_reference_that_says_result_twice_says_it_once(office) -> None:
     plan = {"states": [state("find", "contacts.find", query="Okafor"),
                        state("tell", "agent.say", message="${find.result.result.phone}")]}
@@ -1104,6 +1192,13 @@ def test_a_plan_destroying_a_whole_kind_for_a_request_naming_no_filter_is_told_t
         "I will not delete all my files on my laptop at once: that could destroy what you still need. Tell me which "
         "ones to delete, and I will.")}
     assert declined.trace.fallback.startswith("no valid plan after the request was found to destroy a whole kind")
+    # Told, a repair that asks yes or no would leave it all to one word: told too, and then declined.
+    confirm = {"states": [state("ask", "agent.ask", question="Do you want to delete all your files? (yes/no)")]}
+    asked = planner(office, [trash, confirm, confirm]).resolve("Delete all my files")
+    assert asked.trace.attempts[1].problems[0].startswith("a yes/no question leaves destroying everything")
+    assert [s.call for s in asked.workflow.states.values()] == ["agent.refuse"]
+    which = {"states": [state("ask", "agent.ask", question="Which files should I delete?")]}
+    assert planner(office, [trash, which]).resolve("Delete all my files").workflow.states["ask"].call == "agent.ask"
     # A request that says which ones is a plan to make.
     some = {"states": [state("found", "files.find", pattern="*.dmg", under="Downloads"),
                        {**state("bin", "files.trash", path="${item}"), "for_each": "${found.result.paths}"}]}

@@ -89,13 +89,16 @@ class FindArgs(BaseModel):
     end: str | None = Field(None, description="only occurrences until this date (inclusive) or date-time")
 
 
+EVENT_REF = "the event's uid, or its exact title when one event has it"
+
+
 class MoveArgs(BaseModel):
-    uid: str
+    uid: str = Field(description=EVENT_REF)
     start: str = Field(description="new start; the duration is kept (a repeating event moves as a whole series)")
 
 
 class CancelArgs(BaseModel):
-    uid: str
+    uid: str = Field(description=EVENT_REF)
 
 
 class Cancelled(BaseModel):
@@ -303,10 +306,22 @@ class CalendarApp(App):
         )
 
     def _master(self, cal: icalendar.Calendar, uid: str) -> icalendar.Event:
-        for comp in cal.walk("VEVENT"):
-            if str(comp.get("uid", "")) == uid and "recurrence-id" not in comp:
+        """The event with this uid, else the one event (not cancelled) with this title, as tasks and notes
+        take a title; several of that title are named with their uids."""
+        masters = [c for c in cal.walk("VEVENT") if "recurrence-id" not in c]
+        for comp in masters:
+            if str(comp.get("uid", "")) == uid:
                 return comp
-        raise AppError(f"no event with uid {uid!r} in {CALENDAR_FILE} (find it with calendar.find_events)")
+        titled = [c for c in masters if str(c.get("summary", "")).strip().casefold() == uid.strip().casefold()
+                  and _status(c) != "CANCELLED"]
+        if len(titled) == 1:
+            return titled[0]
+        if titled:
+            listed = ", ".join(f"{c.get('uid')} ({self._times(c)[0].isoformat(timespec='minutes')})"
+                               for c in titled[:5])
+            raise AppError(f"{len(titled)} events are titled {uid!r}: {listed}; give the uid of the one meant "
+                           "(calendar.find_events with the day narrows them)")
+        raise AppError(f"no event with uid or title {uid!r} in {CALENDAR_FILE} (find it with calendar.find_events)")
 
     def _range(self, start: str | None, end: str | None, default_days: int) -> tuple[datetime, datetime]:
         now = self.ctx.now()

@@ -245,7 +245,9 @@ def _clock_time(text: str, *, strict: bool) -> time | None:
         if not strict:
             return None  # a bare number alone is not a time ("5" may be a day of the month)
         if 1 <= hour <= 12:
-            raise AppError(f"the time {text!r} is ambiguous: say {hour}am or {hour}pm, or {hour % 12 + 12}:00")
+            # "at 10", "at 3": the hour of the working day, as people plan them (and calendars read them):
+            # 8 to 11 in the morning, 12 noon, 1 to 7 in the afternoon or evening. The plan shows the time.
+            hour = hour + 12 if hour < 8 else hour
     if half:
         if not 1 <= hour <= 12:
             raise AppError(f"the time {text!r} is not a valid 12-hour time")
@@ -339,7 +341,7 @@ class ConvertArgs(BaseModel):
 DAY_SCORE = 4.0  # above a name or title match (2 a word): a day the request names is always worth its line
 _REGIONS = ("Africa/", "America/", "Asia/", "Atlantic/", "Australia/", "Europe/", "Indian/", "Pacific/")
 # A request about a time: only then is a city it names a time zone ("at 10am New York time", "what time is it in
-# Tokyo"), not a trip or a project.
+# Lima"), not a trip or a project.
 _ABOUT_TIME = re.compile(r"\b(?:time|zone|o'clock|now|\d{1,2}(?::\d{2})?\s*(?:am|pm)|\d{1,2}:\d{2})\b", re.IGNORECASE)
 MAX_PLACE_WORDS = 3  # "Port of Spain"
 

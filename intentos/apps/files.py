@@ -686,7 +686,11 @@ class FilesApp(App):
         if source == ".":
             raise _error(f"cannot {verb} the sandbox root")
         target = self._target(args.destination)
-        if args.destination.endswith("/") or self.sandbox.is_dir(target):
+        # A file with an extension sent to a name without one that is not there yet ("copy car-title.pdf to
+        # Documents/Insurance") goes into a new folder of that name, as people mean it, not to a file so named.
+        new_folder = (not stat.S_ISDIR(st.st_mode) and self.sandbox.lstat(target) is None
+                      and _extension(source) and not _extension(args.destination.rstrip("/")))
+        if args.destination.endswith("/") or self.sandbox.is_dir(target) or new_folder:
             target = self._target(posixpath.join(args.destination, posixpath.basename(source)))
         if target == source:
             raise _error(f"{args.source} and {args.destination} are the same place")
@@ -979,3 +983,10 @@ def _already_exists(path: str) -> str:
 
 def _plural(n: int, word: str) -> str:
     return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
+def _extension(path: str) -> str:
+    """The extension of a path's last part ("pdf" of "Documents/car-title.pdf"; "" for "Documents/Insurance"
+    or ".bashrc")."""
+    name = posixpath.basename(path)
+    return name.rsplit(".", 1)[1] if "." in name.lstrip(".") else ""

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import atexit
 import ctypes
+import functools
 import hashlib
 import json
 import math
@@ -37,7 +38,8 @@ from intentos.backends.base import STOPPED, GenerateOptions, Generation, Generat
 from intentos.backends.prompt_cache import PromptCache, common_prefix, model_sha256, static_prefix_chars
 from intentos.backends.settings import BackendSettings
 from intentos.backends.spec import ModelSpec, parse_spec
-from intentos.errors import BackendError
+from intentos.errors import BackendError, IntentosError
+from intentos.models.gguf import read_header
 
 if TYPE_CHECKING:
     import llama_cpp
@@ -170,7 +172,7 @@ class LlamaCppBackend:
 
             llamacpp_cpu.apply()
             start = time.perf_counter()
-            kwargs: dict[str, Any] = {"n_ctx": self.settings.n_ctx, "n_gpu_layers": self.settings.n_gpu_layers,
+            kwargs: dict[str, Any] = {"n_ctx": self.n_ctx, "n_gpu_layers": self.settings.n_gpu_layers,
                                       "verbose": False}
             kwargs["n_threads"] = kwargs["n_threads_batch"] = self.settings.n_threads or physical_cores()
             if self.settings.seed is not None:
@@ -182,6 +184,16 @@ class LlamaCppBackend:
             loaded = _Loaded(llm=llm, load_s=time.perf_counter() - start)
             _MODELS[key] = loaded
             return loaded
+
+    @functools.cached_property
+    def n_ctx(self) -> int:
+        """The context window: as set, but no larger than the model was trained with (SmolLM2: 8192), where
+        it would only let prompts grow past what the model reads well."""
+        try:
+            trained = read_header(self.path).context_length
+        except (OSError, IntentosError):  # reachable() says what is wrong with the file
+            trained = None
+        return min(self.settings.n_ctx, trained) if trained else self.settings.n_ctx
 
     def reset(self) -> None:
         """Forget the evaluated prompt, so the next call evaluates all of it (for benchmarks of time to first token)."""
@@ -468,7 +480,7 @@ class LlamaCppBackend:
             "path": str(self.path),
             "size_bytes": self.path.stat().st_size if self.path.is_file() else None,
             "n_gpu_layers": self.settings.n_gpu_layers,
-            "n_ctx": self.settings.n_ctx,
+            "n_ctx": self.n_ctx,
             "n_threads": loaded.llm.n_threads if loaded else (self.settings.n_threads or physical_cores()),
             "gpu_offload_supported": gpu,
             "gpu_layers_effective": self.settings.n_gpu_layers if gpu else 0,

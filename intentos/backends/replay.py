@@ -20,8 +20,11 @@ class ReplayExhausted(IntentosError):
 
 
 class ReplayBackend:
-    def __init__(self, recorded: Iterable[Generation | str], spec: str = "replay") -> None:
+    def __init__(self, recorded: Iterable[Generation | str], spec: str = "replay", n_ctx: int | None = None) -> None:
+        """`n_ctx`: the context window of the model that was recorded, so the planner fits its prompt to the
+        same window and a replay asks with the same prompts."""
         self.spec = spec
+        self.n_ctx = n_ctx
         self._queue = [g if isinstance(g, Generation) else Generation(text=g, model=spec) for g in recorded]
         self.calls: list[list[Message]] = []
 
@@ -36,7 +39,8 @@ class ReplayBackend:
         return generation
 
     def describe(self) -> dict[str, Any]:
-        return {"kind": "replay", "spec": self.spec, "remaining": len(self._queue)}
+        described = {"kind": "replay", "spec": self.spec, "remaining": len(self._queue)}
+        return described if self.n_ctx is None else {**described, "n_ctx": self.n_ctx}
 
     def reachable(self) -> tuple[bool, str]:
         return True, f"{len(self._queue)} recorded response(s)"

@@ -8,7 +8,7 @@ Precedence, lowest to highest (a later source overrides an earlier one, field by
 
        model: ollama:qwen2.5:7b          # the default model (top-level key)
        models:
-         defaults: {n_ctx: 8192, request_timeout: 120}
+         defaults: {n_ctx: 12288, request_timeout: 120}
          "ollama:qwen2.5:7b": {n_ctx: 8192}
          "llamacpp:smollm2": {n_gpu_layers: 0}
          "openai:local@http://127.0.0.1:8000/v1": {max_tokens: 512}
@@ -51,9 +51,10 @@ class BackendSettings(BaseModel):
 
     spec: str = Field(DEFAULT_SPEC, description="the model spec these settings were resolved for")
     n_gpu_layers: int = Field(0, ge=-1, description="layers offloaded to the GPU (llama.cpp); -1 = all")
-    # 8192: the planner's prompt (rules, the functions of the apps an intent is about, what grounding found,
-    # three examples) runs to about 3.5k tokens, and a repair turn and the reply come on top.
-    n_ctx: int = Field(8192, ge=16, description="context window in tokens (llama.cpp)")
+    # 12288: the planner's prompt (rules and the whole Function Table, about 4.7k tokens and cached; three
+    # examples, what grounding found, the request) runs to about 6.5k tokens, and a repair turn and the reply
+    # come on top. A model trained on a shorter window gets that one (SmolLM2: 8192).
+    n_ctx: int = Field(12288, ge=16, description="context window in tokens (llama.cpp)")
     n_threads: int | None = Field(None, ge=1,
                                   description="CPU threads (llama.cpp); None = the physical cores this process may use")
     seed: int | None = Field(0, description="sampling seed when a call gives none")

@@ -200,7 +200,7 @@ def replay(source: Path, out: Path, table: FunctionTable, suite_path: str | Path
         case = suite.case(old.case)
         if isinstance(suite, ExternalSuite):
             backend = None if old.trace is None else ReplayBackend(
-                [_generation(a, old.model) for a in old.trace.attempts], spec=old.model)
+                [_generation(a, old.model) for a in old.trace.attempts], spec=old.model, n_ctx=_window(old.trace))
             trial = suite.run_trial(case, old.rep, backend, rep_settings(settings, old.rep), old.model)
             if old.trace is not None:
                 trial.trace = _with_recorded_backend(trial.trace, old.trace)
@@ -209,7 +209,8 @@ def replay(source: Path, out: Path, table: FunctionTable, suite_path: str | Path
             trial = finish_trial(Trial(**trial_head(suite, case, old.model, old.rep)), case, old.workflow,
                                  old.resolution_error, table)
         else:
-            backend = ReplayBackend([_generation(a, old.model) for a in old.trace.attempts], spec=old.model)
+            backend = ReplayBackend([_generation(a, old.model) for a in old.trace.attempts], spec=old.model,
+                                    n_ctx=_window(old.trace))
             trial = resolve_trial(suite, case, old.rep, backend, table, rep_settings(settings, old.rep), old.model)
             trial.trace = _with_recorded_backend(trial.trace, old.trace)
             trial.replay_diverged = _prompts(trial.trace) != _prompts(old.trace)
@@ -224,6 +225,12 @@ def _generation(attempt: Attempt, model: str) -> Generation:
     return Generation(text=attempt.raw, model=model, prompt_tokens=attempt.prompt_tokens,
                       completion_tokens=attempt.completion_tokens, ttft_s=attempt.ttft_s, total_s=attempt.total_s,
                       structured=attempt.structured, finish_reason=attempt.finish_reason)
+
+
+def _window(trace: Trace) -> int | None:
+    """The context window the recorded model had, which the planner fitted its prompts to."""
+    n_ctx = trace.backend.get("n_ctx")
+    return n_ctx if isinstance(n_ctx, int) and n_ctx > 0 else None
 
 
 def _with_recorded_backend(trace: Trace | None, recorded: Trace) -> Trace | None:

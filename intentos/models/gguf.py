@@ -2,7 +2,8 @@
 
 GGUF (little-endian): magic `GGUF`, uint32 version, uint64 tensor count, uint64 metadata KV count,
 then KV pairs: a string key (uint64 length + UTF-8 bytes), a uint32 value type and the value.
-We read pairs until `general.architecture` and `general.name` are both found, skipping the others,
+We read pairs until `general.architecture`, `general.name` and the architecture's `context_length`
+are found, skipping the others,
 and refuse anything absurd (a key, string or array longer than a bound, more bytes read than a cap)
 so a hostile file cannot make us allocate or read without limit. Nothing here loads tensors.
 """
@@ -51,6 +52,12 @@ class GGUFHeader:
     def name(self) -> str | None:
         value = self.metadata.get("general.name")
         return value if isinstance(value, str) else None
+
+    @property
+    def context_length(self) -> int | None:
+        """The context window the model was trained with (`{architecture}.context_length`), when given."""
+        value = self.metadata.get(f"{self.architecture}.context_length")
+        return value if isinstance(value, int) and value > 0 else None
 
 
 class _Reader:
@@ -132,6 +139,7 @@ def read_header_from(stream: IO[bytes], limit: int = MAX_READ) -> GGUFHeader:
     if kvs > MAX_KV:
         raise GGUFError(f"the header claims {kvs} metadata keys (more than {MAX_KV})")
     found: dict[str, Any] = {}
+    wanted = set(WANTED)
     for _ in range(kvs):
         raw = r.string(MAX_KEY, "a metadata key")
         try:
@@ -139,10 +147,12 @@ def read_header_from(stream: IO[bytes], limit: int = MAX_READ) -> GGUFHeader:
         except UnicodeDecodeError as exc:
             raise GGUFError(f"a metadata key is not UTF-8 ({exc.reason})") from exc
         vtype = r.unpack("<I")
-        value = _value(r, vtype, keep=key in WANTED)
-        if key in WANTED:
+        value = _value(r, vtype, keep=key in wanted)
+        if key in wanted:
             found[key] = value
-            if all(k in found for k in WANTED):
+            if key == "general.architecture" and isinstance(value, str):
+                wanted.add(f"{value}.context_length")  # it comes right after the general.* keys
+            if wanted <= found.keys():
                 break
     return GGUFHeader(version=version, tensor_count=tensors, kv_count=kvs, metadata=found)
 

@@ -120,6 +120,19 @@ def test_move_event_keeps_duration_across_dst(cal):
         cal.move_event(MoveArgs(uid="nope", start="2026-03-30 16:00"))
 
 
+def test_an_event_may_be_named_by_its_title_when_one_event_has_it(cal):
+    cal.add_event(AddEventArgs(title="Dentist", start="2026-03-11 15:00", duration_minutes=45))
+    moved = cal.move_event(MoveArgs(uid="dentist", start="2026-03-18 15:00"))
+    assert (moved.title, moved.start) == ("Dentist", "2026-03-18T15:00:00+01:00")
+    cal.add_event(AddEventArgs(title="Standup", start="2026-03-12 09:00", duration_minutes=15))
+    cal.add_event(AddEventArgs(title="Standup", start="2026-03-13 09:00", duration_minutes=15))
+    with pytest.raises(AppError, match=r"^2 events are titled 'Standup': .*2026-03-12T09:00.*2026-03-13T09:00"):
+        cal.cancel_event(CancelArgs(uid="Standup"))
+    assert cal.cancel_event(CancelArgs(uid="Dentist")).title == "Dentist"
+    with pytest.raises(AppError, match="no event with uid or title 'Dentist'"):
+        cal.cancel_event(CancelArgs(uid="Dentist"))  # cancelled: no longer the one of that title
+
+
 def test_a_move_that_changes_nothing_says_what_to_give(cal):
     event = cal.add_event(AddEventArgs(title="Dentist", start="2026-03-11 15:00", duration_minutes=45))
     # The old start taken for the new one: an error a dry run shows, not a silent no-op.

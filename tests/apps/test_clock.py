@@ -57,7 +57,7 @@ def test_resolve_phrases(clock, phrase, iso, has_time):
     assert (got.iso, got.has_time) == (iso, has_time)
 
 
-@pytest.mark.parametrize("phrase", ["banana", "the day when pigs fly", "tomorrow at 3", "tomorrow 25:00", ""])
+@pytest.mark.parametrize("phrase", ["banana", "the day when pigs fly", "tomorrow at 13pm", "tomorrow 25:00", ""])
 def test_resolve_refuses_what_it_does_not_understand(clock, phrase):
     with pytest.raises(AppError):
         clock.resolve(ResolveArgs(phrase=phrase))
@@ -94,9 +94,12 @@ def test_a_weekday_and_a_date_that_disagree_are_shown_not_settled(clock):
         clock.resolve(ResolveArgs(phrase="thursday 20 march"))
 
 
-def test_ambiguous_hour_is_explained(clock):
-    with pytest.raises(AppError, match="ambiguous.*3pm"):
-        clock.resolve(ResolveArgs(phrase="tomorrow at 3"))
+def test_a_bare_hour_is_the_hour_of_the_working_day(clock):
+    assert clock.resolve(ResolveArgs(phrase="tomorrow at 3")).iso == "2026-03-11T15:00:00+01:00"
+    assert clock.resolve(ResolveArgs(phrase="next tuesday at 10")).iso == "2026-03-17T10:00:00+01:00"
+    assert clock.resolve(ResolveArgs(phrase="friday at 12")).iso == "2026-03-13T12:00:00+01:00"
+    assert clock.resolve(ResolveArgs(phrase="friday at 7")).iso == "2026-03-13T19:00:00+01:00"
+    assert clock.resolve(ResolveArgs(phrase="friday at 7am")).iso == "2026-03-13T07:00:00+01:00"
 
 
 def test_shift_days_keep_wall_clock_across_dst(clock):

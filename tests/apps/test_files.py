@@ -154,6 +154,18 @@ def test_copy_move_mkdir(files: FilesApp, ctx: Context) -> None:
     assert replaced.replaced_trash_id and not (root / "notes.txt").exists()
 
 
+def test_a_file_sent_to_a_new_name_without_an_extension_goes_into_a_folder_of_that_name(
+        files: FilesApp, ctx: Context) -> None:
+    root = ctx.sandbox.root
+    copied = files.copy(TransferArgs(source="Documents/report.txt", destination="Documents/Quarterly"))
+    assert copied.path == "Documents/Quarterly/report.txt" and (root / "Documents/Quarterly/report.txt").is_file()
+    # A new name with an extension is a rename, as before; so is a name without one for a file without one.
+    assert files.copy(TransferArgs(source="notes.txt", destination="Archive/old-notes.txt")).path == \
+        "Archive/old-notes.txt"
+    (root / "README").write_text("hi")
+    assert files.move(TransferArgs(source="README", destination="READ-ME")).path == "READ-ME"
+
+
 def test_zip_and_unzip(files: FilesApp, ctx: Context) -> None:
     archive = files.zip(ZipArgs(paths=["Documents/Trip", "notes.txt"], archive="Backups/trip"))
     assert archive.path == "Backups/trip.zip"
