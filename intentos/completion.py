@@ -32,7 +32,7 @@ from intentos.references import find_references, replace_text
 from intentos.table import FunctionTable
 from intentos.tidy import TALK_APP
 from intentos.validation import names_own_item
-from intentos.workflow import Workflow
+from intentos.workflow import FAILED, Workflow
 
 CONTACTS_APP = "contacts"
 TO_ARG, ATTENDEES_ARG = "to", "attendees"
@@ -217,10 +217,17 @@ def own_items(workflow: Workflow, intent: str, grounded: list[Grounded],
 def drop_failed_lookups(workflow: Workflow, failed: list[str], table: FunctionTable) -> tuple[Workflow, str] | None:
     """The plan without those of the `failed` states (its dry run's) that are lookups no state uses: a look
     before adding ("contacts.get('Laura Kim')" ahead of contacts.add for her) that only stops the plan when
-    it finds nothing; None when there is none. The caller keeps it only if the rest then runs clean."""
+    it finds nothing; None when there is none, or the plan has no step that acts. The caller keeps it only
+    if the rest then runs clean."""
     data = workflow.to_data()
     before = list(data["states"])
-    _drop_unused_reads(data, set(failed), table)
+    # Only a lookup by values of its own, whose failure ends the plan: one that failed on a reference (an
+    # empty list indexed) is the empty lookup's problem to tell, one with a failure branch is the plan's.
+    looked = {n for n in failed if n in data["states"] and not find_references(data["states"][n]["args"])
+              and data["states"][n].get("on_failure", FAILED) == FAILED}
+    if not any(_acts(st["call"], table) for st in data["states"].values()):
+        return None  # a plan that only looks things up: its lookup is what the request asks for
+    _drop_unused_reads(data, looked, table)
     dropped = [n for n in before if n not in data["states"]]
     if not dropped:
         return None

@@ -65,7 +65,7 @@ def test_trace_records_prompt_tokens_and_timings(office: tuple[Context, Function
     assert first.structured == "grammar"  # the workflow schema became a llama.cpp grammar
     assert first.prompt_tokens > 100 and first.completion_tokens > 0
     assert first.ttft_s is not None and 0 < first.ttft_s <= first.total_s <= trace.wall_s
-    assert "clock.resolve" in trace.shown and len(trace.shown) < len(table)  # the apps it is about, not all
+    assert "clock.resolve" in trace.shown  # the whole table where it fits the window, else the apps it is about
     assert first.messages[0].role == "system" and "Tuesday 2026-03-10" in first.messages[0].content
     view = Executor(table, ctx, confirm=lambda request: True).run(resolution.workflow)
     assert view.status == "done"

@@ -150,12 +150,14 @@ BUILTIN: tuple[KnownModel, ...] = (
         version="0.2.0",
         parts=22,
         # Recorded runs (2 CPU cores, temperature 0, the planner of 2026-12-05); see the README's model table.
+        # The paper and core figures: this stop's planner (2026-12-05, third stop).
         measured={
-            "paper": {"goal_pass": 0.667, "valid": 0.889, "latency_p50_s": 48.4, "cases": 9,
-                      "note": "at 16e8092; its meeting-with-anna failure passes at 3cab337 (one case re-run)",
+            "paper": {"goal_pass": 0.778, "valid": 1.0, "latency_p50_s": 27.6, "cases": 9,
+                      "note": "p90 37.9 s; the whole table in the cached prompt prefix, at 4d732cd",
                       "command": "intentos eval --suite evals/paper.yaml -m llamacpp:qwen2.5-coder-1.5b"},
-            "core": {"goal_pass": 0.49, "valid": 0.843, "latency_p50_s": 51.7, "cases": 51,
-                     "note": "easy 82%, medium 43%, hard 15%; p90 94 s; the planner of 2026-12-05 at 16e8092",
+            "core": {"goal_pass": 0.471, "valid": 0.902, "latency_p50_s": 31.5, "cases": 51,
+                     "note": "easy 88%, medium 33%, hard 15%; p90 92 s; this stop's planner before its last fixes "
+                             "(the README says what a re-run of its failures at 4d732cd gave)",
                      "command": "intentos eval --suite evals/core.yaml -m llamacpp:qwen2.5-coder-1.5b"},
             "bfcl": {"goal_pass": 0.88, "valid": 0.99, "latency_p50_s": 5.4, "cases": 100,
                      "note": "simple_python, a seeded sample of 100; irrelevance 50 (seed 0): 68%, p50 10.2 s",
