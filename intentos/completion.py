@@ -163,7 +163,7 @@ def resolve_named_day(workflow: Workflow, intent: str, grounded: list[Grounded],
     at = re.search(re.escape(days[0]), intent, re.IGNORECASE)
     after = _TIME_AFTER.match(intent, at.end()) if at else None
     phrase = days[0] + (after.group(0) if after else "")
-    added = {name: {"call": RESOLVE_CALL, "args": {"phrase": phrase}, "next": following, "on_failure": "failed"}
+    added = {name: {"call": RESOLVE_CALL, "args": {"phrase": phrase}, "next": following, "on_failure": FAILED}
              for name, following in zip(missing, [*missing[1:], data["start"]], strict=True)}
     data = {**data, "start": missing[0], "states": {**added, **states}}
     return (Workflow.model_validate(data),
@@ -220,13 +220,13 @@ def drop_failed_lookups(workflow: Workflow, failed: list[str], table: FunctionTa
     it finds nothing; None when there is none, or the plan has no step that acts. The caller keeps it only
     if the rest then runs clean."""
     data = workflow.to_data()
+    if not any(_acts(st["call"], table) for st in data["states"].values()):
+        return None  # a plan that only looks things up: its lookup is what the request asks for
     before = list(data["states"])
     # Only a lookup by values of its own, whose failure ends the plan: one that failed on a reference (an
     # empty list indexed) is the empty lookup's problem to tell, one with a failure branch is the plan's.
     looked = {n for n in failed if n in data["states"] and not find_references(data["states"][n]["args"])
               and data["states"][n].get("on_failure", FAILED) == FAILED}
-    if not any(_acts(st["call"], table) for st in data["states"].values()):
-        return None  # a plan that only looks things up: its lookup is what the request asks for
     _drop_unused_reads(data, looked, table)
     dropped = [n for n in before if n not in data["states"]]
     if not dropped:

@@ -28,17 +28,16 @@ def copied(workflow: Workflow, intent: str, grounded: list[Grounded], table: Fun
     """A problem for each writing state whose text copies a found item the request is not about."""
     asked = content_words(intent)
     people = {w for g in grounded if g.app == PEOPLE_APP for w in words_of(g.line)}
-    strangers = [g for g in grounded if g.app != PEOPLE_APP
+    # People's names and addresses are left out of both sides: writing to someone repeats them, not their text.
+    strangers = [(g, [w for w in words_of(g.line) if w not in people]) for g in grounded if g.app != PEOPLE_APP
                  and not any(one_or_more(w, a) for w in content_words(g.line) - people for a in asked)]
     problems = []
     for name, state in workflow.states.items():
         fn = table.functions.get(state.call)
         if fn is None or fn.effect == Effect.READ or fn.app == TALK_APP:
             continue
-        # People's names and addresses are left out of both: writing to someone repeats them, not their text.
         texts = [[w for w in words_of(t) if w not in people] for t in strings(state.args) if not find_references(t)]
-        source = next((g for g in strangers for t in texts
-                       if _shares_run(t, [w for w in words_of(g.line) if w not in people])), None)
+        source = next((g for g, theirs in strangers for t in texts if _shares_run(t, theirs)), None)
         if source is not None:
             problems.append(Problem(code=COPIED, state=name, message=(
                 f"state {name!r} copies the text of {_what(source)}, which the request is not about; write "
