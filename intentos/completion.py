@@ -118,9 +118,9 @@ def address_named(workflow: Workflow, intent: str, grounded: list[Grounded],
             if not value:
                 filled.append(f"{name!r} wrote to nobody: to {person!r}, whom the request names" if arg == TO_ARG
                               else f"{name!r} invited nobody: {person!r}, whom the request meets")
-            elif _dangling(value, data["states"]):
-                filled.append(f"{name!r} wrote to {value!r}, from no state of the plan: to {person!r}, whom the "
-                              "request names")
+            elif _dangling(value, data["states"], name):
+                filled.append(f"{name!r} {'wrote to' if arg == TO_ARG else 'invited'} {value!r}, from no earlier "
+                              f"state of the plan: {'to ' if arg == TO_ARG else ''}{person!r}, whom the request names")
             else:
                 continue
             st["args"][arg] = [person]
@@ -129,11 +129,13 @@ def address_named(workflow: Workflow, intent: str, grounded: list[Grounded],
     return Workflow.model_validate(data), "; ".join(filled)
 
 
-def _dangling(value: Any, states: dict[str, Any]) -> bool:
-    """Whether every text in `value` is just a reference to a state the plan lacks (`${LauraKim.result.email}`)."""
+def _dangling(value: Any, states: dict[str, Any], own: str) -> bool:
+    """Whether every text in `value` is just a reference to a state the plan lacks (`${LauraKim.result.email}`)
+    or to the state `own` itself (an event inviting `${lunch.result.email}`, from the event it makes)."""
     texts = value if isinstance(value, list) else [value]
     refs = [find_references(t) for t in texts if isinstance(t, str)]
-    return len(refs) == len(texts) and all(len(r) == 1 and r[0].text == t and r[0].state not in states
+    return len(refs) == len(texts) and all(len(r) == 1 and r[0].text == t and (r[0].state not in states
+                                                                             or r[0].state == own)
                                            for r, t in zip(refs, texts, strict=True))
 
 

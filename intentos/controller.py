@@ -51,6 +51,7 @@ from intentos.inline import lift_inline_calls
 from intentos.leads import leads
 from intentos.looping import loop_items
 from intentos.misdated import NamedDays
+from intentos.overreach import narrowed, overreach
 from intentos.ranking import FunctionRanker, Ranked
 from intentos.references import find_references, replace_text
 from intentos.repeats import RepeatWatch
@@ -315,6 +316,7 @@ class Controller:
         prefix: list[dict[str, Any]] = []  # the states of earlier stages, in list form
         last_failing: str | None = None  # the last plan whose dry run failed, to see it written again
         last_written: str | None = None  # the last reply's states, to see a failing one written again
+        lone_told = False  # whether a lone agent.observe was told it needs reads
         attempt = 0
         try:
             while attempt < self.settings.max_attempts:
@@ -362,7 +364,7 @@ class Controller:
                 if workflow is not None and not problems:
                     observe = _observe_index(states)
                     if observe is not None:
-                        stage_problems = self._stage_problems(workflow, states, observe, trace)
+                        stage_problems = self._stage_problems(workflow, states, observe, trace, grounded)
                         if not stage_problems:
                             # A new stage: the read steps ran in a scratch copy; the model plans on with their results.
                             head = states[:observe]
@@ -373,11 +375,20 @@ class Controller:
                             checks.new_stage(stage.observed)
                             attempt = 0
                             continue
+                        if stage_problems[0].code == _NO_READS:
+                            if lone_told:
+                                # Told how to read first, Qwen2.5-Coder-1.5B wrote the lone agent.observe again.
+                                checks.ban({OBSERVE})
+                                stage_problems = [Problem(code=_NO_READS, message=(
+                                    f"{OBSERVE} needs read steps before it, and none came again: the next reply "
+                                    f"cannot use {OBSERVE}; plan the whole request, reading what it needs first"))]
+                            lone_told = True
                         problems = stage_problems
                     else:
                         found = self.check_by_running(workflow)
                         problems = [Problem(code="dry_run", message=p) for p in found.problems(
-                            workflow, leads(workflow, found, grounded))] if found else []
+                            workflow, leads(workflow, found, grounded))] + overreach(
+                            workflow, found, intent, self.table) if found else []
                         if problems and (lean := self._without_failed_lookups(workflow, found)) is not None:
                             workflow, found, note = lean
                             record.tidied.append(note)
@@ -386,7 +397,8 @@ class Controller:
                         if problems:
                             checks.dry_failure = problems[0].message
                         failing = written if problems else None
-                        swapped = self._swap_items(workflow, found) if failing == last_failing and found else None
+                        swapped = (self._swap_items(workflow, found) or self._narrow(workflow, found, intent)
+                                   if failing == last_failing and found else None)
                         if swapped is not None:
                             workflow, trace.dry_run, note = swapped
                             record.tidied.append(note)
@@ -449,6 +461,17 @@ class Controller:
             if dry is not None and not dry.problems(candidate):
                 return candidate, dry, f"{old} became {new}: written again as it failed, the plan ran with it"
         return None
+
+    def _narrow(self, workflow: Workflow, found: DryRun, intent: str) -> tuple[Workflow, DryRun, str] | None:
+        """A plan written again just as its loop was told it ran over more than the request names: the plan
+        with the lookup under the folder the named items share (`intentos.overreach`), when it runs clean."""
+        narrow = narrowed(workflow, found, intent, self.table)
+        if narrow is None or validate(narrow[0], self.table):
+            return None
+        dry = self.check_by_running(narrow[0])
+        if dry is None or dry.problems(narrow[0]) or overreach(narrow[0], dry, intent, self.table):
+            return None
+        return narrow[0], dry, narrow[1]
 
     def _fallback(self, intent: str, name: str, call: str, args: dict[str, str], trace: Trace,
                   why: str) -> Resolution:
@@ -753,7 +776,7 @@ class Controller:
         return workflow, problems
 
     def _stage_problems(self, workflow: Workflow, states: list[dict[str, Any]], observe: int,
-                        trace: Trace) -> list[Problem]:
+                        trace: Trace, grounded: list[Grounded]) -> list[Problem]:
         """Why a plan ending in agent.observe cannot be a stage (none when it can)."""
         if observe != len(states) - 1:
             return [Problem(code="stage", message=f"{OBSERVE} must be the last state: plan only the reading "
@@ -761,7 +784,7 @@ class Controller:
         if len(trace.stages) + 1 >= self.settings.max_stages:
             return [Problem(code="stage", message=f"no more stages: plan the rest now, without {OBSERVE}")]
         if observe == 0 and not trace.stages:
-            return [Problem(code="stage", message=f"{OBSERVE} needs read steps before it")]
+            return [Problem(code=_NO_READS, message=f"{OBSERVE} needs read steps before it" + self._reads(grounded))]
         for state in states[:observe]:
             fn = self.table.get(state["call"])
             if fn.effect.needs_confirmation:
@@ -769,6 +792,25 @@ class Controller:
                     f"state {state['name']!r} ({fn.name}) is {fn.effect.value}; only read steps may come "
                     f"before {OBSERVE}"))]
         return []
+
+
+    def _reads(self, grounded: list[Grounded]) -> str:
+        """How to read the first things found for the request, as the end of a sentence: told only that
+        agent.observe needs reads before it, Qwen2.5-Coder-1.5B wrote the lone agent.observe three times."""
+        reads = []
+        for item in grounded:
+            call = next((f"{item.app}.{verb}" for verb in _READ_VERBS if f"{item.app}.{verb}" in self.table), None)
+            what = item.ref or item.name
+            if call is not None and what and len(reads) < _MAX_READS_SHOWN:
+                reads.append(f"{call} of {what!r}")
+        if not reads:
+            return ""
+        return f": first read what the request is about (e.g. {' or '.join(reads)}), then {OBSERVE}"
+
+
+_NO_READS = "no_reads"  # the problem of an agent.observe with nothing read before it
+_READ_VERBS = ("read", "get")  # how an app's function that reads one thing is usually called
+_MAX_READS_SHOWN = 2
 
 
 def request_text(intent: str, found: list[str]) -> str:

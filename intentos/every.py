@@ -6,7 +6,8 @@ deleted `messages[0]`. When the request says every, all or each, an acting step 
 lookup's list (and no other item of it), with no loop of its own, gets the loop: `for_each` over that list
 and `${item}` for the item; the lookup loses a limit of 1. A list argument holding just that item
 (`"attachments": ["${found.result.paths[0]}"]`) takes the whole list instead, and then there is no loop: one
-mail with every file, not a mail for each.
+mail with every file, not a mail for each. An acting step that gives a whole list of texts to an argument
+taking one (`"source": "${found.result.paths}"`) gets the loop the same way.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any
 
 from intentos.function import Effect
 from intentos.looping import result_lists
-from intentos.references import replace_text
+from intentos.references import replace_text, whole_reference
 from intentos.table import FunctionTable
 from intentos.tidy import TALK_APP
 
@@ -39,6 +40,13 @@ def loop_every(states: list[Any], intent: str, table: FunctionTable,
     unlimited: set[str] = set()
     for state in states:
         source = _first_of(state, calls, table)
+        whole_in = _whole_list_in_text(state, calls, table) if source is None else None
+        if whole_in is not None:
+            key, whole = whole_in
+            out.append({**state, "args": {**state["args"], key: "${item}"}, "for_each": whole})
+            notes.append(f"state {state.get('name')!r} runs for each of {whole}, which it gave {key!r} whole: the "
+                         "argument takes one, and the request says every one")
+            continue
         if source is None:
             out.append(state)
             continue
@@ -81,3 +89,23 @@ def _first_of(state: Any, calls: dict[str, str], table: FunctionTable) -> tuple[
             rf"\$\{{{re.escape(src)}\.result\.{re.escape(field)}\[[1-9]", written):
         return None
     return src, field
+
+
+def _whole_list_in_text(state: Any, calls: dict[str, str], table: FunctionTable) -> tuple[str, str] | None:
+    """The (argument, list reference) of an acting step without a loop that gives a whole list of texts to an
+    argument taking one text (`"source": "${found.result.paths}"`), when it is the only such argument."""
+    if not isinstance(state, dict) or "for_each" in state or not isinstance(state.get("args"), dict):
+        return None
+    fn = table.functions.get(state.get("call"))  # type: ignore[arg-type]
+    if fn is None or fn.app == TALK_APP or fn.effect == Effect.READ:
+        return None
+    params = fn.params.model_json_schema().get("properties", {})
+    found = []
+    for key, value in state["args"].items():
+        ref = whole_reference(value)
+        source = table.functions.get(calls.get(ref.state, "")) if ref is not None else None
+        if ref is None or source is None or len(ref.path) != 1 or params.get(key, {}).get("type") != "string":
+            continue
+        if result_lists(source).get(str(ref.path[0]), {}).get("type") == "string":
+            found.append((key, ref.text))
+    return found[0] if len(found) == 1 else None

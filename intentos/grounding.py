@@ -48,13 +48,17 @@ _DAY_PHRASE = re.compile(
     re.IGNORECASE)
 
 
+_MORE_STOP_WORDS = frozenset("from about into onto over under than via per".split())
+
+
 @cache
 def _stop_words() -> frozenset[str]:
     try:
         from bm25s.stopwords import STOPWORDS_EN
     except ImportError:  # bm25s is a dependency; this only keeps grounding alive if that ever changes
         STOPWORDS_EN = ()
-    return frozenset(w.lower() for w in STOPWORDS_EN)
+    # bm25s's list is short (33 words); these prepositions say nothing of what a request is about either.
+    return frozenset(w.lower() for w in STOPWORDS_EN) | _MORE_STOP_WORDS
 
 
 def words_of(text: str) -> list[str]:

@@ -6,7 +6,7 @@ is confirmed before it runs, but a plan for a request like this should decline, 
 guess. A request whose destructive verb (delete, remove, trash, wipe, erase, ...) takes "all", "every"
 or "everything" over a whole kind (files, notes, mail, contacts, ...) with nothing narrowing it, and a
 plan with a destructive step, is a repair problem, once a stage: refuse, or ask which. "Delete all the
-newsletters from Deals Weekly" names which, and is left alone.
+newsletters from that shoe shop" names which, and is left alone.
 """
 
 from __future__ import annotations

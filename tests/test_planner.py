@@ -307,6 +307,31 @@ def test_a_stage_may_hold_only_read_steps_and_the_model_is_told(office) -> None:
     assert office.sandbox.stat("Trips") is None  # nothing ran for real
 
 
+def test_a_stage_with_no_reads_is_told_how_to_read_what_was_found(office) -> None:
+    bare = {"states": [state("look", "agent.observe", reason="see the notes")]}
+    read = {"states": [state("text", "files.read", path="Downloads/meeting-notes.txt"), state("look", "agent.observe")]}
+    done = {"states": [state("note", "notes.create", title="Kickoff", body="${text.result.text}")]}
+    resolution = planner(office, [bare, read, done]).resolve("make a note of the meeting notes in my Downloads")
+    assert resolution.trace.attempts[0].problems == [
+        "agent.observe needs read steps before it: first read what the request is about (e.g. files.read of "
+        "'Downloads/meeting-notes.txt'), then agent.observe"]
+    assert len(resolution.trace.stages) == 1
+
+
+def test_a_lone_observe_written_again_leaves_the_grammar(office) -> None:
+    bare = {"states": [state("look", "agent.observe")]}
+    whole = {"states": [state("text", "files.read", path="Downloads/meeting-notes.txt"),
+                        state("note", "notes.create", title="Kickoff", body="${text.result.text}")]}
+    backend = Constraining([json.dumps(a) for a in (bare, bare, whole)])
+    ctl = Controller(backend, TABLE, office, ControllerSettings(), examples=[])
+    resolution = ctl.resolve("make a note of the meeting notes in my Downloads")
+    assert resolution.trace.attempts[1].problems == [
+        "agent.observe needs read steps before it, and none came again: the next reply cannot use agent.observe; "
+        "plan the whole request, reading what it needs first"]
+    assert '"agent.observe"' in backend.schemas[1] and '"agent.observe"' not in backend.schemas[2]
+    assert resolution.workflow.states["note"].call == "notes.create"
+
+
 def test_stages_are_bounded(office) -> None:
     again = {"states": [state("n", "notes.list"), state("look", "agent.observe")]}
     more = {"states": [state("n2", "notes.list"), state("look2", "agent.observe")]}
@@ -381,6 +406,51 @@ def test_an_empty_result_indexed_later_is_a_repair_problem(office) -> None:
     resolution = ctl.resolve("read my boarding pass")  # the last attempt: shown, with what the dry run found
     assert "found nothing" in resolution.trace.attempts[0].problems[0]
     assert "it failed at 'show'" in resolution.trace.dry_run.summary()
+
+
+def test_a_delete_for_each_over_more_than_the_request_names_is_a_repair_problem(office) -> None:
+    # The inbox holds an invoice, a mail about Lisbon and one about website files.
+    broad = {"states": [state("inbox", "mail.list", folder="inbox"),
+                        {**state("drop", "mail.delete", id="${item.id}"), "for_each": "${inbox.result.messages}"}]}
+    narrow = {"states": [state("found", "mail.search", query="invoice", folder="inbox"),
+                         {**state("drop", "mail.delete", id="${item.id}"), "for_each": "${found.result.messages}"}]}
+    ctl = planner(office, [broad, narrow])
+    resolution = ctl.resolve("delete all the invoice mails from my inbox")
+
+    told = resolution.trace.attempts[0].problems
+    assert len(told) == 1 and told[0].startswith(
+        "dry run: step 'drop' (mail.delete) ran for each of the 3 items of ${inbox.result.messages}, and 2 of them "
+        "are not what the request names (e.g. ")
+    assert told[0].endswith("look up only the ones the request names, e.g. with mail.search(query='invoice') and run "
+                            "the step for each of those")
+    assert "'Lisbon in April?'" in told[0]  # the others, by their subjects
+    assert resolution.trace.attempts[1].problems == []
+    assert resolution.workflow.states["found"].args["query"] == "invoice"
+    assert MailApp(office).list(MailList(folder="inbox")).count == 3  # the dry runs deleted in their copies
+
+
+def test_a_move_for_each_over_files_outside_the_folder_the_request_names_is_a_repair_problem(office) -> None:
+    everywhere = {"states": [state("pdfs", "files.find", pattern="*.pdf"),
+                             {**state("mv", "files.move", source="${item}", destination="Documents/Invoices"),
+                              "for_each": "${pdfs.result.paths}"}]}
+    resolution = planner(office, [everywhere, everywhere]).resolve("put each pdf in my Downloads into the Invoices "
+                                                                   "folder")
+    assert resolution.trace.attempts[0].problems == [
+        "dry run: step 'mv' (files.move) ran for each of the 3 items of ${pdfs.result.paths}, and 1 of them are not "
+        "what the request names (e.g. 'Documents/car-title.pdf'): look up only the ones under 'Downloads' and run "
+        "the step for each of those"]
+    # Written again as it was: the lookup looks where it was told, and the plan runs clean.
+    assert resolution.trace.attempts[1].problems == [] and resolution.trace.attempts[1].tidied == [
+        "state 'pdfs' looks only under 'Downloads': written again as it was told it found more than the request "
+        "names"]
+    assert resolution.workflow.states["pdfs"].args == {"pattern": "*.pdf", "under": "Downloads"}
+
+
+def test_a_delete_for_each_over_all_of_a_folder_it_names_is_left_alone(office) -> None:
+    every = {"states": [state("inbox", "mail.list", folder="inbox"),
+                        {**state("drop", "mail.delete", id="${item.id}"), "for_each": "${inbox.result.messages}"}]}
+    resolution = planner(office, [every]).resolve("empty my inbox into the trash, every message in it")
+    assert resolution.trace.attempts[0].problems == []
 
 
 def test_mail_in_a_dry_run_stays_in_the_copy_and_other_outside_steps_are_not_tried(office) -> None:
@@ -826,13 +896,20 @@ def test_a_message_to_a_state_the_plan_lacks_goes_to_the_one_person_the_request_
                                  body="Brunch on Sunday at 11?")]}
     resolution = planner(office, [invented]).resolve("Tell Anna that brunch is on Sunday at 11")
     assert resolution.trace.repairs == 0 and resolution.workflow.states["tell"].args["to"] == ["Anna Berg"]
-    assert "from no state of the plan: to 'Anna Berg'" in resolution.trace.attempts[0].tidied[-1]
+    assert "from no earlier state of the plan: to 'Anna Berg'" in resolution.trace.attempts[0].tidied[-1]
     # A reference to a state the plan has is the plan's own business (validation checks it).
     found = {"states": [state("who", "contacts.find", query="Anna"),
                         state("tell", "mail.send", to=["${who.result.contacts[0].email}"], subject="Brunch",
                               body="Brunch on Sunday at 11?")]}
     kept = planner(office, [found]).resolve("Tell Anna that brunch is on Sunday at 11")
     assert kept.workflow.states["tell"].args["to"] == ["${who.result.contacts[0].email}"]
+    # An event inviting people from its own result invites the one person the request meets.
+    own = {"states": [state("e", "calendar.add_event", title="Brunch", start="2026-03-15 11:00",
+                            attendees=["${e.result.email}"])]}
+    invited = planner(office, [own]).resolve("Book brunch with Anna on Sunday at 11")
+    assert invited.trace.repairs == 0 and invited.workflow.states["e"].args["attendees"] == ["Anna Berg"]
+    assert invited.trace.attempts[0].tidied == [
+        "'e' invited ['${e.result.email}'], from no earlier state of the plan: 'Anna Berg', whom the request names"]
 
 
 def test_a_message_copying_a_found_mail_the_request_is_not_about_is_told(office) -> None:
@@ -1298,6 +1375,15 @@ def test_a_request_for_every_one_planned_on_the_first_item_gets_the_loop(office)
     deleted = planner(office, [latest]).resolve("Delete all the mails from Ben").workflow.states
     assert "limit" not in deleted["latest"].args
     assert (deleted["bin"].for_each, deleted["bin"].args["id"]) == ("${latest.result.messages}", "${item.id}")
+    # A whole list of paths given to an argument that takes one path: the loop too.
+    whole = {"states": [state("found", "files.find", pattern="*.jpg", under="Downloads"),
+                        state("copy", "files.copy", source="${found.result.paths}", destination="Pictures")]}
+    copied = planner(office, [whole]).resolve("Copy all the jpg pictures in Downloads to Pictures")
+    assert (copied.workflow.states["copy"].for_each, copied.workflow.states["copy"].args["source"]) == (
+        "${found.result.paths}", "${item}")
+    assert copied.trace.attempts[0].tidied == [
+        "state 'copy' runs for each of ${found.result.paths}, which it gave 'source' whole: the argument takes "
+        "one, and the request says every one"]
     # A request for one thing keeps its first item.
     one = planner(office, [first]).resolve("Move the newest PDF from my Downloads into Documents")
     assert one.workflow.states["move"].for_each is None and one.trace.attempts[0].tidied == []

@@ -290,7 +290,8 @@ def test_a_fresh_process_loads_the_prefix_from_disk_and_answers_the_same(tmp_pat
     assert other["cache"]["source"] == "disk" and len(state_files()) == 1
 
     # A changed Function Table is another prefix: a miss, and a second file.
-    changed = resolve_in_fresh_process(tmp_path, apps=("agent", "clock", "tasks"))
+    # (A window that holds the larger table whole: in 2048 tokens it would give way to the retrieved one.)
+    changed = resolve_in_fresh_process(tmp_path, apps=("agent", "clock", "tasks"), settings={"n_ctx": 4096})
     assert changed["cache"]["source"] == "saved" and changed["cache"]["prefix_tokens"] > first["cache"]["prefix_tokens"]
     assert len(state_files()) == 2
 

@@ -25,7 +25,7 @@ from dateutil.rrule import DAILY, HOURLY, MINUTELY, SECONDLY, WEEKLY, YEARLY, rr
 from pydantic import BaseModel, Field
 
 from intentos.app import App
-from intentos.apps.clock import add_elapsed, elapsed_minutes, isoformat, localize, parse_when
+from intentos.apps.clock import When, add_calendar, add_elapsed, elapsed_minutes, isoformat, localize, parse_when
 from intentos.apps.problems import content_problem, one_line
 from intentos.errors import AppError, SandboxError
 from intentos.function import Effect, function
@@ -65,7 +65,8 @@ class AddEventArgs(BaseModel):
     location: str = ""
     attendees: list[str] = Field(default_factory=list, description="emails, or names from contacts")
     description: str = ""
-    rrule: str | None = Field(None, description="repeat rule, e.g. FREQ=WEEKLY;BYDAY=MO;COUNT=10")
+    rrule: str | None = Field(None, description="repeat rule, e.g. FREQ=WEEKLY;BYDAY=MO;COUNT=10 (Monday to "
+                                                "Friday: BYDAY=MO,TU,WE,TH,FR; no COUNT: for good)")
 
 
 class AddedEvent(Event):
@@ -94,7 +95,12 @@ EVENT_REF = "the event's uid, or its exact title when one event has it"
 
 class MoveArgs(BaseModel):
     uid: str = Field(description=EVENT_REF)
-    start: str = Field(description="new start; the duration is kept (a repeating event moves as a whole series)")
+    start: str | None = Field(None, description="new start; the duration is kept (a repeating event moves as a "
+                                                "whole series)")
+    # "Push it back a week": said as a shift, not a date; a small model given only `start` moved the event to
+    # the time it already had, or replaced the move with a clock.shift.
+    weeks: int = Field(0, description="instead of start: move it this many weeks (negative: earlier), same time")
+    days: int = Field(0, description="instead of start: move it this many days, same time")
 
 
 class CancelArgs(BaseModel):
@@ -378,6 +384,9 @@ class CalendarApp(App):
             comp.add("organizer", icalendar.vCalAddress(f"mailto:{self.ctx.user.email}"))
         if args.rrule:
             rule = _two_letter_days(args.rrule.strip().removeprefix("RRULE:"))
+            if _ONCE.search(rule):
+                raise AppError(f"the repeat rule {args.rrule!r} has COUNT=1, which repeats nothing: leave COUNT out "
+                               "to repeat for good, or give how many times")
             try:
                 rrulestr(rule, dtstart=when.at if not all_day else datetime.combine(when.at.date(), time()))
                 comp.add("rrule", icalendar.vRecur.from_ical(rule))
@@ -444,13 +453,21 @@ class CalendarApp(App):
 
     @function(Effect.WRITE)
     def move_event(self, args: MoveArgs) -> Event:
-        """Move an event to a new start time, keeping its duration."""
+        """Move an event to a new start time, or by weeks or days, keeping its duration."""
         cal = self._load()
         comp = self._master(cal, args.uid)
         if _status(comp) == "CANCELLED":
             raise AppError(f"event {comp.get('summary', args.uid)!s} is cancelled; add it again instead")
         start, end, all_day = self._times(comp)
-        when = parse_when(args.start, self.ctx.tz, self.ctx.now())
+        if (args.start is None) == (not args.weeks and not args.days):
+            raise AppError("give either the new start, or weeks or days to move the event by (not both)")
+        if args.start is None and all_day:
+            day = start.date() if isinstance(start, datetime) else start
+            when = When(datetime.combine(day + timedelta(weeks=args.weeks, days=args.days), time()), False)
+        elif args.start is None:
+            when = When(add_calendar(start, weeks=args.weeks, days=args.days), True)
+        else:
+            when = parse_when(args.start, self.ctx.tz, self.ctx.now())
         if all_day:
             days = (when.at.date() - start.date()).days
             if days == 0:
@@ -466,8 +483,8 @@ class CalendarApp(App):
             if new_start == start:
                 # A move to where the event is changes nothing: the plan took the old start for the new one.
                 raise AppError(f"event {comp.get('summary', args.uid)!s} already starts at "
-                               f"{start.isoformat(timespec='minutes')}; give the new start (clock.shift moves a "
-                               "time by days or weeks)")
+                               f"{start.isoformat(timespec='minutes')}; give the new start, or weeks or days to "
+                               "move it by instead of start")
             new_end = add_elapsed(new_start, minutes=elapsed_minutes(start, end))
             new = _Occurrence(comp, new_start, new_end, False)
         for key in ("dtstart", "dtend", "duration"):
@@ -786,6 +803,9 @@ def _subtract(lo: datetime, hi: datetime, busy: list[tuple[datetime, datetime]])
 
 _BYDAY = re.compile(r"(BYDAY=)([^;]*)", re.IGNORECASE)
 _DAY_NAME = re.compile(r"\b([+-]?\d*)(MO|TU|WE|TH|FR|SA|SU)[A-Z]*\b", re.IGNORECASE)
+
+
+_ONCE = re.compile(r"(?:^|;)COUNT=0*1(?:;|$)", re.IGNORECASE)
 
 
 def _two_letter_days(rule: str) -> str:

@@ -267,8 +267,9 @@ def _absolute(phrase: str, original: str, tz: ZoneInfo, now: datetime) -> When:
         place = zone_places().get(phrase.strip().lower().removeprefix("in ").removesuffix(" time"))
         if place is not None:  # "sydney" for "the time in Sydney": the model put the place where the time goes
             raise AppError(
-                f"{original!r} is a place (the time zone {place}), not a date or time: resolve the time itself "
-                f"('now', 'tomorrow 3pm') and show it there with clock.convert(timezone={place!r})") from None
+                f"{original!r} is a place (the time zone {place}), not a date or time: for the time there now use "
+                f"clock.now(timezone={place!r}); for another time, resolve that time ('tomorrow 3pm') and show it "
+                f"there with clock.convert(timezone={place!r})") from None
         raise AppError(
             f"cannot understand the date or time {original!r}; use ISO 8601 (2026-04-01 or 2026-04-01 14:00) "
             "or a phrase like 'tomorrow 3pm', 'next friday', 'in 2 hours'"
@@ -386,7 +387,7 @@ class ClockApp(App):
 
     @function(Effect.READ)
     def now(self, args: NowArgs) -> Moment:
-        """The current date, time and weekday."""
+        """The current date, time and weekday, in the user's time zone or another one ('America/Lima')."""
         name = args.timezone or self.ctx.timezone
         return moment(self.ctx.now().astimezone(zone(name)), name)
 

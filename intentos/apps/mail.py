@@ -223,7 +223,10 @@ class MailApp(App):
     def _name(self, folder: str) -> str:
         name = folder.strip().lower()
         if not _FOLDER.fullmatch(name):
-            raise AppError(f"{folder!r} is not a folder name (use letters, digits, - or _; e.g. inbox, archive)")
+            # A file folder ("Documents/Invoices") for a mail one: say which mail folders there are.
+            folders = sorted({*self._folders(), *STANDARD_FOLDERS})
+            raise AppError(f"{folder!r} is not a mail folder name (use letters, digits, - or _; the mail folders "
+                           f"are {', '.join(folders)}; a new name such as archive makes a new one)")
         return name
 
     def _is_folder(self, rel: str) -> bool:
@@ -652,7 +655,7 @@ class MailApp(App):
 
     @function(Effect.WRITE)
     def move(self, args: MoveArgs) -> MessageInfo:
-        """Move a message to another folder (its id stays the same); to delete, use mail.delete."""
+        """Move a message to another folder, e.g. archive (its id stays the same); to delete, use mail.delete."""
         stored = self._locate(args.id)
         target = self._name(args.folder)
         if self._is_trash(target):

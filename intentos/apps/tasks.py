@@ -147,6 +147,9 @@ class TasksApp(App):
     @function(Effect.READ)
     def list(self, args: ListArgs) -> TaskList:
         """List tasks (open by default), soonest due first; filter by tag, due date or overdue."""
+        if args.overdue and args.status == "done":
+            # A done task is never overdue: the pair finds nothing, and a plan reading it reports no tasks.
+            raise AppError("overdue tasks are open ones: status 'done' with overdue finds none; leave status out")
         now = self.ctx.now()
         bound = self._deadline(self._due(args.due_before)) if args.due_before else None
         tag = (_tags([args.tag]) or [None])[0] if args.tag else None

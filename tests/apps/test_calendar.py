@@ -51,6 +51,9 @@ def test_add_event_errors(cal):
         cal.add_event(AddEventArgs(title="x", start="2026-03-12", duration_minutes=30))
     with pytest.raises(AppError, match="repeat rule"):
         cal.add_event(AddEventArgs(title="x", start="2026-03-12 10:00", rrule="FREQ=SOMETIMES"))
+    with pytest.raises(AppError, match="^the repeat rule 'FREQ=WEEKLY;BYDAY=MON;COUNT=1' has COUNT=1, which repeats"):
+        cal.add_event(AddEventArgs(title="x", start="2026-03-12 10:00", rrule="FREQ=WEEKLY;BYDAY=MON;COUNT=1"))
+    assert cal.add_event(AddEventArgs(title="x", start="2026-03-12 10:00", rrule="FREQ=DAILY;COUNT=10")).recurrence
 
 
 def test_attendee_names_resolve_through_contacts(cal, ctx):
@@ -131,6 +134,20 @@ def test_an_event_may_be_named_by_its_title_when_one_event_has_it(cal):
     assert cal.cancel_event(CancelArgs(uid="Dentist")).title == "Dentist"
     with pytest.raises(AppError, match="no event with uid or title 'Dentist'"):
         cal.cancel_event(CancelArgs(uid="Dentist"))  # cancelled: no longer the one of that title
+
+
+def test_an_event_moves_by_weeks_or_days_at_the_same_time(cal):
+    event = cal.add_event(AddEventArgs(title="Dentist", start="2026-03-11 15:00", duration_minutes=45))
+    # Across the change to summer time (29 March in Berlin) the clock time stays.
+    later = cal.move_event(MoveArgs(uid="Dentist", weeks=3))
+    assert (later.start, later.duration_minutes) == ("2026-04-01T15:00:00+02:00", 45)
+    assert cal.move_event(MoveArgs(uid=event.uid, days=-1)).start == "2026-03-31T15:00:00+02:00"
+    trip = cal.add_event(AddEventArgs(title="Trip", start="2026-03-20"))
+    assert cal.move_event(MoveArgs(uid=trip.uid, days=2)).start.startswith("2026-03-22")
+    with pytest.raises(AppError, match=r"^give either the new start, or weeks or days to move the event by"):
+        cal.move_event(MoveArgs(uid=event.uid))
+    with pytest.raises(AppError, match=r"^give either the new start, or weeks or days to move the event by"):
+        cal.move_event(MoveArgs(uid=event.uid, start="2026-04-02 15:00", weeks=1))
 
 
 def test_a_move_that_changes_nothing_says_what_to_give(cal):

@@ -63,9 +63,9 @@ def test_resolve_refuses_what_it_does_not_understand(clock, phrase):
         clock.resolve(ResolveArgs(phrase=phrase))
 
 
-def test_a_place_given_as_the_time_is_pointed_to_convert(clock):
+def test_a_place_given_as_the_time_is_pointed_to_now_and_convert(clock):
     with pytest.raises(AppError, match=r"^'tokyo' is a place \(the time zone Asia/Tokyo\), not a date or time: .*"
-                                       r"clock.convert\(timezone='Asia/Tokyo'\)"):
+                                       r"clock.now\(timezone='Asia/Tokyo'\).*clock.convert\(timezone='Asia/Tokyo'\)"):
         clock.resolve(ResolveArgs(phrase="tokyo"))
     with pytest.raises(AppError, match=r"^'Tokyo time' is a place"):
         clock.resolve(ResolveArgs(phrase="Tokyo time"))

@@ -73,6 +73,8 @@ def test_list_filters_and_order(tasks: TasksApp) -> None:
     assert tasks.list(ListArgs(tag="HOME")).ids == ["t1"]
     overdue = tasks.list(ListArgs(overdue=True))
     assert overdue.ids == ["t2", "t3"] and all(t.overdue for t in overdue.tasks)
+    with pytest.raises(AppError, match="^overdue tasks are open ones: status 'done' with overdue finds none"):
+        tasks.list(ListArgs(status="done", overdue=True))
     assert tasks.list(ListArgs(due_before="2026-03-11")).ids == ["t2", "t3"]
     assert tasks.list(ListArgs(due_before="2026-03-12")).ids == ["t2", "t3", "t1"]  # a date includes its day
     assert tasks.list(ListArgs(due_before="2026-03-10T08:00")).ids == ["t2"]
