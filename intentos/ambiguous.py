@@ -65,20 +65,21 @@ def ambiguous(workflow: Workflow, intent: str, grounded: list[Grounded], table: 
     if not acting:
         return []
     request = content_words(intent)
-    fitting: dict[str, list[tuple[int, Grounded]]] = {}
+    # Things tie when the same words of the request fit each: "Chris" fits Chris Meyer and Chris Wong, but
+    # "tell Anna what Ben wrote" names two people, one for each.
+    fitting: dict[tuple[str, frozenset[str]], list[Grounded]] = {}
     for g in grounded:
         if not g.name:
             continue
         theirs = words_of(" ".join([g.name, *g.aka]))
-        shared = {w for w in request if any(_alike(w, t) for t in theirs)}
+        shared = frozenset(w for w in request if any(_alike(w, t) for t in theirs))
         if shared:
-            fitting.setdefault(g.app, []).append((len(shared), g))
+            fitting.setdefault((g.app, shared), []).append(g)
+    best = {app: max(len(words) for a, words in fitting if a == app) for app, _ in fitting}
     ties = []
-    for app, scored in fitting.items():
-        best = max(n for n, _ in scored)
-        tied = [g for n, g in scored if n == best]
+    for (app, words), tied in fitting.items():
         picked = [g for g in tied if g.name.casefold() in acting]
         # Picking them all for a request that names one ("mail Chris": both Chrises) is a guess as well.
-        if len(tied) >= 2 and picked:
+        if len(words) == best[app] and len(tied) >= 2 and picked:
             ties.append(Tie(app, tied, picked))
     return ties

@@ -140,6 +140,7 @@ def _dangling(value: Any, states: dict[str, Any], own: str) -> bool:
 
 
 RESOLVE_CALL = "clock.resolve"
+NOW_CALL = "clock.now"
 CLOCK_APP = "clock"
 _DAY_LINE = re.compile(r'^"(?P<phrase>[^"]+)" is (?:Mon|Tues|Wednes|Thurs|Fri|Satur|Sun)day \d{4}-\d{2}-\d{2}$')
 _TIME_AFTER = re.compile(r"\s+(?:at\s+)?\d{1,2}(?::\d{2})?\s*(?:[ap]\.?m\.?)?(?![\w:])", re.IGNORECASE)
@@ -149,10 +150,14 @@ def resolve_named_day(workflow: Workflow, intent: str, grounded: list[Grounded],
                       table: FunctionTable) -> tuple[Workflow, str] | None:
     """The plan with the clock.resolve state it refers to and never wrote (`"due": "${later.result.date}"`)
     added first, for the one day the request names ("in two weeks", with the time of day it gives: "next
-    Tuesday at 10"); None when the plan lacks no such state, or the request names no day or several."""
+    Tuesday at 10"), or of several the one it moves something to; None when the plan lacks no such state, or
+    the request names no day or several."""
     if RESOLVE_CALL not in table:
         return None
     days = [m.group("phrase") for g in grounded if g.app == CLOCK_APP and (m := _DAY_LINE.match(g.line))]
+    # Of several, the one a thing moves to ("move Thursday's review to Friday").
+    moved_to = [d for d in days if re.search(rf"\b(?:to|until|till)\s+{re.escape(d)}\b", intent, re.IGNORECASE)]
+    days = moved_to if len(days) > 1 and len(moved_to) == 1 else days
     if len(days) != 1:
         return None
     data = workflow.to_data()
@@ -165,12 +170,22 @@ def resolve_named_day(workflow: Workflow, intent: str, grounded: list[Grounded],
     at = re.search(re.escape(days[0]), intent, re.IGNORECASE)
     after = _TIME_AFTER.match(intent, at.end()) if at else None
     phrase = days[0] + (after.group(0) if after else "")
-    added = {name: {"call": RESOLVE_CALL, "args": {"phrase": phrase}, "next": following, "on_failure": FAILED}
-             for name, following in zip(missing, [*missing[1:], data["start"]], strict=True)}
+    # A time only the clock's own steps count from (`clock.shift(when="${clock.result.date}", days=1)` for
+    # "tomorrow") is now: the named day there would be counted twice.
+    counted = {name for name in missing if NOW_CALL in table and all(
+        st["call"].split(".", 1)[0] == CLOCK_APP for st in states.values()
+        if any(r.state == name for r in find_references(st["args"])))}
+    added = {name: {"call": NOW_CALL, "args": {}} if name in counted else
+             {"call": RESOLVE_CALL, "args": {"phrase": phrase}} for name in missing}
+    added = {name: {**st, "next": following, "on_failure": FAILED}
+             for (name, st), following in zip(added.items(), [*missing[1:], data["start"]], strict=True)}
     data = {**data, "start": missing[0], "states": {**added, **states}}
-    return (Workflow.model_validate(data),
-            f"{', '.join(map(repr, missing))} used as the time the request names and never written: "
-            f"clock.resolve({phrase!r}) added first")
+    notes = [f"{', '.join(map(repr, kind))} used as {what} and never written: {call} added first"
+             for kind, what, call in (([n for n in missing if n not in counted], "the time the request names",
+                                       f"clock.resolve({phrase!r})"),
+                                      ([n for n in missing if n in counted], "the time to count from", "clock.now()"))
+             if kind]
+    return Workflow.model_validate(data), "; ".join(notes)
 
 
 def _named_person(intent: str, grounded: list[Grounded]) -> str | None:

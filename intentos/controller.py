@@ -56,6 +56,7 @@ from intentos.ranking import FunctionRanker, Ranked
 from intentos.references import find_references, replace_text
 from intentos.repeats import RepeatWatch
 from intentos.selfcheck import SelfCheck
+from intentos.sentback import sent_back
 from intentos.single import wrap_singles
 from intentos.table import FunctionTable
 from intentos.tidy import TALK_APP, tidy_states
@@ -386,9 +387,7 @@ class Controller:
                         problems = stage_problems
                     else:
                         found = self.check_by_running(workflow)
-                        problems = [Problem(code="dry_run", message=p) for p in found.problems(
-                            workflow, leads(workflow, found, grounded))] + overreach(
-                            workflow, found, intent, self.table) if found else []
+                        problems = self._dry_problems(workflow, found, intent, grounded) if found else []
                         if problems and (lean := self._without_failed_lookups(workflow, found)) is not None:
                             workflow, found, note = lean
                             record.tidied.append(note)
@@ -411,6 +410,11 @@ class Controller:
                                 f"{', '.join(sorted(banned))}, which found nothing: look where the request's "
                                 "things are")))
                         last_failing = failing
+                        if problems and attempt >= self.settings.max_attempts and checks.question is not None:
+                            # Told the request fits several things, the model wrote a plan that fails: the
+                            # question settles it better than a failing guess.
+                            record.problems = [str(p) for p in problems]
+                            break
                         if not problems or attempt >= self.settings.max_attempts:
                             # A plan whose dry run still fails is shown with what the dry run found: the
                             # user decides, rather than getting nothing.
@@ -461,6 +465,12 @@ class Controller:
             if dry is not None and not dry.problems(candidate):
                 return candidate, dry, f"{old} became {new}: written again as it failed, the plan ran with it"
         return None
+
+    def _dry_problems(self, workflow: Workflow, found: DryRun, intent: str, grounded: list[Grounded]) -> list[Problem]:
+        """What a plan's dry run found wrong: failed steps and empty loops, a loop over more than the request
+        names (`intentos.overreach`), a message sent back to its sender (`intentos.sentback`)."""
+        return ([Problem(code="dry_run", message=p) for p in found.problems(workflow, leads(workflow, found, grounded))]
+                + overreach(workflow, found, intent, self.table) + sent_back(workflow, found, grounded))
 
     def _narrow(self, workflow: Workflow, found: DryRun, intent: str) -> tuple[Workflow, DryRun, str] | None:
         """A plan written again just as its loop was told it ran over more than the request names: the plan

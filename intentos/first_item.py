@@ -9,13 +9,15 @@ the dry run then says so if the list is empty. In the same way an index into the
 (`${find.result.events[0].uid}`) when the result has exactly one list, or one list whose items have
 the field named after the index. A field written in the other number is the one the result has
 (`${zip.result.paths[0]}` of `{path, ...}` is `${zip.result.path}`; `${find.result.path}` of
-`{paths, count}` is `${find.result.paths[0]}`). Anything else is left for validation.
+`{paths, count}` is `${find.result.paths[0]}`), and a field by a name the result gives another field
+(`AKA`: `${m.result.messages[0].from}` is `...sender_email`). Anything else is left for validation.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from intentos.function import AKA
 from intentos.looping import result_lists
 from intentos.references import find_references, map_strings
 from intentos.table import FunctionTable
@@ -45,6 +47,12 @@ def _rewrite(args: dict[str, Any], calls: dict[str, str], table: FunctionTable, 
     for ref in find_references(args):
         call = calls.get(ref.state)
         if call not in table or not ref.path:
+            continue
+        known = _known_names(table, call, ref.path)
+        if known is not None:
+            fixed = _written(ref.state, known)
+            changed = map_strings(changed, lambda text, old=ref.text, new=fixed: text.replace(old, new))
+            notes.append(f"{ref.text} became {fixed} ({call} calls it {_known_name(known, ref.path)!r})")
             continue
         if isinstance(ref.path[0], int):
             field = ref.path[1] if len(ref.path) > 1 and isinstance(ref.path[1], str) else None
@@ -101,3 +109,41 @@ def _other_number(table: FunctionTable, call: str, path: tuple[str | int, ...]) 
 
 def _written(state: str, path: tuple[str | int, ...]) -> str:
     return "${" + state + ".result" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in path) + "}"
+
+
+def _known_names(table: FunctionTable, call: str, path: tuple[str | int, ...]) -> tuple[str | int, ...] | None:
+    """The path with each field the result lacks but names as another's (`AKA`: `from` for `sender_email`) put
+    right; None when there is none, or a field is neither."""
+    root = table.get(call).result.model_json_schema()
+    schema: dict[str, Any] = root
+    out: list[str | int] = []
+    changed = False
+    for step in path:
+        schema = _resolved(schema, root)
+        if isinstance(step, int):
+            schema = schema.get("items", {})
+            out.append(step)
+            continue
+        fields = schema.get("properties", {})
+        if step not in fields:
+            step = next((name for name, prop in fields.items() if step in prop.get(AKA, ())), None)
+            if step is None:
+                return None
+            changed = True
+        out.append(step)
+        schema = fields[step]
+    return tuple(out) if changed else None
+
+
+def _known_name(fixed: tuple[str | int, ...], written: tuple[str | int, ...]) -> str:
+    """The first field name of `fixed` that differs from what was written."""
+    return next(str(a) for a, b in zip(fixed, written, strict=True) if a != b)
+
+
+def _resolved(schema: dict[str, Any], root: dict[str, Any]) -> dict[str, Any]:
+    """A schema with its `$ref` (or the one non-null choice of an `anyOf`) followed."""
+    if "anyOf" in schema:
+        choices = [c for c in schema["anyOf"] if c.get("type") != "null"]
+        schema = choices[0] if len(choices) == 1 else schema
+    ref = schema.get("$ref")
+    return root.get("$defs", {}).get(ref.rsplit("/", 1)[-1], {}) if isinstance(ref, str) else schema

@@ -40,6 +40,9 @@ class Effect(enum.StrEnum):
 
 
 _MARK = "__intentos_function__"
+# A result field's other names, as models write them (`${m.result.messages[0].from}` for `sender_email`):
+# `Field(json_schema_extra={AKA: ["from"]})`. The planner rewrites a reference by such a name to the field.
+AKA = "aka"
 
 
 @dataclass(frozen=True)

@@ -182,6 +182,16 @@ def day_phrases(intent: str, now: datetime, tz: ZoneInfo, weeks: bool = False) -
     return found
 
 
+# A file's name as a request writes it: "todo.txt", "Q3-report.pdf"; not a web or mail address.
+_FILE_NAME = re.compile(r"(?<![\w@/.-])[\w-]+\.(?:txt|md|pdf|csv|json|ya?ml|docx?|xlsx?|pptx?|odt|ods|zip|tar|gz|"
+                        r"png|jpe?g|gif|svg|html?|log|ics|vcf|eml|py|sh|ini|toml|xml)\b(?![\w/.-]*\w)", re.IGNORECASE)
+
+
+def file_names(intent: str) -> list[str]:
+    """The file names a request writes out (kept even when no such file exists yet: "start todo.txt")."""
+    return list(dict.fromkeys(_FILE_NAME.findall(intent)))
+
+
 def clip(text: str, limit: int = MAX_LINE_CHARS) -> str:
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -26,8 +26,9 @@ from intentos.table import FunctionTable
 from intentos.tidy import fresh_name
 
 # `${app.fn(...)}`, or with a field of its result, `${app.fn(...).date}`: the arguments may hold anything but a
-# closing brace.
-_INLINE = re.compile(r"\$\{\s*([A-Za-z_]\w*)\.([A-Za-z_]\w*)\s*\(([^{}]*)\)(?:\.(?:result\.)?([A-Za-z_]\w*))?\s*\}")
+# closing brace. Without parentheses (`${clock.now.iso}`) only for a function that needs no argument.
+_INLINE = re.compile(r"\$\{\s*([A-Za-z_]\w*)\.([A-Za-z_]\w*)\s*(?:\(([^{}]*)\))?"
+                     r"(?:\.(?:result\.)?([A-Za-z_]\w*))?\s*\}")
 _MAX_ARGS_CHARS = 300
 _TRANSITIONS = ("next", "on_failure")
 
@@ -82,12 +83,15 @@ def _lifted_state(m: re.Match[str], table: FunctionTable, wanted: set[str], used
                   notes: list[str]) -> tuple[dict[str, Any], str] | None:
     """The state making the call `m` and the reference that replaces it, or None when it cannot be lifted."""
     name = f"{m.group(1)}.{m.group(2)}"
-    if name not in table:
+    if name not in table or m.group(1) in used:  # `${clock.now.iso}` of a state named clock is the state's
         return None
     fn = table.get(name)
-    if fn.effect != Effect.READ or len(m.group(3)) > _MAX_ARGS_CHARS:
+    written = m.group(3)
+    if written is None and any(f.is_required() for f in fn.params.model_fields.values()):
         return None
-    parsed = _literal_args(m.group(3))
+    if fn.effect != Effect.READ or len(written or "") > _MAX_ARGS_CHARS:
+        return None
+    parsed = _literal_args(written or "")
     if parsed is None:
         return None
     positional, keywords = parsed

@@ -34,7 +34,7 @@ import json
 import re
 
 from intentos.function import Effect
-from intentos.grounding import Grounded, words_of
+from intentos.grounding import Grounded, file_names, words_of
 from intentos.references import find_references, strings
 from intentos.table import FunctionTable
 from intentos.validation import REFUSE_CALL, Problem
@@ -64,9 +64,13 @@ def overlooked(workflow: Workflow, intent: str, grounded: list[Grounded], table:
     # is what "I paid the Hetzner invoice" meant, not the invoice's PDF that grounding also found.
     titles = [frozenset(words_of(text)) for args in acting for key, value in args.items()
               if key not in FREE_TEXT for text in strings(value)]
+    # A thing of another app the plan reaches that goes by the same words may be the one meant: "archive the
+    # Hetzner invoice email" is about the mail from Hetzner, not the invoice's PDF that grounding also found.
+    reached = [frozenset(words_of(g.line)) for g in grounded if g.app in reaching]
     missed = [g for g in grounded if g.named and g.ref and g.ref not in written and g.app not in reaching
               and _name_words(g.ref) not in named_in_plan
-              and not any(_name_words(g.ref) <= title for title in titles)]
+              and not any(_name_words(g.ref) <= title for title in titles)
+              and not any(_name_words(g.ref) <= words for words in reached)]
     where = _path_slots(workflow, table)
     problems = [Problem(code=OVERLOOKED, message=(
                     f"the request names {g.ref!r} (found for this request), but the plan does not use it; write "
@@ -76,7 +80,7 @@ def overlooked(workflow: Workflow, intent: str, grounded: list[Grounded], table:
                      f"the request names the file {name!r}, but no step of the plan uses it; write its path "
                      f"(with the folder the request gives) where the request needs it"
                      + (f", e.g. in {where}" if where else "")))
-                 for name in _file_names(intent)
+                 for name in file_names(intent)
                  if name.lower() not in written.lower() and not any(name in g.ref for g in missed if g.ref)]
     if not any(s.for_each is not None for s in workflow.states.values()):
         for plural, refs in plurals(intent, grounded).items():
@@ -92,16 +96,6 @@ def overlooked(workflow: Workflow, intent: str, grounded: list[Grounded], table:
                     f"but the plan uses only {', '.join(map(repr, done))}; add a state like {step} for each of "
                     f"the others: {', '.join(map(repr, left))}")))
     return problems
-
-
-# A file's name as a request writes it: "todo.txt", "Q3-report.pdf"; not a web or mail address.
-_FILE_NAME = re.compile(r"(?<![\w@/.-])[\w-]+\.(?:txt|md|pdf|csv|json|ya?ml|docx?|xlsx?|pptx?|odt|ods|zip|tar|gz|"
-                        r"png|jpe?g|gif|svg|html?|log|ics|vcf|eml|py|sh|ini|toml|xml)\b(?![\w/.-]*\w)", re.IGNORECASE)
-
-
-def _file_names(intent: str) -> list[str]:
-    """The file names a request writes out (kept even when no such file exists yet: "start todo.txt")."""
-    return list(dict.fromkeys(_FILE_NAME.findall(intent)))
 
 
 def plurals(intent: str, grounded: list[Grounded]) -> dict[str, list[str]]:

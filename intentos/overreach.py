@@ -2,16 +2,18 @@
 
 Asked to delete the newsletters of one shop from the inbox, Qwen2.5-Coder-1.5B listed the inbox and deleted
 its first message; made a loop ("all" was asked), that plan would empty the inbox. Asked to move the PDFs of
-one folder, it found PDFs everywhere. The dry run shows it: of the items a writing or destroying loop runs over
-(records, or paths), some share a word with the request and others share none. Words the plan wrote itself
-(the lookup's folder "inbox", the step's destination) say nothing of which items, and are left out. When no
-item shares a word the loop is left alone: "delete everything in Downloads" names the folder only, and what
-is in it is what it means. The problem is a repair problem of the dry run: look up only those.
+one folder, it found PDFs everywhere. The dry run shows it: of the items a writing or destroying loop runs
+over (records, or paths), some share a word with the request's first clause (a later one gives reasons) and
+others share none. Words the plan wrote itself (the lookup's folder "inbox", the step's destination) say
+nothing of which items, and are left out. When no item shares a word the loop is left alone: "delete
+everything in Downloads" names the folder only, and what is in it is what it means. The problem is a repair
+problem of the dry run: look up only those.
 """
 
 from __future__ import annotations
 
 import posixpath
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,6 +30,9 @@ _CHANGING = (Effect.WRITE, Effect.DESTRUCTIVE)  # an external loop (a mail to ea
 _SHOWN_ITEMS = 2  # of the items not named, quoted in the problem
 _LABELS = ("subject", "title", "name", "path")  # the fields that say what a record is, in this order
 _QUERY = "query"  # the argument of a search by words
+# What is asked for is said first; a later clause gives reasons ("tick off my choir tasks, I learned them all"),
+# whose words would pick items by chance.
+_CLAUSE = re.compile(r"[,;:.!?]|\b(?:because|since|as|so)\b", re.IGNORECASE)
 UNDER = "under"  # the argument of a lookup that names the folder it looks in
 
 
@@ -65,7 +70,7 @@ def narrowed(workflow: Workflow, dry: DryRun, intent: str, table: FunctionTable)
 
 def overreaches(workflow: Workflow, dry: DryRun, intent: str, table: FunctionTable) -> list[Overreach]:
     """The loops over more than the request names, in the plan's order."""
-    asked = content_words(intent)
+    asked = content_words(_CLAUSE.split(intent, 1)[0])
     found: list[Overreach] = []
     for name, state in workflow.states.items():
         fn = table.functions.get(state.call)

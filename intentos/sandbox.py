@@ -279,6 +279,20 @@ class Sandbox:
     def exists(self, path: str | os.PathLike[str]) -> bool:
         return self.stat(path) is not None
 
+    def missing(self, raw: str) -> str:
+        """"RAW does not exist", with the deepest folder on its way that does when a folder under it is
+        missing too (a plan that guessed a path below a real folder learns where to look:
+        "Projects/shop/logs/web.log does not exist; Projects/shop exists")."""
+        parts = [p for p in str(raw).strip().split("/") if p not in ("", ".")]
+        for end in range(len(parts) - 1, 0, -1):
+            folder = "/".join(parts[:end])
+            try:
+                if self.is_dir(folder):
+                    return f"{raw} does not exist" + (f"; {folder} exists" if end < len(parts) - 1 else "")
+            except (OSError, SandboxError):
+                break
+        return f"{raw} does not exist"
+
     def is_dir(self, path: str | os.PathLike[str]) -> bool:
         st = self.stat(path)
         return st is not None and stat.S_ISDIR(st.st_mode)

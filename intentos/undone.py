@@ -4,9 +4,10 @@ Repairing a plan whose step failed, a small model sometimes keeps only the looku
 document to someone, a repair read the document and stopped (`"on_failure": "done"` even made the dry
 run pass). When the request names what a listed function that acts does (most words of its verb, as in
 `intentos.asking`: "send" for mail.send) and no step of the plan acts (it looks something up, and every
-call reads or talks), that is a repair problem, once a stage. A plan that only talks is left to
-`intentos.asking`: a question back may be a real clarification. Likewise a request that says to tell
-someone ("... and let him know") while no step sends anything. A question ("did Yuki send the
+call reads or talks), that is a repair problem, once a stage; so is a plan that acts, but not as the
+request's first word says, for a verb of functions that reach outside, all of one app ("send"). A plan
+that only talks is left to `intentos.asking`: a question back may be a real clarification. Likewise a
+request that says to tell someone ("... and let him know") while no step sends anything. A question ("did Yuki send the
 questions?") asks for no action but for an answer: a plan that only looks it up and says nothing is told
 to say it. A plan that asks back or declines is left alone (a request may be unclear or not to be done),
 as is one that ends a stage to look at data first.
@@ -18,17 +19,19 @@ import re
 
 from intentos.asking import named_functions, verb_share
 from intentos.function import Effect
-from intentos.ranking import content_stems
+from intentos.ranking import content_stems, cued_apps
 from intentos.table import FunctionTable
 from intentos.tidy import TALK_APP
+from intentos.unserved import leading_verbs
 from intentos.validation import ASK_CALL, REFUSE_CALL, SAY_CALL, Problem
 from intentos.workflow import Workflow
 
 UNDONE = "undone"  # the problem's code
 UNANSWERED = "unanswered"  # the code of a question's plan that says nothing
-# Telling someone else ("let him know", "tell Laura", "notify the team"; "tell me" is the agent's to answer).
-_TELLING = re.compile(r"\b(?:let\s+(?!me\b|us\b)\w+\s+know|(?:tell|notify|inform)\s+(?!me\b|myself\b|us\b)\w+)\b",
-                      re.IGNORECASE)
+# Telling someone else ("let him know", "let the attendees know", "tell Laura", "notify the team"; "tell me" is the
+# agent's to answer).
+_TELLING = re.compile(r"\b(?:let\s+(?!me\b|us\b)(?:\w+\s+){1,2}know"
+                      r"|(?:tell|notify|inform)\s+(?!me\b|myself\b|us\b)\w+)\b", re.IGNORECASE)
 _QUESTION = re.compile(r"\?\s*$|^\s*(who|what|when|where|which|why|how|is|are|was|were|do|does|did|can|could|"
                        r"will|would|should|have|has|had)\b", re.IGNORECASE)
 
@@ -40,7 +43,8 @@ def undone(workflow: Workflow, intent: str, table: FunctionTable) -> list[Proble
         return []  # a plan that asks back or declines has its reason
     if _QUESTION.search(intent):
         return _unanswered(workflow, table)  # a question asks for no action, but for an answer
-    return _untold(workflow, intent, table) or _only_looks(workflow, intent, table)
+    return _untold(workflow, intent, table) or _only_looks(workflow, intent, table) or _lead_left(
+        workflow, intent, table)
 
 
 def _unanswered(workflow: Workflow, table: FunctionTable) -> list[Problem]:
@@ -101,3 +105,28 @@ def _only_looks(workflow: Workflow, intent: str, table: FunctionTable) -> list[P
     return [Problem(code=UNDONE, message=(
         f"the request asks for an action ({named}), but every step of the plan only looks something up or "
         f"talks; add the step that does what is asked, using what the lookups find"))]
+
+
+def _lead_left(workflow: Workflow, intent: str, table: FunctionTable) -> list[Problem]:
+    """A plan that acts, but not as the request's first word says: a request to send a list to a new
+    colleague and to add her to the address book, planned as the contact only (Qwen2.5-Coder-1.5B). Only for
+    a verb of functions that reach outside, all of one app ("send": mail; "create" or "write" name things
+    several apps make), and when no acting step of that app is in the plan."""
+    verbs = leading_verbs(intent)[:1]
+    stems = content_stems(verbs[0]) if verbs else set()
+    if not stems:
+        return []
+    doers = [fn for fn in table if fn.app != TALK_APP and fn.effect == Effect.EXTERNAL
+             and content_stems(fn.verb.split("_", 1)[0]) == stems]
+    if len({fn.app for fn in doers}) != 1 or doers[0].app not in cued_apps(intent):
+        return []  # "start a note" is no training run: the request must point at the app too
+    app = doers[0].app
+    if not any((fn := table.functions.get(s.call)) is not None and fn.app != TALK_APP and fn.effect != Effect.READ
+               for s in workflow.states.values()):
+        return []  # a plan that only looks or talks is the other rules' to judge
+    if any((fn := table.functions.get(s.call)) is None or (fn.app == app and fn.effect != Effect.READ)
+           for s in workflow.states.values()):
+        return []  # it does (or a call the table lacks, which validation reports)
+    return [Problem(code=UNDONE, message=(
+        f"the request opens with {verbs[0]!r} ({' or '.join(fn.name for fn in doers[:2])}), but no step of the plan "
+        f"does that; add the step, using what the other steps find or make"))]

@@ -110,6 +110,10 @@ def test_grounding_shows_the_people_files_and_events_an_intent_is_about(office) 
     assert any(line.startswith("folder Notes/ holds every note, one file each: ") and "packing-list.md" in line
                for line in notes)
     assert not any(g.line.startswith("folder Notes/") for g in ctl.ground("Turn the kickoff meeting notes into a note"))
+    # A file the request writes out that does not exist: in the folder the request names, said to be new.
+    new = [g.line for g in ctl.ground("Put the packing list into packing.txt in my Documents")]
+    assert "file Documents/packing.txt does not exist yet" in new
+    assert not any("does not exist" in g.line for g in ctl.ground("Read me meeting-notes.txt"))
     # The days a request names, worked out (the office fixture's now is Tuesday 2026-03-10).
     days = [g.line for g in ctl.ground("Set up a call with Anna next Tuesday and remind me tomorrow")]
     assert '"next Tuesday" is Tuesday 2026-03-17' in days and '"tomorrow" is Wednesday 2026-03-11' in days
@@ -157,6 +161,12 @@ def test_a_plan_that_leaves_out_a_file_the_request_names_is_told_once(office) ->
                         state("send", "mail.send", to=["chris.meyer@example.com"], subject="Car title",
                               body="Attached.", attachments=["${find.result.paths[0]}"])]}
     assert planner(office, [found]).resolve(intent).trace.repairs == 0
+    # A mail the plan reaches that goes by the file's words may be the one meant (the Hetzner invoice: a PDF in
+    # Downloads and a mail from Hetzner).
+    mail = {"states": [state("bill", "mail.search", query="hetzner", folder="inbox"),
+                       state("keep", "mail.move", id="${bill.result.messages[0].id}", folder="archive")]}
+    kept = planner(office, [mail], max_attempts=1).resolve("Put the Hetzner invoice message in my archive folder")
+    assert kept.trace.attempts[0].problems == []
 
 
 
@@ -205,6 +215,13 @@ def test_when_no_valid_plan_follows_a_pick_of_one_of_two_the_planner_asks_which(
         "call": "agent.ask", "args": {"question": "Which do you mean: 'Chris Meyer' or 'Chris Wong'?"},
         "next": "done", "on_failure": "failed"}}
     assert resolution.trace.summary()["fallback"].startswith("no valid plan after the request was found to fit")
+    # So when the plans that follow fail their dry run: the question settles it better than a failing guess.
+    failing = {"states": [state("found", "files.find", pattern="*chris-notes*"),
+                          state("mail", "mail.send", to=["Chris Wong"], subject="Late", body="Notes attached",
+                                attachments=["${found.result.paths[0]}"])]}
+    asked = planner(office, [picks, failing, failing]).resolve("Mail Chris that I'm running late")
+    assert list(asked.workflow.states) == ["which"] and len(asked.trace.attempts) == 3
+    assert "failed" in asked.trace.attempts[-1].problems[0]
 
 def test_no_context_no_grounding() -> None:
     ctl = Controller(ReplayBackend([json.dumps({"states": [state("hi", "agent.say", message="ok")]})]), TABLE, None,
@@ -444,6 +461,29 @@ def test_a_move_for_each_over_files_outside_the_folder_the_request_names_is_a_re
         "state 'pdfs' looks only under 'Downloads': written again as it was told it found more than the request "
         "names"]
     assert resolution.workflow.states["pdfs"].args == {"pattern": "*.pdf", "under": "Downloads"}
+
+
+def test_a_message_mailed_back_to_its_sender_is_a_repair_problem(office) -> None:
+    # Ben's mail asks for the website folder; mailing him his own words is no answer.
+    back = {"states": [state("his", "mail.search", query="website", folder="inbox"),
+                       state("send", "mail.send", to=["Ben Okafor"], subject="Website",
+                             body="You wrote: ${his.result.messages[0].snippet}")]}
+    zipped = {"states": [state("zip", "files.zip", paths=["Projects/website"], archive="website.zip"),
+                         state("send", "mail.send", to=["Ben Okafor"], subject="Website", body="Here it is.",
+                               attachments=["${zip.result.path}"])]}
+    resolution = planner(office, [back, zipped]).resolve("Send Ben the website project as a zip")
+    told = resolution.trace.attempts[0].problems
+    assert len(told) == 1 and told[0].startswith(
+        "dry run: step 'send' (mail.send) sends Ben Okafor <ben.okafor@example.com> the text of their own message "
+        "(${his.result.messages[0].snippet}, 'Website files') back: the request asks to send them something else; "
+        "find that and send it; found for this request besides mail: ")
+    assert "folder Projects/website/" in told[0]
+    assert resolution.trace.attempts[1].problems == []
+    # Telling someone else what a mail said is no sending back.
+    anna = {"states": [back["states"][0], state("send", "mail.send", to=["Anna Berg"], subject="Website",
+                                                  body="Ben wrote: ${his.result.messages[0].snippet}")]}
+    told = planner(office, [anna], max_attempts=1).resolve("Tell Anna what Ben wrote about the website")
+    assert told.trace.attempts[0].problems == []
 
 
 def test_a_delete_for_each_over_all_of_a_folder_it_names_is_left_alone(office) -> None:
@@ -756,6 +796,27 @@ def test_a_call_written_inside_a_reference_becomes_a_state_of_its_own(office) ->
     lifted = planner(office, [shifted]).resolve("remind me to renew the gym pass in two weeks").workflow.states
     assert lifted["shift"].args == {"when": "today", "weeks": 2}
     assert lifted["remind"].args["due"] == "${shift.result.date}"
+    # A call of a function that needs no argument, written without parentheses.
+    bare = {"states": [state("slots", "calendar.free_slots", start="${clock.now.iso}", end="2026-03-11T18:00",
+                             duration_minutes=60)]}
+    lifted = planner(office, [bare]).resolve("find me a free hour before tomorrow evening").workflow.states
+    assert lifted["now"].call == "clock.now" and lifted["slots"].args["start"] == "${now.result.iso}"
+    # But not one that needs arguments, nor a state of the plan named like an app.
+    needs = {"states": [state("tell", "agent.say", message="${clock.resolve.iso}")]}
+    _, problems = planner(office, []).parse(json.dumps(needs), "say it")
+    assert problems
+
+
+def test_a_field_by_another_name_the_result_gives_it_is_that_field(office) -> None:
+    reply = {"states": [state("ben", "mail.search", query="website", folder="inbox"),
+                        state("send", "mail.send", to=["${ben.result.messages[0].from}"], subject="Website",
+                              body="On its way.")]}
+    resolution = planner(office, [reply]).resolve("Write back to whoever asked about the website files")
+    assert resolution.trace.repairs == 0
+    assert resolution.workflow.states["send"].args["to"] == ["${ben.result.messages[0].sender_email}"]
+    assert resolution.trace.attempts[0].tidied[0] == (
+        "${ben.result.messages[0].from} became ${ben.result.messages[0].sender_email} (mail.search calls it "
+        "'sender_email')")
 
 
 def test_a_jump_to_a_state_that_gained_a_lifted_call_enters_the_call_first(office) -> None:
@@ -936,6 +997,23 @@ def test_a_time_from_a_resolve_state_never_written_is_the_day_the_request_names(
     when = {"states": [state("lunch", "calendar.add_event", title="Lunch with Ben", start="${when.result.iso}")]}
     lunch = planner(office, [when]).resolve("Put lunch with Ben in my calendar next Friday at 1pm")
     assert lunch.workflow.states["when"].args == {"phrase": "next Friday at 1pm"}
+    assert lunch.trace.attempts[0].tidied[-1] == (
+        "'when' used as the time the request names and never written: clock.resolve('next Friday at 1pm') added "
+        "first")
+    # Of two days, the one the request moves a thing to; a day alone keeps the event's time.
+    moved = {"states": [state("found", "calendar.find_events", query="lunch with ben"),
+                        state("move", "calendar.move_event", uid="${found.result.events[0].uid}",
+                              start="${when.result.date}")]}
+    friday = planner(office, [moved]).resolve("Move Thursday's lunch with Ben to Friday")
+    assert friday.workflow.states["when"].args == {"phrase": "Friday"} and friday.trace.repairs == 0
+    # A time only the clock's own steps count from is now: "tomorrow" counted from it, not from tomorrow.
+    counted = {"states": [state("next", "clock.shift", when="${base.result.date}", days=1),
+                          state("fix", "calendar.add_event", title="Plumber", start="${next.result.date} 08:00")]}
+    plumber = planner(office, [counted]).resolve("The plumber comes tomorrow at 8am, put it in my calendar")
+    assert plumber.workflow.states["base"].call == "clock.now"
+    assert plumber.trace.dry_run.results["fix"]["start"].startswith("2026-03-11T08:00")
+    assert plumber.trace.attempts[0].tidied == [
+        "'base' used as the time to count from and never written: clock.now() added first"]
     # A request naming no day is told, as before.
     with pytest.raises(ResolutionFailed):
         planner(office, [later], max_attempts=1).resolve("Remind me to water the cactus")
@@ -1117,6 +1195,23 @@ def test_a_plan_that_only_looks_up_what_the_request_asks_to_act_on_is_told_once(
         "message tells the answer from what files.find finds (${pass.result...})"]
     assert asked.trace.attempts[1].problems == [] and asked.workflow.states["tell"].call == "agent.say"
     assert planner(office, [says]).resolve("What did Ben send me?").trace.repairs == 0
+
+
+def test_a_plan_that_acts_but_not_as_the_request_opens_is_told_once(office) -> None:
+    saves = {"states": [{"name": "add", "call": "contacts.add", "args": {"name": "Dana Ruiz",
+                                                                         "email": "dana@ruiz.example"}}]}
+    sends = {"states": [saves["states"][0],
+                        state("send", "mail.send", to=["Dana Ruiz"], subject="Shopping", body="The list: milk.")]}
+    intent = "Send Dana Ruiz (dana@ruiz.example) my shopping list and add her to my contacts"
+    resolution = planner(office, [saves, sends]).resolve(intent)
+    assert resolution.trace.attempts[0].problems == [
+        "the request opens with 'send' (mail.send or mail.send_draft), but no step of the plan does that; add the "
+        "step, using what the other steps find or make"]
+    assert resolution.workflow.states["send"].call == "mail.send"
+    # A verb that names what several apps make is no cue ("create" a note or a folder), nor one whose app the
+    # request does not point at ("start" a note is no training run).
+    noted = {"states": [state("n", "notes.create", title="Gift ideas", body="mug")]}
+    assert planner(office, [noted]).resolve("Start a note called Gift ideas: mug").trace.repairs == 0
 
 
 def test_a_plan_whose_lookup_found_nothing_written_again_loses_that_lookup(office) -> None:

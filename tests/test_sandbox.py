@@ -67,3 +67,13 @@ def test_atomic_write_leaves_no_temp_files(sandbox: Sandbox) -> None:
     sandbox.write_text("x/y.txt", "one")
     sandbox.write_text("x/y.txt", "two")
     assert [p.name for p in (sandbox.root / "x").iterdir()] == ["y.txt"]
+
+
+def test_a_missing_path_names_the_deepest_folder_on_its_way_that_exists(sandbox: Sandbox) -> None:
+    sandbox.mkdir("Projects")
+    sandbox.mkdir("Projects/shop")
+    assert sandbox.missing("Projects/shop/logs/web.log") == ("Projects/shop/logs/web.log does not exist; "
+                                                             "Projects/shop exists")
+    # Only the last part missing: its folder is no news.
+    assert sandbox.missing("Projects/shop/app.py") == "Projects/shop/app.py does not exist"
+    assert sandbox.missing("Nowhere/at/all.txt") == "Nowhere/at/all.txt does not exist"

@@ -95,8 +95,8 @@ EVENT_REF = "the event's uid, or its exact title when one event has it"
 
 class MoveArgs(BaseModel):
     uid: str = Field(description=EVENT_REF)
-    start: str | None = Field(None, description="new start; the duration is kept (a repeating event moves as a "
-                                                "whole series)")
+    start: str | None = Field(None, description="new start (a day alone keeps the time of day); the duration is "
+                                                "kept (a repeating event moves as a whole series)")
     # "Push it back a week": said as a shift, not a date; a small model given only `start` moved the event to
     # the time it already had, or replaced the move with a clock.shift.
     weeks: int = Field(0, description="instead of start: move it this many weeks (negative: earlier), same time")
@@ -476,10 +476,11 @@ class CalendarApp(App):
             new_start, new_end = start.date() + timedelta(days=days), end.date() + timedelta(days=days)
             new = _Occurrence(comp, self._aware(new_start), self._aware(new_end), True)
         else:
-            if not when.has_time:
-                raise AppError(f"new start {args.start!r} has no time of day (the event starts at "
-                               f"{start.strftime('%H:%M')})")
-            new_start = when.at
+            # A day without a time keeps the event's time of day: "move the review to Friday" means the same
+            # hour on Friday.
+            new_start = when.at if when.has_time else localize(
+                datetime.combine(when.at.date(), start.astimezone(self.ctx.tz).time().replace(tzinfo=None)),
+                self.ctx.tz)
             if new_start == start:
                 # A move to where the event is changes nothing: the plan took the old start for the new one.
                 raise AppError(f"event {comp.get('summary', args.uid)!s} already starts at "

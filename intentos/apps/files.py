@@ -40,12 +40,13 @@ from pydantic import BaseModel, Field
 from intentos.app import App
 from intentos.errors import AppError, SandboxError
 from intentos.function import Effect, function
-from intentos.grounding import Grounded, GroundingQuery
+from intentos.grounding import Grounded, GroundingQuery, file_names, words_of
 from intentos.sandbox import INTERNAL_DIR, TRASH, DirEntry
 
 INTERNAL = frozenset({TRASH, INTERNAL_DIR})  # folders intentos keeps for itself, at any depth
 MAX_TEXT_SCAN = 5_000_000  # bytes; `find` does not look for text in larger files
 GROUND_LIMIT = 5000  # entries looked at when grounding an intent
+NEW_FILE_SCORE = 4.0  # a file the request names that does not exist: as strong as a file named by two words
 SUMMARY_LIMIT = 10_000  # entries; the summary stops counting there
 PREVIEW_LIMIT = 10_000  # files counted for a confirmation prompt
 MAX_UNZIPPED = 2_000_000_000  # bytes; an archive that would unpack to more is refused
@@ -569,11 +570,18 @@ class FilesApp(App):
     def ground(self, query: GroundingQuery) -> list[Grounded]:
         """Files and folders whose path has the intent's words, a folder with a few of its entries."""
         offers: list[Grounded] = []
+        written = {name.lower(): name for name in file_names(query.intent)}
+        named_folders: list[str] = []  # the folders the request names by their very name
+        said = set(words_of(query.intent))
         for seen, item in enumerate(self._walk(".", recursive=True)):
             if seen == GROUND_LIMIT:
+                written = {}  # not every file was seen: one may exist
                 break
             if item.path.split("/", 1)[0] in query.data_folders:
                 continue
+            written.pop(item.entry.name.lower(), None)
+            if item.is_folder and item.entry.name.lower() in said:  # "in Documents", not "the photo" for Photos
+                named_folders.append(item.path)
             name_score = query.score(item.entry.name, weight=2)
             score = name_score + query.score(item.path) * 0.5
             if not name_score:
@@ -585,6 +593,12 @@ class FilesApp(App):
             else:
                 offers.append(Grounded(f"file {item.path}", score, self.name, ref=item.path,
                                        named=query.names(item.entry.name)))
+        # A file the request writes out that is nowhere ("put this in ideas.md in Notes"): that it is new
+        # is a fact to plan with (a 1.5B model shown only the folder's other files appended to one of them).
+        folder = min(named_folders, key=lambda path: path.count("/"), default="")
+        for name in written.values():
+            path = f"{folder}/{name}" if folder else name
+            offers.append(Grounded(f"file {path} does not exist yet", NEW_FILE_SCORE, self.name))
         return query.top(offers)
 
     # -- paths --------------------------------------------------------------------------------------
@@ -619,7 +633,7 @@ class FilesApp(App):
         path = self._target(raw)
         st = self.sandbox.stat(path)
         if st is None:
-            raise _error(f"{raw} does not exist" + self._nearby(raw))
+            raise _error(self.sandbox.missing(raw) + self._nearby(raw))
         if want == "folder" and not stat.S_ISDIR(st.st_mode):
             raise _error(f"{raw} is a file, not a folder")
         if want == "file" and stat.S_ISDIR(st.st_mode):

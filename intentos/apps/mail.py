@@ -47,7 +47,7 @@ from intentos.app import App
 from intentos.apps.clock import isoformat, localize, parse_when
 from intentos.apps.problems import content_problem, one_line, shown_path
 from intentos.errors import AppError, SandboxError
-from intentos.function import Effect, function
+from intentos.function import AKA, Effect, function
 from intentos.grounding import Grounded, GroundingQuery
 
 MAIL_DIR = "Mail"
@@ -71,7 +71,7 @@ class MessageInfo(BaseModel):
     id: str
     folder: str
     sender: str = Field(description="'Name <email>' of the From header")
-    sender_email: str
+    sender_email: str = Field(json_schema_extra={AKA: ["from", "from_email", "sender_address"]})
     to: list[str] = Field(description="recipient email addresses")
     cc: list[str] = Field(default_factory=list)
     subject: str

@@ -37,7 +37,7 @@ def existing_file(sandbox: Sandbox, raw: str, what: str = "file") -> Path:
     path = sandbox.resolve(raw)
     st = sandbox.stat(raw)
     if st is None:
-        raise AppError(f"{raw} does not exist")
+        raise AppError(sandbox.missing(raw))
     if stat.S_ISDIR(st.st_mode):
         raise AppError(f"{raw} is a folder, not a {what}")
     return path
@@ -82,7 +82,7 @@ def read_file(sandbox: Sandbox, raw: str, what: str = "file", *, limit: int | No
         with sandbox.open_read(raw) as fh:
             return _bounded(fh, raw, what, MAX_DATA_BYTES if limit is None else limit)
     except FileNotFoundError:
-        raise AppError(f"{raw} does not exist") from None
+        raise AppError(sandbox.missing(raw)) from None
     except IsADirectoryError:
         raise AppError(f"{raw} is a folder, not a {what}") from None
     except NotADirectoryError:
@@ -98,7 +98,7 @@ def folder_entries(sandbox: Sandbox, raw: str) -> list[DirEntry] | None:
     followed), or None when `raw` is a file."""
     st = sandbox.stat(raw)  # SandboxError for a path argument leading out
     if st is None:
-        raise AppError(f"{raw} does not exist")
+        raise AppError(sandbox.missing(raw))
     if not stat.S_ISDIR(st.st_mode):
         return None
     try:

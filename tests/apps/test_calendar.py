@@ -155,8 +155,12 @@ def test_a_move_that_changes_nothing_says_what_to_give(cal):
     # The old start taken for the new one: an error a dry run shows, not a silent no-op.
     with pytest.raises(AppError, match=r"Dentist already starts at 2026-03-11T15:00\+01:00; give the new start"):
         cal.move_event(MoveArgs(uid=event.uid, start=event.start))
-    with pytest.raises(AppError, match=r"has no time of day \(the event starts at 15:00\)"):
-        cal.move_event(MoveArgs(uid=event.uid, start="2026-03-18"))
+    with pytest.raises(AppError, match=r"Dentist already starts at 2026-03-11T15:00\+01:00"):
+        cal.move_event(MoveArgs(uid=event.uid, start="2026-03-11"))  # its own day: the same time, no move
+    # A day alone keeps the time of day, across the change to summer time too.
+    assert cal.move_event(MoveArgs(uid=event.uid, start="2026-03-18")).start == "2026-03-18T15:00:00+01:00"
+    assert cal.move_event(MoveArgs(uid=event.uid, start="friday")).start == "2026-03-13T15:00:00+01:00"
+    assert cal.move_event(MoveArgs(uid=event.uid, start="2026-04-03")).start == "2026-04-03T15:00:00+02:00"
     day = cal.add_event(AddEventArgs(title="Holiday", start="2026-03-20", all_day=True))
     with pytest.raises(AppError, match="Holiday is already on 2026-03-20; give the day it moves to"):
         cal.move_event(MoveArgs(uid=day.uid, start="2026-03-20"))

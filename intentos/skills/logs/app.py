@@ -638,7 +638,7 @@ class LogsApp(App):
 
             path = self.sandbox.resolve(args.path)
             if not self.sandbox.exists(args.path):
-                raise AppError(f"{args.path} does not exist")
+                raise AppError(self.sandbox.missing(args.path))
             if self.sandbox.is_dir(args.path):
                 # Only regular files found without entering a link, and none with a hard link leading out:
                 # the checker reads files by path, so what it is given must be inside.
