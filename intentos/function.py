@@ -45,6 +45,15 @@ _MARK = "__intentos_function__"
 AKA = "aka"
 
 
+def field_named(model: type[BaseModel], name: str) -> str | None:
+    """The field of `model` called `name`, or the one that goes by it (`AKA`); None when none does."""
+    if name in model.model_fields:
+        return name
+    return next((field for field, info in model.model_fields.items()
+                 if isinstance(info.json_schema_extra, dict) and name in (info.json_schema_extra.get(AKA) or ())),
+                None)
+
+
 @dataclass(frozen=True)
 class FunctionMeta:
     """What the decorator records on a method; bound to an app name by the App class."""

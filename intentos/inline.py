@@ -21,7 +21,7 @@ import ast
 import re
 from typing import Any
 
-from intentos.function import Effect, Function
+from intentos.function import Effect, Function, field_named
 from intentos.table import FunctionTable
 from intentos.tidy import fresh_name
 
@@ -101,8 +101,9 @@ def _lifted_state(m: re.Match[str], table: FunctionTable, wanted: set[str], used
     unknown = [f"{k}={v!r}" for k, v in keywords.items() if k not in params]
     keywords = {k: v for k, v in keywords.items() if k in params}
     args = dict(zip(params, positional, strict=False)) | keywords
-    field = m.group(4) or _fitting_field(fn, wanted)
-    if field is None or field not in fn.result.model_fields:
+    written_field = m.group(4) or _fitting_field(fn, wanted)
+    field = field_named(fn.result, written_field) if written_field else None  # `.text` of a note is its body
+    if field is None:
         return None
     state_name = fresh_name(fn.verb, used)
     used.add(state_name)

@@ -801,6 +801,10 @@ def test_a_call_written_inside_a_reference_becomes_a_state_of_its_own(office) ->
                              duration_minutes=60)]}
     lifted = planner(office, [bare]).resolve("find me a free hour before tomorrow evening").workflow.states
     assert lifted["now"].call == "clock.now" and lifted["slots"].args["start"] == "${now.result.iso}"
+    # A field by another name the result gives it (a note's "text" is its body).
+    named = {"states": [state("tell", "agent.say", message="${notes.read('Packing list').text}")]}
+    lifted = planner(office, [named]).resolve("read me my packing list").workflow.states
+    assert lifted["read"].args == {"note": "Packing list"} and lifted["tell"].args["message"] == "${read.result.body}"
     # But not one that needs arguments, nor a state of the plan named like an app.
     needs = {"states": [state("tell", "agent.say", message="${clock.resolve.iso}")]}
     _, problems = planner(office, []).parse(json.dumps(needs), "say it")

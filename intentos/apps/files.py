@@ -39,7 +39,7 @@ from pydantic import BaseModel, Field
 
 from intentos.app import App
 from intentos.errors import AppError, SandboxError
-from intentos.function import Effect, function
+from intentos.function import AKA, Effect, function
 from intentos.grounding import Grounded, GroundingQuery, file_names, words_of
 from intentos.sandbox import INTERNAL_DIR, TRASH, DirEntry
 
@@ -111,7 +111,7 @@ class ReadArgs(BaseModel):
 
 class Text(BaseModel):
     path: str
-    text: str
+    text: str = Field(json_schema_extra={AKA: ["content", "body"]})
     chars: int = Field(description="length of the whole file in characters")
     truncated: bool
 

@@ -35,7 +35,7 @@ from intentos.app import App
 from intentos.apps import naming
 from intentos.apps.problems import content_problem, shown_path
 from intentos.errors import AppError, SandboxError
-from intentos.function import Effect, function
+from intentos.function import AKA, Effect, function
 from intentos.grounding import Grounded, GroundingQuery
 
 NOTES_DIR = "Notes"
@@ -82,7 +82,7 @@ class Note(BaseModel):
     tags: list[str]
     created: str
     updated: str
-    body: str
+    body: str = Field(json_schema_extra={AKA: ["text", "content"]})
 
 
 class SearchArgs(BaseModel):
@@ -140,7 +140,7 @@ class _Stored:
     tags: list[str]
     created: str
     updated: str
-    body: str
+    body: str = Field(json_schema_extra={AKA: ["text", "content"]})
     extra: dict[str, Any] = field(default_factory=dict)  # other front-matter keys, kept as they are
 
     def render(self) -> str:

@@ -150,14 +150,13 @@ BUILTIN: tuple[KnownModel, ...] = (
         version="0.2.0",
         parts=22,
         # Recorded runs (2 CPU cores, temperature 0, the planner of 2026-12-05); see the README's model table.
-        # The paper and core figures: this stop's planner (2026-12-05, third stop).
+        # The paper and core figures: this stop's planner (2026-12-05, fourth stop).
         measured={
-            "paper": {"goal_pass": 0.778, "valid": 1.0, "latency_p50_s": 27.6, "cases": 9,
-                      "note": "p90 37.9 s; the whole table in the cached prompt prefix, at 4d732cd",
+            "paper": {"goal_pass": 0.778, "valid": 1.0, "latency_p50_s": 28.3, "cases": 9,
+                      "note": "p90 50.6 s; at 0f70af7",
                       "command": "intentos eval --suite evals/paper.yaml -m llamacpp:qwen2.5-coder-1.5b"},
-            "core": {"goal_pass": 0.471, "valid": 0.902, "latency_p50_s": 31.5, "cases": 51,
-                     "note": "easy 88%, medium 33%, hard 15%; p90 92 s; this stop's planner before its last fixes "
-                             "(the README says what a re-run of its failures at 4d732cd gave)",
+            "core": {"goal_pass": 0.627, "valid": 0.922, "latency_p50_s": 30.5, "cases": 51,
+                     "note": "easy 94%, medium 57%, hard 31%; p90 71.7 s; one whole run at 0f70af7",
                      "command": "intentos eval --suite evals/core.yaml -m llamacpp:qwen2.5-coder-1.5b"},
             "bfcl": {"goal_pass": 0.88, "valid": 0.99, "latency_p50_s": 5.4, "cases": 100,
                      "note": "simple_python, a seeded sample of 100; irrelevance 50 (seed 0): 68%, p50 10.2 s",
