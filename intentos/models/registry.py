@@ -159,7 +159,8 @@ BUILTIN: tuple[KnownModel, ...] = (
                      "note": "easy 94%, medium 57%, hard 31%; p90 71.7 s; one whole run at 0f70af7",
                      "command": "intentos eval --suite evals/core.yaml -m llamacpp:qwen2.5-coder-1.5b"},
             "bfcl": {"goal_pass": 0.88, "valid": 0.99, "latency_p50_s": 5.4, "cases": 100,
-                     "note": "simple_python, a seeded sample of 100; irrelevance 50 (seed 0): 68%, p50 10.2 s",
+                     "note": "simple_python, a seeded sample of 100; irrelevance 50 (seed 0): 74% at e9e76a5, "
+                             "p50 9.7 s",
                      "command": "intentos eval --suite bfcl:simple_python -m llamacpp:qwen2.5-coder-1.5b --limit 100"},
         },
     ),
