@@ -12,7 +12,10 @@ model cache; a model that is not is skipped with a note), in a fresh process eac
   scratch, `--runs` times after a warm-up: prompt tokens / time to the first token;
 * decode tok/s, free (no constraint) and with the workflow grammar (the JSON schema of the whole
   Function Table compiled to a llama.cpp grammar, as the planner uses it):
-  (completion tokens - 1) / (total - time to first token);
+  (completion tokens - 1) / (total - time to first token); for llama.cpp in-process twice: as the
+  backend decodes (the grammar asked about the model's best token first) and, "whole vocab", as
+  llama-cpp-python does (the grammar filters every token of the vocabulary at each step), with
+  whether the two chose the same tokens;
 * each as a fraction of the bandwidth bound. Decoding a token reads every weight once, so on a CPU
   decode is bound by memory bandwidth: max tok/s ~= bandwidth / model bytes. Bandwidth is measured
   here with a numpy copy of a 256 MiB array (bytes read + written per second, best of several).
@@ -162,7 +165,14 @@ def speed_worker(spec: str, args: dict[str, Any]) -> dict[str, Any]:
 
     options = GenerateOptions(max_tokens=args["max_tokens"], temperature=0.0, seed=0)
     schema = table.workflow_schema()
-    for mode, prompt, use_schema in (("free", DECODE_PROMPT, None), ("grammar", WORKFLOW_PROMPT, schema)):
+    llm = getattr(backend.load(), "llm", None) if hasattr(backend, "load") else None
+    texts: dict[str, str] = {}
+    for mode, prompt, use_schema in (("free", DECODE_PROMPT, None), ("grammar", WORKFLOW_PROMPT, schema),
+                                     ("grammar-all", WORKFLOW_PROMPT, schema)):
+        if mode == "grammar-all":
+            if not hasattr(llm, "check_first"):
+                continue
+            llm.check_first = False  # llama-cpp-python's own: the grammar filters the whole vocabulary each step
         backend.generate(prompt, schema=use_schema, options=options.model_copy(update={"max_tokens": 4}))  # warm-up
         rates, counts, structured = [], [], "none"
         for _ in range(args["runs"]):
@@ -173,8 +183,12 @@ def speed_worker(spec: str, args: dict[str, Any]) -> dict[str, Any]:
             decode = gen.total_s - (gen.ttft_s or 0.0)
             if gen.completion_tokens > 1 and decode > 0:
                 rates.append((gen.completion_tokens - 1) / decode)
+            texts[mode] = gen.text
         out[mode] = {"tok_s": statistics.median(rates) if rates else float("nan"), "runs": rates,
                      "tokens": statistics.mean(counts), "structured": structured}
+    if llm is not None and hasattr(llm, "check_first"):
+        llm.check_first = True
+        out["grammar-all"]["same_tokens"] = texts["grammar"] == texts["grammar-all"]
     tmp.cleanup()
     return out
 
@@ -283,10 +297,14 @@ def main() -> None:
             print(f"{'':17}{'tok/s (of bound)':>20}   detail")
             print(f"{'prompt':17}{fmt_rate(speed['prompt']['tok_s'], bound):>20}   "
                   f"{speed['prompt']['tokens']} prompt tokens read from scratch")
-            for mode in ("free", "grammar"):
-                r = speed[mode]
-                print(f"{'decode ' + mode:17}{fmt_rate(r['tok_s'], bound):>20}   "
-                      f"{r['tokens']:.0f} tokens, constrained: {r['structured']}")
+            for mode, label in (("free", "decode free"), ("grammar", "decode grammar"),
+                                ("grammar-all", "  whole vocab")):
+                r = speed.get(mode)
+                if r is None:
+                    continue
+                same = f", same tokens as the row above: {r['same_tokens']}" if "same_tokens" in r else ""
+                print(f"{label:17}{fmt_rate(r['tok_s'], bound):>20}   "
+                      f"{r['tokens']:.0f} tokens, constrained: {r['structured']}{same}")
         if not args.skip_latency:
             with tempfile.TemporaryDirectory(prefix="bench-prompt-cache-") as cache:
                 lat = {**common, "prompt_cache_dir": cache, "max_tokens": args.latency_max_tokens}
