@@ -387,7 +387,8 @@ class Controller:
                         problems = stage_problems
                     else:
                         found = self.check_by_running(workflow)
-                        problems = self._dry_problems(workflow, found, intent, grounded) if found else []
+                        problems = (self._dry_problems(workflow, found, intent, grounded)
+                                    + checks.after_running(workflow, found.results)) if found else []
                         if problems and (lean := self._without_failed_lookups(workflow, found)) is not None:
                             workflow, found, note = lean
                             record.tidied.append(note)

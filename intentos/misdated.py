@@ -19,8 +19,10 @@ import re
 from datetime import date
 from typing import Any
 
+from intentos.function import Effect
 from intentos.grounding import names_a_day
-from intentos.references import map_strings
+from intentos.references import UnresolvedReference, follow, map_strings, whole_reference
+from intentos.table import FunctionTable
 from intentos.tidy import TALK_APP
 from intentos.validation import Problem
 from intentos.workflow import Workflow
@@ -30,7 +32,8 @@ MISDATED = "misdated"  # the problem's code
 DAY_READERS = frozenset({"clock.resolve"})
 PHRASE_ARG = "phrase"
 _LONGER = re.compile(r"\b(?:weeks?|months?|years?)\b", re.IGNORECASE)  # "next month": a span, not today
-_DATE = re.compile(r"\b(\d{4})-(\d{2})-(\d{2})\b")
+_DATE = re.compile(r"(?<![\w-])(\d{4})-(\d{2})-(\d{2})(?!\d)")  # also in "2026-03-12T07:30"
+_A_TIME = re.compile(r"\d{4}-\d{2}-\d{2}(?:[T ][\d:.]+(?:Z|[+-]\d{2}:?\d{2})?)?")  # a value that is a day or a time
 CLOCK_APP = "clock"
 # Words that name a day other than today by themselves: a clock phrase with one the request lacks counts from
 # another day ("in ten days" read as clock.shift(when="this friday", days=10)). Today is where counting starts.
@@ -91,6 +94,38 @@ def misdated(workflow: Workflow, intent: str, named: NamedDays) -> list[Problem]
             return [Problem(code=MISDATED, state=name, message=(
                 f"it writes {wrong[0]:%Y-%m-%d} ({wrong[0]:%A}), a day the request does not name: "
                 f"{named.said()}. Write that day"))]
+    return []
+
+
+def misdated_found(workflow: Workflow, results: dict[str, Any], intent: str, named: NamedDays,
+                   table: FunctionTable) -> list[Problem]:
+    """A problem for the first state that acts with a day taken whole from something a lookup found
+    (`"due": "${find.result.notes[0].created}"`, a note's date, for "remind me in two weeks"), when the
+    request names days and the dry run's value is none of them; none when the request names no day (then a
+    found thing's day may be the one meant: "a day before the dentist")."""
+    if not named.phrases:
+        return []
+    written = set(literal_dates(intent))
+    for name, state in workflow.states.items():
+        if state.call.split(".", 1)[0] in (TALK_APP, CLOCK_APP) or state.call not in table \
+                or table.get(state.call).effect == Effect.READ:
+            continue
+        for field, value in state.args.items():
+            ref = whole_reference(value)
+            source = workflow.states.get(ref.state) if ref is not None else None
+            if ref is None or source is None or source.call.split(".", 1)[0] == CLOCK_APP:
+                continue
+            try:
+                got = follow(ref, results)
+            except (UnresolvedReference, LookupError, TypeError, ValueError):
+                continue
+            if not isinstance(got, str) or not _A_TIME.fullmatch(got.strip()):
+                continue  # a text that mentions a day (a note's body) is not a day
+            wrong = [d for d in literal_dates(got) if d not in named.days and d not in written]
+            if wrong:
+                return [Problem(code=MISDATED, state=name, field=f"args.{field}", message=(
+                    f"its {field} is {value}, which was {wrong[0]:%Y-%m-%d} ({wrong[0]:%A}) in the dry run: a day "
+                    f"the request does not name: {named.said()}. Write that day"))]
     return []
 
 

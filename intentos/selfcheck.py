@@ -12,6 +12,7 @@ examples were shown. Each finding is a repair problem like any other:
 - a plan that acts on one of several contacts, notes or tasks the request fits equally ("Chris" with two
   Chrises: `intentos.ambiguous`), once a stage; its question is the plan when no valid one comes;
 - a literal date the request does not name when it names days ("tomorrow": `intentos.misdated`), once a stage;
+  so is such a day that an acting step took from a found thing, as the dry run shows (`after_running`);
 - a message that copies the text of a found item the request is not about (`intentos.copied`), once a stage;
 - a plan for a request with a condition ("if you can't find it, tell me") that neither tests nor reads first
   (`intentos.conditional`), once, in the first stage;
@@ -37,7 +38,7 @@ from intentos.copied import copied
 from intentos.examples import Example
 from intentos.gaveup import gave_up
 from intentos.grounding import Grounded
-from intentos.misdated import NamedDays, misdated
+from intentos.misdated import NamedDays, misdated, misdated_found
 from intentos.overlooked import PARTLY, overlooked
 from intentos.table import FunctionTable
 from intentos.unasked import unasked
@@ -50,6 +51,7 @@ from intentos.workflow import Workflow
 # The once-a-stage checks, by what they remember (wholesale, overlooked and undone speak as one).
 _ECHO, _REMINDED, _AMBIGUOUS, _MISDATED, _CONDITIONAL, _UNSERVED, _GAVE_UP, _COPIED = (
     "echo", "reminded", "ambiguous", "misdated", "conditional", "unserved", "gave_up", "copied")
+_MISDATED_FOUND = "misdated_found"
 
 
 class SelfCheck:
@@ -111,6 +113,12 @@ class SelfCheck:
         if self.plain and not found:
             found += self._unasked(workflow)
         return found
+
+    def after_running(self, workflow: Workflow, results: dict[str, Any]) -> list[Problem]:
+        """What a plan's dry run shows wrong that the plan alone did not: a day an acting step took from a found
+        thing where the request names another (`intentos.misdated`), once a stage."""
+        return self._once(_MISDATED_FOUND, lambda: misdated_found(workflow, results, self.intent, self.days,
+                                                                  self.shown))
 
     def _wholesale(self, workflow: Workflow) -> list[Problem]:
         """The problem of destroying a whole kind of thing; its refusal is kept for when no valid plan comes."""

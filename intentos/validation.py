@@ -594,7 +594,7 @@ def _descend(schema: dict[str, Any], path: tuple[str | int, ...], root: dict[str
         node = options[0]
         if isinstance(step, int):
             if node.get("type") not in ("array", None):
-                return None, f"[{step}] indexes a {node.get('type')}, not a list"
+                return None, _not_a_list(step, node, schema)
             node = _resolve(node.get("items", {}), schema)
         else:
             props = node.get("properties")
@@ -606,6 +606,19 @@ def _descend(schema: dict[str, Any], path: tuple[str | int, ...], root: dict[str
                 return None, f"{what} has no field {step!r} (it has: {', '.join(props)})"
             node = _resolve(props[step], schema)
     return node, None
+
+
+def _not_a_list(step: int, node: dict[str, Any], root: dict[str, Any]) -> str:
+    """Why `[step]` does not apply here; for an object holding lists, how one is indexed ("the notes a search
+    found are its `notes`"): a 1.5B model wrote `${find.result[0].created}` three replies running."""
+    if node.get("type") != "object":
+        return f"[{step}] indexes a {node.get('type')}, not a list"
+    props = node.get("properties", {})
+    lists = [name for name, sub in props.items() if "array" in _types(sub, root)]
+    if lists:
+        which = f"its list is {lists[0]!r}" if len(lists) == 1 else f"its lists are {', '.join(map(repr, lists))}"
+        return f"[{step}] indexes an object, not a list: {which}, indexed as .{lists[0]}[{step}]"
+    return f"[{step}] indexes an object, not a list (it has: {', '.join(props)})"
 
 
 def _types(node: dict[str, Any], root: dict[str, Any]) -> set[str]:

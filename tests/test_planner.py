@@ -702,9 +702,9 @@ def test_values_copied_from_a_worked_example_are_a_repair_problem(office) -> Non
     example = Example(intent="Put bouldering with Greta on Sunday in my calendar",
                       workflow={"states": [state("climb", "calendar.add_event", title="Bouldering",
                                                  start="2026-03-15T11:00", location="Bloc Valencia")]})
-    copied = {"states": [state("event", "calendar.add_event", title="Bouldering", start="2026-03-20T09:00",
+    copied = {"states": [state("event", "calendar.add_event", title="Bouldering", start="2026-03-13T09:00",
                                location="Bloc Valencia")]}
-    own = {"states": [state("event", "calendar.add_event", title="Dentist", start="2026-03-20T09:00")]}
+    own = {"states": [state("event", "calendar.add_event", title="Dentist", start="2026-03-13T09:00")]}
     ctl = Controller(ReplayBackend([json.dumps(copied), json.dumps(own)]), TABLE, office, examples=[example],
                      settings=ControllerSettings(examples=1))
     resolution = ctl.resolve("Put the dentist appointment on Friday at 9 in my calendar")
@@ -1486,3 +1486,23 @@ def test_a_request_for_every_one_planned_on_the_first_item_gets_the_loop(office)
     # A request for one thing keeps its first item.
     one = planner(office, [first]).resolve("Move the newest PDF from my Downloads into Documents")
     assert one.workflow.states["move"].for_each is None and one.trace.attempts[0].tidied == []
+
+
+def test_a_day_an_acting_step_takes_from_a_found_thing_is_told_when_the_request_names_another(office) -> None:
+    # Now is Tuesday 2026-03-10: "on Friday" is 2026-03-13; the note Shopping was made on 2026-03-09.
+    from_note = {"states": [state("shop", "notes.read", note="Shopping"),
+                            state("add", "tasks.add", title="Call the tax office", due="${shop.result.created}")]}
+    right = {"states": [state("add", "tasks.add", title="Call the tax office", due="2026-03-13")]}
+    resolution = planner(office, [from_note, right]).resolve("Remind me on Friday to call the tax office")
+    assert resolution.trace.attempts[0].problems == [
+        "state 'add', field 'args.due': its due is ${shop.result.created}, which was 2026-03-09 (Monday) in the dry "
+        "run: a day the request does not name: \"Friday\" is Friday 2026-03-13. Write that day"]
+    assert resolution.workflow.states["add"].args["due"] == "2026-03-13"
+    # Told once: the same plan again stands; a request naming no day, or a text that only mentions a day, is
+    # left alone.
+    assert planner(office, [from_note, from_note]).resolve(
+        "Remind me on Friday to call the tax office").workflow.states["add"].args["due"] == "${shop.result.created}"
+    assert planner(office, [from_note]).resolve("Remind me to call the tax office").trace.repairs == 0
+    texted = {"states": [state("shop", "notes.read", note="Shopping"),
+                         state("add", "tasks.add", title="${shop.result.created} call", due="2026-03-13")]}
+    assert planner(office, [texted]).resolve("Remind me on Friday to call the tax office").trace.repairs == 0

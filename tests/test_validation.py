@@ -138,3 +138,19 @@ def test_an_apps_own_item_taken_from_another_apps_result_is_told_where_such_item
     assert [str(p) for p in validate(mail, full)] == [
         "state 'send', field 'args.to': ${who.result.mail}: the result has no field 'mail' (it has: contacts, "
         "count)"]
+
+
+def test_an_index_into_an_object_holding_one_list_is_told_that_list() -> None:
+    full = FunctionTable.discover()
+    plan = Workflow.model_validate({"states": [
+        {"name": "find", "call": "notes.search", "args": {"query": "goals"}},
+        {"name": "say", "call": "agent.say", "args": {"message": "${find.result[0].title}"}}]})
+    assert [str(p) for p in validate(plan, full)] == [
+        "state 'say', field 'args.message': ${find.result[0].title}: [0] indexes an object, not a list: its lists "
+        "are 'notes', 'paths', 'problems', indexed as .notes[0]"]
+    one = Workflow.model_validate({"states": [
+        {"name": "who", "call": "contacts.find", "args": {"query": "Ben"}},
+        {"name": "say", "call": "agent.say", "args": {"message": "${who.result[0].email}"}}]})
+    assert [str(p) for p in validate(one, full)] == [
+        "state 'say', field 'args.message': ${who.result[0].email}: [0] indexes an object, not a list: its list "
+        "is 'contacts', indexed as .contacts[0]"]
