@@ -7,7 +7,9 @@ lookup's list (and no other item of it), with no loop of its own, gets the loop:
 and `${item}` for the item; the lookup loses a limit of 1. A list argument holding just that item
 (`"attachments": ["${found.result.paths[0]}"]`) takes the whole list instead, and then there is no loop: one
 mail with every file, not a mail for each. An acting step that gives a whole list of texts to an argument
-taking one (`"source": "${found.result.paths}"`) gets the loop the same way.
+taking one (`"source": "${found.result.paths}"`) gets the loop the same way. Without every/all/each, a
+plural naming the lookup's things ("attach my travel notes": the notes app, its `notes` or `paths`) still
+makes such a list argument take the whole list, but makes no loop.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ from intentos.table import FunctionTable
 from intentos.tidy import TALK_APP
 
 _EVERY = re.compile(r"\b(?:every|all|each)\b", re.IGNORECASE)
+# Plurals that name what an app's lookup finds: its name, or its result's list ("my travel notes").
+_KINDS = frozenset({"notes", "files", "paths", "tasks", "contacts", "events", "messages", "mails"})
 _FIRST = re.compile(r"\$\{(\w+)\.result\.(\w+)\[0\]")
 LIMIT_ARG = "limit"
 
@@ -31,7 +35,9 @@ def loop_every(states: list[Any], intent: str, table: FunctionTable,
                calls_before: dict[str, str]) -> tuple[list[Any], list[str]]:
     """The states with each acting step on a lookup's first item made a step on all its items, where the
     request says every/all/each; and a note per change. `calls_before`: earlier stages' states' calls."""
-    if not _EVERY.search(intent):
+    every = _EVERY.search(intent) is not None
+    words = {w.lower() for w in re.findall(r"[A-Za-z]+", intent)}
+    if not every and not words & _KINDS:
         return states, []
     calls = {**calls_before, **{s["name"]: s["call"] for s in states if isinstance(s, dict)
                                 and isinstance(s.get("name"), str) and isinstance(s.get("call"), str)}}
@@ -40,6 +46,17 @@ def loop_every(states: list[Any], intent: str, table: FunctionTable,
     unlimited: set[str] = set()
     for state in states:
         source = _first_of(state, calls, table)
+        if not every:
+            # "attach my travel notes": a plural naming what the lookup found takes them all where an
+            # argument holds a list, but makes no loop (that takes every/all/each).
+            app = calls.get(source[0], "").split(".", 1)[0] if source is not None else ""
+            kind = {app, f"{app}s", source[1]} if source is not None else set()
+            whole_in = _whole_in_list(state, *source) if source is not None and kind & words & _KINDS else None
+            if whole_in is not None:
+                state = whole_in[0]
+                notes.append(f"{whole_in[1]}: the request names them in the plural")
+            out.append(state)
+            continue
         whole_in = _whole_list_in_text(state, calls, table) if source is None else None
         if whole_in is not None:
             key, whole = whole_in
@@ -51,15 +68,15 @@ def loop_every(states: list[Any], intent: str, table: FunctionTable,
             out.append(state)
             continue
         src, field = source
-        whole, first = f"${{{src}.result.{field}}}", f"${{{src}.result.{field}[0]}}"
-        args = {key: whole if value == [first] else value for key, value in state["args"].items()}
-        if args != state["args"]:
-            notes.append(f"state {state.get('name')!r} takes all of {whole}, not its first item: the request says "
-                         "every one")
-            state = {**state, "args": args}
+        whole_in = _whole_in_list(state, src, field)
+        if whole_in is not None:
+            state = whole_in[0]
+            notes.append(f"{whole_in[1]}: the request says every one")
         else:
             # The first item, any field after it kept (`${found.result.paths[0]` → `${item`).
-            state = {**state, "args": replace_text(args, f"${{{src}.result.{field}[0]", "${item"), "for_each": whole}
+            whole = f"${{{src}.result.{field}}}"
+            state = {**state, "args": replace_text(state["args"], f"${{{src}.result.{field}[0]", "${item"),
+                     "for_each": whole}
             notes.append(f"state {state.get('name')!r} runs for each of {whole}, not its first item: the request "
                          "says every one")
         unlimited.add(src)
@@ -70,6 +87,16 @@ def loop_every(states: list[Any], intent: str, table: FunctionTable,
             out[i] = {**state, "args": {k: v for k, v in state["args"].items() if k != LIMIT_ARG}}
             notes.append(f"state {state['name']!r} lost its limit of 1: every one is wanted")
     return out, notes
+
+
+def _whole_in_list(state: dict[str, Any], src: str, field: str) -> tuple[dict[str, Any], str] | None:
+    """The state with each list argument that holds just item 0 of the list (`["${found.result.paths[0]}"]`)
+    holding the whole list instead, and what changed; None when no argument is such a list."""
+    whole, first = f"${{{src}.result.{field}}}", f"${{{src}.result.{field}[0]}}"
+    args = {key: whole if value == [first] else value for key, value in state["args"].items()}
+    if args == state["args"]:
+        return None
+    return {**state, "args": args}, f"state {state.get('name')!r} takes all of {whole}, not its first item"
 
 
 def _first_of(state: Any, calls: dict[str, str], table: FunctionTable) -> tuple[str, str] | None:

@@ -162,7 +162,8 @@ def substitute(value: Any, results: dict[str, Any] | None, item: Any = _NO_ITEM)
 
     With `item`, `${item...}` references are replaced too (a for_each state); without, they are left as
     written. With `results` None, state references are left as written (only the item is filled in).
-    One pass: text that a substitution brings in is never itself substituted.
+    One pass: text that a substitution brings in is never itself substituted. A list item that is one
+    reference to a list of texts or numbers is that list's items, in its place.
     """
     if isinstance(value, str):
         m = _ANY.fullmatch(value.strip())
@@ -170,7 +171,15 @@ def substitute(value: Any, results: dict[str, Any] | None, item: Any = _NO_ITEM)
             return _resolve_match(m, results, item, value)
         return _ANY.sub(lambda m: _as_text(_resolve_match(m, results, item, m.group(0))), value)
     if isinstance(value, list):
-        return [substitute(v, results, item) for v in value]
+        filled: list[Any] = []
+        for v in value:
+            got = substitute(v, results, item)
+            if got is not v and isinstance(got, list) and _ANY.fullmatch(str(v).strip()) \
+                    and all(isinstance(x, (str, int, float)) for x in got):
+                filled.extend(got)  # ["${notes.result.paths}", "todo.txt"]: the paths and the file, one list
+            else:
+                filled.append(got)
+        return filled
     if isinstance(value, dict):
         return {key: substitute(v, results, item) for key, v in value.items()}
     return value

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -483,26 +484,32 @@ def test_ollama_backend_falls_back_to_json_format() -> None:
 
 
 @pytest.mark.model
-def test_greedy_grammar_sampling_picks_what_the_whole_vocabulary_filter_picks() -> None:
+def test_grammar_sampling_checks_the_models_choice_and_picks_what_the_whole_vocabulary_filter_picks() -> None:
     """The model's best token is checked first; where the grammar rejects it (a person asked for, digits
     allowed) the best allowed one is still the one llama.cpp's own filter of all 49k tokens finds."""
     import llama_cpp
 
-    from intentos.backends.greedy_grammar import GreedyGrammarLlama
+    from intentos.backends.grammar_sampling import GrammarCheckedLlama
 
     path = str(embedded_model_path())
     stock = llama_cpp.Llama(path, n_ctx=1024, n_threads=2, verbose=False)
-    greedy = GreedyGrammarLlama(path, n_ctx=1024, n_threads=2, verbose=False)
+    checked = GrammarCheckedLlama(path, n_ctx=1024, n_threads=2, verbose=False)
     digits = {"type": "object", "properties": {"age": {"type": "integer"}, "codes": {"type": "array", "items":
               {"type": "string", "pattern": "^[0-9]{3}$"}}}, "required": ["age", "codes"]}
     prompt = "<|im_start|>user\nDescribe Anna, a friendly colleague.<|im_end|>\n<|im_start|>assistant\n"
     for schema in (PERSON, digits):
         grammar = llama_cpp.LlamaGrammar.from_json_schema(json.dumps(schema), verbose=False)
         texts = [llm.create_completion(prompt, grammar=grammar, max_tokens=120, temperature=0.0)["choices"][0]["text"]
-                 for llm in (stock, greedy)]
+                 for llm in (stock, checked)]
         assert texts[0] == texts[1] and texts[1].startswith("{")  # the 135M model may run past max_tokens
-    steps = greedy.last_sampler
+    steps = checked.last_sampler
     assert steps is not None and steps.checked > 0 and steps.few + steps.filtered > 0
-    # Sampling with a temperature is llama-cpp-python's own, untouched.
-    greedy.create_completion(prompt, grammar=grammar, max_tokens=5, temperature=0.7)
-    assert greedy.last_sampler is steps
+    # With a temperature: the model's own draw where allowed, else a draw among the allowed tokens; seeded.
+    draws = [checked.create_completion(prompt, grammar=grammar, max_tokens=80, temperature=0.7, seed=3)
+             ["choices"][0]["text"] for _ in range(2)]
+    assert draws[0] == draws[1] and re.match(r'\{\s*"age"\s*:\s*-?\d', draws[0])
+    assert checked.last_sampler is not steps and checked.last_sampler.filtered > 0
+    # Without the check, llama-cpp-python's own sampling (the benchmark's comparison).
+    checked.check_first = False
+    checked.create_completion(prompt, grammar=grammar, max_tokens=5, temperature=0.0)
+    assert checked.last_sampler.filtered > 0 and checked._sampler is not checked.last_sampler

@@ -90,6 +90,27 @@ def test_whole_item_keeps_its_type_and_interpolation_makes_text(table: FunctionT
     assert 'item: {"name": "Ann", "tags": ["work", "call"]}' in text
 
 
+def test_a_list_item_that_refers_to_a_list_of_texts_is_that_lists_items(table: FunctionTable, ctx: Context) -> None:
+    for name in ("a.md", "b.md"):
+        (ctx.sandbox.root / "Notes").mkdir(exist_ok=True)
+        (ctx.sandbox.root / "Notes" / name).write_text(f"# {name}\n")
+    (ctx.sandbox.root / "todo.txt").write_text("milk\n")
+    workflow = wf({
+        "notes": {"call": "files.list", "args": {"folder": "Notes"}, "next": "zip"},
+        "zip": {"call": "files.zip", "args": {"paths": ["${notes.result.paths}", "todo.txt"],
+                                              "archive": "backup.zip"}}})
+    view = Executor(table, ctx, assume_yes=True).run(workflow)
+    assert view.status == "done", view
+    import zipfile
+
+    with zipfile.ZipFile(ctx.sandbox.root / "backup.zip") as archive:
+        assert sorted(archive.namelist()) == ["a.md", "b.md", "todo.txt"]
+    # A list of things that are not texts stays one item (its call then says what is wrong).
+    assert substitute(["${a.result.x}", 1], {"a": {"x": [{"n": 1}]}}) == [[{"n": 1}], 1]
+    assert substitute(["${a.result.x}", "b"], {"a": {"x": ["c", "d"]}}) == ["c", "d", "b"]
+    assert substitute(["x ${a.result.x}"], {"a": {"x": ["c", "d"]}}) == ["x c, d"]
+
+
 def test_substitute_item_paths() -> None:
     item = {"a": {"b": [10, 20]}, "name": "x"}
     assert substitute({"v": "${item.a.b[1]}", "w": "${item.a.b.0}", "s": "n=${item.name}"}, {}, item) == {

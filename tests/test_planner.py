@@ -126,6 +126,17 @@ def test_grounding_shows_the_people_files_and_events_an_intent_is_about(office) 
     assert not any("time zone" in g.line for g in ctl.ground("I am back from Sydney, file the receipts"))
 
 
+def test_a_contact_whose_short_note_names_the_person_the_request_means_is_grounded(office) -> None:
+    from intentos.apps.contacts import AddArgs, ContactsApp
+
+    book = ContactsApp(office)
+    book.add(AddArgs(name="Karl Weber", phone="+49 30 1234567", note="Landlord"))
+    book.add(AddArgs(name="Eva Lind", note="Met her at a tenants' meeting about the landlord and the heating"))
+    lines = [g.line for g in planner(office, []).ground("What is my landlord's phone number?")]
+    assert any(line.startswith("contact Karl Weber") and "+49 30 1234567" in line for line in lines)
+    assert not any("Eva Lind" in line for line in lines)  # one word of a longer note is chance
+
+
 def test_grounding_reaches_the_prompt_as_quoted_data_and_opens_the_apps_it_names(office) -> None:
     ctl = planner(office, [{"states": [state("hi", "agent.say", message="ok")]}])
     resolution = ctl.resolve("Send the insurance company my policy")
@@ -1486,6 +1497,19 @@ def test_a_request_for_every_one_planned_on_the_first_item_gets_the_loop(office)
     # A request for one thing keeps its first item.
     one = planner(office, [first]).resolve("Move the newest PDF from my Downloads into Documents")
     assert one.workflow.states["move"].for_each is None and one.trace.attempts[0].tidied == []
+    # A plural naming what the lookup found (its app's things) takes the whole list where an argument holds a
+    # list, but makes no loop; a plural of something else leaves the first item.
+    travel = {"states": [state("travel", "notes.list", tag="travel"),
+                         state("send", "mail.send", to=["Ben Okafor"], subject="Trip", body="Attached.",
+                               attachments=["${travel.result.paths[0]}"]),
+                         state("task", "tasks.add", title="${travel.result.notes[0].title}")]}
+    plural = planner(office, [travel]).resolve("Send Ben my travel notes")
+    assert plural.workflow.states["send"].args["attachments"] == "${travel.result.paths}"
+    assert plural.workflow.states["task"].for_each is None
+    assert plural.trace.attempts[0].tidied == [
+        "state 'send' takes all of ${travel.result.paths}, not its first item: the request names them in the plural"]
+    other = planner(office, [travel]).resolve("Send Ben my note about travel, he asked for the details")
+    assert other.workflow.states["send"].args["attachments"] == ["${travel.result.paths[0]}"]
 
 
 def test_a_day_an_acting_step_takes_from_a_found_thing_is_told_when_the_request_names_another(office) -> None:

@@ -335,6 +335,8 @@ class CalendarApp(App):
         if end:
             when = parse_when(end, self.ctx.tz, now)
             hi = when.at if when.has_time else self._aware(when.at.date() + timedelta(days=1))
+            if hi == lo:  # start and end the same moment ("friday afternoon" for both): the rest of that day
+                hi = self._aware(lo.date() + timedelta(days=1))
         else:
             hi = self._aware(lo.date() + timedelta(days=default_days))
         if hi <= lo:

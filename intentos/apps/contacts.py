@@ -32,7 +32,7 @@ from intentos.app import App, Context
 from intentos.apps.problems import content_problem, shown_path
 from intentos.errors import AppError, SandboxError
 from intentos.function import Effect, function
-from intentos.grounding import Grounded, GroundingQuery
+from intentos.grounding import Grounded, GroundingQuery, words_of
 
 CONTACTS_DIR = "Contacts"
 CONTACTS_FILE = f"{CONTACTS_DIR}/contacts.vcf"
@@ -63,7 +63,8 @@ class AddArgs(BaseModel):
 
 
 class FindArgs(BaseModel):
-    query: str = Field("", description="words to find in name, email, organization, phone or tags; empty lists all")
+    query: str = Field("", description="words to find in name, email, organization, phone or tags; empty lists "
+                                       "all; several, separated by commas, find the contacts of each")
     tag: str | None = Field(None, description="only contacts with this tag")
     limit: int = Field(50, gt=0)
 
@@ -152,6 +153,7 @@ def resolve_addresses(ctx: Context, items: list[str]) -> list[Address]:
 _TO_ME = re.compile(r"(?:^|[,.;:!?]\s*|\b(?:please|and|then|you|to)\s+)(?:e-?mail|mail|send|forward|text|cc)\s+"
                     r"(?:(?:it|this|that|them)\s+)?(?:to\s+)?(?:me|myself)\b", re.IGNORECASE)
 _TO_ME_SCORE = 3.0  # as a contact named in the request
+_LABEL_WORDS = 4  # a contact note this short names a relation or a role, not a story
 
 
 def _names_user(ctx: Context, text: str, first: bool) -> bool:
@@ -289,12 +291,14 @@ class ContactsApp(App):
     @function(Effect.READ)
     def find(self, args: FindArgs) -> Contacts:
         """Find contacts whose name, email, organization or tags contain the query words."""
-        words = args.query.casefold().split()
+        # "ben@x.com, chris@y.net" (a plan's attendees): each part is a query of its own.
+        queries = [q.split() for q in re.split(r"[,;]", args.query.casefold())]
+        queries = [q for q in queries if q] or [[]]
         tag = (args.tag or "").casefold()
         book = self._load()
         if book.problems:
             raise AppError(_listing_error(book.problems))
-        hits = [c.card for c in book if all(w in _haystack(c.card) for w in words)
+        hits = [c.card for c in book if any(all(w in _haystack(c.card) for w in words) for words in queries)
                 and (not tag or tag in (t.casefold() for t in _values(c.card, "categories")))]
         hits.sort(key=lambda card: card.fn.value.casefold())
         contacts = [_contact(card) for card in hits[: args.limit]]
@@ -383,8 +387,11 @@ class ContactsApp(App):
         offers = []
         for card in book:
             c = _contact(card.card)
-            # A name or tag the intent says is worth more than a word that happens to be in a note.
-            score = query.score(c.name, *c.tags, c.organization, *c.emails, weight=2) + query.score(c.note)
+            # A name or tag the intent says is worth more than a word that happens to be in a note; a note of a
+            # few words is a label ("Mum", "landlord"), as good as a tag.
+            label = len(words_of(c.note or "")) <= _LABEL_WORDS
+            score = (query.score(c.name, *c.tags, c.organization, *c.emails, weight=2)
+                     + query.score(c.note, weight=2 if label else 1))
             if score:
                 details = [f"org {c.organization}" if c.organization else "", f"tags {', '.join(c.tags)}" if c.tags
                            else "", f"phone {c.phone}" if c.phone else "", f"note: {c.note}" if c.note else ""]

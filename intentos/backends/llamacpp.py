@@ -4,9 +4,9 @@ A model is loaded lazily on the first generate() and cached process-wide per
 (path, n_ctx, n_gpu_layers, n_threads), so many backends (and threads) share one copy;
 generations on one loaded model are serialised by its lock. With a schema, decoding is
 constrained by a llama.cpp grammar compiled from the JSON schema (cached by schema hash);
-where llama.cpp's converter cannot express the schema, any JSON object is enforced instead. At
-temperature 0 the grammar is asked about the model's best token before the whole vocabulary
-(`greedy_grammar`): the same tokens, at about the speed of unconstrained decoding.
+where llama.cpp's converter cannot express the schema, any JSON object is enforced instead. The
+grammar is asked about the token the model would pick before it filters the whole vocabulary
+(`grammar_sampling`): at temperature 0 the same tokens, at about the speed of unconstrained decoding.
 
 The prompt is laid out with the model's own chat template (the GGUF's, as llama-cpp-python's chat
 handler would) and tokenized here, so the tokens of its static prefix (the first message, or the
@@ -170,7 +170,7 @@ class LlamaCppBackend:
             ok, why = self.reachable()
             if not ok:
                 raise BackendError(why)
-            from intentos.backends.greedy_grammar import GreedyGrammarLlama
+            from intentos.backends.grammar_sampling import GrammarCheckedLlama
 
             llamacpp_cpu.apply()
             start = time.perf_counter()
@@ -180,7 +180,7 @@ class LlamaCppBackend:
             if self.settings.seed is not None:
                 kwargs["seed"] = self.settings.seed
             try:
-                llm = GreedyGrammarLlama(str(self.path), **kwargs)
+                llm = GrammarCheckedLlama(str(self.path), **kwargs)
             except Exception as exc:
                 raise BackendError(f"llama.cpp could not load {self.path}: {exc}") from exc
             loaded = _Loaded(llm=llm, load_s=time.perf_counter() - start)

@@ -111,6 +111,11 @@ def test_find_events_matches_text_and_range(cal):
     assert [e.title for e in cal.find_events(FindArgs(query="dentist")).events] == ["Dentist", "Dentist follow-up"]
     ranged = cal.find_events(FindArgs(query="dentist", start="2026-04-01", end="2026-04-30"))
     assert [e.title for e in ranged.events] == ["Dentist follow-up"]
+    # A range that starts and ends at the same moment (one time read for both) is the rest of that day.
+    same = cal.find_events(FindArgs(query="", start="2026-03-12 11:00", end="2026-03-12 11:00"))
+    assert [e.title for e in same.events] == ["Lunch"]
+    with pytest.raises(AppError, match="before it starts"):
+        cal.find_events(FindArgs(query="", start="2026-03-12 11:00", end="2026-03-12 10:00"))
 
 
 def test_move_event_keeps_duration_across_dst(cal):

@@ -52,6 +52,10 @@ def test_find_matches_name_email_org_and_tag(book):
     assert [c.name for c in book.find(FindArgs(query="allianz.example")).contacts] == ["Allianz Insurance"]
     assert [c.name for c in book.find(FindArgs(tag="family")).contacts] == ["Anna Schmidt"]
     assert book.find(FindArgs()).count == 3
+    # Several queries, separated by commas (a plan's list of attendees): the contacts of each.
+    assert [c.name for c in book.find(FindArgs(query="info@allianz.example, anna schmidt")).contacts] == [
+        "Allianz Insurance", "Anna Schmidt"]
+    assert book.find(FindArgs(query="allianz schmidt")).count == 0  # words of one query: all in one contact
 
 
 def test_get_exact_email_name_or_unique_part(book):
