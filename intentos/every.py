@@ -4,9 +4,9 @@ Asked to move every file of a kind into a folder, Qwen2.5-Coder-1.5B found the f
 `${found.result.paths[0]}`; asked to delete all the mails of a sender, it listed them with `limit: 1` and
 deleted `messages[0]`. When the request says every, all or each, an acting step that takes item 0 of one
 lookup's list (and no other item of it), with no loop of its own, gets the loop: `for_each` over that list
-and `${item}` for the item; the lookup loses a limit of 1. A list argument holding just that item
-(`"attachments": ["${found.result.paths[0]}"]`) takes the whole list instead, and then there is no loop: one
-mail with every file, not a mail for each. An acting step that gives a whole list of texts to an argument
+and `${item}` for the item; the lookup loses a limit of 1. A list argument holding that item
+(`"attachments": ["${found.result.paths[0]}"]`) takes the whole list in its place instead, and then there is
+no loop: one mail with every file, not a mail for each. An acting step that gives a whole list of texts to an argument
 taking one (`"source": "${found.result.paths}"`) gets the loop the same way. Without every/all/each, a
 plural naming the lookup's things ("attach my travel notes": the notes app, its `notes` or `paths`) still
 makes such a list argument take the whole list, but makes no loop.
@@ -90,10 +90,12 @@ def loop_every(states: list[Any], intent: str, table: FunctionTable,
 
 
 def _whole_in_list(state: dict[str, Any], src: str, field: str) -> tuple[dict[str, Any], str] | None:
-    """The state with each list argument that holds just item 0 of the list (`["${found.result.paths[0]}"]`)
-    holding the whole list instead, and what changed; None when no argument is such a list."""
+    """The state with each list argument that holds item 0 of the list (`["${found.result.paths[0]}"]`)
+    holding the whole list instead (beside the argument's other items, the list's items take its place when
+    the step runs), and what changed; None when no argument is such a list."""
     whole, first = f"${{{src}.result.{field}}}", f"${{{src}.result.{field}[0]}}"
-    args = {key: whole if value == [first] else value for key, value in state["args"].items()}
+    args = {key: (whole if value == [first] else [whole if v == first else v for v in value])
+            if isinstance(value, list) and first in value else value for key, value in state["args"].items()}
     if args == state["args"]:
         return None
     return {**state, "args": args}, f"state {state.get('name')!r} takes all of {whole}, not its first item"

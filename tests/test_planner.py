@@ -1479,6 +1479,12 @@ def test_a_request_for_every_one_planned_on_the_first_item_gets_the_loop(office)
                              attachments=["${found.result.paths[0]}"])]}
     sent = planner(office, [mail]).resolve("Send Ben all the PDFs in my Downloads").workflow.states["send"]
     assert (sent.for_each, sent.args["attachments"]) == (None, "${found.result.paths}")
+    # Beside other items, the list stands in the first item's place (its items take that place when it runs).
+    mail["states"][1]["args"]["attachments"].append("Downloads/meeting-notes.txt")
+    both = planner(office, [mail]).resolve("Send Ben all the PDFs in my Downloads and the meeting notes")
+    assert both.workflow.states["send"].args["attachments"] == ["${found.result.paths}",
+                                                                "Downloads/meeting-notes.txt"]
+    assert both.trace.dry_run.summary() == "dry run in a scratch copy: 2 step(s) ran, all fine"
     # A lookup limited to one loses the limit; a field of the item stays the item's.
     latest = {"states": [state("latest", "mail.list", sender="Ben", limit=1),
                          state("bin", "mail.delete", id="${latest.result.messages[0].id}")]}
