@@ -10,7 +10,9 @@ the dry run then says so if the list is empty. In the same way an index into the
 the field named after the index. A field written in the other number is the one the result has
 (`${zip.result.paths[0]}` of `{path, ...}` is `${zip.result.path}`; `${find.result.path}` of
 `{paths, count}` is `${find.result.paths[0]}`), and a field by a name the result gives another field
-(`AKA`: `${m.result.messages[0].from}` is `...sender_email`). Anything else is left for validation.
+(`AKA`: `${m.result.messages[0].from}` is `...sender_email`). A whole item given to an argument that
+takes a text is the item's field the argument names (`"contact": "${found.result.contacts[0]}"`, "a name,
+email address or uid", is `...contacts[0].name`). Anything else is left for validation.
 """
 
 from __future__ import annotations
@@ -18,8 +20,9 @@ from __future__ import annotations
 from typing import Any
 
 from intentos.function import AKA
+from intentos.grounding import words_of
 from intentos.looping import result_lists
-from intentos.references import find_references, map_strings
+from intentos.references import find_references, map_strings, whole_reference
 from intentos.table import FunctionTable
 from intentos.workflow import ARGS_MAX_DEPTH
 from intentos.yamlfile import nesting_depth
@@ -36,8 +39,48 @@ def first_items(states: list[Any], table: FunctionTable, earlier: dict[str, str]
     for state in states:
         if isinstance(state, dict) and isinstance(state.get("args"), dict):
             state = {**state, "args": _rewrite(state["args"], calls, table, notes)}
+            if state.get("call") in table:
+                state = {**state, "args": _named_fields(state["args"], state["call"], calls, table, notes)}
         out.append(state)
     return out, notes
+
+
+def _named_fields(args: dict[str, Any], call: str, calls: dict[str, str], table: FunctionTable,
+                  notes: list[str]) -> dict[str, Any]:
+    """The arguments with each whole item given to a text argument (`"contact": "${found.result.contacts[0]}"`)
+    narrowed to the field by which the argument names things: the first of the item's naming fields (an id, a
+    path, a name...) that the argument's name or description mentions ("a name, email address or uid": `name`).
+    Other fields are content ("a note": a contact's `note` is not the note a body is)."""
+    params = table.get(call).params.model_json_schema()
+    out = dict(args)
+    for key, value in args.items():
+        ref = whole_reference(value)
+        param = _resolved(params.get("properties", {}).get(key, {}), params)
+        if ref is None or calls.get(ref.state) not in table or param.get("type") != "string":
+            continue
+        fields = _item_fields(table, calls[ref.state], ref.path)
+        said = words_of(f"{key} {param.get('description', '')}")
+        named = sorted((said.index(f), f) for f in fields if f in said and f in _NAMING_FIELDS)
+        if named:
+            out[key] = _written(ref.state, (*ref.path, named[0][1]))
+            notes.append(f"{ref.text} became {out[key]} ({key!r} takes a text: the item's {named[0][1]})")
+    return out
+
+
+_NAMING_FIELDS = frozenset({"id", "uid", "path", "name", "email", "title"})
+
+
+def _item_fields(table: FunctionTable, call: str, path: tuple[str | int, ...]) -> list[str]:
+    """The fields of the object at `path` in `call`'s result; [] when it is no object (or no such path)."""
+    root = table.get(call).result.model_json_schema()
+    schema: dict[str, Any] = root
+    for step in path:
+        schema = _resolved(schema, root)
+        schema = schema.get("items", {}) if isinstance(step, int) else schema.get("properties", {}).get(step)
+        if schema is None:
+            return []
+    schema = _resolved(schema, root)
+    return list(schema.get("properties", {})) if schema.get("type", "object") == "object" else []
 
 
 def _rewrite(args: dict[str, Any], calls: dict[str, str], table: FunctionTable, notes: list[str]) -> dict[str, Any]:

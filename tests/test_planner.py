@@ -1464,6 +1464,22 @@ def test_a_plain_function_table_is_planned_without_asking_back() -> None:
     assert list(resolution.workflow.states) == ["area"]
 
 
+def test_a_whole_item_given_to_a_text_argument_is_the_field_the_argument_names(office) -> None:
+    whole = {"states": [state("found", "contacts.find", query="insurance"),
+                        state("who", "contacts.get", contact="${found.result.contacts[0]}"),
+                        state("tell", "agent.say", message="${who.result.phone}")]}
+    resolution = planner(office, [whole]).resolve("What is my insurer's phone number?")
+    assert resolution.workflow.states["who"].args["contact"] == "${found.result.contacts[0].name}"
+    assert resolution.trace.attempts[0].tidied == [  # "a name, email address or uid": its name
+        "${found.result.contacts[0]} became ${found.result.contacts[0].name} ('contact' takes a text: the item's "
+        "name)"]
+    # An argument that names none of the item's fields is left for validation to tell.
+    body = {"states": [whole["states"][0], state("note", "notes.create", title="Insurer",
+                                                  body="${found.result.contacts[0]}")]}
+    told = planner(office, [body, whole]).resolve("What is my insurer's phone number?")
+    assert "is object, but the argument wants string" in told.trace.attempts[0].problems[0]
+
+
 def test_a_request_for_every_one_planned_on_the_first_item_gets_the_loop(office) -> None:
     first = {"states": [state("found", "files.find", pattern="*.pdf", under="Downloads"),
                         state("move", "files.move", source="${found.result.paths[0]}", destination="Documents")]}
