@@ -5,7 +5,8 @@ thing plans `files.find` for a pattern it makes up and trashes what that finds. 
 is confirmed before it runs, but a plan for a request like this should decline, or ask which ones, not
 guess. A request whose destructive verb (delete, remove, trash, wipe, erase, ...) takes "all", "every"
 or "everything" over a whole kind (files, notes, mail, contacts, ...) with nothing narrowing it, and a
-plan with a destructive step, is a repair problem, once a stage: refuse, or ask which. "Delete all the
+plan with a destructive step (or a write into a folder named like the bin: a move to "Trash"), is a repair
+problem, once a stage: refuse, or ask which. "Delete all the
 newsletters from that shoe shop" names which, and is left alone.
 """
 
@@ -14,6 +15,7 @@ from __future__ import annotations
 import re
 
 from intentos.function import Effect
+from intentos.references import strings
 from intentos.table import FunctionTable
 from intentos.validation import ASK_CALL, Problem
 from intentos.workflow import Workflow
@@ -28,13 +30,19 @@ _WHOLESALE = re.compile(
     r"\s*(?:[.!,]|$)", re.IGNORECASE)
 
 
+# A write into a folder named like the bin is destroying by another name: asked to delete all files, the 1.5B
+# model moved every document to "Trash".
+_BIN = re.compile(r"(?:^|/)(?:trash|bin|recycle(?: ?bin)?|deleted(?: items)?|\.trash)/?$", re.IGNORECASE)
+
+
 def wholesale(workflow: Workflow, intent: str, table: FunctionTable) -> list[Problem]:
     """The problem of a destructive plan for a request to destroy a whole kind of thing, or none."""
     match = _WHOLESALE.search(intent)
     if match is None:
         return []
     destroying = [s.call for s in workflow.states.values()
-                  if (fn := table.functions.get(s.call)) is not None and fn.effect == Effect.DESTRUCTIVE]
+                  if (fn := table.functions.get(s.call)) is not None and (fn.effect == Effect.DESTRUCTIVE or (
+                      fn.effect == Effect.WRITE and any(_BIN.search(v) for v in strings(s.args))))]
     if not destroying:
         return []
     return [Problem(code=WHOLESALE, message=(

@@ -1372,6 +1372,13 @@ def test_a_plan_destroying_a_whole_kind_for_a_request_naming_no_filter_is_told_t
         "the request says 'Delete all my files' and names nothing to narrow it, but the plan destroys with "
         "files.trash")
     assert [s.call for s in resolution.workflow.states.values()] == ["agent.refuse"]
+    # A move of everything into a folder named like the bin is destroying by another name.
+    binned = {"states": [state("found", "files.list", folder="Documents"),
+                         {**state("bin", "files.move", source="${item}", destination="Trash"),
+                          "for_each": "${found.result.paths}"}]}
+    moved = planner(office, [binned, refuse]).resolve("Delete all my files")
+    assert "but the plan destroys with files.move" in moved.trace.attempts[0].problems[0]
+    assert [s.call for s in moved.workflow.states.values()] == ["agent.refuse"]
     # Told on the last attempt, so no valid plan came: the plan declines by itself.
     broken = {"states": [state("bin", "files.shred", path="/")]}
     declined = planner(office, [broken, trash], max_attempts=2).resolve("Just delete all my files on my laptop.")
