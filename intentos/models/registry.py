@@ -150,17 +150,18 @@ BUILTIN: tuple[KnownModel, ...] = (
         version="0.2.0",
         parts=22,
         # Recorded runs (2 CPU cores, temperature 0, the planner of 2026-12-05); see the README's model table.
-        # The paper and core figures: this stop's planner (2026-12-05, fourth stop).
+        # The paper and core figures: this stop's planner (2026-12-05, fifth stop).
         measured={
-            "paper": {"goal_pass": 0.778, "valid": 1.0, "latency_p50_s": 28.3, "cases": 9,
-                      "note": "p90 50.6 s; at 0f70af7",
+            "paper": {"goal_pass": 0.778, "valid": 0.889, "latency_p50_s": 24.5, "cases": 9,
+                      "note": "p90 39.0 s; at 42ffbab (an AMD EPYC)",
                       "command": "intentos eval --suite evals/paper.yaml -m llamacpp:qwen2.5-coder-1.5b"},
-            "core": {"goal_pass": 0.627, "valid": 0.922, "latency_p50_s": 30.5, "cases": 51,
-                     "note": "easy 94%, medium 57%, hard 31%; p90 71.7 s; one whole run at 0f70af7",
+            "core": {"goal_pass": 0.647, "valid": 0.922, "latency_p50_s": 27.1, "cases": 51,
+                     "note": "easy 94%, medium 62%, hard 31%; p90 58.5 s; one whole run at 56dfa59 (2026-12-05, "
+                             "fifth stop; an AMD EPYC, slower prompt reading than the earlier runs' CPU)",
                      "command": "intentos eval --suite evals/core.yaml -m llamacpp:qwen2.5-coder-1.5b"},
             "bfcl": {"goal_pass": 0.88, "valid": 0.99, "latency_p50_s": 5.4, "cases": 100,
-                     "note": "simple_python, a seeded sample of 100; irrelevance 50 (seed 0): 74% at e9e76a5, "
-                             "p50 9.7 s",
+                     "note": "simple_python, a seeded sample of 100; irrelevance 50 (seed 0): 74% at 42ffbab, "
+                             "p50 8.8 s",
                      "command": "intentos eval --suite bfcl:simple_python -m llamacpp:qwen2.5-coder-1.5b --limit 100"},
         },
     ),
