@@ -39,7 +39,7 @@ def first_items(states: list[Any], table: FunctionTable, earlier: dict[str, str]
     for state in states:
         if isinstance(state, dict) and isinstance(state.get("args"), dict):
             state = {**state, "args": _rewrite(state["args"], calls, table, notes)}
-            if state.get("call") in table:
+            if isinstance(state.get("call"), str) and state["call"] in table:
                 state = {**state, "args": _named_fields(state["args"], state["call"], calls, table, notes)}
         out.append(state)
     return out, notes

@@ -127,6 +127,9 @@ class GrammarCheckedLlama(llama_cpp.Llama):
                  and not kwargs.get("presence_penalty") and not kwargs.get("mirostat_mode"))
         if grammar is None or not plain:
             return super()._init_sampler(*args, **kwargs)
-        free = super()._init_sampler(*args, **{**kwargs, "grammar": None})
-        self.last_sampler = GrammarCheckedSampler(self._model, grammar, free, greedy=kwargs.get("temp") == 0.0)
+        try:
+            free = super()._init_sampler(*args, **{**kwargs, "grammar": None})
+            self.last_sampler = GrammarCheckedSampler(self._model, grammar, free, greedy=kwargs.get("temp") == 0.0)
+        except (AttributeError, TypeError, ValueError):  # another llama-cpp-python's internals: its own sampling
+            return super()._init_sampler(*args, **kwargs)
         return self.last_sampler
