@@ -24,6 +24,7 @@ from intentos.grounding import words_of
 from intentos.looping import result_lists
 from intentos.references import find_references, map_strings, whole_reference
 from intentos.table import FunctionTable
+from intentos.validation import descend
 from intentos.workflow import ARGS_MAX_DEPTH
 from intentos.yamlfile import nesting_depth
 
@@ -73,14 +74,9 @@ _NAMING_FIELDS = frozenset({"id", "uid", "path", "name", "email", "title"})
 def _item_fields(table: FunctionTable, call: str, path: tuple[str | int, ...]) -> list[str]:
     """The fields of the object at `path` in `call`'s result; [] when it is no object (or no such path)."""
     root = table.get(call).result.model_json_schema()
-    schema: dict[str, Any] = root
-    for step in path:
-        schema = _resolved(schema, root)
-        schema = schema.get("items", {}) if isinstance(step, int) else schema.get("properties", {}).get(step)
-        if schema is None:
-            return []
-    schema = _resolved(schema, root)
-    return list(schema.get("properties", {})) if schema.get("type", "object") == "object" else []
+    node, _ = descend(root, path)
+    node = _resolved(node or {}, root)
+    return list(node.get("properties", {})) if node.get("type", "object") == "object" else []
 
 
 def _rewrite(args: dict[str, Any], calls: dict[str, str], table: FunctionTable, notes: list[str]) -> dict[str, Any]:

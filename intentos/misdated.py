@@ -117,7 +117,7 @@ def misdated_found(workflow: Workflow, results: dict[str, Any], intent: str, nam
                 continue
             try:
                 got = follow(ref, results)
-            except (UnresolvedReference, LookupError, TypeError, ValueError):
+            except UnresolvedReference:  # a value the dry run did not reach
                 continue
             if not isinstance(got, str) or not _A_TIME.fullmatch(got.strip()):
                 continue  # a text that mentions a day (a note's body) is not a day

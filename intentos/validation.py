@@ -313,7 +313,7 @@ def _check_call(workflow: Workflow, schemas: _Schemas, name: str, succeeded: _Su
             problems += _check_reference_type(workflow, schemas, name, where, whole, target, params_schema)
         elif whole_item is not None:
             if item_node is not None:
-                node, missing = _descend(item_node[0], whole_item.path, item_node[1], "the item")
+                node, missing = descend(item_node[0], whole_item.path, item_node[1], "the item")
                 if node is not None and not missing:
                     problems += _type_problem(name, where, str(whole_item), (node, item_node[1]), target,
                                               params_schema)
@@ -426,7 +426,7 @@ def _check_for_each(workflow: Workflow, schemas: _Schemas, name: str, state: Sta
         return problems, None, None
     source = workflow.states[ref.state]
     root = schemas.result(source.call, each=source.for_each is not None)
-    node, missing = _descend(root, ref.path)
+    node, missing = descend(root, ref.path)
     if node is None or missing:
         return problems, None, None
     options = [_resolve(o, root) for o in node.get("anyOf", [node])]
@@ -442,7 +442,7 @@ def _check_for_each(workflow: Workflow, schemas: _Schemas, name: str, state: Sta
 
 
 def _check_item_reference(name: str, where: str, ref: ItemReference, item_node: _Node) -> list[Problem]:
-    _, missing = _descend(item_node[0], ref.path, item_node[1], "the item")
+    _, missing = descend(item_node[0], ref.path, item_node[1], "the item")
     if missing:
         return [Problem(code="item_field", state=name, field=where, message=f"{ref}: {missing}")]
     return []
@@ -475,7 +475,7 @@ def _check_reference(workflow: Workflow, schemas: _Schemas, name: str, where: st
             "the value the request gives"))]
     each = source.for_each is not None
     result_schema = schemas.result(source.call, each=each)
-    _, missing = _descend(result_schema, ref.path)
+    _, missing = descend(result_schema, ref.path)
     if missing:
         hint = (f" ({ref.state!r} is a for_each state: its result is {{items: [one {source.call} result per item], "
                 "count}, e.g. ${" + ref.state + ".result.items[0].FIELD})") if each else _own_item_hint(
@@ -525,7 +525,7 @@ def _check_reference_type(workflow: Workflow, schemas: _Schemas, name: str, wher
     if source.call not in schemas.table or source.call in (ASK_CALL, SAY_CALL):
         return []  # a talk call's result as a value is reported by _check_reference
     result_schema = schemas.result(source.call, each=source.for_each is not None)
-    node, missing = _descend(result_schema, ref.path)
+    node, missing = descend(result_schema, ref.path)
     if missing or node is None:
         return []
     return _type_problem(name, where, str(ref), (node, result_schema), target, params_schema)
@@ -582,7 +582,7 @@ def _resolve(node: dict[str, Any], root: dict[str, Any]) -> dict[str, Any]:
     return node
 
 
-def _descend(schema: dict[str, Any], path: tuple[str | int, ...], root: dict[str, Any] | None = None,
+def descend(schema: dict[str, Any], path: tuple[str | int, ...], root: dict[str, Any] | None = None,
              what: str = "the result") -> tuple[dict[str, Any] | None, str | None]:
     """Follow a reference path through a result schema (or a node of one, with its root): (node, None) or
     (None, what is missing)."""
