@@ -31,7 +31,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 from intentos.app import Context
 from intentos.asking import ECHO, Echo, action_words, implied_verbs, verb_share
-from intentos.backends.base import Backend, GenerateOptions, Message
+from intentos.backends.base import Backend, GenerateOptions, Message, Weighing
 from intentos.completion import (
     address_named,
     complete_plurals,
@@ -310,7 +310,8 @@ class Controller:
         prompt = messages = self.messages(intent, shown, examples, grounded, state)
         checks = SelfCheck(intent, shown, examples, grounded, sources="\n".join([
             intent, self.context_text(grounded, state), shown.prompt_text()]), plain=not chaining,
-            days=self.named_days(intent), unserved_verb=unserved_verb(intent, self.table))
+            days=self.named_days(intent), unserved_verb=unserved_verb(intent, self.table),
+            weigher=self.backend if not chaining and isinstance(self.backend, Weighing) else None)
         options = GenerateOptions(max_tokens=self.settings.max_tokens, temperature=self.settings.temperature,
                                   seed=self.settings.seed, repeat_penalty=self.settings.repeat_penalty,
                                   on_token=on_token, cancelled=cancelled)

@@ -21,7 +21,9 @@ examples were shown. Each finding is a repair problem like any other:
   (`intentos.gaveup`), once a stage;
 - on a plain function-calling table (no function returns anything), a call of a function that shares no
   word with the request, or whose values the request does not give (`intentos.unasked`), once a stage for
-  each function, which then leaves the grammar for the stage.
+  each function, which then leaves the grammar for the stage; and, where the backend can weigh answers, a
+  call the model itself, asked apart, judges to give something other than what is asked (`intentos.misfit`),
+  told and left out of the grammar the same way.
 "Once a stage": a repair that does the same again stands, since the request may really want it.
 """
 
@@ -32,6 +34,7 @@ from typing import Any
 
 from intentos.ambiguous import Tie, ambiguous
 from intentos.asking import TALKING, Echo, echoes
+from intentos.backends.base import Weighing
 from intentos.borrowed import borrowed
 from intentos.conditional import conditional
 from intentos.copied import copied
@@ -39,6 +42,7 @@ from intentos.examples import Example
 from intentos.gaveup import gave_up
 from intentos.grounding import Grounded
 from intentos.misdated import NamedDays, misdated, misdated_found
+from intentos.misfit import misfit
 from intentos.overlooked import PARTLY, overlooked
 from intentos.table import FunctionTable
 from intentos.unasked import unasked
@@ -59,9 +63,10 @@ class SelfCheck:
 
     def __init__(self, intent: str, shown: FunctionTable, examples: list[Example], grounded: list[Grounded],
                  sources: str, *, plain: bool = False, days: NamedDays | None = None,
-                 unserved_verb: str | None = None) -> None:
+                 unserved_verb: str | None = None, weigher: Weighing | None = None) -> None:
         """`plain`: the table's functions return nothing (plain function calling); `days`: the days the
-        request names; `unserved_verb`: the request's action, when no function takes it."""
+        request names; `unserved_verb`: the request's action, when no function takes it; `weigher`: the
+        backend, when it can weigh answers (plain tables only)."""
         self.intent = intent
         self.shown = shown
         self.examples = examples
@@ -71,6 +76,7 @@ class SelfCheck:
         self.plain = plain
         self.days = days or NamedDays([], [])
         self.unserved_verb = unserved_verb
+        self.weigher = weigher
         self.dry_failure: str | None = None  # the last plan's dry run's first problem, once one failed
         self.question: str | None = None  # what to ask when a plan picked one of several and no valid plan came
         self.refusal: str | None = None  # why to decline when a plan destroyed a whole kind and no valid plan came
@@ -111,7 +117,7 @@ class SelfCheck:
             if self.unserved_verb is None:
                 found += self._once(_GAVE_UP, lambda: gave_up(workflow, self.dry_failure, self.shown))
         if self.plain and not found:
-            found += self._unasked(workflow)
+            found += self._unasked(workflow) or self._misfit(workflow)
         return found
 
     def after_running(self, workflow: Workflow, results: dict[str, Any]) -> list[Problem]:
@@ -131,6 +137,17 @@ class SelfCheck:
         """The calls not asked for, each told once a stage and then left out of the grammar for the stage."""
         told = [p for p in unasked(workflow, self.intent, self.shown)
                 if workflow.states[p.state].call not in self._unasked_told]
+        calls = {workflow.states[p.state].call for p in told}
+        self._unasked_told |= calls
+        self.ban(calls)
+        return told
+
+    def _misfit(self, workflow: Workflow) -> list[Problem]:
+        """The calls the model judges to miss what is asked, each told once a stage (unasked or misfit) and then
+        left out of the grammar for the stage."""
+        if self.weigher is None:
+            return []
+        told = misfit(workflow, self.intent, self.shown, self.weigher, skip=self._unasked_told)
         calls = {workflow.states[p.state].call for p in told}
         self._unasked_told |= calls
         self.ban(calls)

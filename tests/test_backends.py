@@ -325,6 +325,19 @@ def test_llamacpp_stops_when_the_caller_has_seen_enough(llama: Any) -> None:
     assert gen.finish_reason == STOPPED and gen.text == seen[-1] and len(seen) == 4
 
 
+@pytest.mark.model
+def test_llamacpp_weighs_answers_as_the_model_would_start_its_reply(llama: Any) -> None:
+    question = [Message(role="user", content="Is Paris the capital of France? Answer yes or no.")]
+    before = llama.generate(question, options=GenerateOptions(max_tokens=8))
+    first = before.text.strip().split()[0].strip(".,!").lower()
+    weights = llama.weigh(question, [first, "zebra"])
+    assert set(weights) == {first, "zebra"} and all(w <= 0 for w in weights.values())
+    assert weights[first] > weights["zebra"]  # the word the model starts with outweighs one it would not write
+    assert llama.weigh(question, [first, "zebra"]) == weights  # read from logits: the same every time
+    # Weighing shares the KV cache with generation: the reply afterwards is the same as before.
+    assert llama.generate(question, options=GenerateOptions(max_tokens=8)).text == before.text
+
+
 # -- OpenAI-compatible: a real llama.cpp server ----------------------------------------------------------------
 
 

@@ -8,6 +8,7 @@ fixture is the product's demo sandbox (workflows/fixtures/office.yaml).
 from __future__ import annotations
 
 import json
+import math
 import os
 import signal
 import subprocess
@@ -1162,6 +1163,44 @@ def test_a_plain_call_the_request_does_not_ask_for_is_told_once() -> None:
     constrained.resolve("At what temperature does ethanol boil?")
     schemas = constrained.backend.schemas
     assert f'"const": "{area}"' not in schemas[-1] and '"const": "agent.refuse"' in schemas[-1]
+
+
+class Judged(ReplayBackend):
+    """Plans from a recording; the yes/no judgment of a call from the real embedded model."""
+
+    def __init__(self, texts: list[str]) -> None:
+        from intentos.backends import LlamaCppBackend
+        from intentos.backends.settings import BackendSettings
+
+        super().__init__(texts)
+        self.judge = LlamaCppBackend("llamacpp:smollm2", BackendSettings(n_ctx=2048))
+        self.weighed: list[str] = []
+
+    def weigh(self, messages, answers):
+        self.weighed.append(messages[-1].content)
+        return self.judge.weigh(messages, answers)
+
+
+@pytest.mark.model
+def test_a_plain_call_the_model_judges_to_miss_the_request_is_told_once_and_leaves_the_grammar(monkeypatch) -> None:
+    from intentos import misfit
+
+    foreign, area = triangle()
+    call = {"states": [state("area", area, base=10, height=5)]}
+    refuse = {"states": [state("no", "agent.refuse", reason="no listed function gives a triangle's angles")]}
+    intent = "What are the angles of a triangle with base 10 and height 5?"  # shares words: unasked lets it by
+    monkeypatch.setattr(misfit, "THRESHOLD", math.inf)  # whatever the model says, the call misses
+    ctl = Controller(Judged([json.dumps(call), json.dumps(refuse)]), foreign, None, examples=[])
+    resolution = ctl.resolve(intent)
+    assert resolution.trace.attempts[0].problems[0].startswith(f"state 'area': {area} gives something other than")
+    assert resolution.workflow.states["no"].call == "agent.refuse"
+    assert len(ctl.backend.weighed) == 1 and ctl.backend.weighed[0].startswith(f"Request: {intent}\nFunction: {area}(")
+
+    monkeypatch.setattr(misfit, "THRESHOLD", -math.inf)  # whatever the model says, the call fits
+    kept = Controller(Judged([json.dumps(call)]), foreign, None, examples=[])
+    assert kept.resolve(intent).trace.repairs == 0 and kept.backend.weighed
+    # A backend that cannot weigh (a replay, a server) is not asked, and the call stands.
+    assert plain_planner(foreign, [call]).resolve(intent).trace.repairs == 0
 
 
 def test_a_plain_call_with_values_the_request_does_not_give_is_told() -> None:

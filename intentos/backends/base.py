@@ -114,3 +114,14 @@ class Backend(Protocol):
     def reachable(self) -> tuple[bool, str]:
         """Whether the backend can serve now (model file present, server answering) and why not."""
         ...
+
+
+@runtime_checkable
+class Weighing(Protocol):
+    """A backend that can say how likely each of a few short answers is as the reply's start (llama.cpp in-process
+    reads its logits); the planner's yes/no self-checks need it and are skipped on backends without it."""
+
+    def weigh(self, messages: list[Message], answers: list[str]) -> dict[str, float] | None:
+        """Each answer's log-probability as the reply's first token (its spellings "yes", "Yes", " yes" summed),
+        or None when this model cannot say."""
+        ...

@@ -460,6 +460,43 @@ class LlamaCppBackend:
                           completion_tokens=completion_tokens, ttft_s=collected.ttft_s, total_s=total,
                           structured=structured, finish_reason=finish, server_timings=timings)
 
+    def weigh(self, messages: list[Message], answers: list[str]) -> dict[str, float] | None:
+        """Each answer's log-probability as the reply's first token, read from the model's logits for that token
+        (its spellings "yes", "Yes", " yes" summed); None without a chat template. The prompt shares the KV
+        cache like any other: only what differs from the last prompt is read."""
+        import llama_cpp
+        import numpy as np
+
+        loaded = self.load()
+        chat = [{"role": m.role, "content": m.content} for m in messages]
+        rows: list[np.ndarray] = []
+
+        def keep(_ids: Any, scores: Any) -> Any:
+            if not rows:
+                rows.append(np.array(scores, dtype=np.float64, copy=True))
+            return scores
+
+        with loaded.lock:
+            prompt = self._prompt(loaded, messages, chat)
+            if prompt is None:
+                return None
+            try:
+                loaded.llm.create_completion(prompt=prompt.tokens, max_tokens=1, temperature=0.0,
+                                             logits_processor=llama_cpp.LogitsProcessorList([keep]))
+            except Exception as exc:  # e.g. the prompt does not fit the context window
+                raise BackendError(f"llama.cpp could not weigh answers ({self.spec}): {exc}") from exc
+            if not rows:
+                return None
+            logits = rows[0]
+            top = float(logits.max())
+            log_total = top + math.log(float(np.exp(logits - top).sum()))
+            weights: dict[str, float] = {}
+            for answer in answers:
+                firsts = {toks[0] for form in {answer, answer.capitalize(), f" {answer}"}
+                          if (toks := loaded.llm.tokenize(form.encode(), add_bos=False, special=False))}
+                weights[answer] = math.log(sum(math.exp(float(logits[t]) - log_total) for t in firsts) or 1e-300)
+        return weights
+
     def _count(self, source: str) -> None:
         self.prompt_cache_counts[source] = self.prompt_cache_counts.get(source, 0) + 1
 
