@@ -8,7 +8,9 @@ Gaps that Qwen2.5-Coder-1.5B, told of them in words, often left as they were:
 - an app's own item taken from another app's result, `tasks.update(task="${urgent.result.id}")` with
   `urgent` a clock.resolve, where grounding found exactly one item of that app (`own_items`);
 - a time taken from a clock.resolve state the plan never wrote (`"due": "${later.result.date}"`), for a
-  request that names one day (`resolve_named_day`).
+  request that names one day (`resolve_named_day`), or from another app's result by a reference that does
+  not hold (`"due": "${find.result[0].created}"` after a note search, for "remind me in two weeks":
+  `day_for_broken_date`).
 
 "Copy the contracts to the shared folder": grounding found three contract files and the plan copies one. Told
 which ones it left out (`intentos.overlooked`), the model added those and dropped the one it had, three
@@ -21,6 +23,7 @@ dry-run and shown for confirmation.
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 from typing import Any
@@ -28,10 +31,10 @@ from typing import Any
 from intentos.function import Effect
 from intentos.grounding import Grounded, words_of
 from intentos.overlooked import plurals
-from intentos.references import find_references, replace_text
+from intentos.references import find_references, replace_text, whole_reference
 from intentos.table import FunctionTable
 from intentos.tidy import TALK_APP
-from intentos.validation import names_own_item
+from intentos.validation import names_own_item, validate
 from intentos.workflow import FAILED, Workflow
 
 CONTACTS_APP = "contacts"
@@ -142,6 +145,8 @@ def _dangling(value: Any, states: dict[str, Any], own: str) -> bool:
 RESOLVE_CALL = "clock.resolve"
 NOW_CALL = "clock.now"
 CLOCK_APP = "clock"
+DATE_ARGS = frozenset({"due", "start", "end", "when", "date"})  # arguments that take a day or a time
+_DAY_STATE = "when"
 _DAY_LINE = re.compile(r'^"(?P<phrase>[^"]+)" is (?:Mon|Tues|Wednes|Thurs|Fri|Satur|Sun)day \d{4}-\d{2}-\d{2}$')
 _TIME_AFTER = re.compile(r"\s+(?:at\s+)?\d{1,2}(?::\d{2})?\s*(?:[ap]\.?m\.?)?(?![\w:])", re.IGNORECASE)
 
@@ -152,13 +157,8 @@ def resolve_named_day(workflow: Workflow, intent: str, grounded: list[Grounded],
     added first, for the one day the request names ("in two weeks", with the time of day it gives: "next
     Tuesday at 10"), or of several the one it moves something to; None when the plan lacks no such state, or
     the request names no day or several."""
-    if RESOLVE_CALL not in table:
-        return None
-    days = [m.group("phrase") for g in grounded if g.app == CLOCK_APP and (m := _DAY_LINE.match(g.line))]
-    # Of several, the one a thing moves to ("move Thursday's review to Friday").
-    moved_to = [d for d in days if re.search(rf"\b(?:to|until|till)\s+{re.escape(d)}\b", intent, re.IGNORECASE)]
-    days = moved_to if len(days) > 1 and len(moved_to) == 1 else days
-    if len(days) != 1:
+    phrase = _named_day(intent, grounded) if RESOLVE_CALL in table else None
+    if phrase is None:
         return None
     data = workflow.to_data()
     states = data["states"]
@@ -167,9 +167,6 @@ def resolve_named_day(workflow: Workflow, intent: str, grounded: list[Grounded],
                                  if r.state not in states and r.path and r.path[0] in fields))
     if not missing:
         return None
-    at = re.search(re.escape(days[0]), intent, re.IGNORECASE)
-    after = _TIME_AFTER.match(intent, at.end()) if at else None
-    phrase = days[0] + (after.group(0) if after else "")
     # A time only the clock's own steps count from (`clock.shift(when="${clock.result.date}", days=1)` for
     # "tomorrow") is now: the named day there would be counted twice.
     counted = {name for name in missing if NOW_CALL in table and all(
@@ -186,6 +183,51 @@ def resolve_named_day(workflow: Workflow, intent: str, grounded: list[Grounded],
                                       ([n for n in missing if n in counted], "the time to count from", "clock.now()"))
              if kind]
     return Workflow.model_validate(data), "; ".join(notes)
+
+
+def day_for_broken_date(workflow: Workflow, intent: str, grounded: list[Grounded],
+                        table: FunctionTable) -> tuple[Workflow, str] | None:
+    """The plan with each date argument whose reference to another app's result does not hold (`"due":
+    "${find.result[0].created}"`, a note search's, for "remind me in two weeks") taken from a clock.resolve of
+    the one day the request names, added first; None when there is no such argument, or the request names no
+    day or several. A date that does hold stays: the request may mean a found thing's day."""
+    phrase = _named_day(intent, grounded) if RESOLVE_CALL in table else None
+    if phrase is None:
+        return None
+    broken = {(p.state, p.field) for p in validate(workflow, table)}
+    data = copy.deepcopy(workflow.to_data())
+    states: dict[str, dict[str, Any]] = data["states"]
+    taken = []
+    for name, st in states.items():
+        for key, value in st["args"].items():
+            ref = whole_reference(value)
+            source = states.get(ref.state, {}).get("call", "") if ref is not None else ""
+            if (key in DATE_ARGS and ref is not None and (name, f"args.{key}") in broken
+                    and source.split(".", 1)[0] != CLOCK_APP):
+                taken.append((name, key, value))
+    if not taken:
+        return None
+    when = next(n for n in (f"{_DAY_STATE}{i or ''}" for i in range(len(states) + 1)) if n not in states)
+    for name, key, _ in taken:
+        states[name]["args"][key] = f"${{{when}.result.iso}}"
+    data = {**data, "start": when, "states": {when: {"call": RESOLVE_CALL, "args": {"phrase": phrase},
+                                                      "next": data["start"], "on_failure": FAILED}, **states}}
+    broke = ", ".join(f"{name}'s {key} ({value})" for name, key, value in taken)
+    return Workflow.model_validate(data), (f"{broke} did not hold, and the request names {phrase!r}: "
+                                           f"clock.resolve({phrase!r}) added first for it")
+
+
+def _named_day(intent: str, grounded: list[Grounded]) -> str | None:
+    """The one day the request names, as grounding found it, with the time of day it gives ("next Tuesday at
+    10"); of several, the one a thing moves to ("move Thursday's review to Friday"); else None."""
+    days = [m.group("phrase") for g in grounded if g.app == CLOCK_APP and (m := _DAY_LINE.match(g.line))]
+    moved_to = [d for d in days if re.search(rf"\b(?:to|until|till)\s+{re.escape(d)}\b", intent, re.IGNORECASE)]
+    days = moved_to if len(days) > 1 and len(moved_to) == 1 else days
+    if len(days) != 1:
+        return None
+    at = re.search(re.escape(days[0]), intent, re.IGNORECASE)
+    after = _TIME_AFTER.match(intent, at.end()) if at else None
+    return days[0] + (after.group(0) if after else "")
 
 
 def _named_person(intent: str, grounded: list[Grounded]) -> str | None:

@@ -35,6 +35,7 @@ from intentos.backends.base import Backend, GenerateOptions, Message, Weighing
 from intentos.completion import (
     address_named,
     complete_plurals,
+    day_for_broken_date,
     drop_failed_lookups,
     own_items,
     resolve_named_day,
@@ -335,7 +336,8 @@ class Controller:
                 workflow, problems, states, tidied = self.parse_stage(
                     watch.kept(gen.text), intent, prefix, {n for st in trace.stages for n in st.failed})
                 written = json.dumps(states, sort_keys=True, default=str)  # to see a reply written again
-                for fix in (own_items, address_named, resolve_named_day):  # taken from where no plan could
+                # What the plan took from where no plan could, put where it comes from.
+                for fix in (own_items, address_named, resolve_named_day, day_for_broken_date):
                     if workflow is not None and problems and (fixed := fix(workflow, intent, grounded, self.table)):
                         workflow = fixed[0]
                         tidied.append(fixed[1])

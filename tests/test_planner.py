@@ -1035,6 +1035,26 @@ def test_a_time_from_a_resolve_state_never_written_is_the_day_the_request_names(
         planner(office, [later], max_attempts=1).resolve("Remind me to water the cactus")
 
 
+def test_a_date_taken_by_a_broken_reference_to_a_lookup_is_the_day_the_request_names(office) -> None:
+    looked = {"states": [state("find", "notes.search", query="cactus"),
+                         state("task", "tasks.add", title="Water the cactus", due="${find.result[0].created}")]}
+    resolution = planner(office, [looked]).resolve("Remind me in three days to water the cactus")
+    assert resolution.trace.repairs == 0
+    assert resolution.workflow.start == "when" and resolution.workflow.states["when"].args == {"phrase": "in three days"}
+    assert resolution.trace.dry_run.results["task"]["due"].startswith("2026-03-13")
+    assert resolution.trace.attempts[0].tidied[-1] == (
+        "task's due (${find.result[0].created}) did not hold, and the request names 'in three days': "
+        "clock.resolve('in three days') added first for it")
+    # A date that holds is not rewritten (the dry run's check of found days tells the model instead). Without a
+    # named day, the broken reference is told.
+    held = {"states": [state("find", "calendar.find_events", query="dentist"),
+                       state("task", "tasks.add", title="Pay the dentist bill", due="${find.result.events[0].start}")]}
+    kept = planner(office, [held, held]).resolve("Remind me in three days to pay the dentist bill")
+    assert kept.trace.attempts[0].tidied == [] and "when" not in kept.workflow.states
+    with pytest.raises(ResolutionFailed):
+        planner(office, [looked], max_attempts=1).resolve("Remind me to water the cactus")
+
+
 def test_a_lookup_that_fails_the_dry_run_and_that_nothing_uses_is_dropped(office) -> None:
     look_first = {"states": [state("known", "contacts.get", contact="Marta Ruiz"),
                              {"name": "add", "call": "contacts.add",

@@ -314,6 +314,7 @@ class ResolveArgs(BaseModel):
 
 
 class Resolved(Moment):
+    iso: str = Field(description="ISO 8601 date-time with UTC offset; only the date when the phrase named only a day")
     phrase: str
     has_time: bool = Field(description="false when the phrase named only a day (time is then 00:00)")
 
@@ -411,7 +412,12 @@ class ClockApp(App):
         """Turn a phrase like 'tomorrow 3pm' or 'next friday' into an exact date-time."""
         when = self._parse(args.phrase)
         zone = getattr(when.at.tzinfo, "key", None) or self.ctx.timezone  # a place's zone when the phrase names one
-        return Resolved(**moment(when.at, zone).model_dump(), phrase=args.phrase, has_time=when.has_time)
+        found = moment(when.at, zone).model_dump()
+        if not when.has_time:
+            # A day stays a day where the plan passes it on: "move the review to Friday" keeps its hour, "put the
+            # offsite on Friday" is an all-day event; a midnight time would say otherwise.
+            found["iso"] = found["date"]
+        return Resolved(**found, phrase=args.phrase, has_time=when.has_time)
 
     @function(Effect.READ)
     def diff(self, args: DiffArgs) -> Difference:

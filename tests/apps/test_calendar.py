@@ -155,6 +155,16 @@ def test_an_event_moves_by_weeks_or_days_at_the_same_time(cal):
         cal.move_event(MoveArgs(uid=event.uid, start="2026-04-02 15:00", weeks=1))
 
 
+def test_a_day_the_clock_resolved_moves_an_event_at_its_hour_and_adds_an_all_day_one(cal, ctx):
+    from intentos.apps.clock import ClockApp, ResolveArgs
+
+    friday = ClockApp(ctx).resolve(ResolveArgs(phrase="friday")).iso  # what `${friday.result.iso}` passes on
+    review = cal.add_event(AddEventArgs(title="Design review", start="2026-03-12 14:00", duration_minutes=60))
+    assert cal.move_event(MoveArgs(uid=review.uid, start=friday)).start == "2026-03-13T14:00:00+01:00"
+    offsite = cal.add_event(AddEventArgs(title="Team offsite", start=friday))
+    assert offsite.all_day and offsite.start.startswith("2026-03-13")
+
+
 def test_a_move_that_changes_nothing_says_what_to_give(cal):
     event = cal.add_event(AddEventArgs(title="Dentist", start="2026-03-11 15:00", duration_minutes=45))
     # The old start taken for the new one: an error a dry run shows, not a silent no-op.
