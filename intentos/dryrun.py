@@ -18,6 +18,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import posixpath
+import re
 import shutil
 import tempfile
 import threading
@@ -29,7 +31,7 @@ from pydantic import BaseModel
 from intentos.app import Context
 from intentos.executor import ConfirmRequest, Executor
 from intentos.function import Effect
-from intentos.references import find_references
+from intentos.references import find_references, strings
 from intentos.sandbox import INTERNAL_DIR, Sandbox
 from intentos.table import FunctionTable
 from intentos.workflow import DONE, FAILED, Workflow
@@ -42,6 +44,8 @@ STEP_TIMEOUT_S = 20.0
 
 _MAX_FIELDS = 4  # of a result, named in a failed step's problem
 EMPTY_INDEX = "out of range (0)"  # how a step's error says it indexed into an empty list
+# How the files app says an input path is not there and what has its name elsewhere (`FilesApp._nearby`).
+_MISSING = re.compile(r"^(?P<raw>.+?) does not exist(?:; [^;]*)?; nearby: (?P<near>.+)$")
 
 
 class DryStep(BaseModel):
@@ -124,6 +128,23 @@ class DryRun(BaseModel):
                 if isinstance(result, dict) and any(isinstance(p, int) for p in ref.path):
                     swaps += [(ref.text, "${" + f"{ref.state}.result.{key}" + "}") for key, value in result.items()
                               if isinstance(value, str) and value]
+        return swaps
+
+    def path_swaps(self, workflow: Workflow) -> list[tuple[str, str]]:
+        """For a failed step whose input path does not exist, where exactly one of the items its error names
+        nearby has that path's name (casefolded, with or without its extension): (the path as the step wrote it,
+        that item). "Documents/Notes does not exist; nearby: Notes, Downloads/meeting-notes.txt" gives
+        ("Documents/Notes", "Notes")."""
+        swaps = []
+        for step in (s for s in self.steps if s.failed and s.error):
+            found = _MISSING.match(step.error.strip())
+            if found is None or found["raw"] not in strings(workflow.states[step.state].args):
+                continue
+            name = posixpath.basename(found["raw"].rstrip("/")).casefold()
+            same = [p for p in found["near"].split(", ")
+                    if name in (base := posixpath.basename(p).casefold(), posixpath.splitext(base)[0])]
+            if len(same) == 1:
+                swaps.append((found["raw"], same[0]))
         return swaps
 
     def empty_loops(self, workflow: Workflow) -> list[DryStep]:

@@ -375,6 +375,7 @@ def test_stages_are_bounded(office) -> None:
 
 
 def test_a_dry_run_catches_a_wrong_folder_and_the_repaired_plan_follows(office) -> None:
+    (office.sandbox.root / "Archive" / "website").mkdir(parents=True)  # two folders of the name: which one?
     wrong = {"states": [state("pack", "files.zip", paths=["website"], archive="website.zip")]}
     right = {"states": [state("pack", "files.zip", paths=["Projects/website"], archive="website.zip")]}
     ctl = planner(office, [wrong, right])
@@ -382,11 +383,23 @@ def test_a_dry_run_catches_a_wrong_folder_and_the_repaired_plan_follows(office) 
 
     first = resolution.trace.attempts[0]
     assert first.problems == ["dry run: step 'pack' (files.zip) failed: website does not exist; "
-                              "nearby: Projects/website"]
-    assert "nearby: Projects/website" in ctl.backend.calls[1][-1].content  # the repair turn
+                              "nearby: Archive/website, Projects/website"]
+    assert "nearby: Archive/website, Projects/website" in ctl.backend.calls[1][-1].content  # the repair turn
     assert resolution.workflow.states["pack"].args["paths"] == ["Projects/website"]
     assert resolution.trace.dry_run.summary() == "dry run in a scratch copy: 1 step(s) ran, all fine"
     assert office.sandbox.stat("website.zip") is None  # the dry run's zip stayed in its copy
+
+
+def test_paths_not_where_the_plan_says_go_where_the_only_item_of_their_name_is(office) -> None:
+    wrong = {"states": [state("pack", "files.zip", paths=["website", "Documents/Car-Title.pdf"],
+                              archive="Documents/backup.zip")]}
+    resolution = planner(office, [wrong]).resolve("zip the website and my car title")
+    assert resolution.trace.repairs == 0
+    assert resolution.workflow.states["pack"].args["paths"] == ["Projects/website", "Documents/car-title.pdf"]
+    assert resolution.trace.attempts[0].tidied[-1] == (
+        "website → Projects/website; Documents/Car-Title.pdf → Documents/car-title.pdf: not where the plan said, "
+        "and the only item of that name; the plan ran clean with it")
+    assert resolution.trace.dry_run.summary() == "dry run in a scratch copy: 1 step(s) ran, all fine"
 
 
 def test_a_failed_step_that_took_a_list_item_is_told_what_else_its_source_gave(office) -> None:
