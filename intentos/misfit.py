@@ -18,6 +18,8 @@ simple_python cases, and the function of irrelevance cases, which asks for somet
 
 from __future__ import annotations
 
+import re
+
 from intentos.backends.base import Message, Weighing
 from intentos.function import Function
 from intentos.table import FunctionTable
@@ -27,25 +29,31 @@ from intentos.workflow import Workflow
 
 MISFIT = "misfit"  # the problem's code
 # Log-odds yes:no below which a call is told. On held-out BFCL cases (benchmarks/bench_misfit.py,
-# Qwen2.5-Coder-1.5B) it kept 139 of 140 right simple_python calls (99.3%) and caught 13 of 65 (20%) functions
-# of irrelevance cases that share a word with the request; -1.0 kept all 140 and caught 11%.
-THRESHOLD = -0.6
+# Qwen2.5-Coder-1.5B) it kept 138 of 140 right simple_python calls (98.6%) and caught 17 of 65 (26%) functions
+# of irrelevance cases that share a word with the request; -0.6 caught 42% but dropped 3.6% of right calls.
+THRESHOLD = -0.9
 ANSWERS = ["yes", "no"]
 
-# The contrasts are the judge's own, none from an eval: a near miss on the same subject is still a miss.
+# The contrasts are the judge's own, on subjects none of BFCL's questions ask about: a near miss on the same
+# subject is still a miss.
 _SYSTEM = ("You check a planned function call before it runs. Say yes only if the function's result is exactly "
            "the thing the request asks for. Say no if the function computes or finds something else, even on the "
-           "same subject: a recipe's cooking time is not its calories; a file's size is not its age; a train's "
-           "departure time is not its arrival time.")
+           "same subject: a loan's total interest is not its monthly payment; a train's departure time is not its "
+           "arrival time; a file's size is not its age.")
+_FIRST_SENTENCE = re.compile(r"^.+?[.!?](?=\s|$)", re.DOTALL)
 
 
 def judge_messages(intent: str, fn: Function) -> list[Message]:
     """The yes/no question put to the model about one function for one request."""
     params = ", ".join(fn.params.model_fields)
+    # Only what the function does: its arguments' descriptions, which repeat the request's words ("the type of
+    # the instrument, e.g. 'acoustic guitar'"), pulled the judge towards yes.
+    found = _FIRST_SENTENCE.match(fn.description.strip())
+    does = found.group(0) if found else fn.description.strip()
     return [Message(role="system", content=_SYSTEM),
-            Message(role="user", content=(f"Request: {intent}\nFunction: {fn.name}({params}): "
-                                          f"{fn.description.strip()}\nDoes this function give exactly what the "
-                                          "request asks for? Answer yes or no."))]
+            Message(role="user", content=(f"Request: {intent}\nFunction: {fn.name}({params}): {does}\n"
+                                          "Does this function give exactly what the request asks for? Answer yes "
+                                          "or no."))]
 
 
 def fit_odds(weigher: Weighing, intent: str, fn: Function) -> float | None:

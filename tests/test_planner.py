@@ -1053,7 +1053,8 @@ def test_a_date_taken_by_a_broken_reference_to_a_lookup_is_the_day_the_request_n
                          state("task", "tasks.add", title="Water the cactus", due="${find.result[0].created}")]}
     resolution = planner(office, [looked]).resolve("Remind me in three days to water the cactus")
     assert resolution.trace.repairs == 0
-    assert resolution.workflow.start == "when" and resolution.workflow.states["when"].args == {"phrase": "in three days"}
+    assert resolution.workflow.start == "when"
+    assert resolution.workflow.states["when"].args == {"phrase": "in three days"}
     assert resolution.trace.dry_run.results["task"]["due"].startswith("2026-03-13")
     assert resolution.trace.attempts[0].tidied[-1] == (
         "task's due (${find.result[0].created}) did not hold, and the request names 'in three days': "
