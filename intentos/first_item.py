@@ -12,11 +12,15 @@ the field named after the index. A field written in the other number is the one 
 `{paths, count}` is `${find.result.paths[0]}`), and a field by a name the result gives another field
 (`AKA`: `${m.result.messages[0].from}` is `...sender_email`). A whole item given to an argument that
 takes a text is the item's field the argument names (`"contact": "${found.result.contacts[0]}"`, "a name,
-email address or uid", is `...contacts[0].name`). Anything else is left for validation.
+email address or uid", is `...contacts[0].name`). A list argument given such a field of a lookup whose query
+names several things (`"to": "${found.result.emails}"` after `contacts.find(query="Ben, Chris")`) gets that
+field of as many items as the query names: the plan looked them up to use them all (given only the first,
+the "let the attendees know" mail of a 1.5B plan reached one of two). Anything else is left for validation.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from intentos.function import AKA
@@ -28,6 +32,9 @@ from intentos.validation import descend
 from intentos.workflow import ARGS_MAX_DEPTH
 from intentos.yamlfile import nesting_depth
 
+QUERY_ARG = "query"  # a lookup's search text
+MAX_NAMED = 10  # things one query may name for each to become an item of a list argument
+
 
 def first_items(states: list[Any], table: FunctionTable, earlier: dict[str, str]) -> tuple[list[Any], list[str]]:
     """The states with such references rewritten, and a note per rewrite. `earlier`: the calls of states of
@@ -35,15 +42,43 @@ def first_items(states: list[Any], table: FunctionTable, earlier: dict[str, str]
     calls = dict(earlier)
     calls.update({s["name"]: s["call"] for s in states if isinstance(s, dict)
                   and isinstance(s.get("name"), str) and isinstance(s.get("call"), str)})
+    # How many things each lookup's query names, where it names several ("Ben, Chris"): each is an item.
+    named = {s["name"]: len(parts) for s in states if isinstance(s, dict) and isinstance(s.get("name"), str)
+             and isinstance(s.get("args"), dict) and isinstance(query := s["args"].get(QUERY_ARG), str)
+             and 1 < len(parts := [p for p in re.split(r"[,;]", query) if p.strip()]) <= MAX_NAMED}
     notes: list[str] = []
     out = []
     for state in states:
         if isinstance(state, dict) and isinstance(state.get("args"), dict):
+            if isinstance(state.get("call"), str) and state["call"] in table and named:
+                state = {**state, "args": _each_named(state["args"], state["call"], calls, named, table, notes)}
             state = {**state, "args": _rewrite(state["args"], calls, table, notes)}
             if isinstance(state.get("call"), str) and state["call"] in table:
                 state = {**state, "args": _named_fields(state["args"], state["call"], calls, table, notes)}
         out.append(state)
     return out, notes
+
+
+def _each_named(args: dict[str, Any], call: str, calls: dict[str, str], named: dict[str, int],
+                table: FunctionTable, notes: list[str]) -> dict[str, Any]:
+    """The arguments with a list argument that takes a field of the items of a lookup whose query names several
+    things, written on the whole result (`"to": "${found.result.emails}"` after `contacts.find(query="Ben,
+    Chris")`), given that field of each of those items: the plan looked up several to use them all."""
+    params = table.get(call).params.model_json_schema()
+    out = dict(args)
+    for key, value in args.items():
+        ref = whole_reference(value[0] if isinstance(value, list) and len(value) == 1 else value)
+        param = _resolved(params.get("properties", {}).get(key, {}), params)
+        if (ref is None or ref.state not in named or calls.get(ref.state) not in table or not ref.path
+                or not isinstance(ref.path[0], str) or param.get("type") != "array"):
+            continue
+        listing = _only_list_with(table, calls[ref.state], ref.path[0])
+        if listing is None:
+            continue
+        out[key] = [_written(ref.state, (listing, i, *ref.path)) for i in range(named[ref.state])]
+        notes.append(f"{ref.text} became {', '.join(out[key])} (the lookup names {named[ref.state]} things; "
+                     f"{calls[ref.state]} gives a list of {listing})")
+    return out
 
 
 def _named_fields(args: dict[str, Any], call: str, calls: dict[str, str], table: FunctionTable,

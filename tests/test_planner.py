@@ -390,6 +390,23 @@ def test_a_dry_run_catches_a_wrong_folder_and_the_repaired_plan_follows(office) 
     assert office.sandbox.stat("website.zip") is None  # the dry run's zip stayed in its copy
 
 
+def test_a_list_argument_given_a_field_of_a_lookup_for_several_named_things_gets_each_ones(office) -> None:
+    both = {"states": [state("found", "contacts.find", query="ben.okafor@example.com, chris.wong@example.net"),
+                       state("tell", "mail.send", to="${found.result.emails}", subject="Review moved",
+                             body="The design review moved to Friday.")]}
+    resolution = planner(office, [both]).resolve("Tell Ben and Chris Wong that the review moved to Friday")
+    assert resolution.workflow.states["tell"].args["to"] == [
+        "${found.result.contacts[0].emails}", "${found.result.contacts[1].emails}"]
+    sent = resolution.trace.dry_run.results["tell"]
+    assert set(sent["to"]) == {"ben.okafor@example.com", "chris.wong@example.net"}
+    # A lookup for one thing: its first item, as before.
+    one = {"states": [state("found", "contacts.find", query="Ben Okafor"),
+                      state("tell", "mail.send", to="${found.result.emails}", subject="Review moved",
+                            body="The design review moved to Friday.")]}
+    assert planner(office, [one]).resolve("Tell Ben that the review moved to Friday").workflow.states[
+        "tell"].args["to"] == ["${found.result.contacts[0].emails}"]
+
+
 def test_paths_not_where_the_plan_says_go_where_the_only_item_of_their_name_is(office) -> None:
     wrong = {"states": [state("pack", "files.zip", paths=["website", "Documents/Car-Title.pdf"],
                               archive="Documents/backup.zip")]}
