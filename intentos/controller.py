@@ -214,6 +214,7 @@ class Trace(BaseModel):
     stages: list[Stage] = []
     dry_run: DryRun | None = None  # of the plan returned
     fallback: str | None = None  # why the plan returned is the planner's own, not the model's
+    weighed: list[dict[str, float] | None] = []  # each answer weighing the self-checks asked for, in order
     ok: bool = False
     wall_s: float = 0.0
     schema_s: float = 0.0
@@ -250,6 +251,18 @@ class Resolution(BaseModel):
     @property
     def dry_run(self) -> DryRun | None:
         return self.trace.dry_run
+
+
+class _Recorded:
+    """A backend's answer weighing, each result kept in the trace so a replay gives the same."""
+
+    def __init__(self, backend: Weighing, into: list[dict[str, float] | None]) -> None:
+        self.backend, self.into = backend, into
+
+    def weigh(self, messages: list[Message], answers: list[str]) -> dict[str, float] | None:
+        weights = self.backend.weigh(messages, answers)
+        self.into.append(weights)
+        return weights
 
 
 class ResolutionFailed(IntentosError):
@@ -313,7 +326,8 @@ class Controller:
         checks = SelfCheck(intent, shown, examples, grounded, sources="\n".join([
             intent, self.context_text(grounded, state), shown.prompt_text()]), plain=not chaining,
             days=self.named_days(intent), unserved_verb=unserved_verb(intent, self.table),
-            weigher=self.backend if not chaining and isinstance(self.backend, Weighing) else None)
+            weigher=_Recorded(self.backend, trace.weighed)
+            if not chaining and isinstance(self.backend, Weighing) else None)
         options = GenerateOptions(max_tokens=self.settings.max_tokens, temperature=self.settings.temperature,
                                   seed=self.settings.seed, repeat_penalty=self.settings.repeat_penalty,
                                   on_token=on_token, cancelled=cancelled)

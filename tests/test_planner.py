@@ -1249,8 +1249,11 @@ def test_a_plain_call_the_model_judges_to_miss_the_request_is_told_once_and_leav
 
     monkeypatch.setattr(misfit, "THRESHOLD", -math.inf)  # whatever the model says, the call fits
     kept = Controller(Judged([json.dumps(call)]), foreign, None, examples=[])
-    assert kept.resolve(intent).trace.repairs == 0 and kept.backend.weighed
-    # A backend that cannot weigh (a replay, a server) is not asked, and the call stands.
+    resolved = kept.resolve(intent)
+    assert resolved.trace.repairs == 0 and kept.backend.weighed
+    # Each weighing is in the trace, for a replay to give back; a replay with none recorded cannot say, and the
+    # call stands.
+    assert len(resolved.trace.weighed) == 1 and set(resolved.trace.weighed[0]) == {"yes", "no"}
     assert plain_planner(foreign, [call]).resolve(intent).trace.repairs == 0
 
 

@@ -20,11 +20,13 @@ class ReplayExhausted(IntentosError):
 
 
 class ReplayBackend:
-    def __init__(self, recorded: Iterable[Generation | str], spec: str = "replay", n_ctx: int | None = None) -> None:
+    def __init__(self, recorded: Iterable[Generation | str], spec: str = "replay", n_ctx: int | None = None,
+                 weighed: Iterable[dict[str, float] | None] = ()) -> None:
         """`n_ctx`: the context window of the model that was recorded, so the planner fits its prompt to the
-        same window and a replay asks with the same prompts."""
+        same window and a replay asks with the same prompts; `weighed`: the answer weighings it gave, in order."""
         self.spec = spec
         self.n_ctx = n_ctx
+        self._weighed = list(weighed)
         self._queue = [g if isinstance(g, Generation) else Generation(text=g, model=spec) for g in recorded]
         self.calls: list[list[Message]] = []
 
@@ -37,6 +39,10 @@ class ReplayBackend:
         if options is not None and options.on_token is not None:
             options.on_token(generation.text)
         return generation
+
+    def weigh(self, messages: list[Message], answers: list[str]) -> dict[str, float] | None:
+        """The next recorded weighing; None (the model could not say) once none is left."""
+        return self._weighed.pop(0) if self._weighed else None
 
     def describe(self) -> dict[str, Any]:
         described = {"kind": "replay", "spec": self.spec, "remaining": len(self._queue)}

@@ -200,7 +200,8 @@ def replay(source: Path, out: Path, table: FunctionTable, suite_path: str | Path
         case = suite.case(old.case)
         if isinstance(suite, ExternalSuite):
             backend = None if old.trace is None else ReplayBackend(
-                [_generation(a, old.model) for a in old.trace.attempts], spec=old.model, n_ctx=_window(old.trace))
+                [_generation(a, old.model) for a in old.trace.attempts], spec=old.model, n_ctx=_window(old.trace),
+                weighed=old.trace.weighed)
             trial = suite.run_trial(case, old.rep, backend, rep_settings(settings, old.rep), old.model)
             if old.trace is not None:
                 trial.trace = _with_recorded_backend(trial.trace, old.trace)
@@ -210,7 +211,7 @@ def replay(source: Path, out: Path, table: FunctionTable, suite_path: str | Path
                                  old.resolution_error, table)
         else:
             backend = ReplayBackend([_generation(a, old.model) for a in old.trace.attempts], spec=old.model,
-                                    n_ctx=_window(old.trace))
+                                    n_ctx=_window(old.trace), weighed=old.trace.weighed)
             trial = resolve_trial(suite, case, old.rep, backend, table, rep_settings(settings, old.rep), old.model)
             trial.trace = _with_recorded_backend(trial.trace, old.trace)
             trial.replay_diverged = _prompts(trial.trace) != _prompts(old.trace)

@@ -286,6 +286,7 @@ def _merged(traces: list[Trace], intent: str) -> Trace:
         "shown": list(dict.fromkeys(name for t in traces for name in t.shown)),
         "ranking": [],
         "attempts": [a for t in traces for a in t.attempts],
+        "weighed": [w for t in traces for w in t.weighed],
         "ok": all(t.ok for t in traces),
         "wall_s": sum(t.wall_s for t in traces),
         "schema_s": sum(t.schema_s for t in traces),
