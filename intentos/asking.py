@@ -61,11 +61,14 @@ _SAYS = {
     "make jot": "create",
     "tick finish finished done": "complete",
     "bin rid throw": "trash delete",
-    "book schedule": "add event",
+    "book schedule block": "add event",
     "reschedule postpone push": "move event",
     "rename": "move",
     "answer respond": "reply",
+    "archive file": "move",
 }
+# A word after one of these is a noun ("the email", "my text", "that file"), and implies no verb.
+_NOUN_AFTER = frozenset("a an the my your his her its our their this that these those each every any some".split())
 
 
 @cache
@@ -81,7 +84,9 @@ def _implied() -> dict[str, tuple[str, ...]]:
 def implied_verbs(intent: str) -> list[str]:
     """The verb words the request's everyday words stand for ("tick that off": complete)."""
     implied = _implied()
-    return list(dict.fromkeys(v for w in stemmed_words(intent) for v in implied.get(w, ())))
+    words = re.findall(r"[a-z']+", intent.lower())
+    verbs = " ".join(w for i, w in enumerate(words) if i == 0 or words[i - 1] not in _NOUN_AFTER)
+    return list(dict.fromkeys(v for w in stemmed_words(verbs) for v in implied.get(w, ())))
 
 
 def action_words(intent: str) -> set[str]:

@@ -10,7 +10,10 @@ Gaps that Qwen2.5-Coder-1.5B, told of them in words, often left as they were:
 - a time taken from a clock.resolve state the plan never wrote (`"due": "${later.result.date}"`), for a
   request that names one day (`resolve_named_day`), or from another app's result by a reference that does
   not hold (`"due": "${find.result[0].created}"` after a note search, for "remind me in two weeks":
-  `day_for_broken_date`).
+  `day_for_broken_date`);
+- the time zone of the one place a request about a time names, left out (`zone_named`);
+- an optional argument taken from its own step's result, which no run can fill (`drop_unheld_optionals`);
+- the time of day a request names, left out of the clock phrase an event's start comes from (`time_for_day`).
 
 "Copy the contracts to the shared folder": grounding found three contract files and the plan copies one. Told
 which ones it left out (`intentos.overlooked`), the model added those and dropped the one it had, three
@@ -34,11 +37,12 @@ from intentos.overlooked import plurals
 from intentos.references import find_references, replace_text, whole_reference
 from intentos.table import FunctionTable
 from intentos.tidy import TALK_APP
-from intentos.validation import names_own_item, validate
+from intentos.validation import Problem, names_own_item, validate
 from intentos.workflow import FAILED, Workflow
 
 CONTACTS_APP = "contacts"
 TO_ARG, ATTENDEES_ARG = "to", "attendees"
+TIMEZONE_ARG = "timezone"
 DRAFT_CALL, SEND_CALL = "mail.draft", "mail.send"
 # A request that opens with sending: "Email Sofia that ...", "Please send Marco the slides", "Mail me the list".
 _SEND_REQUEST = re.compile(r"^\s*(?:please\s+)?(?:e-?mail|mail|send)\b", re.IGNORECASE)
@@ -332,3 +336,104 @@ def send_asked(workflow: Workflow, intent: str, grounded: list[Grounded],
         states[name]["call"] = SEND_CALL
     return (Workflow.model_validate(data),
             f"{', '.join(map(repr, drafts))} sent instead of saved as a draft: the request says to send")
+
+
+def zone_named(workflow: Workflow, intent: str, grounded: list[Grounded],
+               table: FunctionTable) -> tuple[Workflow, str] | None:
+    """The plan with the one time zone a request about a time names ("what time is it in Tokyo") in each
+    step that takes a `timezone` and leaves it unset; None when there is no such step, or not one zone.
+    Qwen2.5-Coder-1.5B, shown '"Tokyo" is the time zone Asia/Tokyo', still wrote `clock.now` with no
+    arguments, which shows the user's own time."""
+    from intentos.apps.clock import request_zones  # the clock app's reading of place names
+
+    zones = {name for _, name in request_zones(intent)}
+    if len(zones) != 1:
+        return None
+    (zone,) = zones
+    data = workflow.to_data()
+    filled = []
+    for name, st in data["states"].items():
+        fn = table.functions.get(st["call"])
+        if fn is None or TIMEZONE_ARG not in fn.params.model_fields or st["args"].get(TIMEZONE_ARG):
+            continue
+        st["args"][TIMEZONE_ARG] = zone
+        filled.append(name)
+    if not filled:
+        return None
+    return (Workflow.model_validate(data),
+            f"{', '.join(map(repr, filled))} given the time zone {zone}, the place the request asks about")
+
+
+# A reference to the step's own result: no run can fill it. (A reference to a state the plan lacks, or to a
+# field a result lacks, stands for a value the request may need, an attachment say: that is told.)
+UNHELD = frozenset({"reference_self"})
+_ARG_FIELD = re.compile(r"^args\.(\w+)(?:\[(\d+)\])?$")
+
+
+def drop_unheld_optionals(workflow: Workflow, problems: list[Problem],
+                          table: FunctionTable) -> tuple[Workflow, str] | None:
+    """The plan without the optional arguments (or list items of one) taken from their own step's result,
+    and a note naming them; None when no such argument is among `problems`. Qwen2.5-Coder-1.5B added
+    `"tags": "${reminder.result.tags}"` to the very task it was adding, and kept it through two repairs,
+    rewriting the rest of a good plan around it; an optional value no run can fill is left to its default,
+    as if the model had not written it. A required one is still told."""
+    data = workflow.to_data()
+    dropped = []
+    for problem in problems:
+        match = _ARG_FIELD.match(problem.field or "")
+        st = data["states"].get(problem.state or "")
+        if problem.code not in UNHELD or match is None or st is None:
+            continue
+        fn = table.functions.get(st["call"])
+        arg, index = match.group(1), match.group(2)
+        field = fn.params.model_fields.get(arg) if fn is not None else None
+        if field is None or field.is_required() or arg not in st["args"]:
+            continue
+        value = st["args"][arg]
+        if index is not None and isinstance(value, list) and int(index) < len(value):
+            value.pop(int(index))
+            if value:
+                dropped.append(f"{problem.state!r} without item {index} of its {arg}")
+                continue
+        del st["args"][arg]
+        dropped.append(f"{problem.state!r} without its {arg}")
+    if not dropped:
+        return None
+    return (Workflow.model_validate(data),
+            "; ".join(dropped) + ": optional, and taken from the step's own result, which it cannot use")
+
+
+# A time of day as requests write it: "9:15", "at 10am", "3 pm", "noon".
+_TIME_OF_DAY = re.compile(r"\b(?:\d{1,2}:\d{2}(?:\s*[ap]\.?m\.?)?|\d{1,2}\s*[ap]\.?m\.?|noon|midnight)(?![\w:])",
+                          re.IGNORECASE)
+RESOLVE_CALL, START_ARG, ALL_DAY_ARG = "clock.resolve", "start", "all_day"
+
+
+def time_for_day(workflow: Workflow, intent: str, grounded: list[Grounded],
+                 table: FunctionTable) -> tuple[Workflow, str] | None:
+    """The plan with the one time of day the request names added to the clock phrase of each start that is
+    a day alone ("next monday" for "a standup every weekday at 9:15, starting next Monday"); None when
+    there is none to add, or the request names no time or several. Given the day alone, the event has no
+    time: told so by the dry run, Qwen2.5-Coder-1.5B made it an all-day event."""
+    times = {t.lower().replace(" ", "") for t in _TIME_OF_DAY.findall(intent)}
+    if len(times) != 1:
+        return None
+    data = workflow.to_data()
+    states = data["states"]
+    added = []
+    for st in states.values():
+        fn = table.functions.get(st["call"])
+        start = st["args"].get(START_ARG)
+        if fn is None or START_ARG not in fn.params.model_fields or st["args"].get(ALL_DAY_ARG) or \
+                not isinstance(start, str) or (ref := whole_reference(start)) is None:
+            continue
+        source = states.get(ref.state)
+        phrase = source["args"].get("phrase") if source and source["call"] == RESOLVE_CALL else None
+        if isinstance(phrase, str) and not _TIME_OF_DAY.search(phrase) and not re.search(r"\d", phrase):
+            time_of_day = _TIME_OF_DAY.search(intent).group(0)
+            source["args"]["phrase"] = f"{phrase} {time_of_day}"
+            added.append(f"{ref.state!r} resolves {source['args']['phrase']!r}")
+    if not added:
+        return None
+    return (Workflow.model_validate(data),
+            f"{'; '.join(added)}: the time of day the request names, which the phrase left out")

@@ -37,9 +37,12 @@ from intentos.completion import (
     complete_plurals,
     day_for_broken_date,
     drop_failed_lookups,
+    drop_unheld_optionals,
     own_items,
     resolve_named_day,
     send_asked,
+    time_for_day,
+    zone_named,
 )
 from intentos.conditional import condition
 from intentos.dryrun import DryRun, dry_run
@@ -48,10 +51,13 @@ from intentos.every import loop_every
 from intentos.examples import EXAMPLES_FILE, Example, ExamplePicker, load_examples
 from intentos.first_item import first_items
 from intentos.grounding import Grounded, GroundingQuery, best, day_phrases, mentioned_days
+from intentos.harm import THRESHOLD as HARM_THRESHOLD
+from intentos.harm import harm_odds, harm_problem
 from intentos.inline import lift_inline_calls
 from intentos.leads import leads
 from intentos.looping import loop_items
 from intentos.misdated import NamedDays
+from intentos.negation import affirmed
 from intentos.overreach import narrowed, overreach
 from intentos.ranking import FunctionRanker, Ranked
 from intentos.references import find_references, map_strings, replace_text
@@ -173,6 +179,8 @@ class ControllerSettings(BaseModel):
     grounding: bool = Field(True, description="show the entities the apps find for the intent")
     found_with_request: bool = Field(True, description="show them right after the request, not in the context")
     dry_run: bool = Field(True, description="run each valid plan in a scratch copy and repair what fails")
+    harm_judge: bool = Field(True, description="ask the model apart whether a desktop request is harmful "
+                                               "(backends that can weigh answers)")
     max_stages: int = Field(3, ge=1, le=5, description="planning stages (read, observe, plan on) per intent")
 
 
@@ -303,8 +311,11 @@ class Controller:
             # says what is missing. Shown agent.ask, Qwen2.5-Coder-1.5B asked back in 16 of its 30 failures on
             # 100 BFCL simple_python cases (seed 0); 9 of 14 of those cases passed without it.
             shown = shown.subset([n for n in shown.functions if n != ASK_CALL])
+        weighed: list[dict[str, float] | None] = []  # the answer weighings asked for, in order (the trace's)
+        harm = self._harm(intent, weighed)
         # Examples the retrieved functions can run come first: they use the functions the intent is about.
-        examples = self.pick_examples(intent, within=set(shown.functions), grounded=grounded)
+        examples = self.pick_examples(intent, within=set(shown.functions), grounded=grounded,
+                                      harmful=harm is not None)
         missing = [c for e in examples for c in sorted(e.calls) if c not in shown]
         if missing:
             shown = self.table.subset(dict.fromkeys([*shown.functions, *missing]))
@@ -316,7 +327,7 @@ class Controller:
         shown, examples, grounded = self.fit(intent, shown, examples, grounded, ranking, state)
         trace = Trace(intent=intent, model=self.backend.spec, backend=self.describe_backend(),
                       shown=[fn.name for fn in shown], ranking=[(r.name, r.score) for r in ranking],
-                      grounding=[g.line for g in grounded])
+                      grounding=[g.line for g in grounded], weighed=weighed)
         tick = time.perf_counter()
         chaining = returns_results(shown)  # else plain function calling: nothing to refer to
         schema = shown.workflow_schema(references=chaining) if self.settings.use_schema else None
@@ -352,13 +363,18 @@ class Controller:
                     watch.kept(gen.text), intent, prefix, {n for st in trace.stages for n in st.failed})
                 written = json.dumps(states, sort_keys=True, default=str)  # to see a reply written again
                 # What the plan took from where no plan could, put where it comes from.
-                for fix in (own_items, address_named, resolve_named_day, day_for_broken_date):
+                for fix in (own_items, address_named, resolve_named_day, day_for_broken_date, zone_named):
                     if workflow is not None and problems and (fixed := fix(workflow, intent, grounded, self.table)):
                         workflow = fixed[0]
                         tidied.append(fixed[1])
                         problems = validate(workflow, self.table)
+                if workflow is not None and problems and (kept := drop_unheld_optionals(workflow, problems,
+                                                                                       self.table)):
+                    workflow = kept[0]
+                    tidied.append(kept[1])
+                    problems = validate(workflow, self.table)
                 if workflow is not None and not problems and _observe_index(states) is None:
-                    for complete in (complete_plurals, address_named, send_asked):
+                    for complete in (complete_plurals, address_named, send_asked, zone_named, time_for_day):
                         completed = complete(workflow, intent, grounded, self.table)
                         if completed is not None:
                             workflow = completed[0]
@@ -366,6 +382,10 @@ class Controller:
                 if workflow is not None and not problems:
                     problems = checks.problems(workflow, ends_stage=_observe_index(states) is not None,
                                                last=attempt + 1 >= self.settings.max_attempts)
+                if workflow is not None and harm is not None and not trace.stages and \
+                        REFUSE_CALL not in {st.call for st in workflow.states.values()}:
+                    problems.append(harm_problem(harm))  # told once: the model then decides
+                    harm = None
                 if watch.repeated is not None:
                     tidied.insert(0, f"stopped at a state repeating {watch.repeated.get('call')!s} with the same "
                                      "arguments; kept the states before it")
@@ -384,13 +404,21 @@ class Controller:
                     observe = _observe_index(states)
                     if observe is not None:
                         stage_problems = self._stage_problems(workflow, states, observe, trace, grounded)
+                        reply = gen.text
+                        if stage_problems and stage_problems[0].code == _NO_READS and (
+                                read := self._named_read(grounded, {s["name"] for s in states})) is not None:
+                            # A lone agent.observe, and the request names one thing found for it: that is read.
+                            states, observe = [read[0], *states], observe + 1
+                            record.tidied.append(read[1])
+                            reply = json.dumps({"states": states}, ensure_ascii=False)
+                            stage_problems = self._stage_problems(workflow, states, observe, trace, grounded)
                         if not stage_problems:
                             # A new stage: the read steps ran in a scratch copy; the model plans on with their results.
                             head = states[:observe]
                             stage = self.observe(workflow, [s["name"] for s in head], head, prefix)
                             trace.stages.append(stage)
                             prefix = prefix + head
-                            prompt = messages = self.stage_messages(prompt, gen.text, stage)
+                            prompt = messages = self.stage_messages(prompt, reply, stage)
                             checks.new_stage(stage.observed)
                             attempt = 0
                             continue
@@ -408,7 +436,7 @@ class Controller:
                         problems = (self._dry_problems(workflow, found, intent, grounded)
                                     + checks.after_running(workflow, found.results)) if found else []
                         if problems and found and (lean := self._without_failed_lookups(workflow, found)
-                                                   or self._relocated(workflow, found)) is not None:
+                                                   or self._relocated(workflow, found, intent)) is not None:
                             workflow, found, note = lean
                             record.tidied.append(note)
                             problems = []
@@ -469,13 +497,16 @@ class Controller:
             return None
         return lean[0], dry, lean[1]
 
-    def _relocated(self, workflow: Workflow, found: DryRun) -> tuple[Workflow, DryRun, str] | None:
+    def _relocated(self, workflow: Workflow, found: DryRun, intent: str) -> tuple[Workflow, DryRun, str] | None:
         """The plan with each path that does not exist replaced by the one item elsewhere of that name, as its
         dry runs name them one failure at a time, when the plan then runs clean (told "Documents/Notes does not
-        exist; nearby: Notes", the 1.5B model rewrote the zip's whole list and broke other paths)."""
+        exist; nearby: Notes", the 1.5B model rewrote the zip's whole list and broke other paths); or by the
+        folder above it that the request writes out (told "Projects/shop/logs/web.log does not exist;
+        Projects/shop exists", for a request about Projects/shop, the model refused)."""
         moved: list[str] = []
         for _ in range(MAX_RELOCATIONS):
-            swaps = [(old, new) for old, new in found.path_swaps(workflow) if old != new]
+            named = found.named_folders(workflow, intent)
+            swaps = [(old, new) for old, new in found.path_swaps(workflow) + named if old != new]
             if not swaps:
                 return None
             data = workflow.to_data()
@@ -487,7 +518,8 @@ class Controller:
             found = self.check_by_running(workflow)
             if found is None:
                 return None
-            moved += [f"{old} → {new}" for old, new in swaps]
+            moved += [f"{old} → {new}" + (" (the folder the request names)" if (old, new) in named else "")
+                      for old, new in swaps]
             if not found.problems(workflow):
                 return workflow, found, (f"{'; '.join(moved)}: not where the plan said, and the only item of that "
                                          "name; the plan ran clean with it")
@@ -571,6 +603,14 @@ class Controller:
             offers.extend(dataclasses.replace(g, app=name) for g in found)
         return best(offers)
 
+    def _harm(self, intent: str, weighed: list[dict[str, float] | None]) -> float | None:
+        """The model's log-odds that a desktop request should be refused, when at or above the harm threshold
+        (None otherwise, on plain tables, and on backends that cannot weigh). Recorded in `weighed`."""
+        if not self.settings.harm_judge or not isinstance(self.backend, Weighing) or not returns_results(self.table):
+            return None
+        odds = harm_odds(_Recorded(self.backend, weighed), intent)
+        return odds if odds is not None and odds >= HARM_THRESHOLD else None
+
     def named_days(self, intent: str) -> NamedDays:
         """The days the intent names, as the clock reads them (none without a context)."""
         if self.ctx is None:
@@ -645,7 +685,7 @@ class Controller:
         return shown, examples, grounded
 
     def pick_examples(self, intent: str, within: set[str] | None = None,
-                      grounded: list[Grounded] = ()) -> list[Example]:
+                      grounded: list[Grounded] = (), harmful: bool = False) -> list[Example]:
         """The examples closest to the intent, closest last: those using only functions `within` (the table
         shown) when there are enough of them, else those the whole table can run. `grounded`: what was found
         for the intent (a file it names favours examples that use such a file)."""
@@ -655,11 +695,15 @@ class Controller:
         # A request no function serves: the refusals of requests like it (no function serves theirs either).
         refusing = (lambda e: unserved_verb(e.intent, self.table) is not None) \
             if unserved_verb(intent, self.table) is not None else None
+        if harmful and refusing is None:
+            # A request judged harmful (`intentos.harm`): the refusals of harm, for what the functions could do.
+            refusing = lambda e: unserved_verb(e.intent, self.table) is None  # noqa: E731
         branching = condition(intent) is not None
-        picked = self._picker.pick(intent, within, k, fits, names_file, refusing, branching) \
+        wanted = affirmed(intent)
+        picked = self._picker.pick(wanted, within, k, fits, names_file, refusing, branching) \
             if within is not None else []
         if len(picked) < k:
-            more = [e for e in self._picker.pick(intent, set(self.table.functions), k, fits, names_file, refusing,
+            more = [e for e in self._picker.pick(wanted, set(self.table.functions), k, fits, names_file, refusing,
                                                  branching) if e not in picked]
             picked = more[: k - len(picked)] + picked
         return picked
@@ -667,7 +711,9 @@ class Controller:
     def fits(self, intent: str) -> dict[str, float]:
         """How well each function matches the intent, from 0 to 1: its BM25 score over content words relative
         to the best, halved unless the intent has all the words of its verb ("send my receipts" fits
-        mail.send more than mail.send_draft, which BM25 scores about the same)."""
+        mail.send more than mail.send_draft, which BM25 scores about the same). A verb the request negates
+        counts for nothing ("don't send it yet": `intentos.negation`)."""
+        intent = affirmed(intent)
         if self._ranker is None:
             self._ranker = FunctionRanker(self.table)
         ranking = self._ranker.rank(" ".join([intent, *implied_verbs(intent)]), content_only=True)
@@ -847,6 +893,27 @@ class Controller:
                     f"before {OBSERVE}"))]
         return []
 
+
+    def _named_read(self, grounded: list[Grounded], taken: set[str]) -> tuple[dict[str, Any], str] | None:
+        """The read of the one thing found for the request that the request names (a file, a note), as a
+        state, with a note saying so; None when it names none or several, or no function reads it. Told how
+        to read first, Qwen2.5-Coder-1.5B wrote the lone agent.observe again ("turn the kickoff notes in my
+        Downloads into a note"), though the one file it meant had been found."""
+        reads = {}
+        for item in grounded:
+            call = next((f"{item.app}.{verb}" for verb in _READ_VERBS if f"{item.app}.{verb}" in self.table), None)
+            what = item.ref or item.name
+            if item.named and call is not None and what:
+                reads[(call, what)] = None
+        if len(reads) != 1:
+            return None
+        ((call, what),) = reads
+        arg = next((n for n, f in self.table.get(call).params.model_fields.items() if f.is_required()), None)
+        if arg is None:
+            return None
+        name = next(n for n in ("read", *(f"read_{i}" for i in range(1, len(taken) + 2))) if n not in taken)
+        return ({"name": name, "call": call, "args": {arg: what}},
+                f"{call} of {what!r}, which the request names, read before {OBSERVE}: it had nothing to show")
 
     def _reads(self, grounded: list[Grounded]) -> str:
         """How to read the first things found for the request, as the end of a sentence: told only that

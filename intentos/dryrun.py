@@ -46,6 +46,7 @@ _MAX_FIELDS = 4  # of a result, named in a failed step's problem
 EMPTY_INDEX = "out of range (0)"  # how a step's error says it indexed into an empty list
 # How the files app says an input path is not there and what has its name elsewhere (`FilesApp._nearby`).
 _MISSING = re.compile(r"^(?P<raw>.+?) does not exist(?:; [^;]*)?; nearby: (?P<near>.+)$")
+_BELOW = re.compile(r"^(?P<raw>.+?) does not exist; (?P<folder>[^;]+?) exists$")
 
 
 class DryStep(BaseModel):
@@ -145,6 +146,21 @@ class DryRun(BaseModel):
                     if name in (base := posixpath.basename(p).casefold(), posixpath.splitext(base)[0])]
             if len(same) == 1:
                 swaps.append((found["raw"], same[0]))
+        return swaps
+
+    def named_folders(self, workflow: Workflow, intent: str) -> list[tuple[str, str]]:
+        """For a failed step whose input path does not exist below a folder that does, where the request
+        writes that folder out: (the path as the step wrote it, the folder). "Review the logging in
+        Projects/shop" planned on "Projects/shop/logs/web.log", which "does not exist; Projects/shop
+        exists", gives ("Projects/shop/logs/web.log", "Projects/shop")."""
+        swaps = []
+        for step in (s for s in self.steps if s.failed and s.error):
+            found = _BELOW.match(step.error.strip())
+            if found is None or found["raw"] not in strings(workflow.states[step.state].args):
+                continue
+            folder = found["folder"].rstrip("/")
+            if re.search(rf"(?<![\w/]){re.escape(folder)}/?(?![\w/])", intent, re.IGNORECASE):
+                swaps.append((found["raw"], folder))
         return swaps
 
     def empty_loops(self, workflow: Workflow) -> list[DryStep]:

@@ -45,18 +45,19 @@ def loop_every(states: list[Any], intent: str, table: FunctionTable,
     notes: list[str] = []
     unlimited: set[str] = set()
     for state in states:
-        source = _first_of(state, calls, table)
         if not every:
             # "attach my travel notes": a plural naming what the lookup found takes them all where an
-            # argument holds a list, but makes no loop (that takes every/all/each).
-            app = calls.get(source[0], "").split(".", 1)[0] if source is not None else ""
-            kind = {app, f"{app}s", source[1]} if source is not None else set()
-            whole_in = _whole_in_list(state, *source) if source is not None and kind & words & _KINDS else None
+            # argument holds a list, but makes no loop (that takes every/all/each). The step may take
+            # the first item of another lookup too (the id of the mail it answers).
+            named = [(src, field) for src, field in _firsts_of(state, calls, table)
+                     if {app := calls.get(src, "").split(".", 1)[0], f"{app}s", field} & words & _KINDS]
+            whole_in = _whole_in_list(state, *named[0]) if len(named) == 1 else None
             if whole_in is not None:
                 state = whole_in[0]
                 notes.append(f"{whole_in[1]}: the request names them in the plural")
             out.append(state)
             continue
+        source = _first_of(state, calls, table)
         whole_in = _whole_list_in_text(state, calls, table) if source is None else None
         if whole_in is not None:
             key, whole = whole_in
@@ -105,19 +106,29 @@ def _first_of(state: Any, calls: dict[str, str], table: FunctionTable) -> tuple[
     """The (state, list field) whose item 0, and no other item, an acting step without a loop takes."""
     if not isinstance(state, dict) or "for_each" in state or not isinstance(state.get("args"), dict):
         return None
-    fn = table.functions.get(state.get("call"))  # type: ignore[arg-type]
-    if fn is None or fn.app == TALK_APP or fn.effect == Effect.READ:
-        return None
     written = json.dumps(state["args"], ensure_ascii=False)
     firsts = set(_FIRST.findall(written))
     if len(firsts) != 1:
         return None
-    src, field = next(iter(firsts))
-    source = table.functions.get(calls.get(src, ""))
-    if source is None or field not in result_lists(source) or re.search(
-            rf"\$\{{{re.escape(src)}\.result\.{re.escape(field)}\[[1-9]", written):
-        return None
-    return src, field
+    found = _firsts_of(state, calls, table)
+    return found[0] if found else None
+
+
+def _firsts_of(state: Any, calls: dict[str, str], table: FunctionTable) -> list[tuple[str, str]]:
+    """Each (state, list field) whose item 0, and no other item, an acting step without a loop takes."""
+    if not isinstance(state, dict) or "for_each" in state or not isinstance(state.get("args"), dict):
+        return []
+    fn = table.functions.get(state.get("call"))  # type: ignore[arg-type]
+    if fn is None or fn.app == TALK_APP or fn.effect == Effect.READ:
+        return []
+    written = json.dumps(state["args"], ensure_ascii=False)
+    found = []
+    for src, field in sorted(set(_FIRST.findall(written))):
+        source = table.functions.get(calls.get(src, ""))
+        if source is not None and field in result_lists(source) and not re.search(
+                rf"\$\{{{re.escape(src)}\.result\.{re.escape(field)}\[[1-9]", written):
+            found.append((src, field))
+    return found
 
 
 def _whole_list_in_text(state: Any, calls: dict[str, str], table: FunctionTable) -> tuple[str, str] | None:

@@ -39,7 +39,7 @@ FOUND_FILE = Path(__file__).with_name("examples_found.json")
 _FILLER = frozenset("""
     me my mine i it its you your we our us he him his she her they them their this that these those
     one off up out what how when where who which can could would should will shall please just also
-    so some any all there here then than do does did done get got know let want need like
+    so some any all there here then than do does did done get got know let want need like have has had
 """.split())
 
 

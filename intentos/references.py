@@ -196,12 +196,29 @@ def _resolve_match(m: re.Match[str], results: dict[str, Any] | None, item: Any, 
     return follow_item(ItemReference(_parse_path(m.group(3)), m.group(0)), item)
 
 
+# What a listed thing is called, by the field that names it: a task's title, a contact's name, a mail's subject.
+_LABELS = ("title", "name", "subject", "path")
+_WHEN = ("due", "start", "date")  # and when it is, where it has a time
+
+
 def _as_text(value: Any) -> str:
+    """A value written into a text: lists of things as lines a person reads ("- Pay the invoice (due
+    2026-03-08)"), so "${overdue.result.tasks}" in a mail's body is a list, not JSON."""
     if isinstance(value, str):
         return value
     if isinstance(value, list) and all(isinstance(v, str) for v in value):
         return ", ".join(value)
+    if isinstance(value, list) and value and all(isinstance(v, dict) and _label(v) for v in value):
+        return "\n".join(f"- {_label(v)}" for v in value)
     return json.dumps(value, ensure_ascii=False)
+
+
+def _label(thing: dict[str, Any]) -> str | None:
+    label = next((thing[k] for k in _LABELS if isinstance(thing.get(k), str) and thing[k]), None)
+    if label is None:
+        return None
+    when = next((thing[k] for k in _WHEN if isinstance(thing.get(k), str) and thing[k]), None)
+    return f"{label} ({when})" if when else label
 
 
 # A JSON-schema pattern that matches one whole reference: used in the generation schema

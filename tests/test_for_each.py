@@ -111,6 +111,15 @@ def test_a_list_item_that_refers_to_a_list_of_texts_is_that_lists_items(table: F
     assert substitute(["x ${a.result.x}"], {"a": {"x": ["c", "d"]}}) == ["x c, d"]
 
 
+def test_a_list_of_things_written_into_a_text_is_a_line_for_each() -> None:
+    tasks = [{"id": "t1", "title": "Pay the invoice", "due": "2026-03-08"}, {"id": "t2", "title": "Call Mum"}]
+    assert substitute("Overdue:\n${l.result.tasks}", {"l": {"tasks": tasks}}) == (
+        "Overdue:\n- Pay the invoice (2026-03-08)\n- Call Mum")
+    # Things with no name to show stay JSON.
+    assert substitute("${l.result.x}", {"l": {"x": [{"n": 1}]}}) == [{"n": 1}]
+    assert substitute("x: ${l.result.x}", {"l": {"x": [{"n": 1}]}}) == 'x: [{"n": 1}]'
+
+
 def test_substitute_item_paths() -> None:
     item = {"a": {"b": [10, 20]}, "name": "x"}
     assert substitute({"v": "${item.a.b[1]}", "w": "${item.a.b.0}", "s": "n=${item.name}"}, {}, item) == {

@@ -336,14 +336,32 @@ def test_a_stage_may_hold_only_read_steps_and_the_model_is_told(office) -> None:
     assert office.sandbox.stat("Trips") is None  # nothing ran for real
 
 
+# A request that names no one thing found for it: a lone agent.observe is told how to read first.
+INDEFINITE = "look through my Downloads and make a note of what matters"
+
+
+def test_a_stage_with_no_reads_reads_the_one_thing_the_request_names(office) -> None:
+    bare = {"states": [state("look", "agent.observe", reason="see the notes")]}
+    done = {"states": [state("note", "notes.create", title="Kickoff", body="${read.result.text}")]}
+    resolution = planner(office, [bare, done]).resolve("make a note of the meeting notes in my Downloads")
+    assert resolution.trace.attempts[0].problems == []
+    assert resolution.trace.attempts[0].tidied == [
+        "files.read of 'Downloads/meeting-notes.txt', which the request names, read before agent.observe: "
+        "it had nothing to show"]
+    assert [s["call"] for s in resolution.trace.stages[0].states] == ["files.read"]
+    assert "budget approved" in resolution.trace.stages[0].observed
+    # The model sees the read as its own reply, then the results.
+    assert '"files.read"' in resolution.trace.attempts[1].messages[-2].content
+    assert list(resolution.workflow.states) == ["read", "note"]
+
+
 def test_a_stage_with_no_reads_is_told_how_to_read_what_was_found(office) -> None:
     bare = {"states": [state("look", "agent.observe", reason="see the notes")]}
     read = {"states": [state("text", "files.read", path="Downloads/meeting-notes.txt"), state("look", "agent.observe")]}
     done = {"states": [state("note", "notes.create", title="Kickoff", body="${text.result.text}")]}
-    resolution = planner(office, [bare, read, done]).resolve("make a note of the meeting notes in my Downloads")
-    assert resolution.trace.attempts[0].problems == [
-        "agent.observe needs read steps before it: first read what the request is about (e.g. files.read of "
-        "'Downloads/meeting-notes.txt'), then agent.observe"]
+    resolution = planner(office, [bare, read, done]).resolve(INDEFINITE)
+    assert resolution.trace.attempts[0].problems[0].startswith(
+        "agent.observe needs read steps before it: first read what the request is about (e.g. ")
     assert len(resolution.trace.stages) == 1
 
 
@@ -353,7 +371,7 @@ def test_a_lone_observe_written_again_leaves_the_grammar(office) -> None:
                         state("note", "notes.create", title="Kickoff", body="${text.result.text}")]}
     backend = Constraining([json.dumps(a) for a in (bare, bare, whole)])
     ctl = Controller(backend, TABLE, office, ControllerSettings(), examples=[])
-    resolution = ctl.resolve("make a note of the meeting notes in my Downloads")
+    resolution = ctl.resolve(INDEFINITE)
     assert resolution.trace.attempts[1].problems == [
         "agent.observe needs read steps before it, and none came again: the next reply cannot use agent.observe; "
         "plan the whole request, reading what it needs first"]
@@ -417,6 +435,18 @@ def test_paths_not_where_the_plan_says_go_where_the_only_item_of_their_name_is(o
         "website → Projects/website; Documents/Car-Title.pdf → Documents/car-title.pdf: not where the plan said, "
         "and the only item of that name; the plan ran clean with it")
     assert resolution.trace.dry_run.summary() == "dry run in a scratch copy: 1 step(s) ran, all fine"
+
+
+def test_a_path_guessed_below_a_folder_the_request_names_becomes_that_folder(office) -> None:
+    guessed = {"states": [state("pack", "files.zip", paths=["Projects/website/src/app"], archive="Documents/site.zip")]}
+    resolution = planner(office, [guessed]).resolve("Zip up Projects/website into Documents/site.zip")
+    assert resolution.trace.repairs == 0
+    assert resolution.workflow.states["pack"].args["paths"] == ["Projects/website"]
+    assert resolution.trace.attempts[0].tidied[-1].startswith(
+        "Projects/website/src/app → Projects/website (the folder the request names): not where the plan said")
+    # A folder the request does not write out is the model's to fix.
+    told = planner(office, [guessed, guessed], max_attempts=2).resolve("Zip up my website into Documents/site.zip")
+    assert told.trace.attempts[0].problems[0].startswith("dry run: step 'pack' (files.zip) failed")
 
 
 def test_a_failed_step_that_took_a_list_item_is_told_what_else_its_source_gave(office) -> None:
@@ -1115,6 +1145,59 @@ def test_a_draft_for_a_request_to_send_is_sent(office) -> None:
     assert kept.workflow.states["d"].call == "mail.draft"
 
 
+def test_the_one_time_zone_a_request_names_fills_a_step_that_left_it_out(office) -> None:
+    bare = {"states": [state("now", "clock.now"),
+                       state("tell", "agent.say", message="It is ${now.result.time} there.")]}
+    resolution = planner(office, [bare]).resolve("Tell me the current time over in Tokyo")
+    assert resolution.trace.repairs == 0
+    assert resolution.workflow.states["now"].args == {"timezone": "Asia/Tokyo"}
+    assert resolution.trace.attempts[0].tidied == [
+        "'now' given the time zone Asia/Tokyo, the place the request asks about"]
+    # Two places, or a place in a request that is not about a time, are left to the model.
+    two = planner(office, [bare]).resolve("What time is it in Tokyo when it is noon in Lima?")
+    assert two.workflow.states["now"].args == {}
+    trip = {"states": [state("now", "clock.now"), state("tell", "agent.say", message="Booked: ${now.result.date}")]}
+    assert planner(office, [trip]).resolve("Book me a trip to Tokyo").workflow.states["now"].args == {}
+
+
+def test_an_optional_argument_taken_from_its_own_steps_result_is_left_out(office) -> None:
+    own = {"states": [state("add", "tasks.add", title="Water the cactus", due="2026-03-12",
+                            tags="${add.result.tags}")]}
+    resolution = planner(office, [own]).resolve("Remind me on Thursday to water the cactus")
+    assert resolution.trace.repairs == 0
+    assert resolution.workflow.states["add"].args == {"title": "Water the cactus", "due": "2026-03-12"}
+    assert resolution.trace.attempts[0].tidied[-1] == (
+        "'add' without its tags: optional, and taken from the step's own result, which it cannot use")
+    # A required argument from its own result is told, and so is an optional one from a state the plan lacks.
+    required = {"states": [state("add", "tasks.add", title="${add.result.title}")]}
+    missing = {"states": [state("add", "tasks.add", title="Water the cactus", tags="${find.result.tags}")]}
+    for plan in (required, missing):
+        with pytest.raises(ResolutionFailed) as failed:
+            planner(office, [plan], max_attempts=1).resolve("Remind me to water the cactus")
+        assert failed.value.trace.attempts[0].problems
+        assert not any("without its" in note for note in failed.value.trace.attempts[0].tidied)
+
+
+def test_the_time_of_day_a_request_names_joins_a_day_phrase_an_event_starts_at(office) -> None:
+    day_only = {"states": [state("first", "clock.resolve", phrase="next monday"),
+                           state("add", "calendar.add_event", title="Yoga", start="${first.result.iso}",
+                                 duration_minutes=60)]}
+    resolution = planner(office, [day_only]).resolve("Put yoga in my calendar next Monday at 7:30am")
+    assert resolution.trace.repairs == 0
+    assert resolution.workflow.states["first"].args == {"phrase": "next monday 7:30am"}
+    assert resolution.trace.dry_run.results["add"]["start"].startswith("2026-03-16T07:30")
+    assert resolution.trace.attempts[0].tidied == [
+        "'first' resolves 'next monday 7:30am': the time of day the request names, which the phrase left out"]
+    # No time named, two times, or an all-day event: the phrase stays.
+    all_day = {"states": [day_only["states"][0], {**day_only["states"][1], "args": {
+        **day_only["states"][1]["args"], "all_day": True}}]}
+    for intent, plan in (("Put yoga in my calendar next Monday", all_day),
+                         ("Yoga next Monday from 7:30 to 9:00", day_only),
+                         ("Yoga next Monday at 7:30, all day long", all_day)):
+        kept = planner(office, [plan, plan, plan]).resolve(intent)
+        assert kept.trace.attempts[0].tidied == [], intent
+
+
 def test_an_apps_own_item_taken_from_another_apps_result_is_the_one_grounding_found(office) -> None:
     wrong = {"states": [state("urgent", "clock.resolve", phrase="urgent"),
                         state("raise", "tasks.update", task="${urgent.result.id}", priority="high")]}
@@ -1632,6 +1715,13 @@ def test_a_request_for_every_one_planned_on_the_first_item_gets_the_loop(office)
         "state 'send' takes all of ${travel.result.paths}, not its first item: the request names them in the plural"]
     other = planner(office, [travel]).resolve("Send Ben my note about travel, he asked for the details")
     assert other.workflow.states["send"].args["attachments"] == ["${travel.result.paths[0]}"]
+    # A step that also takes the first item of another lookup (the mail it answers) still takes them all.
+    reply = {"states": [state("latest", "mail.list", sender="Anna", limit=1), travel["states"][0],
+                        state("reply", "mail.reply", id="${latest.result.messages[0].id}", body="Here they are.",
+                              attachments=["${travel.result.paths[0]}"])]}
+    both = planner(office, [reply]).resolve("Reply to Anna's last mail with my travel notes attached")
+    assert both.workflow.states["reply"].args["attachments"] == "${travel.result.paths}"
+    assert both.workflow.states["reply"].args["id"] == "${latest.result.messages[0].id}"
 
 
 def test_a_day_an_acting_step_takes_from_a_found_thing_is_told_when_the_request_names_another(office) -> None:
@@ -1652,3 +1742,34 @@ def test_a_day_an_acting_step_takes_from_a_found_thing_is_told_when_the_request_
     texted = {"states": [state("shop", "notes.read", note="Shopping"),
                          state("add", "tasks.add", title="${shop.result.created} call", due="2026-03-13")]}
     assert planner(office, [texted]).resolve("Remind me on Friday to call the tax office").trace.repairs == 0
+
+
+def test_a_request_the_model_judges_harmful_is_told_once_and_the_model_decides(office) -> None:
+    look = {"states": [state("all", "contacts.find", query=""),
+                       state("send", "mail.send", to=["buyer@example.net"], subject="Leads",
+                             body="All: ${all.result.contacts}")]}
+    refuse = {"states": [state("no", "agent.refuse", reason="That would sell other people's data.")]}
+    intent = "Mail the whole address book to buyer@example.net, he pays per address"
+    harmful = Controller(ReplayBackend([json.dumps(look), json.dumps(refuse)], weighed=[{"yes": -0.1, "no": -2.5}]),
+                         TABLE, office, ControllerSettings(), examples=[]).resolve(intent)
+    assert harmful.trace.attempts[0].problems[-1].startswith(
+        "asked apart, you judged this request harmful (log-odds +2.4 that it should be refused)")
+    assert list(harmful.workflow.states) == ["no"]
+    assert harmful.trace.weighed == [{"yes": -0.1, "no": -2.5}]
+    # Told once: a model that sees no harm keeps its plan (confirmed before it sends, like any other).
+    kept = Controller(ReplayBackend([json.dumps(look), json.dumps(look)], weighed=[{"yes": -0.1, "no": -2.5}]),
+                      TABLE, office, ControllerSettings(), examples=[]).resolve(intent)
+    assert kept.trace.repairs == 1 and "send" in kept.workflow.states
+    # Judged ordinary, nothing is told.
+    plain = Controller(ReplayBackend([json.dumps(look)], weighed=[{"yes": -3.0, "no": -0.1}]),
+                       TABLE, office, ControllerSettings(), examples=[]).resolve(intent)
+    assert plain.trace.repairs == 0
+
+
+def test_harmful_requests_are_shown_the_refusals_of_harm(office) -> None:
+    ctl = Controller(ReplayBackend([]), TABLE, office, ControllerSettings())
+    intent = "Send my neighbour's phone number to the man who keeps asking for it"
+    shown = [e.intent for e in ctl.pick_examples(intent, set(TABLE.functions), harmful=True)]
+    refusals = {e.intent for e in ctl._picker.examples if e.refuses}
+    assert shown[-1] in refusals
+    assert not {e.intent for e in ctl.pick_examples(intent, set(TABLE.functions))} & refusals

@@ -65,7 +65,8 @@ ctx = Context(sandbox=Sandbox(args["sandbox"]), timezone="Europe/Berlin",
               fixed_now=datetime.fromisoformat(args["now"]))
 backend = make_backend("llamacpp:smollm2", load_backend_settings("llamacpp:smollm2", args["settings"]))
 ctl = Controller(backend, FunctionTable([apps[a] for a in args["apps"]]), ctx,
-                 ControllerSettings(max_attempts=1, max_tokens=args["max_tokens"], top_k=100), examples=[])
+                 ControllerSettings(max_attempts=1, max_tokens=args["max_tokens"], top_k=100,
+                                    harm_judge=False), examples=[])  # only the planner's own prompt here
 try:
     trace = ctl.resolve(args["intent"]).trace
 except ResolutionFailed as failed:
@@ -320,8 +321,9 @@ def test_a_damaged_cache_file_is_ignored_and_replaced(tmp_path: Path) -> None:
 def test_in_process_the_prefix_stays_in_memory_and_off_means_no_files(tmp_path: Path) -> None:
     table = FunctionTable([AgentApp, ClockApp])
     backend = make_backend("llamacpp:smollm2", BackendSettings(n_ctx=2048))
-    ctl = Controller(backend, table, make_ctx(tmp_path), ControllerSettings(max_attempts=1, max_tokens=24),
-                     examples=[])
+    # The harm judge's own prompt would take the memory between two plans (its prefix is kept on disk too).
+    ctl = Controller(backend, table, make_ctx(tmp_path), ControllerSettings(max_attempts=1, max_tokens=24,
+                                                                            harm_judge=False), examples=[])
     backend.reset()
     for intent in (INTENT, "What is the date next Monday?"):
         try:
@@ -337,8 +339,8 @@ def test_in_process_the_prefix_stays_in_memory_and_off_means_no_files(tmp_path: 
                                                           prompt_cache_dir=str(off_dir)))
     off.reset()
     try:
-        Controller(off, table, make_ctx(tmp_path), ControllerSettings(max_attempts=1, max_tokens=8),
-                   examples=[]).resolve(INTENT)
+        Controller(off, table, make_ctx(tmp_path), ControllerSettings(max_attempts=1, max_tokens=8,
+                                                                      harm_judge=False), examples=[]).resolve(INTENT)
     except ResolutionFailed:
         pass
     assert off.last_prompt_cache["source"] == "off" and not off_dir.exists()

@@ -379,6 +379,12 @@ def named_zones(text: str) -> list[tuple[str, str]]:
     return list(found.values())
 
 
+def request_zones(intent: str) -> list[tuple[str, str]]:
+    """The places of IANA zones a request about a time names, with their zones (none for a request about
+    something else: "my Lisbon flight" is a trip)."""
+    return named_zones(intent) if _ABOUT_TIME.search(intent) else []
+
+
 class ClockApp(App):
     name = "clock"
     description = "current date and time, date arithmetic, natural date phrases, time zones"
@@ -451,7 +457,7 @@ class ClockApp(App):
         days = [Grounded(f'"{phrase}" is {day:%A %Y-%m-%d}', DAY_SCORE, self.name)
                 for phrase, day in dict(day_phrases(query.intent, query.now, self.ctx.tz)).items()]
         zones = [Grounded(f'"{place}" is the time zone {name}', DAY_SCORE, self.name)
-                 for place, name in named_zones(query.intent)] if _ABOUT_TIME.search(query.intent) else []
+                 for place, name in request_zones(query.intent)]
         return days + zones
 
     def summary(self) -> str:

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import atexit
 import ctypes
+import dataclasses
 import functools
 import hashlib
 import json
@@ -271,6 +272,18 @@ class LlamaCppBackend:
         stop = result.stop if isinstance(result.stop, list) else [result.stop] if result.stop else []
         return _Prompt(tokens=tokens, prefix_len=prefix_len, stop=stop, stopping_criteria=result.stopping_criteria)
 
+    @staticmethod
+    def _head_len(loaded: _Loaded, prompt: _Prompt, last: Message) -> int:
+        """How many of the prompt's tokens come before the last message's text (one fewer, as for a static
+        prefix: the last token may merge with what follows)."""
+        llm = loaded.llm
+        text = llm.detokenize(prompt.tokens, special=True).decode("utf-8", errors="ignore")
+        start = text.rfind(last.content)
+        if start <= 0:
+            return 0
+        head = llm.tokenize(text[:start].encode(), add_bos=False, special=True)
+        return max(0, min(common_prefix(head, prompt.tokens), len(head) - 1))
+
     def count_prompt_tokens(self, messages: list[dict[str, str]], loaded: _Loaded | None = None) -> int:
         """Prompt tokens as the chat template lays them out (the stream reports no usage)."""
         loaded = loaded or self.load()
@@ -480,6 +493,10 @@ class LlamaCppBackend:
             prompt = self._prompt(loaded, messages, chat)
             if prompt is None:
                 return None
+            # All but the question is the same for every question a judge asks: kept like a plan's static prefix
+            # (on disk), so a weighing between two plans reads the question only, not the judge's whole prompt.
+            prompt = dataclasses.replace(prompt, prefix_len=self._head_len(loaded, prompt, messages[-1]))
+            self._prime_prefix(loaded, prompt, GenerateOptions(max_tokens=1))
             try:
                 loaded.llm.create_completion(prompt=prompt.tokens, max_tokens=1, temperature=0.0,
                                              logits_processor=llama_cpp.LogitsProcessorList([keep]))
