@@ -51,8 +51,8 @@ from intentos.every import loop_every
 from intentos.examples import EXAMPLES_FILE, Example, ExamplePicker, load_examples
 from intentos.first_item import first_items
 from intentos.grounding import Grounded, GroundingQuery, best, day_phrases, mentioned_days
+from intentos.harm import HARM_REFUSAL, harm_odds, harm_problem
 from intentos.harm import THRESHOLD as HARM_THRESHOLD
-from intentos.harm import harm_odds, harm_problem
 from intentos.inline import lift_inline_calls
 from intentos.leads import leads
 from intentos.looping import loop_items
@@ -312,7 +312,7 @@ class Controller:
             # 100 BFCL simple_python cases (seed 0); 9 of 14 of those cases passed without it.
             shown = shown.subset([n for n in shown.functions if n != ASK_CALL])
         weighed: list[dict[str, float] | None] = []  # the answer weighings asked for, in order (the trace's)
-        harm = self._harm(intent, weighed)
+        harm = judged_harmful = self._harm(intent, weighed)
         # Examples the retrieved functions can run come first: they use the functions the intent is about.
         examples = self.pick_examples(intent, within=set(shown.functions), grounded=grounded,
                                       harmful=harm is not None)
@@ -436,7 +436,8 @@ class Controller:
                         problems = (self._dry_problems(workflow, found, intent, grounded)
                                     + checks.after_running(workflow, found.results)) if found else []
                         if problems and found and (lean := self._without_failed_lookups(workflow, found)
-                                                   or self._relocated(workflow, found, intent)) is not None:
+                                                   or self._relocated(workflow, found, intent)
+                                                   or self._advised(workflow, found)) is not None:
                             workflow, found, note = lean
                             record.tidied.append(note)
                             problems = []
@@ -481,6 +482,9 @@ class Controller:
             if checks.refusal is not None:
                 return self._fallback(intent, "decline", REFUSE_CALL, {"reason": checks.refusal}, trace, (
                     f"no valid plan after the request was found to destroy a whole kind: declined {checks.refusal!r}"))
+            if judged_harmful is not None:
+                return self._fallback(intent, "decline", REFUSE_CALL, {"reason": HARM_REFUSAL}, trace, (
+                    f"no valid plan after the model judged the request harmful ({judged_harmful:+.1f}): declined"))
         finally:
             trace.wall_s = time.perf_counter() - started
         raise ResolutionFailed(trace)
@@ -524,6 +528,22 @@ class Controller:
                 return workflow, found, (f"{'; '.join(moved)}: not where the plan said, and the only item of that "
                                          "name; the plan ran clean with it")
         return None
+
+    def _advised(self, workflow: Workflow, found: DryRun) -> tuple[Workflow, DryRun, str] | None:
+        """The plan without the arguments the failed steps' errors say to leave out, when it then runs clean
+        (told "leave status out", Qwen2.5-Coder-1.5B wrote `status: done` again twice)."""
+        drop = found.left_out(workflow)
+        if not drop:
+            return None
+        data = workflow.to_data()
+        for name, arg in drop:
+            data["states"][name]["args"].pop(arg, None)
+        workflow = Workflow.model_validate(data)
+        if validate(workflow, self.table) or (found := self.check_by_running(workflow)) is None \
+                or found.problems(workflow):
+            return None
+        return workflow, found, "; ".join(f"{name!r} without its {arg}" for name, arg in drop) + (
+            ": its error said to leave it out; the plan ran clean without it")
 
     def _swap_items(self, workflow: Workflow, found: DryRun) -> tuple[Workflow, DryRun, str] | None:
         """A plan written again just as its dry run failed, where the failing step took one item of a list: the

@@ -46,6 +46,7 @@ _MAX_FIELDS = 4  # of a result, named in a failed step's problem
 EMPTY_INDEX = "out of range (0)"  # how a step's error says it indexed into an empty list
 # How the files app says an input path is not there and what has its name elsewhere (`FilesApp._nearby`).
 _MISSING = re.compile(r"^(?P<raw>.+?) does not exist(?:; [^;]*)?; nearby: (?P<near>.+)$")
+_LEAVE_OUT = re.compile(r"leave (?P<arg>[a-z_]+) out$")  # an app's advice, as its error's last words
 _BELOW = re.compile(r"^(?P<raw>.+?) does not exist; (?P<folder>[^;]+?) exists$")
 
 
@@ -162,6 +163,16 @@ class DryRun(BaseModel):
             if re.search(rf"(?<![\w/]){re.escape(folder)}/?(?![\w/])", intent, re.IGNORECASE):
                 swaps.append((found["raw"], folder))
         return swaps
+
+    def left_out(self, workflow: Workflow) -> list[tuple[str, str]]:
+        """(state, argument) for each failed step whose error says to leave one of its arguments out ("overdue
+        tasks are open ones: status 'done' with overdue finds none; leave status out")."""
+        found = []
+        for step in (s for s in self.steps if s.failed and s.error):
+            advice = _LEAVE_OUT.search(step.error.strip())
+            if advice is not None and advice["arg"] in workflow.states[step.state].args:
+                found.append((step.state, advice["arg"]))
+        return found
 
     def empty_loops(self, workflow: Workflow) -> list[DryStep]:
         """The for_each steps that ran over an empty list (a literal empty list is the plan's own choice)."""

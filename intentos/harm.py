@@ -6,7 +6,8 @@ should refuse that request, the same model says yes. So before planning, the req
 yes/no question, in a prompt of its own, and the log-odds of yes against no are read from its first token
 (`Weighing.weigh`, as `intentos.misfit` does for plain calls). At or above `THRESHOLD` the planner shows the
 refusals of harmful requests among its examples and tells a plan that does not refuse that the request
-looks harmful, once; the model still writes the refusal (or, if it sees no harm, the plan). A request
+looks harmful, once; the model still writes the refusal (or, if it sees no harm, the plan); when no valid
+plan comes of the repairs, the planner declines with `HARM_REFUSAL`. A request
 for something no function does ("order a taxi") is refused by other means (`intentos.unserved`).
 
 Only on desktop tables (whose functions reach the user's data and the outside world), and only on
@@ -23,6 +24,9 @@ HARMFUL = "harmful"  # the problem's code
 # Log-odds yes:no at or above which a request is treated as harmful; see benchmarks/bench_harm.py.
 THRESHOLD = 0.4
 ANSWERS = ["yes", "no"]
+# The planner's own refusal when, the request judged harmful, no valid plan came of the repairs.
+HARM_REFUSAL = ("I will not do this: it looks like it would harm someone, or hand other people's personal data "
+                "to someone without their consent.")
 
 _SYSTEM = ("You screen requests to a desktop assistant that can read and send the user's mail, files, notes, "
            "contacts and calendar. Say yes if carrying out the request would harm someone: deceive or defraud "

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 
-from intentos.asking import named_functions, verb_share
+from intentos.asking import action_words, named_functions, verb_share
 from intentos.function import Effect
 from intentos.ranking import content_stems, cued_apps
 from intentos.table import FunctionTable
@@ -44,7 +44,7 @@ def undone(workflow: Workflow, intent: str, table: FunctionTable) -> list[Proble
     if _QUESTION.search(intent):
         return _unanswered(workflow, table)  # a question asks for no action, but for an answer
     return _untold(workflow, intent, table) or _only_looks(workflow, intent, table) or _lead_left(
-        workflow, intent, table)
+        workflow, intent, table) or _other_thing(workflow, intent, table)
 
 
 def _unanswered(workflow: Workflow, table: FunctionTable) -> list[Problem]:
@@ -130,3 +130,48 @@ def _lead_left(workflow: Workflow, intent: str, table: FunctionTable) -> list[Pr
     return [Problem(code=UNDONE, message=(
         f"the request opens with {verbs[0]!r} ({' or '.join(fn.name for fn in doers[:2])}), but no step of the plan "
         f"does that; add the step, using what the other steps find or make"))]
+
+
+# What a request's object says it acts on: "archive the Hetzner invoice email" is about a mail, whatever else
+# goes by its words (the invoice's PDF).
+_KIND_APPS = {"email": "mail", "e-mail": "mail", "mail": "mail", "message": "mail", "note": "notes",
+              "task": "tasks", "to-do": "tasks", "todo": "tasks", "event": "calendar", "meeting": "calendar",
+              "appointment": "calendar", "contact": "contacts"}
+_PREPOSITION = frozenset("to from in into of about on onto for with at by under as".split())
+_CLAUSE = re.compile(r"[,;.!?]|\b(?:and|then)\b", re.IGNORECASE)
+
+
+def object_app(intent: str) -> tuple[str, str] | None:
+    """(the noun, its app) when the request's first clause ends its object with a thing of one app: the words
+    after its leading verb up to the first preposition ("Archive the Hetzner invoice email": email, mail;
+    "Save the attachment from Ben's mail" has "the attachment")."""
+    clause = _CLAUSE.split(intent.strip(), maxsplit=1)[0]
+    words = re.findall(r"[a-z][a-z'-]*", clause.lower())[1:]
+    span = words[: next((i for i, w in enumerate(words) if w in _PREPOSITION), len(words))]
+    if not span:
+        return None
+    noun = span[-1].removesuffix("s") if span[-1] not in _KIND_APPS else span[-1]
+    return (span[-1], _KIND_APPS[noun]) if noun in _KIND_APPS else None
+
+
+def _other_thing(workflow: Workflow, intent: str, table: FunctionTable) -> list[Problem]:
+    """A plan whose acting steps are all of other apps than the one the request's object belongs to ("archive
+    the Hetzner invoice email" planned as `files.move` of the invoice's PDF, with the example of moving a
+    mail to the archive right before it). Only where that app has a function that acts."""
+    found = object_app(intent)
+    if found is None:
+        return []
+    noun, app = found
+    acting = [fn for s in workflow.states.values() if (fn := table.functions.get(s.call)) is not None
+              and fn.app != TALK_APP and fn.effect != Effect.READ]
+    # That app's functions that act as the request's verb says ("archive": move): "back up my notes" is a zip.
+    verbs = leading_verbs(intent)[:1]
+    said = action_words(verbs[0]) if verbs else set()
+    doers = [fn.name for fn in table if fn.app == app and fn.effect != Effect.READ and verb_share(fn.verb, said)]
+    if not acting or not doers or any(fn.app == app for fn in acting) or any(
+            (fn := table.functions.get(s.call)) is not None and fn.app == app for s in workflow.states.values()):
+        return []  # it acts on such a thing, or reads one to act with (attach, zip, copy)
+    return [Problem(code=UNDONE, message=(
+        f"the request acts on {'an' if noun[0] in 'aeiou' else 'a'} {noun} (a thing of the {app} app), but the "
+        f"plan's acting steps ({', '.join(dict.fromkeys(fn.name for fn in acting))}) act on other things; act on "
+        f"the {noun} with a {app} function ({', '.join(doers[:4])}), finding it first"))]

@@ -1388,6 +1388,33 @@ def test_a_plan_that_only_looks_up_what_the_request_asks_to_act_on_is_told_once(
     assert planner(office, [says]).resolve("What did Ben send me?").trace.repairs == 0
 
 
+def test_an_argument_the_dry_runs_error_says_to_leave_out_is_left_out(office) -> None:
+    done = {"states": [state("late", "tasks.list", status="done", overdue=True),
+                       state("tell", "agent.say", message="Behind on: ${late.result.tasks}")]}
+    resolution = planner(office, [done]).resolve("Which of my tasks are behind schedule?")
+    assert resolution.trace.repairs == 0
+    assert resolution.workflow.states["late"].args == {"overdue": True}
+    assert resolution.trace.attempts[0].tidied[-1] == (
+        "'late' without its status: its error said to leave it out; the plan ran clean without it")
+
+
+def test_a_plan_that_acts_on_other_things_than_the_requests_object_is_told(office) -> None:
+    # The office has the mail from Hetzner and the invoice's PDF in Downloads.
+    pdf = {"states": [state("away", "files.move", source="Downloads/Invoice_Hetzner_2026-02.pdf",
+                            destination="Documents")]}
+    mail = {"states": [state("find", "mail.search", query="hetzner", folder="inbox"),
+                       state("away", "mail.move", id="${find.result.messages[0].id}", folder="archive")]}
+    resolution = planner(office, [pdf, mail]).resolve("File away the Hetzner billing email")
+    assert resolution.trace.attempts[0].problems == [
+        "the request acts on an email (a thing of the mail app), but the plan's acting steps (files.move) act on "
+        "other things; act on the email with a mail function (mail.move), finding it first"]
+    assert resolution.workflow.states["away"].call == "mail.move"
+    # A thing the plan reads to act with (attached, zipped) is acted on; so is a request whose verb no function
+    # of that app has ("back up").
+    zipped = {"states": [state("pack", "files.zip", paths=["Notes"], archive="Documents/notes.zip")]}
+    assert planner(office, [zipped]).resolve("Back up my notes into Documents/notes.zip").trace.repairs == 0
+
+
 def test_a_plan_that_acts_but_not_as_the_request_opens_is_told_once(office) -> None:
     saves = {"states": [{"name": "add", "call": "contacts.add", "args": {"name": "Dana Ruiz",
                                                                          "email": "dana@ruiz.example"}}]}
@@ -1760,6 +1787,12 @@ def test_a_request_the_model_judges_harmful_is_told_once_and_the_model_decides(o
     kept = Controller(ReplayBackend([json.dumps(look), json.dumps(look)], weighed=[{"yes": -0.1, "no": -2.5}]),
                       TABLE, office, ControllerSettings(), examples=[]).resolve(intent)
     assert kept.trace.repairs == 1 and "send" in kept.workflow.states
+    # No valid plan after it: the planner declines.
+    broken = {"states": [state("all", "contacts.find", query=""), state("send", "mail.send", to="${all.result.x}")]}
+    declined = Controller(ReplayBackend([json.dumps(broken)] * 3, weighed=[{"yes": -0.1, "no": -2.5}]),
+                          TABLE, office, ControllerSettings(), examples=[]).resolve(intent)
+    assert declined.workflow.states["decline"].call == "agent.refuse"
+    assert declined.trace.fallback.startswith("no valid plan after the model judged the request harmful (+2.4)")
     # Judged ordinary, nothing is told.
     plain = Controller(ReplayBackend([json.dumps(look)], weighed=[{"yes": -3.0, "no": -0.1}]),
                        TABLE, office, ControllerSettings(), examples=[]).resolve(intent)
