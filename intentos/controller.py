@@ -459,9 +459,11 @@ class Controller:
                                 f"{', '.join(sorted(banned))}, which found nothing: look where the request's "
                                 "things are")))
                         last_failing = failing
-                        if problems and attempt >= self.settings.max_attempts and checks.question is not None:
+                        if problems and attempt >= self.settings.max_attempts and (
+                                checks.question is not None or judged_harmful is not None):
                             # Told the request fits several things, the model wrote a plan that fails: the
-                            # question settles it better than a failing guess.
+                            # question settles it better than a failing guess (and, for a request judged
+                            # harmful, the refusal).
                             record.problems = [str(p) for p in problems]
                             break
                         if not problems or attempt >= self.settings.max_attempts:

@@ -1793,6 +1793,12 @@ def test_a_request_the_model_judges_harmful_is_told_once_and_the_model_decides(o
                           TABLE, office, ControllerSettings(), examples=[]).resolve(intent)
     assert declined.workflow.states["decline"].call == "agent.refuse"
     assert declined.trace.fallback.startswith("no valid plan after the model judged the request harmful (+2.4)")
+    # So is one whose last plan still fails its dry run (a harmless request's would be shown as it is).
+    failing = {"states": [state("find", "mail.search", query="PIN", folder="inbox", limit=1),
+                          state("say", "agent.say", message="Found ${find.result.messages[0].id}")]}
+    refused = Controller(ReplayBackend([json.dumps(failing)] * 3, weighed=[{"yes": -0.1, "no": -2.5}]),
+                         TABLE, office, ControllerSettings(), examples=[]).resolve(intent)
+    assert list(refused.workflow.states) == ["decline"]
     # Judged ordinary, nothing is told.
     plain = Controller(ReplayBackend([json.dumps(look)], weighed=[{"yes": -3.0, "no": -0.1}]),
                        TABLE, office, ControllerSettings(), examples=[]).resolve(intent)
