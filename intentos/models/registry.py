@@ -150,15 +150,16 @@ BUILTIN: tuple[KnownModel, ...] = (
         version="0.2.0",
         parts=22,
         # Recorded runs (2 CPU cores, temperature 0, the planner of 2026-12-05); see the README's model table.
-        # The core figure: this stop's planner (2026-12-05, sixth stop); paper: the fifth stop's.
+        # The core figure: this stop's planner (2026-12-05, seventh stop); paper: the fifth stop's.
         measured={
             "paper": {"goal_pass": 0.778, "valid": 0.889, "latency_p50_s": 24.5, "cases": 9,
                       "note": "p90 39.0 s; at 42ffbab (an AMD EPYC)",
                       "command": "intentos eval --suite evals/paper.yaml -m llamacpp:qwen2.5-coder-1.5b"},
-            "core": {"goal_pass": 0.667, "valid": 0.961, "latency_p50_s": 28.4, "cases": 51,
-                     "note": "easy 94%, medium 67%, hard 31%; p90 60.8 s; one whole run at c6e77c5 (2026-12-05, "
-                             "sixth stop; an AMD EPYC). Its two failures that d0e0d49 addresses pass when re-run "
-                             "there (calendar-move-review-notify, notes-backup-zip): 36/51 with them, not a whole run",
+            "core": {"goal_pass": 0.686, "valid": 0.941, "latency_p50_s": 31.4, "cases": 51,
+                     "note": "easy 94%, medium 71%, hard 31%; p90 64.7 s; one whole run at aa0a76a (2026-12-05, "
+                             "seventh stop; an Intel Xeon, where the stop's starting point a382d94 scored 32/51, p50 "
+                             "33.0 s). The six cases later commits act on, re-run at 0126c60 and 1f5b474: four pass, "
+                             "two fail, so 37/51 (hard 6/13) with them, not a whole run",
                      "command": "intentos eval --suite evals/core.yaml -m llamacpp:qwen2.5-coder-1.5b"},
             "bfcl": {"goal_pass": 0.88, "valid": 0.99, "latency_p50_s": 5.4, "cases": 100,
                      "note": "simple_python, a seeded sample of 100; irrelevance 50 (seed 0): 74% at 42ffbab, "
