@@ -150,10 +150,11 @@ BUILTIN: tuple[KnownModel, ...] = (
         version="0.2.0",
         parts=22,
         # Recorded runs (2 CPU cores, temperature 0, the planner of 2026-12-05); see the README's model table.
-        # The core figure: this stop's planner (2026-12-05, seventh stop); paper: the fifth stop's.
+        # Both figures: this stop's planner (2026-12-05, seventh stop).
         measured={
-            "paper": {"goal_pass": 0.778, "valid": 0.889, "latency_p50_s": 24.5, "cases": 9,
-                      "note": "p90 39.0 s; at 42ffbab (an AMD EPYC)",
+            "paper": {"goal_pass": 0.778, "valid": 1.0, "latency_p50_s": 34.0, "cases": 9,
+                      "note": "p90 51.1 s; at 1f5b474 (2026-12-05, seventh stop; an Intel Xeon); 7/9 at 42ffbab "
+                              "on an AMD EPYC, p50 24.5 s",
                       "command": "intentos eval --suite evals/paper.yaml -m llamacpp:qwen2.5-coder-1.5b"},
             "core": {"goal_pass": 0.686, "valid": 0.941, "latency_p50_s": 31.4, "cases": 51,
                      "note": "easy 94%, medium 71%, hard 31%; p90 64.7 s; one whole run at aa0a76a (2026-12-05, "
