@@ -9,7 +9,7 @@ Gaps that Qwen2.5-Coder-1.5B, told of them in words, often left as they were:
   `urgent` a clock.resolve, where grounding found exactly one item of that app (`own_items`);
 - a time taken from a clock.resolve state the plan never wrote (`"due": "${later.result.date}"`), for a
   request that names one day (`resolve_named_day`), or from another app's result by a reference that does
-  not hold (`"due": "${find.result[0].created}"` after a note search, for "remind me in two weeks":
+  not hold (`"due": "${find.result[0].created}"` after a note search, for "in two weeks, remind me":
   `day_for_broken_date`);
 - the time zone of the one place a request about a time names, left out (`zone_named`);
 - an optional argument taken from its own step's result, which no run can fill (`drop_unheld_optionals`);
@@ -192,7 +192,7 @@ def resolve_named_day(workflow: Workflow, intent: str, grounded: list[Grounded],
 def day_for_broken_date(workflow: Workflow, intent: str, grounded: list[Grounded],
                         table: FunctionTable) -> tuple[Workflow, str] | None:
     """The plan with each date argument whose reference to another app's result does not hold (`"due":
-    "${find.result[0].created}"`, a note search's, for "remind me in two weeks") taken from a clock.resolve of
+    "${find.result[0].created}"`, a note search's, for "in two weeks, remind me") taken from a clock.resolve of
     the one day the request names, added first; None when there is no such argument, or the request names no
     day or several. A date that does hold stays: the request may mean a found thing's day."""
     phrase = _named_day(intent, grounded) if RESOLVE_CALL in table else None
@@ -340,7 +340,7 @@ def send_asked(workflow: Workflow, intent: str, grounded: list[Grounded],
 
 def zone_named(workflow: Workflow, intent: str, grounded: list[Grounded],
                table: FunctionTable) -> tuple[Workflow, str] | None:
-    """The plan with the one time zone a request about a time names ("what time is it in Tokyo") in each
+    """The plan with the one time zone a request about a time names ("the time in Tokyo, please") in each
     step that takes a `timezone` and leaves it unset; None when there is no such step, or not one zone.
     Qwen2.5-Coder-1.5B, shown '"Tokyo" is the time zone Asia/Tokyo', still wrote `clock.now` with no
     arguments, which shows the user's own time."""
@@ -412,7 +412,7 @@ RESOLVE_CALL, START_ARG, ALL_DAY_ARG = "clock.resolve", "start", "all_day"
 def time_for_day(workflow: Workflow, intent: str, grounded: list[Grounded],
                  table: FunctionTable) -> tuple[Workflow, str] | None:
     """The plan with the one time of day the request names added to the clock phrase of each start that is
-    a day alone ("next monday" for "a standup every weekday at 9:15, starting next Monday"); None when
+    a day alone ("next monday" for "a daily check-in at 8:45 from next Monday on"); None when
     there is none to add, or the request names no time or several. Given the day alone, the event has no
     time: told so by the dry run, Qwen2.5-Coder-1.5B made it an all-day event."""
     times = {t.lower().replace(" ", "") for t in _TIME_OF_DAY.findall(intent)}

@@ -5,8 +5,8 @@ the file when it is missing": what should run depends on data the planner has no
 (attach a path they guess, append to a file that is not there). When the request states a condition ("if",
 "unless", "otherwise", "in case") and the plan neither tests one (`agent.check`, an `on_failure` branch) nor
 looks first (`agent.observe`), it is a repair problem, once, in the first stage (`SelfCheck`): the model is
-offered both ways (a later stage has seen the data). An "if" that only reports a question ("ask Anna if I
-left my umbrella", "see if ...") is not a condition. Of the 60 eval intents it fires on the four that
+offered both ways (a later stage has seen the data). An "if" that only reports a question ("ask Ben if he
+has my charger", "see if ...") is not a condition. Of the 60 eval intents it fires on the four that
 branch; of the 152 bank examples, on the four whose request states a condition, all of which branch.
 """
 

@@ -919,8 +919,8 @@ class Controller:
     def _named_read(self, grounded: list[Grounded], taken: set[str]) -> tuple[dict[str, Any], str] | None:
         """The read of the one thing found for the request that the request names (a file, a note), as a
         state, with a note saying so; None when it names none or several, or no function reads it. Told how
-        to read first, Qwen2.5-Coder-1.5B wrote the lone agent.observe again ("turn the kickoff notes in my
-        Downloads into a note"), though the one file it meant had been found."""
+        to read first, Qwen2.5-Coder-1.5B wrote the lone agent.observe again (asked to make a note of a text
+        file's content), though the one file it meant had been found."""
         reads = {}
         for item in grounded:
             call = next((f"{item.app}.{verb}" for verb in _READ_VERBS if f"{item.app}.{verb}" in self.table), None)

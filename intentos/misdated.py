@@ -100,7 +100,7 @@ def misdated(workflow: Workflow, intent: str, named: NamedDays) -> list[Problem]
 def misdated_found(workflow: Workflow, results: dict[str, Any], intent: str, named: NamedDays,
                    table: FunctionTable) -> list[Problem]:
     """A problem for the first state that acts with a day taken whole from something a lookup found
-    (`"due": "${find.result.notes[0].created}"`, a note's date, for "remind me in two weeks"), when the
+    (`"due": "${find.result.notes[0].created}"`, a note's date, for "in two weeks, remind me"), when the
     request names days and the dry run's value is none of them; none when the request names no day (then a
     found thing's day may be the one meant: "a day before the dentist")."""
     if not named.phrases:

@@ -1,4 +1,4 @@
-"""The actions a request rules out: "Write a draft to Anna ... Don't send it yet".
+"""The actions a request rules out: "Put a mail to Ben in my drafts ... don't send it".
 
 Which functions and worked examples fit a request is judged by its words, and a negated verb is still a
 word: "don't send it yet" made `mail.send_draft` (both of whose verb words the request has) fit better

@@ -60,12 +60,12 @@ def overlooked(workflow: Workflow, intent: str, grounded: list[Grounded], table:
     acting = [s.args for s in workflow.states.values()
               if (fn := table.functions.get(s.call)) is not None and fn.effect != Effect.READ]
     named_in_plan = {_name_words(text) for text in strings(acting) if " " not in text.strip()}
-    # What acting steps name a thing by (a task's or note's title, not a mail's body): "Pay the Hetzner invoice"
-    # is what "I paid the Hetzner invoice" meant, not the invoice's PDF that grounding also found.
+    # What acting steps name a thing by (a task's or note's title, not a mail's body): "Pay the water bill"
+    # is what "the water bill is paid" meant, not the bill's PDF that grounding also found.
     titles = [frozenset(words_of(text)) for args in acting for key, value in args.items()
               if key not in FREE_TEXT for text in strings(value)]
-    # A thing of another app the plan reaches that goes by the same words may be the one meant: "archive the
-    # Hetzner invoice email" is about the mail from Hetzner, not the invoice's PDF that grounding also found.
+    # A thing of another app the plan reaches that goes by the same words may be the one meant: a request to
+    # archive the mail an invoice came with is about that mail, not the invoice's PDF grounding also found.
     reached = [frozenset(words_of(g.line)) for g in grounded if g.app in reaching]
     missed = [g for g in grounded if g.named and g.ref and g.ref not in written and g.app not in reaching
               and _name_words(g.ref) not in named_in_plan

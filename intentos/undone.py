@@ -132,8 +132,8 @@ def _lead_left(workflow: Workflow, intent: str, table: FunctionTable) -> list[Pr
         f"does that; add the step, using what the other steps find or make"))]
 
 
-# What a request's object says it acts on: "archive the Hetzner invoice email" is about a mail, whatever else
-# goes by its words (the invoice's PDF).
+# What a request's object says it acts on: "file away the dentist's reminder email" is about a mail, whatever
+# else goes by its words (a reminder PDF).
 _KIND_APPS = {"email": "mail", "e-mail": "mail", "mail": "mail", "message": "mail", "note": "notes",
               "task": "tasks", "to-do": "tasks", "todo": "tasks", "event": "calendar", "meeting": "calendar",
               "appointment": "calendar", "contact": "contacts"}
@@ -143,7 +143,7 @@ _CLAUSE = re.compile(r"[,;.!?]|\b(?:and|then)\b", re.IGNORECASE)
 
 def object_app(intent: str) -> tuple[str, str] | None:
     """(the noun, its app) when the request's first clause ends its object with a thing of one app: the words
-    after its leading verb up to the first preposition ("Archive the Hetzner invoice email": email, mail;
+    after its leading verb up to the first preposition ("File away the dentist's reminder email": email, mail;
     "Save the attachment from Ben's mail" has "the attachment")."""
     clause = _CLAUSE.split(intent.strip(), maxsplit=1)[0]
     words = re.findall(r"[a-z][a-z'-]*", clause.lower())[1:]
@@ -155,9 +155,9 @@ def object_app(intent: str) -> tuple[str, str] | None:
 
 
 def _other_thing(workflow: Workflow, intent: str, table: FunctionTable) -> list[Problem]:
-    """A plan whose acting steps are all of other apps than the one the request's object belongs to ("archive
-    the Hetzner invoice email" planned as `files.move` of the invoice's PDF, with the example of moving a
-    mail to the archive right before it). Only where that app has a function that acts."""
+    """A plan whose acting steps are all of other apps than the one the request's object belongs to (a request
+    to archive a billing mail planned as `files.move` of the bill's PDF, with the example of moving a mail to
+    the archive right before it). Only where that app has a function that acts."""
     found = object_app(intent)
     if found is None:
         return []
