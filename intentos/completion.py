@@ -418,6 +418,7 @@ def time_for_day(workflow: Workflow, intent: str, grounded: list[Grounded],
     times = {t.lower().replace(" ", "") for t in _TIME_OF_DAY.findall(intent)}
     if len(times) != 1:
         return None
+    time_of_day = _TIME_OF_DAY.search(intent).group(0)  # as the request writes it
     data = workflow.to_data()
     states = data["states"]
     added = []
@@ -430,7 +431,6 @@ def time_for_day(workflow: Workflow, intent: str, grounded: list[Grounded],
         source = states.get(ref.state)
         phrase = source["args"].get("phrase") if source and source["call"] == RESOLVE_CALL else None
         if isinstance(phrase, str) and not _TIME_OF_DAY.search(phrase) and not re.search(r"\d", phrase):
-            time_of_day = _TIME_OF_DAY.search(intent).group(0)
             source["args"]["phrase"] = f"{phrase} {time_of_day}"
             added.append(f"{ref.state!r} resolves {source['args']['phrase']!r}")
     if not added:

@@ -923,8 +923,7 @@ class Controller:
         file's content), though the one file it meant had been found."""
         reads = {}
         for item in grounded:
-            call = next((f"{item.app}.{verb}" for verb in _READ_VERBS if f"{item.app}.{verb}" in self.table), None)
-            what = item.ref or item.name
+            call, what = self._read_call(item), item.ref or item.name
             if item.named and call is not None and what:
                 reads[(call, what)] = None
         if len(reads) != 1:
@@ -937,13 +936,16 @@ class Controller:
         return ({"name": name, "call": call, "args": {arg: what}},
                 f"{call} of {what!r}, which the request names, read before {OBSERVE}: it had nothing to show")
 
+    def _read_call(self, item: Grounded) -> str | None:
+        """The function of the table that reads one such thing (`notes.read`, `contacts.get`), if any."""
+        return next((f"{item.app}.{verb}" for verb in _READ_VERBS if f"{item.app}.{verb}" in self.table), None)
+
     def _reads(self, grounded: list[Grounded]) -> str:
         """How to read the first things found for the request, as the end of a sentence: told only that
         agent.observe needs reads before it, Qwen2.5-Coder-1.5B wrote the lone agent.observe three times."""
         reads = []
         for item in grounded:
-            call = next((f"{item.app}.{verb}" for verb in _READ_VERBS if f"{item.app}.{verb}" in self.table), None)
-            what = item.ref or item.name
+            call, what = self._read_call(item), item.ref or item.name
             if call is not None and what and len(reads) < _MAX_READS_SHOWN:
                 reads.append(f"{call} of {what!r}")
         if not reads:

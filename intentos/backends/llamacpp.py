@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import atexit
 import ctypes
-import dataclasses
 import functools
 import hashlib
 import json
@@ -248,8 +247,10 @@ class LlamaCppBackend:
                     loaded.formatter = False
         return loaded.formatter or None
 
-    def _prompt(self, loaded: _Loaded, messages: list[Message], chat: list[dict[str, str]]) -> _Prompt | None:
-        """The chat laid out and tokenized exactly as llama-cpp-python's chat handler would, or None."""
+    def _prompt(self, loaded: _Loaded, messages: list[Message], chat: list[dict[str, str]],
+                head: bool = False) -> _Prompt | None:
+        """The chat laid out and tokenized exactly as llama-cpp-python's chat handler would, or None. Its static
+        prefix: the marked part of the first message, or with `head`, all but the last message's text."""
         formatter = self._formatter(loaded)
         if formatter is None:
             return None
@@ -259,30 +260,21 @@ class LlamaCppBackend:
             return None
         llm, text, add_bos = loaded.llm, result.prompt, not result.added_special
         tokens = llm.tokenize(text.encode(), add_bos=add_bos, special=True)
-        prefix_len = 0
-        where = static_prefix_chars(messages)
-        if where is not None:
+        prefix_len, cut = 0, None
+        if head:
+            start = text.rfind(messages[-1].content) if len(messages) > 1 else -1
+            cut = start if start > 0 else None
+        elif (where := static_prefix_chars(messages)) is not None:
             index, chars = where
             start = text.find(messages[index].content)
-            if start >= 0:
-                static = llm.tokenize(text[:start + chars].encode(), add_bos=add_bos, special=True)
-                # The last static token may merge with what follows in another prompt; leaving it out keeps the
-                # prefix (and its cache key) the same for every intent.
-                prefix_len = max(0, min(common_prefix(static, tokens), len(static) - 1))
+            cut = start + chars if start >= 0 else None
+        if cut is not None:
+            static = llm.tokenize(text[:cut].encode(), add_bos=add_bos, special=True)
+            # The last static token may merge with what follows in another prompt; leaving it out keeps the
+            # prefix (and its cache key) the same for every intent.
+            prefix_len = max(0, min(common_prefix(static, tokens), len(static) - 1))
         stop = result.stop if isinstance(result.stop, list) else [result.stop] if result.stop else []
         return _Prompt(tokens=tokens, prefix_len=prefix_len, stop=stop, stopping_criteria=result.stopping_criteria)
-
-    @staticmethod
-    def _head_len(loaded: _Loaded, prompt: _Prompt, last: Message) -> int:
-        """How many of the prompt's tokens come before the last message's text (one fewer, as for a static
-        prefix: the last token may merge with what follows)."""
-        llm = loaded.llm
-        text = llm.detokenize(prompt.tokens, special=True).decode("utf-8", errors="ignore")
-        start = text.rfind(last.content)
-        if start <= 0:
-            return 0
-        head = llm.tokenize(text[:start].encode(), add_bos=False, special=True)
-        return max(0, min(common_prefix(head, prompt.tokens), len(head) - 1))
 
     def count_prompt_tokens(self, messages: list[dict[str, str]], loaded: _Loaded | None = None) -> int:
         """Prompt tokens as the chat template lays them out (the stream reports no usage)."""
@@ -490,12 +482,11 @@ class LlamaCppBackend:
             return scores
 
         with loaded.lock:
-            prompt = self._prompt(loaded, messages, chat)
-            if prompt is None:
-                return None
             # All but the question is the same for every question a judge asks: kept like a plan's static prefix
             # (on disk), so a weighing between two plans reads the question only, not the judge's whole prompt.
-            prompt = dataclasses.replace(prompt, prefix_len=self._head_len(loaded, prompt, messages[-1]))
+            prompt = self._prompt(loaded, messages, chat, head=True)
+            if prompt is None:
+                return None
             self._prime_prefix(loaded, prompt, GenerateOptions(max_tokens=1))
             try:
                 loaded.llm.create_completion(prompt=prompt.tokens, max_tokens=1, temperature=0.0,
