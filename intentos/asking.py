@@ -67,6 +67,7 @@ _SAYS = {
     "answer respond": "reply",
     "archive file": "move",
 }
+_VERB_AFTER = frozenset("and then please to".split())  # a word after one of these is in a verb's place
 # A word after one of these is a noun ("the email", "my text", "that file"), and implies no verb.
 _NOUN_AFTER = frozenset("a an the my your his her its our their this that these those each every any some".split())
 
@@ -87,6 +88,20 @@ def implied_verbs(intent: str) -> list[str]:
     words = re.findall(r"[a-z']+", intent.lower())
     verbs = " ".join(w for i, w in enumerate(words) if i == 0 or words[i - 1] not in _NOUN_AFTER)
     return list(dict.fromkeys(v for w in stemmed_words(verbs) for v in implied.get(w, ())))
+
+
+def implied_phrases(intent: str) -> list[tuple[str, str]]:
+    """(the request's word, the verb phrase it stands for) for each everyday word in a verb's place: first, or
+    after "and", "then", "please" or "to" ("... and block it": block, add event). Elsewhere "email" and "book"
+    are as likely nouns ("the invoice email")."""
+    words = re.findall(r"[a-z']+", intent.lower())
+    out = []
+    for i, word in enumerate(words):
+        if i and words[i - 1] not in _VERB_AFTER:
+            continue
+        for stem in stemmed_words(word):
+            out += [(word, verbs) for said, verbs in _SAYS.items() if stem in stemmed_words(said)]
+    return list(dict.fromkeys(out))
 
 
 def action_words(intent: str) -> set[str]:

@@ -13,7 +13,13 @@ Gaps that Qwen2.5-Coder-1.5B, told of them in words, often left as they were:
   `day_for_broken_date`);
 - the time zone of the one place a request about a time names, left out (`zone_named`);
 - an optional argument taken from its own step's result, which no run can fill (`drop_unheld_optionals`);
-- the time of day a request names, left out of the clock phrase an event's start comes from (`time_for_day`).
+- the time of day a request names, left out of the clock phrase an event's start comes from (`time_for_day`);
+- the repetition a request names ("every weekday"), missing from or other than an event's repeat rule
+  (`repeat_named`);
+- a step adding to the address book someone it already has, which nothing uses (`known_person_added`);
+- today's date where the request names another day (`day_for_now`);
+- a state the plan refers to and left out, which the reply before it had (`carried_over`): a repair answered
+  with only the state it changed.
 
 "Copy the contracts to the shared folder": grounding found three contract files and the plan copies one. Told
 which ones it left out (`intentos.overlooked`), the model added those and dropped the one it had, three
@@ -38,7 +44,7 @@ from intentos.references import find_references, replace_text, whole_reference
 from intentos.table import FunctionTable
 from intentos.tidy import TALK_APP
 from intentos.validation import Problem, names_own_item, validate
-from intentos.workflow import FAILED, Workflow
+from intentos.workflow import DONE, FAILED, Workflow
 
 CONTACTS_APP = "contacts"
 TO_ARG, ATTENDEES_ARG = "to", "attendees"
@@ -303,7 +309,13 @@ def _drop_unused_reads(data: dict[str, Any], sources: set[str], table: FunctionT
     was taken from would fail the dry run), each state that went to one going where it went."""
     states = data["states"]
     used = {r.state for st in states.values() for r in find_references([st["args"], st.get("for_each")])}
-    for name in [n for n in sources if n in states and n not in used and _reads(states[n]["call"], table)]:
+    _drop_states(data, [n for n in sources if n in states and n not in used and _reads(states[n]["call"], table)])
+
+
+def _drop_states(data: dict[str, Any], names: list[str]) -> None:
+    """Leave out the states `names` (never the last one), each state that went to one going where it went."""
+    states = data["states"]
+    for name in names:
         if len(states) == 1:
             return
         gone = states.pop(name)
@@ -437,3 +449,133 @@ def time_for_day(workflow: Workflow, intent: str, grounded: list[Grounded],
         return None
     return (Workflow.model_validate(data),
             f"{'; '.join(added)}: the time of day the request names, which the phrase left out")
+
+
+RRULE_ARG = "rrule"
+
+
+def repeat_named(workflow: Workflow, intent: str, grounded: list[Grounded],
+                 table: FunctionTable) -> tuple[Workflow, str] | None:
+    """The plan with the repetition the request names ("every weekday", "on Tuesdays") as the repeat rule of
+    each writing step that takes one and repeats otherwise or not at all; None when the request names none
+    (or several), or every such step already repeats that way. How long it repeats (COUNT, UNTIL) stays the
+    plan's. Qwen2.5-Coder-1.5B, asked for a weekday event, wrote Mondays only, copying the one day the request
+    also named; a plan that repeats nothing is given the rule only for a repetition said in words ("every
+    day"), not an adjective that may be a title's ("the weekly review")."""
+    from intentos.recurrence import named_repeat
+
+    data = workflow.to_data()
+    changed = []
+    for name, st in data["states"].items():
+        fn = table.functions.get(st["call"])
+        if fn is None or fn.effect == Effect.READ or RRULE_ARG not in fn.params.model_fields:
+            continue
+        own = st["args"].get(RRULE_ARG)
+        if own is not None and not isinstance(own, str):
+            continue
+        repeat = named_repeat(intent, adjectives=bool(own))
+        if repeat is None or (own and repeat.fits(own)):
+            continue
+        st["args"][RRULE_ARG] = repeat.rule(own or "")
+        changed.append(f"{name!r} repeats {st['args'][RRULE_ARG]}")
+    if not changed:
+        return None
+    return (Workflow.model_validate(data), f"{'; '.join(changed)}: the repetition the request names")
+
+
+NAME_ARG, CONTACT_ARG = "name", "contact"
+
+
+def known_person_added(workflow: Workflow, intent: str, grounded: list[Grounded],
+                       table: FunctionTable) -> tuple[Workflow, str] | None:
+    """The plan without the steps that add to the address book someone it already has (a contact found for
+    the request, of the same name) and whose result no other step uses; None when there is none, or nothing
+    else would be left. Asked to put a contact on an invite, Qwen2.5-Coder-1.5B also added her as a new
+    contact, her email taken from the event's result, three replies running: the step does nothing the
+    request asks for and would make a second card of her."""
+    known = {g.name.strip().lower() for g in grounded if g.app == CONTACTS_APP and g.name}
+    data = workflow.to_data()
+    states = data["states"]
+    adds = []
+    for name, st in states.items():
+        fn = table.functions.get(st["call"])
+        who = st["args"].get(NAME_ARG)
+        if fn is None or fn.app != CONTACTS_APP or fn.effect != Effect.WRITE or CONTACT_ARG in fn.params.model_fields \
+                or not isinstance(who, str) or who.strip().lower() not in known:
+            continue
+        users = {r.state for n, other in states.items() if n != name
+                 for r in find_references([other["args"], other.get("for_each")])}
+        if name not in users:
+            adds.append(name)
+    if not adds or len(adds) == len(states):
+        return None
+    _drop_states(data, adds)
+    return (Workflow.model_validate(data),
+            f"dropped {', '.join(map(repr, adds))}: it adds someone the address book already has")
+
+
+# A named day that is today: the clock's now is that day.
+_TODAY = re.compile(r"^(?:today|tonight|now|this\s+(?:morning|afternoon|evening))\b", re.IGNORECASE)
+
+
+def day_for_now(workflow: Workflow, intent: str, grounded: list[Grounded],
+                table: FunctionTable) -> tuple[Workflow, str] | None:
+    """The plan with each clock.now that only gives other apps' steps their day (`free_slots(start=
+    "${today.result.date}")`) resolving the one day the request names instead, when that is not today; None
+    when there is none. Shown an example that looks at this afternoon, Qwen2.5-Coder-1.5B looked for free time
+    today for a request about tomorrow, and told so kept it. A now that the clock counts from (`clock.shift`,
+    `clock.diff`) or that the plan tells the user is the time it is, and stays."""
+    phrase = _named_day(intent, grounded) if RESOLVE_CALL in table else None
+    if phrase is None or _TODAY.match(phrase):
+        return None
+    data = workflow.to_data()
+    states = data["states"]
+    changed = []
+    for name, st in states.items():
+        if st["call"] != NOW_CALL or st["args"]:
+            continue
+        # (call, argument) of each use; a start with an end is a span from now ("a free hour before tomorrow
+        # evening"), so not a day's.
+        uses = [(other["call"], key if not (key == START_ARG and "end" in other["args"]) else "span")
+                for n, other in states.items() if n != name
+                for key, value in other["args"].items() if any(r.state == name for r in find_references(value))]
+        uses += [(other["call"], "for_each") for other in states.values()
+                 if any(r.state == name for r in find_references(other.get("for_each")))]
+        if uses and all(call.split(".", 1)[0] not in (CLOCK_APP, TALK_APP) and key in DATE_ARGS for call, key in uses):
+            st.update(call=RESOLVE_CALL, args={"phrase": phrase})
+            changed.append(name)
+    if not changed:
+        return None
+    return (Workflow.model_validate(data), f"{', '.join(map(repr, changed))} resolves {phrase!r}, the day the "
+            "request names, where the plan took today's date")
+
+
+def carried_over(workflow: Workflow, before: Workflow) -> tuple[Workflow, str] | None:
+    """The plan with the states it refers to by name and lacks taken from the plan before it (the reply the
+    repair answers), with those they refer to in turn, in that plan's order ahead of its own states; None when
+    it lacks none the plan before had. Told to book the free slot its lookup found rather than add a task,
+    Qwen2.5-Coder-1.5B wrote only the booking, still referring to the lookup of its previous reply."""
+    data = workflow.to_data()
+    states, old = data["states"], before.to_data()["states"]
+    need = [r.state for st in states.values() for r in find_references([st["args"], st.get("for_each")])]
+    take: set[str] = set()
+    while need:
+        name = need.pop()
+        if name in states or name in take or name not in old:
+            continue
+        take.add(name)
+        need += [r.state for r in find_references([old[name]["args"], old[name].get("for_each")])]
+    if not take:
+        return None
+    ordered = [n for n in old if n in take]
+    added = {}
+    for i, name in enumerate(ordered):
+        st = copy.deepcopy(old[name])
+        st["next"] = ordered[i + 1] if i + 1 < len(ordered) else data["start"]
+        if st.get("on_failure") not in (*states, *ordered, DONE):
+            st["on_failure"] = FAILED
+        added[name] = st
+    data = {**data, "start": ordered[0], "states": {**added, **states}}
+    them = "them" if len(ordered) > 1 else "it"
+    return (Workflow.model_validate(data), f"{', '.join(map(repr, ordered))} kept from the plan before: this one "
+            f"refers to {them} and left {them} out")

@@ -34,11 +34,15 @@ from intentos.asking import ECHO, Echo, action_words, implied_verbs, verb_share
 from intentos.backends.base import Backend, GenerateOptions, Message, Weighing
 from intentos.completion import (
     address_named,
+    carried_over,
     complete_plurals,
     day_for_broken_date,
+    day_for_now,
     drop_failed_lookups,
     drop_unheld_optionals,
+    known_person_added,
     own_items,
+    repeat_named,
     resolve_named_day,
     send_asked,
     time_for_day,
@@ -346,6 +350,7 @@ class Controller:
         last_failing: str | None = None  # the last plan whose dry run failed, to see it written again
         last_written: str | None = None  # the last reply's states, to see a failing one written again
         lone_told = False  # whether a lone agent.observe was told it needs reads
+        before: Workflow | None = None  # this stage's last plan that parsed, which a repair may lean on
         attempt = 0
         try:
             while attempt < self.settings.max_attempts:
@@ -362,8 +367,14 @@ class Controller:
                 workflow, problems, states, tidied = self.parse_stage(
                     watch.kept(gen.text), intent, prefix, {n for st in trace.stages for n in st.failed})
                 written = json.dumps(states, sort_keys=True, default=str)  # to see a reply written again
+                if workflow is not None and problems and before is not None and (
+                        kept := carried_over(workflow, before)):
+                    workflow = kept[0]
+                    tidied.append(kept[1])
+                    problems = validate(workflow, self.table)
                 # What the plan took from where no plan could, put where it comes from.
-                for fix in (own_items, address_named, resolve_named_day, day_for_broken_date, zone_named):
+                for fix in (own_items, address_named, known_person_added, resolve_named_day, day_for_broken_date,
+                            zone_named):
                     if workflow is not None and problems and (fixed := fix(workflow, intent, grounded, self.table)):
                         workflow = fixed[0]
                         tidied.append(fixed[1])
@@ -374,7 +385,8 @@ class Controller:
                     tidied.append(kept[1])
                     problems = validate(workflow, self.table)
                 if workflow is not None and not problems and _observe_index(states) is None:
-                    for complete in (complete_plurals, address_named, send_asked, zone_named, time_for_day):
+                    for complete in (complete_plurals, address_named, known_person_added, send_asked, zone_named,
+                                     time_for_day, repeat_named, day_for_now):
                         completed = complete(workflow, intent, grounded, self.table)
                         if completed is not None:
                             workflow = completed[0]
@@ -400,6 +412,7 @@ class Controller:
                     finish_reason=gen.finish_reason, stage=len(trace.stages) + 1, tidied=tidied)
                 trace.attempts.append(record)
                 attempt += 1
+                before = workflow if workflow is not None else before
                 if workflow is not None and not problems:
                     observe = _observe_index(states)
                     if observe is not None:
@@ -420,7 +433,7 @@ class Controller:
                             prefix = prefix + head
                             prompt = messages = self.stage_messages(prompt, reply, stage)
                             checks.new_stage(stage.observed)
-                            attempt = 0
+                            attempt, before = 0, None
                             continue
                         if stage_problems[0].code == _NO_READS:
                             if lone_told:

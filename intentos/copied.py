@@ -6,10 +6,13 @@ own mail back to her, subject and body. A written text (a mail's body, a note's 
 the plan's own, not a reference) that repeats a run of words of a found item's text is a repair problem
 when that item shares no word with the request but the people it names: the request is not about it,
 so its words are not the message. A request about the item ("send Ben the wifi note's text") shares
-its title or tags, and copying it stands.
+its title or tags, and copying it stands. So with titles: a new event, note or task titled exactly as such a
+found item is (grounding showed an event of the day the request names) takes its name from the wrong thing.
 """
 
 from __future__ import annotations
+
+import re
 
 from intentos.function import Effect
 from intentos.grounding import Grounded, content_words, one_or_more, words_of
@@ -21,6 +24,8 @@ from intentos.workflow import Workflow
 
 COPIED = "copied"  # the problem's code
 RUN_WORDS = 6  # words in a row that make a text a copy rather than a shared phrase
+TITLE_ARG = "title"
+_QUOTED = re.compile(r'"([^"]{2,80})"')  # a found line's first quoted text: the thing's title or subject
 PEOPLE_APP = "contacts"
 
 
@@ -42,7 +47,22 @@ def copied(workflow: Workflow, intent: str, grounded: list[Grounded], table: Fun
             problems.append(Problem(code=COPIED, state=name, message=(
                 f"state {name!r} copies the text of {_what(source)}, which the request is not about; write "
                 "the message the request asks for, in its own words")))
+        elif (titled := _titled_after(state.args.get(TITLE_ARG), strangers)) is not None:
+            problems.append(Problem(code=COPIED, state=name, message=(
+                f"state {name!r} takes its title from {titled}, which the request does not name; title it "
+                "with the request's own words")))
     return problems
+
+
+def _titled_after(title: object, strangers: list[tuple[Grounded, list[str]]]) -> str | None:
+    """The found item, as the prompt named it, whose title a new title repeats; None if it repeats none."""
+    if not isinstance(title, str) or find_references(title):
+        return None
+    for found, _ in strangers:
+        quoted = _QUOTED.search(found.line)
+        if quoted and quoted.group(1).strip().lower() == title.strip().lower():
+            return f"the {found.line.split(' ', 1)[0]} {quoted.group(0)}"
+    return None
 
 
 def _shares_run(text: list[str], source: list[str]) -> bool:

@@ -208,5 +208,22 @@ def _argument_schema(args: dict[str, Any], references: bool = True) -> dict[str,
             prop = {**prop, "anyOf": [{"type": t} for t in ("string", "number", "boolean", "array", "object", "null")]}
             props[name] = prop
             continue
+        prop = _bounded(prop)
         props[name] = prop if prop.get("type") == "string" or not references else {"anyOf": [prop, ref]}
     return {**args, "properties": props, "additionalProperties": False}
+
+
+MAX_LIST_ITEMS = 32  # items of a list argument a reply may write
+
+
+def _bounded(schema: Any) -> Any:
+    """A property's schema with every list in it bounded to MAX_LIST_ITEMS items. Unbounded, a repair of
+    Qwen2.5-Coder-1.5B counted 1, 2, 3 ... 164 into agent.sum's values until the token cap cut the reply off."""
+    if isinstance(schema, list):
+        return [_bounded(s) for s in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out = {k: _bounded(v) if k in ("anyOf", "oneOf", "allOf", "items") else v for k, v in schema.items()}
+    if out.get("type") == "array" and "maxItems" not in out:
+        out["maxItems"] = MAX_LIST_ITEMS
+    return out

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 
-from intentos.asking import action_words, named_functions, verb_share
+from intentos.asking import action_words, implied_phrases, named_functions, verb_share
 from intentos.function import Effect
 from intentos.ranking import content_stems, cued_apps
 from intentos.table import FunctionTable
@@ -44,7 +44,7 @@ def undone(workflow: Workflow, intent: str, table: FunctionTable) -> list[Proble
     if _QUESTION.search(intent):
         return _unanswered(workflow, table)  # a question asks for no action, but for an answer
     return _untold(workflow, intent, table) or _only_looks(workflow, intent, table) or _lead_left(
-        workflow, intent, table) or _other_thing(workflow, intent, table)
+        workflow, intent, table) or _other_thing(workflow, intent, table) or _implied_left(workflow, intent, table)
 
 
 def _unanswered(workflow: Workflow, table: FunctionTable) -> list[Problem]:
@@ -93,15 +93,20 @@ def _only_looks(workflow: Workflow, intent: str, table: FunctionTable) -> list[P
                   key=lambda n: -verb_share(table.get(n).verb, request))  # "send" before "send_draft"
     if not acts:
         return []
-    looks = False
+    looked: set[str] = set()
     for state in workflow.states.values():
         fn = table.functions.get(state.call)
         if fn is None or (fn.app != TALK_APP and fn.effect != Effect.READ):
             return []  # something acts (or a call the table lacks, which validation reports)
-        looks = looks or fn.app != TALK_APP
-    if not looks:
+        if fn.app != TALK_APP:
+            looked.add(fn.app)
+    if not looked:
         return []  # a plan that only talks: asking back is intentos.asking's to judge
-    named = " or ".join(acts[:2])
+    # "Add a line to my todo.txt" planned as files.read: the verb's functions by name (contacts.add, tasks.add)
+    # are other apps'; the app the plan looks in does it under another name ("Add text at the end ...").
+    there = [fn.name for fn in table if fn.app in looked and fn.effect != Effect.READ
+             and content_stems(" ".join(fn.description.split()[:1])) & request]
+    named = " or ".join((there or acts)[:2])
     return [Problem(code=UNDONE, message=(
         f"the request asks for an action ({named}), but every step of the plan only looks something up or "
         f"talks; add the step that does what is asked, using what the lookups find"))]
@@ -130,6 +135,27 @@ def _lead_left(workflow: Workflow, intent: str, table: FunctionTable) -> list[Pr
     return [Problem(code=UNDONE, message=(
         f"the request opens with {verbs[0]!r} ({' or '.join(fn.name for fn in doers[:2])}), but no step of the plan "
         f"does that; add the step, using what the other steps find or make"))]
+
+
+def _implied_left(workflow: Workflow, intent: str, table: FunctionTable) -> list[Problem]:
+    """A plan that acts, but neither with the one function an everyday verb of the request stands for ("block
+    an hour": calendar.add_event) nor anywhere in that function's app: asked to find a free hour and block it,
+    Qwen2.5-Coder-1.5B made a task of the free slot instead. Only where the request points at none of the
+    apps the plan acts in ("make a task": create, but a task's)."""
+    acting = [fn for s in workflow.states.values() if (fn := table.functions.get(s.call)) is not None
+              and fn.app != TALK_APP and fn.effect != Effect.READ]
+    if not acting or any(fn.app in cued_apps(intent) for fn in acting):
+        return []  # a plan that only looks or talks is the other rules' to judge; "make a task" says where
+    for word, verb in implied_phrases(intent):
+        if " " not in verb:
+            continue  # "make": create, but of what? A verb with its object ("block": add event) says which.
+        doers = [fn for fn in table if fn.app != TALK_APP and fn.effect != Effect.READ
+                 and content_stems(fn.verb.replace("_", " ")) == content_stems(verb)]
+        if len(doers) == 1 and not any(fn.app == doers[0].app for fn in acting):
+            return [Problem(code=UNDONE, message=(
+                f"the request says {word!r}, which is {doers[0].name}, but the plan acts only with "
+                f"{', '.join(dict.fromkeys(fn.name for fn in acting))}; do what it says with {doers[0].name}"))]
+    return []
 
 
 # What a request's object says it acts on: "file away the dentist's reminder email" is about a mail, whatever

@@ -1160,6 +1160,98 @@ def test_the_one_time_zone_a_request_names_fills_a_step_that_left_it_out(office)
     assert planner(office, [trip]).resolve("Book me a trip to Tokyo").workflow.states["now"].args == {}
 
 
+def test_the_repetition_a_request_names_becomes_the_events_repeat_rule(office) -> None:
+    one_day = {"states": [state("first", "clock.resolve", phrase="next tuesday 6pm"),
+                          state("add", "calendar.add_event", title="Piano practice", start="${first.result.iso}",
+                                duration_minutes=45, rrule="FREQ=WEEKLY;BYDAY=TU;COUNT=8")]}
+    resolution = planner(office, [one_day]).resolve("Piano practice every Tuesday and Thursday at 6pm, eight times")
+    assert resolution.trace.repairs == 0
+    assert resolution.workflow.states["add"].args["rrule"] == "FREQ=WEEKLY;BYDAY=TU,TH;COUNT=8"
+    assert resolution.trace.attempts[0].tidied[-1] == (
+        "'add' repeats FREQ=WEEKLY;BYDAY=TU,TH;COUNT=8: the repetition the request names")
+    assert resolution.trace.dry_run.results["add"]["recurrence"] == "FREQ=WEEKLY;COUNT=8;BYDAY=TU,TH"
+    # A plan that repeats nothing gets the rule the request says in words; an adjective may be a title's.
+    once = {"states": [state("add", "calendar.add_event", title="Water the plants", start="2026-03-11T08:00",
+                             duration_minutes=10)]}
+    daily = planner(office, [once]).resolve("Water the plants every day at 8am from tomorrow")
+    assert daily.workflow.states["add"].args["rrule"] == "FREQ=DAILY"
+    titled = planner(office, [once]).resolve("Put the weekly plant watering in my calendar tomorrow at 8am")
+    assert "rrule" not in titled.workflow.states["add"].args
+    assert titled.trace.attempts[0].tidied == []
+
+
+def test_todays_date_where_the_request_names_another_day_becomes_that_day(office) -> None:
+    today = {"states": [state("today", "clock.now"),
+                        state("gaps", "calendar.free_slots", start="${today.result.date}", duration_minutes=45),
+                        state("add", "calendar.add_event", title="Piano practice",
+                              start="${gaps.result.slots[0].start}", duration_minutes=45)]}
+    resolution = planner(office, [today]).resolve("Find 45 free minutes on Thursday for piano practice")
+    assert resolution.trace.repairs == 0
+    assert resolution.workflow.states["today"].call == "clock.resolve"
+    assert resolution.workflow.states["today"].args == {"phrase": "Thursday"}
+    assert resolution.trace.dry_run.results["add"]["start"].startswith("2026-03-12")
+    assert resolution.trace.attempts[0].tidied[-1] == (
+        "'today' resolves 'Thursday', the day the request names, where the plan took today's date")
+    # A now the clock counts from stays, and so does one for a request about today.
+    until = {"states": [state("now", "clock.now"), state("diff", "clock.diff", start="${now.result.iso}",
+                                                         end="2026-03-12T09:00"),
+                        state("tell", "agent.say", message="${diff.result.text}")]}
+    assert planner(office, [until]).resolve("How long until Thursday?").workflow.states["now"].call == "clock.now"
+    kept = planner(office, [today]).resolve("Find 45 free minutes today for piano practice")
+    assert kept.workflow.states["today"].call == "clock.now"
+
+
+def test_a_repair_that_leaves_out_a_state_it_refers_to_keeps_it_from_the_plan_before(office) -> None:
+    first = {"states": [state("day", "clock.resolve", phrase="thursday"),
+                        state("gaps", "calendar.free_slots", start="${day.result.date}", duration_minutes=45),
+                        state("add", "tasks.add", title="Piano practice", due="${gaps.result.slots[0].start}")]}
+    only_changed = {"states": [state("add", "calendar.add_event", title="Piano practice",
+                                     start="${gaps.result.slots[0].start}", duration_minutes=45)]}
+    resolution = planner(office, [first, only_changed]).resolve(
+        "Look for 45 free minutes on Thursday and block them for piano practice")
+    assert resolution.trace.repairs == 1
+    assert list(resolution.workflow.states) == ["day", "gaps", "add"]
+    assert resolution.workflow.states["add"].call == "calendar.add_event"
+    assert resolution.trace.attempts[1].tidied[0] == (
+        "'day', 'gaps' kept from the plan before: this one refers to them and left them out")
+    assert resolution.trace.dry_run.results["add"]["start"].startswith("2026-03-12")
+
+
+def test_a_step_adding_someone_the_address_book_has_is_dropped(office) -> None:
+    dinner = state("dinner", "calendar.add_event", title="Dinner with Anna", start="2026-03-14T20:00",
+                   duration_minutes=120, attendees=["anna.berg@example.com"])
+    card = {"name": "card", "call": "contacts.add", "args": {"name": "Anna Berg", "email": "${dinner.result.email}"}}
+    again = {"states": [dinner, card]}
+    resolution = planner(office, [again]).resolve("Dinner with Anna Berg on Saturday at 8pm")
+    assert resolution.trace.repairs == 0
+    assert list(resolution.workflow.states) == ["dinner"]
+    assert "dropped 'card': it adds someone the address book already has" in resolution.trace.attempts[0].tidied
+    # Someone new stays, and so does an add whose result a later step uses.
+    new = {"states": [dinner, {**card, "args": {"name": "Maria Lopez", "email": "maria@northwind.example"}}]}
+    kept = planner(office, [new]).resolve("Dinner with Anna Berg and Maria Lopez on Saturday at 8pm")
+    assert list(kept.workflow.states) == ["dinner", "card"]
+
+
+def test_a_new_events_title_taken_from_a_found_event_the_request_does_not_name_is_told(office) -> None:
+    borrowed = {"states": [state("first", "clock.resolve", phrase="next monday 11am"),
+                           state("add", "calendar.add_event", title="Weekly review", start="${first.result.iso}",
+                                 duration_minutes=30)]}
+    own = {"states": [borrowed["states"][0], {**borrowed["states"][1], "args": {
+        **borrowed["states"][1]["args"], "title": "Piano lesson"}}]}
+    intent = "Add a 30-minute piano lesson next Monday at 11am"
+    planner_ = planner(office, [borrowed, own])
+    assert any("Weekly review" in g.line for g in planner_.ground(intent))  # grounding shows that day's events
+    resolution = planner_.resolve(intent)
+    assert resolution.trace.repairs == 1
+    assert resolution.trace.attempts[0].problems == [
+        "state 'add': state 'add' takes its title from the event \"Weekly review\", which the request does not "
+        "name; title it with the request's own words"]
+    assert resolution.workflow.states["add"].args["title"] == "Piano lesson"
+    # A request that names the found event may reuse its title.
+    again = planner(office, [borrowed]).resolve("Add another weekly review next Monday at 11am, 30 minutes")
+    assert again.trace.repairs == 0
+
+
 def test_an_optional_argument_taken_from_its_own_steps_result_is_left_out(office) -> None:
     own = {"states": [state("add", "tasks.add", title="Water the cactus", due="2026-03-12",
                             tags="${add.result.tags}")]}
@@ -1378,6 +1470,19 @@ def test_a_plan_that_only_looks_up_what_the_request_asks_to_act_on_is_told_once(
             "something up or talks; add the step that does what is asked, using what the lookups find"
             ) in resolution.trace.attempts[0].problems
     assert resolution.workflow.states["send"].call == "mail.send"
+    # Where the app the plan looks in does what the verb says under another name, that function is named.
+    reads = {"states": [state("readme", "files.read", path="Projects/website/README.md")]}
+    appended = planner(office, [reads, reads]).resolve("Add a license line to the website's README.md")
+    assert appended.trace.attempts[0].problems[0].startswith("the request asks for an action (files.append), but")
+    # An everyday verb that stands for one function ("block": calendar.add_event), in a plan acting elsewhere.
+    as_task = {"states": [state("gaps", "calendar.free_slots", start="2026-03-12", duration_minutes=45),
+                          state("add", "tasks.add", title="Piano practice", due="${gaps.result.slots[0].start}")]}
+    blocked = planner(office, [as_task, as_task]).resolve("Look for 45 free minutes on Thursday and block them "
+                                                          "for piano practice")
+    assert blocked.trace.attempts[0].problems == [
+        "the request says 'block', which is calendar.add_event, but the plan acts only with tasks.add; do what "
+        "it says with calendar.add_event"]
+    assert blocked.trace.repairs == 1  # told once: the plan written again stands
     # A question asks for no action, but for an answer: a plan that only looks it up is told to say it.
     says = {"states": [only_reads["states"][0], state("tell", "agent.say", message="${pass.result.count} file(s)")]}
     asked = planner(office, [only_reads, says]).resolve("Did Ben send me anything about the budget?")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import jsonschema
 
-from intentos.table import FunctionTable
+from intentos.table import MAX_LIST_ITEMS, FunctionTable
 
 BUILT_IN = {"agent", "files", "notes", "tasks", "calendar", "contacts", "mail", "clock"}
 
@@ -38,6 +38,15 @@ def test_workflow_schema_is_a_valid_json_schema_with_one_member_per_function() -
     jsonschema.Draft202012Validator.check_schema(schema)
     members = schema["properties"]["states"]["items"]["oneOf"]
     assert sorted(m["properties"]["call"]["const"] for m in members) == sorted(table.functions)
+
+
+def test_a_list_argument_takes_a_bounded_number_of_items() -> None:
+    schema = FunctionTable.discover().subset(["agent.sum"]).workflow_schema()
+    validator = jsonschema.Draft202012Validator(schema)
+    plan = {"states": [{"name": "total", "call": "agent.sum", "args": {"values": list(range(MAX_LIST_ITEMS))}}]}
+    assert validator.is_valid(plan)
+    plan["states"][0]["args"]["values"].append(MAX_LIST_ITEMS)
+    assert not validator.is_valid(plan)  # a reply counting on and on is cut off by its grammar
 
 
 def test_subset_keeps_only_named_functions() -> None:
