@@ -434,7 +434,7 @@ def time_for_day(workflow: Workflow, intent: str, grounded: list[Grounded],
     data = workflow.to_data()
     states = data["states"]
     added = []
-    for st in states.values():
+    for name, st in states.items():
         fn = table.functions.get(st["call"])
         start = st["args"].get(START_ARG)
         if fn is None or START_ARG not in fn.params.model_fields or st["args"].get(ALL_DAY_ARG) or \
@@ -445,6 +445,10 @@ def time_for_day(workflow: Workflow, intent: str, grounded: list[Grounded],
         if isinstance(phrase, str) and not _TIME_OF_DAY.search(phrase) and not re.search(r"\d", phrase):
             source["args"]["phrase"] = f"{phrase} {time_of_day}"
             added.append(f"{ref.state!r} resolves {source['args']['phrase']!r}")
+        if ref.path == ("date",) and source is not None and source["call"] == RESOLVE_CALL and \
+                _TIME_OF_DAY.search(str(source["args"].get("phrase", ""))):
+            st["args"][START_ARG] = f"${{{ref.state}.result.iso}}"  # the day alone drops the time
+            added.append(f"{name!r} starts at {ref.state}.result.iso, the date and time, not the date alone")
     if not added:
         return None
     return (Workflow.model_validate(data),

@@ -1280,6 +1280,15 @@ def test_the_time_of_day_a_request_names_joins_a_day_phrase_an_event_starts_at(o
     assert resolution.trace.dry_run.results["add"]["start"].startswith("2026-03-16T07:30")
     assert resolution.trace.attempts[0].tidied == [
         "'first' resolves 'next monday 7:30am': the time of day the request names, which the phrase left out"]
+    # A start that takes the resolved day's date alone takes its date and time.
+    dated = {"states": [day_only["states"][0], {**day_only["states"][1], "args": {
+        **day_only["states"][1]["args"], "start": "${first.result.date}"}}]}
+    timed = planner(office, [dated]).resolve("Put yoga in my calendar next Monday at 7:30am")
+    assert timed.workflow.states["add"].args["start"] == "${first.result.iso}"
+    assert timed.trace.dry_run.results["add"]["start"].startswith("2026-03-16T07:30")
+    assert timed.trace.attempts[0].tidied == [
+        "'first' resolves 'next monday 7:30am'; 'add' starts at first.result.iso, the date and time, not the "
+        "date alone: the time of day the request names, which the phrase left out"]
     # No time named, two times, or an all-day event: the phrase stays.
     all_day = {"states": [day_only["states"][0], {**day_only["states"][1], "args": {
         **day_only["states"][1]["args"], "all_day": True}}]}
