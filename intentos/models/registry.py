@@ -150,17 +150,16 @@ BUILTIN: tuple[KnownModel, ...] = (
         version="0.2.0",
         parts=22,
         # Recorded runs (2 CPU cores, temperature 0, the planner of 2026-12-05); see the README's model table.
-        # Both figures: this stop's planner (2026-12-05, seventh stop).
+        # Paper and core: this stop's planner (2026-12-05, eighth stop).
         measured={
-            "paper": {"goal_pass": 0.778, "valid": 1.0, "latency_p50_s": 34.0, "cases": 9,
-                      "note": "p90 51.1 s; at 1f5b474 (2026-12-05, seventh stop; an Intel Xeon); 7/9 at 42ffbab "
-                              "on an AMD EPYC, p50 24.5 s",
+            "paper": {"goal_pass": 0.778, "valid": 0.889, "latency_p50_s": 35.7, "cases": 9,
+                      "note": "p90 73.1 s; at fb2c6be (2026-12-05, eighth stop; an Intel Xeon); 7/9 at 1f5b474 "
+                              "there too (p50 34.0 s), and at 42ffbab on an AMD EPYC (p50 24.5 s)",
                       "command": "intentos eval --suite evals/paper.yaml -m llamacpp:qwen2.5-coder-1.5b"},
-            "core": {"goal_pass": 0.686, "valid": 0.941, "latency_p50_s": 31.4, "cases": 51,
-                     "note": "easy 94%, medium 71%, hard 31%; p90 64.7 s; one whole run at aa0a76a (2026-12-05, "
-                             "seventh stop; an Intel Xeon, where the stop's starting point a382d94 scored 32/51, p50 "
-                             "33.0 s). The six cases later commits act on, re-run at 0126c60 and 1f5b474: four pass, "
-                             "two fail, so 37/51 (hard 6/13) with them, not a whole run",
+            "core": {"goal_pass": 0.784, "valid": 0.98, "latency_p50_s": 33.2, "cases": 51,
+                     "note": "easy 88%, medium 81%, hard 62%; p90 58.1 s; one whole run at 631cb4c (2026-12-05, "
+                             "eighth stop; an Intel Xeon, where the stop before scored 35/51). calendar-plumber-"
+                             "tomorrow, which failed there, passes re-run at fb2c6be: 41/51 with it, not a whole run",
                      "command": "intentos eval --suite evals/core.yaml -m llamacpp:qwen2.5-coder-1.5b"},
             "bfcl": {"goal_pass": 0.88, "valid": 0.99, "latency_p50_s": 5.4, "cases": 100,
                      "note": "simple_python, a seeded sample of 100; irrelevance 50 (seed 0): 74% at 42ffbab, "
