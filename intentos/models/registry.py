@@ -161,8 +161,9 @@ BUILTIN: tuple[KnownModel, ...] = (
                              "eighth stop; an Intel Xeon, where the stop before scored 35/51). calendar-plumber-"
                              "tomorrow, which failed there, passes re-run at fb2c6be: 41/51 with it, not a whole run",
                      "command": "intentos eval --suite evals/core.yaml -m llamacpp:qwen2.5-coder-1.5b"},
-            "bfcl": {"goal_pass": 0.88, "valid": 0.99, "latency_p50_s": 5.4, "cases": 100,
-                     "note": "simple_python, a seeded sample of 100; irrelevance 100 (seed 0): 77% at fb2c6be "
+            "bfcl": {"goal_pass": 0.87, "valid": 1.0, "latency_p50_s": 7.4, "cases": 100,
+                     "note": "simple_python, a seeded sample of 100, at fb2c6be (p90 16.8 s); "
+                             "irrelevance 100 (seed 0): 77% at fb2c6be "
                              "(eighth stop, an Intel Xeon), p50 16.5 s; irrelevance 50: 74% at 42ffbab",
                      "command": "intentos eval --suite bfcl:simple_python -m llamacpp:qwen2.5-coder-1.5b --limit 100"},
         },
