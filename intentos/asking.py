@@ -73,13 +73,20 @@ _NOUN_AFTER = frozenset("a an the my your his her its our their this that these 
 
 
 @cache
-def _implied() -> dict[str, tuple[str, ...]]:
-    """Each everyday word's stem, with the verb words it stands for."""
-    implied: dict[str, tuple[str, ...]] = {}
+def _phrases() -> dict[str, tuple[str, ...]]:
+    """Each everyday word's stem, with the verb phrases it stands for ("block": "add event")."""
+    phrases: dict[str, tuple[str, ...]] = {}
     for words, verbs in _SAYS.items():
         for word in stemmed_words(words):
-            implied[word] = tuple(dict.fromkeys([*implied.get(word, ()), *verbs.split()]))
-    return implied
+            phrases[word] = (*phrases.get(word, ()), verbs)
+    return phrases
+
+
+@cache
+def _implied() -> dict[str, tuple[str, ...]]:
+    """Each everyday word's stem, with the verb words it stands for."""
+    return {word: tuple(dict.fromkeys(v for verbs in phrases for v in verbs.split()))
+            for word, phrases in _phrases().items()}
 
 
 def implied_verbs(intent: str) -> list[str]:
@@ -99,8 +106,7 @@ def implied_phrases(intent: str) -> list[tuple[str, str]]:
     for i, word in enumerate(words):
         if i and words[i - 1] not in _VERB_AFTER:
             continue
-        for stem in stemmed_words(word):
-            out += [(word, verbs) for said, verbs in _SAYS.items() if stem in stemmed_words(said)]
+        out += [(word, verbs) for stem in stemmed_words(word) for verbs in _phrases().get(stem, ())]
     return list(dict.fromkeys(out))
 
 
