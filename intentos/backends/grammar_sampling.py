@@ -28,6 +28,8 @@ from typing import Any
 import llama_cpp
 import numpy as np
 
+from intentos.backends.prompt_lookup import DraftingLlama
+
 _TOKEN_DATA = np.dtype([("id", np.int32), ("logit", np.float32), ("p", np.float32)], align=True)
 _FEW = 32  # of the model's best tokens, checked before the whole vocabulary when the best one is rejected
 assert _TOKEN_DATA.itemsize == ctypes.sizeof(llama_cpp.llama_token_data)
@@ -114,8 +116,9 @@ class GrammarCheckedSampler:
         self.close()
 
 
-class GrammarCheckedLlama(llama_cpp.Llama):
-    """llama-cpp-python's Llama, sampling under a grammar with `GrammarCheckedSampler`."""
+class GrammarCheckedLlama(DraftingLlama):
+    """llama-cpp-python's Llama, sampling under a grammar with `GrammarCheckedSampler` (and drafting by prompt
+    lookup when asked: `DraftingLlama`)."""
 
     last_sampler: GrammarCheckedSampler | None = None
     check_first = True  # False: llama-cpp-python's own sampling throughout (benchmarks compare the two)

@@ -7,6 +7,9 @@ constrained by a llama.cpp grammar compiled from the JSON schema (cached by sche
 where llama.cpp's converter cannot express the schema, any JSON object is enforced instead. The
 grammar is asked about the token the model would pick before it filters the whole vocabulary
 (`grammar_sampling`): at temperature 0 the same tokens, at about the speed of unconstrained decoding.
+Tokens are drafted by looking the last few up in the prompt and checked in one batch
+(`prompt_lookup`, `draft_tokens`): a plan copies names and paths from its prompt, and on a CPU a batch
+of a few tokens costs about what one does.
 
 The prompt is laid out with the model's own chat template (the GGUF's, as llama-cpp-python's chat
 handler would) and tokenized here, so the tokens of its static prefix (the first message, or the
@@ -398,6 +401,8 @@ class LlamaCppBackend:
                  options: GenerateOptions | None = None) -> Generation:
         import llama_cpp
 
+        from intentos.backends.prompt_lookup import PromptLookup
+
         options = options or GenerateOptions(max_tokens=self.settings.max_tokens, seed=self.settings.seed)
         seed = options.seed if options.seed is not None else self.settings.seed
         loaded = self.load()
@@ -417,6 +422,7 @@ class LlamaCppBackend:
         finish: str | None = None
         timings: dict[str, float] = {}
         with loaded.lock:
+            loaded.llm.set_drafting(self.settings.draft_tokens)  # a model is shared by backends of other settings
             collected = StreamCollector(options)
             prompt = self._prompt(loaded, messages, chat)
             try:
@@ -457,6 +463,8 @@ class LlamaCppBackend:
                         break
             finally:
                 stream.close()
+            if isinstance(drafts := loaded.llm.draft_model, PromptLookup):
+                timings.update(drafts_proposed=drafts.proposed, drafts_accepted=drafts.accepted)
             total = collected.elapsed()
             text = collected.text
             prompt_tokens = len(prompt.tokens) if prompt is not None else self.count_prompt_tokens(chat, loaded)

