@@ -2,7 +2,7 @@
 
 For each process count it runs, one job at a time (so jobs do not compete for cores):
 DDP, DiLoCo (H) and DiLoCo-DCT (H, tile, k) for each k, through the same job launcher as
-`intentos train`. It prints the final eval loss and the total bytes each rank passed to
+`intentos skills training start`. It prints the final eval loss and the total bytes each rank passed to
 collectives, and the ratio DiLoCo bytes ÷ DiLoCo-DCT bytes, marking the DiLoCo-DCT runs whose
 eval loss is within --tolerance (default 2 %) of DiLoCo's ("matched loss").
 

@@ -45,7 +45,7 @@ from pathlib import Path
 
 from intentos.config import load_settings, make_context
 from intentos.controller import Controller, Example, load_examples
-from intentos.eval.suite import load_suite
+from intentos.eval.suites import load_suite
 from intentos.fixture import Fixture
 from intentos.function import Effect
 from intentos.ranking import APP_RATIO, FunctionRanker

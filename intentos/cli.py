@@ -24,12 +24,12 @@ from rich.console import Console
 from rich.markup import escape
 from rich.text import Text
 
+from intentos import locations, render
 from intentos import models as known_models
-from intentos import paths, render
 from intentos.app import Context
 from intentos.backends import available_backends, make_backend
 from intentos.backends.settings import load_backend_settings
-from intentos.clierror import fail
+from intentos.clikit import CommandGroup, JsonOpt, command_groups, fail, guard
 from intentos.config import load_settings, make_context
 from intentos.controller import Controller, Resolution, ResolutionFailed, Trace
 from intentos.errors import IntentosError, JournalError
@@ -40,10 +40,7 @@ from intentos.function import Effect
 from intentos.journal import RunView, new_run_id, scan_runs, view_run
 from intentos.models.listing import known_models_table
 from intentos.script import IntentFile
-from intentos.skills.dataflow.cli import app as dataflow_cli
-from intentos.skills.faults.cli import app as faults_cli
-from intentos.skills.logs.cli import app as logs_cli
-from intentos.skills.training.cli import train_command, training_app
+from intentos.skills.training.cli import start_command
 from intentos.table import FunctionTable
 from intentos.validation import WorkflowInvalid, validate
 from intentos.workflow import ARGS_MAX_DEPTH, Workflow
@@ -53,17 +50,27 @@ app = typer.Typer(help="intentos: state an intent, see the plan, run it in a san
 runs_app = typer.Typer(help="Past runs, from their journals.", invoke_without_command=True)
 app.add_typer(runs_app, name="runs")
 skills_app = typer.Typer(help="The AIOps skills on their own, without the agent.", no_args_is_help=True)
-skills_app.add_typer(logs_cli, name="logs")
-skills_app.add_typer(training_app, name="training")
-skills_app.add_typer(dataflow_cli, name="dataflow")
-skills_app.add_typer(faults_cli, name="faults")
 app.add_typer(skills_app, name="skills")
+
+
+def _mount(groups: list[CommandGroup]) -> None:
+    """Each registered command group at the place its entry point names (a missing parent becomes a group)."""
+    parents: dict[tuple[str, ...], typer.Typer] = {(): app, ("skills",): skills_app}
+    for group in groups:
+        for depth in range(1, len(group.path)):
+            where = group.path[:depth]
+            if where not in parents:
+                parents[where] = typer.Typer(no_args_is_help=True)
+                parents[where[:-1]].add_typer(parents[where], name=where[-1])
+        parents[group.path[:-1]].add_typer(group.app, name=group.path[-1])
+
+
+_mount(command_groups()[0])
 
 out = Console()
 err = render.stderr_console()
 T = TypeVar("T")
 
-JsonOpt = typer.Option(False, "--json", help="machine-readable output on stdout")
 SandboxOpt = typer.Option(None, "--sandbox", help="sandbox root (default: settings, else a per-user folder)")
 YesOpt = typer.Option(False, "--yes", "-y", help="confirm write/external steps (destructive ones still ask)")
 ModelOpt = typer.Option(None, "--model", "-m",
@@ -72,15 +79,16 @@ GpuOpt = typer.Option(None, "--n-gpu-layers", help="layers to offload to the GPU
 
 
 def _guard(as_json: bool, action: Callable[[], T]) -> T:
-    """Run a command body; turn errors a user can act on into one clear line."""
-    try:
-        return action()
-    except ResolutionFailed as exc:  # the model failed, not the input: exit 1 like a failed run
-        fail(str(exc), as_json, code=1)
-    except WorkflowInvalid as exc:  # one line, as every error: the problems joined
-        fail("the workflow is not valid: " + "; ".join(str(p) for p in exc.problems), as_json)
-    except IntentosError as exc:
-        fail(str(exc), as_json)
+    """Run a command body under the CLI kit's guard, with the agent's own two errors said its way."""
+    def body() -> T:
+        try:
+            return action()
+        except ResolutionFailed as exc:  # the model failed, not the input: exit 1 like a failed run
+            fail(str(exc), as_json, code=1)
+        except WorkflowInvalid as exc:  # one line, as every error: the problems joined
+            fail("the workflow is not valid: " + "; ".join(str(p) for p in exc.problems), as_json)
+
+    return guard(body, as_json)
 
 
 CONFIRM_TIMEOUT_ENV = "INTENTOS_CONFIRM_TIMEOUT"
@@ -307,7 +315,7 @@ def run(
             cleanup.callback(scratch.cleanup)
             root = Path(scratch.name)
         else:
-            root = sandbox or (paths.home() / "sandboxes" / run_id if fixture else settings.sandbox)
+            root = sandbox or (locations.home() / "sandboxes" / run_id if fixture else settings.sandbox)
         ctx = make_context(settings, sandbox=root, fixed_now=fixture.now if fixture else None,
                            timezone=fixture.timezone if fixture else None, user=fixture.user if fixture else None)
         if fixture is not None:
@@ -362,7 +370,7 @@ def _resolve(intent: str, table: FunctionTable, ctx: Context, model: str | None,
         with contextlib.nullcontext() if as_json else err.status(f"resolving with {backend.spec} …"):
             resolution = controller.resolve(intent)
     except ResolutionFailed as exc:
-        saved = trace_file or paths.home() / "traces" / f"{new_run_id()}.json"
+        saved = trace_file or locations.home() / "traces" / f"{new_run_id()}.json"
         _save_trace(exc.trace, saved)
         raise ResolutionFailed(exc.trace, note=f"the trace with every raw output is in {saved}") from None
     if trace_file is not None:
@@ -476,7 +484,8 @@ def models_pull(name: str = typer.Argument(..., help="a known model, e.g. qwen2.
 
 
 app.command("eval")(eval_command)
-app.command("train")(train_command)
+# `intentos train CONFIG` is kept as a shortcut of `intentos skills training start CONFIG`
+app.command("train", hidden=True)(start_command)
 
 
 @runs_app.callback()
@@ -499,7 +508,7 @@ def runs_list(ctx: typer.Context, as_json: bool = JsonOpt) -> None:
             err.print(f"warning: run {d.run_id} is damaged: {d.error}", markup=False, highlight=False,
                       soft_wrap=True)
     else:
-        out.print(f"no runs yet under {paths.runs_dir()}")
+        out.print(f"no runs yet under {locations.runs_dir()}")
 
 
 @runs_app.command("show")
@@ -538,7 +547,7 @@ def runs_resume(run_id: str, yes: bool = YesOpt, as_json: bool = JsonOpt) -> Non
 def _run_dir(run_id: str) -> Path:
     if not run_id or run_id in (".", "..") or "/" in run_id or "\0" in run_id:  # a name, never a path elsewhere
         raise IntentosError(f"no run {run_id!r} (see `intentos runs`)")
-    run_dir = paths.runs_dir() / run_id
+    run_dir = locations.runs_dir() / run_id
     if not (run_dir / "journal.jsonl").is_file():
         raise IntentosError(f"no run {run_id!r} (see `intentos runs`)")
     return run_dir

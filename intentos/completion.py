@@ -356,7 +356,7 @@ def zone_named(workflow: Workflow, intent: str, grounded: list[Grounded],
     step that takes a `timezone` and leaves it unset; None when there is no such step, or not one zone.
     Qwen2.5-Coder-1.5B, shown '"Tokyo" is the time zone Asia/Tokyo', still wrote `clock.now` with no
     arguments, which shows the user's own time."""
-    from intentos.apps.clock import request_zones  # the clock app's reading of place names
+    from intentos.when import request_zones  # the clock's reading of place names
 
     zones = {name for _, name in request_zones(intent)}
     if len(zones) != 1:

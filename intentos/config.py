@@ -1,6 +1,6 @@
 """User settings for the agent itself: who the user is, their time zone, the sandbox, SMTP.
 
-They come from the `agent:` section of the YAML config file (`intentos.paths.config_file()`),
+They come from the `agent:` section of the YAML config file (`intentos.configfile`),
 with `INTENTOS_SANDBOX` and `INTENTOS_TIMEZONE` / `TZ` from the environment taking
 precedence, and command-line flags above both. Model settings live in the same file
 under `models:` (see `intentos.backends.settings`).
@@ -16,8 +16,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, Field, ValidationError, field_validator
 
-from intentos import paths, yamlfile
+from intentos import locations
 from intentos.app import Context, UserProfile
+from intentos.configfile import read_config
 from intentos.sandbox import Sandbox
 
 
@@ -32,7 +33,7 @@ class SmtpSettings(BaseModel):
 class AgentSettings(BaseModel):
     user: UserProfile = Field(default_factory=UserProfile)
     timezone: str = Field(default_factory=lambda: local_timezone())
-    sandbox: Path = Field(default_factory=paths.default_sandbox)
+    sandbox: Path = Field(default_factory=locations.default_sandbox)
     step_timeout: float = 120.0
     smtp: SmtpSettings | None = None
 
@@ -48,15 +49,8 @@ class AgentSettings(BaseModel):
 
 def load_settings(overrides: dict[str, Any] | None = None) -> AgentSettings:
     """File < environment < overrides (flags)."""
-    data: dict[str, Any] = {}
-    doc = None
-    file = paths.config_file()
-    if file.is_file():
-        doc = yamlfile.load(file)
-        section = (doc.data or {}).get("agent", {}) if isinstance(doc.data, dict) else None
-        if not isinstance(section, dict):
-            raise doc.error("the `agent:` section must be a mapping", ("agent",))
-        data.update(section)
+    config = read_config()
+    data: dict[str, Any] = dict(config.section("agent")) if config is not None else {}
     if env := os.environ.get("INTENTOS_SANDBOX"):
         data["sandbox"] = env
     if env := os.environ.get("INTENTOS_TIMEZONE"):
@@ -65,8 +59,8 @@ def load_settings(overrides: dict[str, Any] | None = None) -> AgentSettings:
     try:
         return AgentSettings.model_validate(data)
     except ValidationError as exc:
-        if doc is not None:
-            raise doc.validation_error(exc, ("agent",)) from None
+        if config is not None:
+            raise config.validation_error(exc, ("agent",)) from None
         raise
 
 

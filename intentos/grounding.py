@@ -166,7 +166,7 @@ def names_a_day(text: str) -> bool:
 def day_phrases(intent: str, now: datetime, tz: ZoneInfo, weeks: bool = False) -> list[tuple[str, date]]:
     """Each phrase of an intent that names a day, as written, with that day ("next Tuesday", 2026-03-17);
     with `weeks`, "next week" too, with its Monday."""
-    from intentos.apps.clock import parse_when  # the clock app's own phrase reader
+    from intentos.when import parse_when  # here, not above: dateutil would slow every `import intentos.app`
 
     found: list[tuple[str, date]] = []
     for match in _DAY_PHRASE.finditer(intent):

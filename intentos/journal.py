@@ -22,12 +22,11 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, ValidationError
 
-from intentos import paths, yamlfile
+from intentos import locations, yamlfile
 from intentos.errors import JournalError
 from intentos.workflow import TERMINALS, Workflow
 
 Event = Literal["run_started", "run_resumed", "step_started", "step_finished", "run_finished"]
-StepStatus = Literal["ok", "error", "timeout", "declined", "cancelled"]
 RunStatus = Literal["running", "done", "failed", "declined", "cancelled", "interrupted"]
 STEP_STATUSES = ("ok", "error", "timeout", "declined", "cancelled")
 FINISHED_STATUSES = ("done", "failed", "declined", "cancelled")
@@ -109,14 +108,14 @@ class Journal:
 
     @classmethod
     def create(cls, run_id: str | None = None, root: Path | None = None) -> Journal:
-        run_dir = (root or paths.runs_dir()) / (run_id or new_run_id())
+        run_dir = (root or locations.runs_dir()) / (run_id or new_run_id())
         if run_dir.exists():
             raise JournalError(f"run {run_dir.name} already exists")
         return cls(run_dir)
 
     @classmethod
     def reopen(cls, run_id: str, root: Path | None = None) -> Journal:
-        run_dir = (root or paths.runs_dir()) / run_id
+        run_dir = (root or locations.runs_dir()) / run_id
         if not (run_dir / "journal.jsonl").is_file():
             raise JournalError(f"no run {run_id!r} under {run_dir.parent}")
         return cls(run_dir)
@@ -364,7 +363,7 @@ def list_runs(root: Path | None = None) -> list[RunView]:
 
 def scan_runs(root: Path | None = None) -> tuple[list[RunView], list[DamagedRun]]:
     """Every run under `root`: those that read back, and those whose journal is damaged (with why)."""
-    root = root or paths.runs_dir()
+    root = root or locations.runs_dir()
     if not root.is_dir():
         return [], []
     views, damaged = [], []

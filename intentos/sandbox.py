@@ -38,9 +38,11 @@ from typing import BinaryIO
 from pydantic import BaseModel, ValidationError
 
 from intentos.errors import SandboxError
+from intentos.undo import UndoLog
 
 TRASH = ".trash"
 INTERNAL_DIR = ".intentos"  # intentos' own state inside a sandbox (undo logs)
+INTERNAL = frozenset({TRASH, INTERNAL_DIR})  # folders intentos keeps for itself, at any depth: no app writes there
 MAX_LINK_HOPS = 40  # as the kernel's own limit on links in one lookup
 MAX_LINK_SCAN = 200_000  # entries looked at when checking where a hard-linked file's other names are
 
@@ -96,7 +98,7 @@ class Sandbox:
         if not root.is_dir():
             raise SandboxError(f"sandbox root {root} is not a folder")
         self.root = root.resolve()
-        self._undo = None  # the running step's undo log, set by begin_step
+        self._undo: UndoLog | None = None  # the running step's undo log, set by begin_step
 
     def __repr__(self) -> str:
         return f"Sandbox({str(self.root)!r})"
@@ -641,8 +643,6 @@ class Sandbox:
 
     def begin_step(self, key: str) -> None:
         """Record every change from now on in the undo log `key` (see intentos.undo)."""
-        from intentos.undo import UndoLog
-
         self._undo = None
         log = UndoLog.create(self, key)
         self._undo = log

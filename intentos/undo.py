@@ -18,22 +18,59 @@ import json
 import os
 import re
 import stat
-from typing import TYPE_CHECKING
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
+from typing import BinaryIO, Protocol
 
 from intentos.errors import SandboxError
 
-if TYPE_CHECKING:
-    from intentos.sandbox import Sandbox, _Place
-
 UNDO_DIR = ".intentos/undo"
 _KEY = re.compile(r"[A-Za-z0-9_.-]{1,128}")
+
+
+class Place(Protocol):
+    """A resolved location in a sandbox: an open descriptor of its folder and its name there."""
+
+    dir_fd: int
+    name: str
+
+    @property
+    def rel(self) -> str: ...
+
+
+class Entry(Protocol):
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def is_dir(self) -> bool: ...
+
+
+class LoggedSandbox(Protocol):
+    """What the log needs of the sandbox it serves (`intentos.sandbox.Sandbox`, which makes its logs): its
+    reading, and the hooks that put things back. `_undo` is the running step's log, switched off while the
+    log itself writes or rolls back."""
+
+    _undo: UndoLog | None
+
+    def lstat(self, path: str) -> os.stat_result | None: ...
+    def is_dir(self, path: str) -> bool: ...
+    def scandir(self, path: str) -> Sequence[Entry]: ...
+    def mkdir(self, path: str) -> bool: ...
+    def read_bytes(self, path: str) -> bytes: ...
+    def open_read(self, path: str) -> AbstractContextManager[BinaryIO]: ...
+    def _place(self, path: str) -> AbstractContextManager[Place]: ...
+    def _unlink_quietly(self, path: str) -> None: ...
+    def _rmdir_quietly(self, path: str) -> None: ...
+    def _rmtree_quietly(self, path: str) -> None: ...
+    def _rename_back(self, source: str, destination: str, *, replace: bool = False) -> None: ...
 
 
 class UndoLog:
     """The log of one running step. Its folder is made at the first change, so a step that only reads
     leaves nothing behind."""
 
-    def __init__(self, sandbox: Sandbox, key: str) -> None:
+    def __init__(self, sandbox: LoggedSandbox, key: str) -> None:
         _check_key(key)
         self.sandbox, self.key = sandbox, key
         self.rel = f"{UNDO_DIR}/{key}"
@@ -42,7 +79,7 @@ class UndoLog:
         self._count = 0
 
     @classmethod
-    def create(cls, sandbox: Sandbox, key: str) -> UndoLog:
+    def create(cls, sandbox: LoggedSandbox, key: str) -> UndoLog:
         if sandbox.lstat(f"{UNDO_DIR}/{key}") is not None:  # left by an earlier try of this step: undo it first
             rollback(sandbox, key)
         return cls(sandbox, key)
@@ -67,7 +104,7 @@ class UndoLog:
         os.write(self._log_fd, (json.dumps(op, separators=(",", ":")) + "\n").encode("utf-8"))
         os.fsync(self._log_fd)
 
-    def keep(self, place: _Place) -> str:
+    def keep(self, place: Place) -> str:
         """Keep the file at `place` as it is now (a hard link: no copy); returns its sandbox-relative name."""
         self._count += 1
         name = f"before-{self._count}"
@@ -99,14 +136,14 @@ class UndoLog:
             discard(self.sandbox, self.key)
 
 
-def pending(sandbox: Sandbox) -> list[str]:
+def pending(sandbox: LoggedSandbox) -> list[str]:
     """Keys of the undo logs left in a sandbox (steps whose outcome was never journaled, or just not cleaned)."""
     if not sandbox.is_dir(UNDO_DIR):
         return []
     return [e.name for e in sandbox.scandir(UNDO_DIR) if e.is_dir and _KEY.fullmatch(e.name)]
 
 
-def discard(sandbox: Sandbox, key: str) -> None:
+def discard(sandbox: LoggedSandbox, key: str) -> None:
     """Drop a step's log, and the folders above it once they are empty (a sandbox is left as it was)."""
     _check_key(key)
     sandbox._rmtree_quietly(f"{UNDO_DIR}/{key}")
@@ -114,7 +151,7 @@ def discard(sandbox: Sandbox, key: str) -> None:
     sandbox._rmdir_quietly(UNDO_DIR.split("/")[0])
 
 
-def rollback(sandbox: Sandbox, key: str) -> int:
+def rollback(sandbox: LoggedSandbox, key: str) -> int:
     """Undo every noted change of step `key`, newest first, then drop the log. Returns how many notes."""
     _check_key(key)
     rel = f"{UNDO_DIR}/{key}"
@@ -129,7 +166,7 @@ def rollback(sandbox: Sandbox, key: str) -> int:
         sandbox._undo = saved
 
 
-def _read_notes(sandbox: Sandbox, path: str) -> list[dict[str, str]]:
+def _read_notes(sandbox: LoggedSandbox, path: str) -> list[dict[str, str]]:
     try:
         raw = sandbox.read_bytes(path)
     except FileNotFoundError:
@@ -145,7 +182,7 @@ def _read_notes(sandbox: Sandbox, path: str) -> list[dict[str, str]]:
     return notes
 
 
-def _undo_one(sandbox: Sandbox, op: dict[str, str], log_rel: str) -> None:
+def _undo_one(sandbox: LoggedSandbox, op: dict[str, str], log_rel: str) -> None:
     kind = op.get("op")
     try:
         if kind == "temp":

@@ -36,6 +36,7 @@ from intentos.backends import (
     parse_spec,
 )
 from intentos.backends.settings import ENV_VARS
+from intentos.config import load_settings
 from intentos.errors import BackendError, WorkflowFileError
 
 PERSON = {
@@ -200,6 +201,30 @@ def test_bad_config_names_file_and_line(isolated_home: Path, text: str, line: in
     file = write_config(isolated_home, text)
     with pytest.raises(WorkflowFileError) as info:
         load_backend_settings()
+    assert info.value.path == str(file) and info.value.line == line
+    assert message in str(info.value)
+
+
+def test_one_config_file_serves_the_agent_and_the_models(isolated_home: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("INTENTOS_TIMEZONE", raising=False)
+    write_config(isolated_home, "agent:\n  # timezone: Europe/Berlin\nmodels:\n")  # an empty section is empty
+    assert load_backend_settings().spec == DEFAULT_SPEC and load_settings().step_timeout == 120.0
+    write_config(isolated_home, "model: ollama:qwen2.5:7b\nmodels:\n  defaults: {n_ctx: 4096}\n"
+                                "agent:\n  timezone: Asia/Tokyo\n  step_timeout: 5\n")
+    assert load_backend_settings().n_ctx == 4096 and default_model_spec() == "ollama:qwen2.5:7b"
+    assert load_settings().timezone == "Asia/Tokyo" and load_settings().step_timeout == 5
+
+
+@pytest.mark.parametrize("text, line, message", [
+    ("agent:\n  timezone: Mars/Olympus\n", 2, "unknown time zone"),
+    ("agent: [1]\n", 1, "the `agent:` section must be a mapping"),
+    ("- agent\n", 1, "the config file must be a mapping"),
+])
+def test_bad_agent_config_names_file_and_line(isolated_home: Path, text: str, line: int, message: str) -> None:
+    file = write_config(isolated_home, text)
+    with pytest.raises(WorkflowFileError) as info:
+        load_settings()
     assert info.value.path == str(file) and info.value.line == line
     assert message in str(info.value)
 

@@ -20,8 +20,10 @@ from intentos.errors import WorkflowFileError
 from intentos.eval.judge import judge
 from intentos.eval.matcher import matches, mismatches
 from intentos.eval.record import load_trials
+from intentos.eval.runner import ExternalSuite
 from intentos.eval.scores import pass_at_k
 from intentos.eval.suite import Suite
+from intentos.eval.suites import load_suite
 from intentos.table import FunctionTable
 from intentos.workflow import Workflow
 
@@ -95,6 +97,8 @@ def test_every_reference_workflow_passes_and_a_do_nothing_workflow_fails(path: P
 def test_the_suites_are_as_broad_as_promised(table: FunctionTable) -> None:
     core = Suite.load(SUITES[0], table)
     paper = Suite.load(SUITES[1], table)
+    assert [c.id for c in load_suite(str(SUITES[0]), table).cases] == [c.id for c in core.cases]
+    assert not isinstance(core, ExternalSuite)  # a suite file's cases are judged the usual way
     assert len(core.cases) >= 40 and len(paper.cases) == 9
     tags = {t for c in core.cases for t in c.tags}
     assert {"files", "notes", "tasks", "calendar", "contacts", "mail", "clock"} <= tags

@@ -28,8 +28,8 @@ from intentos.eval.bfcl.functions import NameMap, intentos_name, params_model
 from intentos.eval.bfcl.multi_turn import parse_call, render_call
 from intentos.eval.bfcl.suite import BfclSuite, load_bfcl_suite, single_turn_table
 from intentos.eval.record import load_trials, read_manifest
-from intentos.eval.runner import sample_cases
-from intentos.eval.suite import load_suite
+from intentos.eval.runner import ExternalSuite, sample_cases
+from intentos.eval.suites import load_suite
 
 pytestmark = pytest.mark.skipif(data.importlib.util.find_spec("bfcl_eval") is None,
                                 reason="bfcl-eval is not installed (make bfcl)")
@@ -95,6 +95,9 @@ def test_the_categories_load_whole(suites: dict[str, BfclSuite]) -> None:
     case = suites["simple_python"].case("simple_python_0")
     assert case.intent.startswith("Find the area of a triangle") and case.difficulty == "easy"
     assert suites["simple_python"].ref() == "bfcl:simple_python" and len(suites["simple_python"].digest()) == 64
+    # The runner hands their trials to them: an external suite by what it does (the runner's Protocol).
+    assert all(isinstance(s, ExternalSuite) for s in suites.values())
+    assert load_suite("bfcl:irrelevance").ref() == "bfcl:irrelevance"
 
 
 # -- names and parameter models -------------------------------------------------------------------------

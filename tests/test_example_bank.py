@@ -100,8 +100,8 @@ def test_the_mix_of_examples_is_realistic() -> None:
 
 
 def _settings() -> dict[str, Any]:
-    from intentos.skills.dataflow.app import QUICK_BELLAMY, QUICK_ENEL
-    from intentos.skills.logs.app import QUICK_ENCODER
+    from intentos.skills.dataflow.ops import QUICK_BELLAMY, QUICK_ENEL
+    from intentos.skills.logs.ops import QUICK_ENCODER
 
     return {"logs": {"encoder": QUICK_ENCODER}, "dataflow": {"bellamy": QUICK_BELLAMY, "enel": QUICK_ENEL},
             "faults": {"threads": 1}}  # no "smtp": mail queues in the outbox

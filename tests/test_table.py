@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import ast
+import json
 from pathlib import Path
 
 import jsonschema
+from typer.testing import CliRunner
 
+from intentos import App, AppError, Context, Effect, function
+from intentos.cli import app
+from intentos.executor import Executor
 from intentos.table import MAX_LIST_ITEMS, FunctionTable
+from intentos.workflow import Workflow
 
 BUILT_IN = {"agent", "files", "notes", "tasks", "calendar", "contacts", "mail", "clock"}
 
@@ -22,6 +29,40 @@ def test_built_in_apps_register_through_entry_points() -> None:
 def test_a_third_party_plugin_is_found(probe_plugin: Path) -> None:
     table = FunctionTable.discover()
     assert "probe.wait_for" in table and table.get("probe.mark").effect.value == "write"
+
+
+def test_the_plugin_api_is_importable_from_the_package() -> None:
+    import intentos
+    from intentos import app, errors
+    from intentos.function import Effect as effect_enum
+    from intentos.function import function as decorator
+
+    assert (App, Context, AppError) == (app.App, app.Context, errors.AppError)
+    assert (Effect, function) == (effect_enum, decorator)
+    assert intentos.function is decorator  # the decorator, though the submodule of that name is imported
+    assert set(intentos.__all__) == {"App", "AppError", "Context", "Effect", "function", "__version__"}
+
+
+def test_a_plugin_on_the_public_api_is_listed_and_runs_in_a_sandbox(probe_plugin: Path, ctx: Context) -> None:
+    source = (probe_plugin / "intentos_testplug.py").read_text(encoding="utf-8")
+    imported = {node.module for node in ast.walk(ast.parse(source))
+                if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("intentos")}
+    assert imported == {"intentos"}  # only `from intentos import ...`
+    result = CliRunner().invoke(app, ["functions", "--json"])
+    assert result.exit_code == 0, result.output
+    listed = {f["name"]: f for f in json.loads(result.stdout)}
+    assert {"probe.wait_for", "probe.mark", "probe.append"} <= set(listed)
+    assert listed["probe.append"]["app"] == "probe" and listed["probe.append"]["effect"] == "write"
+    assert {"path", "text"} <= set(listed["probe.append"]["params"]["properties"])
+    workflow = Workflow.model_validate({"states": [
+        {"name": "first", "call": "probe.append", "args": {"path": "log.txt", "text": "hello"}},
+        {"name": "second", "call": "probe.append", "args": {"path": "log.txt", "text": "again"}},
+    ]})
+    view = Executor(FunctionTable.discover(), ctx, assume_yes=True).run(workflow)
+    assert view.status == "done", view.steps
+    assert [(s.call, s.status) for s in view.steps] == [("probe.append", "ok"), ("probe.append", "ok")]
+    assert view.results["second"] == {"path": "log.txt", "lines": 2}
+    assert ctx.sandbox.read_text("log.txt") == "hello\nagain\n"
 
 
 def test_prompt_text_lists_every_function_compactly() -> None:

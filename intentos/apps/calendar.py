@@ -25,11 +25,11 @@ from dateutil.rrule import DAILY, HOURLY, MINUTELY, SECONDLY, WEEKLY, YEARLY, rr
 from pydantic import BaseModel, Field
 
 from intentos.app import App
-from intentos.apps.clock import When, add_calendar, add_elapsed, elapsed_minutes, isoformat, localize, parse_when
 from intentos.apps.problems import content_problem, one_line
 from intentos.errors import AppError, SandboxError
 from intentos.function import Effect, function
 from intentos.grounding import Grounded, GroundingQuery
+from intentos.when import When, add_calendar, add_elapsed, elapsed_minutes, isoformat, localize, parse_when
 
 CALENDAR_FILE = "Calendar/calendar.ics"
 DEFAULT_DAYS = 7

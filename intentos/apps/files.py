@@ -41,9 +41,8 @@ from intentos.app import App
 from intentos.errors import AppError, SandboxError
 from intentos.function import AKA, Effect, function
 from intentos.grounding import Grounded, GroundingQuery, file_names, words_of
-from intentos.sandbox import INTERNAL_DIR, TRASH, DirEntry
+from intentos.sandbox import INTERNAL, TRASH, DirEntry
 
-INTERNAL = frozenset({TRASH, INTERNAL_DIR})  # folders intentos keeps for itself, at any depth
 MAX_TEXT_SCAN = 5_000_000  # bytes; `find` does not look for text in larger files
 GROUND_LIMIT = 5000  # entries looked at when grounding an intent
 NEW_FILE_SCORE = 4.0  # a file the request names that does not exist: as strong as a file named by two words

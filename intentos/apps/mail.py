@@ -44,11 +44,11 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from intentos.app import App
-from intentos.apps.clock import isoformat, localize, parse_when
 from intentos.apps.problems import content_problem, one_line, shown_path
 from intentos.errors import AppError, SandboxError
 from intentos.function import AKA, Effect, function
 from intentos.grounding import Grounded, GroundingQuery
+from intentos.when import isoformat, localize, parse_when
 
 MAIL_DIR = "Mail"
 STANDARD_FOLDERS = ("inbox", "outbox", "sent", "drafts", "trash")

@@ -25,11 +25,11 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from intentos.app import App
 from intentos.apps import naming
-from intentos.apps.clock import isoformat, localize, parse_when
 from intentos.apps.problems import one_line
 from intentos.errors import AppError, SandboxError
 from intentos.function import Effect, function
 from intentos.grounding import Grounded, GroundingQuery
+from intentos.when import isoformat, localize, parse_when
 
 TASKS_FILE = "Tasks/tasks.json"
 REMOVED_FILE = "Tasks/removed.json"

@@ -3,7 +3,7 @@
 Precedence, lowest to highest (a later source overrides an earlier one, field by field):
 
 1. the defaults of `BackendSettings` below;
-2. the `models:` section of the YAML config file (`intentos.paths.config_file()`):
+2. the `models:` section of the YAML config file (`intentos.configfile`, at `intentos.locations.config_file()`):
    first `models.defaults`, then the entry whose key is the model spec in use::
 
        model: ollama:qwen2.5:7b          # the default model (top-level key)
@@ -29,8 +29,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field, ValidationError
 
-from intentos import paths, yamlfile
 from intentos.backends.spec import DEFAULT_SPEC, ModelSpec, parse_spec
+from intentos.configfile import ConfigFile, read_config
 from intentos.errors import BackendError
 
 # environment variable -> settings field
@@ -86,44 +86,30 @@ class BackendSettings(BaseModel):
         return data
 
 
-def _config() -> yamlfile.LoadedYaml | None:
-    file = paths.config_file()
-    if not file.is_file():
-        return None
-    doc = yamlfile.load(file)
-    if not isinstance(doc.data, dict):
-        raise doc.error("the config file must be a mapping")
-    return doc
-
-
-def _models_section(doc: yamlfile.LoadedYaml | None) -> dict[str, Any]:
+def _models_section(config: ConfigFile | None) -> dict[str, Any]:
     """The `models:` mapping, checked: `defaults` and spec keys, each a mapping of valid settings."""
-    if doc is None:
+    if config is None:
         return {}
-    section = doc.data.get("models")
-    if section is None:
-        return {}
-    if not isinstance(section, dict):
-        raise doc.error("the `models:` section must be a mapping", ("models",))
+    section = config.section("models")
     for key, value in section.items():
         where = ("models", key)
         if key == "model":
-            raise doc.error("the default model goes in the top-level `model:` key, not under `models:`", where)
+            raise config.error("the default model goes in the top-level `model:` key, not under `models:`", where)
         if key != DEFAULTS_KEY:
             try:
                 parse_spec(str(key))
             except BackendError as exc:
-                raise doc.error(f"`models:` keys are `defaults` or model specs: {exc}", where) from None
+                raise config.error(f"`models:` keys are `defaults` or model specs: {exc}", where) from None
         if value is None:
             continue
         if not isinstance(value, dict):
-            raise doc.error(f"models.{key} must be a mapping of settings", where)
+            raise config.error(f"models.{key} must be a mapping of settings", where)
         if "spec" in value:
-            raise doc.error("choose the model with the top-level `model:` key, not `spec:`", where + ("spec",))
+            raise config.error("choose the model with the top-level `model:` key, not `spec:`", where + ("spec",))
         try:
             BackendSettings.model_validate(value)
         except ValidationError as exc:
-            raise doc.validation_error(exc, where) from None
+            raise config.validation_error(exc, where) from None
     return section
 
 
@@ -156,9 +142,9 @@ def load_backend_settings(spec: str | ModelSpec | None = None,
 
     `spec` is the model flag as given (or None); the result's `.spec` is the canonical spec chosen.
     """
-    doc = _config()
-    parsed = parse_spec(spec) if spec is not None else parse_spec(default_model_spec(doc=doc))
-    section = _models_section(doc)
+    config = read_config()
+    parsed = parse_spec(spec) if spec is not None else parse_spec(default_model_spec(config=config))
+    section = _models_section(config)
     data: dict[str, Any] = {"spec": str(parsed)}
     data.update(section.get(DEFAULTS_KEY) or {})
     for key, value in section.items():
@@ -173,8 +159,10 @@ def load_backend_settings(spec: str | ModelSpec | None = None,
         raise BackendError(f"bad model setting: {problems}") from None
 
 
-def default_model_spec(flag: str | None = None, *, doc: yamlfile.LoadedYaml | None = None) -> str:
-    """The model to use: `flag` > $INTENTOS_MODEL > the config file's `model:` > DEFAULT_SPEC (canonical string)."""
+def default_model_spec(flag: str | None = None, *, config: ConfigFile | None = None) -> str:
+    """The model to use: `flag` > $INTENTOS_MODEL > the config file's `model:` > DEFAULT_SPEC (canonical string).
+
+    `config` is the config file when the caller has read it already (else it is read here)."""
     if flag:
         return str(parse_spec(flag))
     if env := os.environ.get("INTENTOS_MODEL", "").strip():
@@ -182,22 +170,20 @@ def default_model_spec(flag: str | None = None, *, doc: yamlfile.LoadedYaml | No
             return str(parse_spec(env))
         except BackendError as exc:
             raise BackendError(f"INTENTOS_MODEL: {exc}") from None
-    doc = doc if doc is not None else _config()
-    if doc is not None and (value := doc.data.get("model")) is not None:
-        if not isinstance(value, str):
-            raise doc.error("`model:` must be a model spec string", ("model",))
+    config = config if config is not None else read_config()
+    if config is not None and (value := config.model) is not None:
         try:
             return str(parse_spec(value))
         except BackendError as exc:
-            raise doc.error(str(exc), ("model",)) from None
+            raise config.error(str(exc), ("model",)) from None
     return DEFAULT_SPEC
 
 
 def configured_specs() -> list[str]:
     """The default model spec, then every spec named under `models:` in the config file, without repeats."""
-    doc = _config()
-    specs = [default_model_spec(doc=doc)]
-    for key in _models_section(doc):
+    config = read_config()
+    specs = [default_model_spec(config=config)]
+    for key in _models_section(config):
         if key != DEFAULTS_KEY and (canonical := str(parse_spec(str(key)))) not in specs:
             specs.append(canonical)
     return specs

@@ -9,11 +9,11 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from intentos import paths, render
+from intentos import locations, render
 from intentos.backends import make_backend, parse_spec
 from intentos.backends.base import Backend
 from intentos.backends.settings import default_model_spec, load_backend_settings
-from intentos.clierror import fail
+from intentos.clikit import fail
 from intentos.controller import ControllerSettings
 from intentos.errors import IntentosError
 from intentos.eval.bfcl.data import CATEGORIES
@@ -21,7 +21,8 @@ from intentos.eval.record import REFERENCE_SPEC, Manifest, Trial, load_trials, r
 from intentos.eval.report import pct, write_report
 from intentos.eval.runner import EvalRunner, Sampling, replay, sample_cases
 from intentos.eval.scores import ModelScore, score
-from intentos.eval.suite import Suite, load_suite
+from intentos.eval.suite import Suite
+from intentos.eval.suites import find_suite, load_suite
 from intentos.table import FunctionTable
 
 out = Console()
@@ -75,7 +76,7 @@ def _eval(suite_path: str | None, models: list[str], reps: int, out_dir: Path | 
         if limit is not None or seed is not None:
             raise IntentosError("--replay recomputes the recorded sample; it takes no --limit/--seed")
         target = out_dir or replay_dir / "replay"
-        suite, trials = replay(replay_dir, target, table, suite_path, progress)
+        suite, trials = replay(replay_dir, target, table, suite_path, progress, find_suite=find_suite)
     else:
         if suite_path is None:
             raise IntentosError("say which suite: --suite evals/core.yaml (or --replay DIR)")
@@ -90,7 +91,7 @@ def _eval(suite_path: str | None, models: list[str], reps: int, out_dir: Path | 
             err.print("[yellow]note:[/] at temperature 0 repetitions mostly agree (greedy decoding); "
                       "pass --temperature 0.7 for pass@k to measure sampling")
         specs = [m if m == REFERENCE_SPEC else str(parse_spec(m)) for m in models] or [default_model_spec()]
-        target = out_dir or paths.home() / "evals" / suite.name
+        target = out_dir or locations.home() / "evals" / suite.name
         runner = EvalRunner(suite, table, target, reps=reps, jobs=jobs, settings=settings, progress=progress,
                             backend_factory=lambda spec: _backend(spec, n_gpu_layers), sampling=sampling)
         trials = runner.run(specs)

@@ -10,7 +10,6 @@ skipping the trials already on disk, and a record is never half-written.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import platform
@@ -25,6 +24,7 @@ from intentos import __version__
 from intentos.controller import Trace
 from intentos.errors import IntentosError
 from intentos.eval.judge import Verdict
+from intentos.eval.suite import Case, Suite
 
 REFERENCE_SPEC = "reference"  # the pseudo-model that answers with each case's reference workflow
 
@@ -124,8 +124,10 @@ def now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
-def file_sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+def trial_head(suite: Suite, case: Case, spec: str, rep: int) -> dict[str, Any]:
+    """The fields a trial of `case` by model `spec` starts with, before anything is resolved or judged."""
+    return {"suite": suite.name, "case": case.id, "model": spec, "rep": rep, "intent": case.intent,
+            "difficulty": case.difficulty, "tags": case.tags, "recorded": now_iso()}
 
 
 def trial_path(out: Path, model: str, case: str, rep: int) -> Path:

@@ -18,7 +18,7 @@ import tempfile
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from pydantic import BaseModel
 
@@ -35,16 +35,34 @@ from intentos.eval.record import (
     load_trials,
     now_iso,
     read_manifest,
+    trial_head,
     trial_path,
     write_manifest,
     write_trial,
 )
-from intentos.eval.suite import Case, ExternalSuite, Suite, load_suite
+from intentos.eval.suite import Case, Suite
 from intentos.table import FunctionTable
 from intentos.workflow import Workflow
 
 Progress = Callable[[Trial, int, int], None]  # (trial, done so far, total)
 BackendFactory = Callable[[str], Backend]
+# The suite a recorded run names (its manifest's `suite_path`, or --suite), None when its file is not there:
+# the command layer decides what a reference names (intentos.eval.suites.find_suite).
+SuiteFinder = Callable[[str, FunctionTable], Suite | None]
+
+
+@runtime_checkable
+class ExternalSuite(Protocol):
+    """A suite whose cases are not resolved and judged the standard way (an external benchmark, e.g. BFCL).
+
+    Besides being a Suite (name, cases, `ref`, `digest`), it runs its own trials: with a
+    backend it resolves and judges the case, with `backend=None` it answers with the
+    benchmark's own ground truth (the `reference` pseudo-model). Replays pass a replay
+    backend, so the same code recomputes every figure offline.
+    """
+
+    def run_trial(self, case: Case, rep: int, backend: Backend | None, settings: ControllerSettings,
+                  model: str) -> Trial: ...
 
 
 class EvalRunner:
@@ -149,11 +167,6 @@ def rep_settings(settings: ControllerSettings, rep: int) -> ControllerSettings:
     return settings.model_copy(update={"seed": seed})
 
 
-def trial_head(suite: Suite, case: Case, spec: str, rep: int) -> dict:
-    return {"suite": suite.name, "case": case.id, "model": spec, "rep": rep, "intent": case.intent,
-            "difficulty": case.difficulty, "tags": case.tags, "recorded": now_iso()}
-
-
 def finish_trial(trial: Trial, case: Case, workflow: dict | None, error: str | None,
                  table: FunctionTable) -> Trial:
     """Judge the workflow (when there is one) and complete the trial."""
@@ -181,15 +194,15 @@ def resolve_trial(suite: Suite, case: Case, rep: int, backend: Backend, table: F
 
 
 def replay(source: Path, out: Path, table: FunctionTable, suite_path: str | Path | None = None,
-           progress: Progress | None = None) -> tuple[Suite, list[Trial]]:
+           progress: Progress | None = None, *, find_suite: SuiteFinder) -> tuple[Suite, list[Trial]]:
     """Recompute every trial under `source` from its recorded responses, writing the new records to `out`."""
     manifest = read_manifest(source)
     if manifest is None:
         raise IntentosError(f"{source}: no eval run here (run.json missing)")
     ref = str(suite_path or manifest.suite_path)
-    if not ref.startswith("bfcl:") and not Path(ref).is_file():
+    suite = find_suite(ref, table)
+    if suite is None:
         raise IntentosError(f"the suite of {source} is not at {ref}; pass --suite to say where it is")
-    suite = load_suite(ref, table)
     if suite.digest() != manifest.suite_sha256:
         raise IntentosError(f"{ref} changed since {source} was recorded: a replay would judge different cases")
     settings = ControllerSettings.model_validate(manifest.settings)

@@ -31,7 +31,7 @@ from __future__ import annotations
 import hashlib
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -42,11 +42,6 @@ from intentos.function import Effect
 from intentos.table import FunctionTable
 from intentos.validation import validate
 from intentos.workflow import Workflow, from_loaded
-
-if TYPE_CHECKING:  # the runner's types; importing them here would be circular
-    from intentos.backends.base import Backend
-    from intentos.controller import ControllerSettings
-    from intentos.eval.record import Trial
 
 Difficulty = Literal["easy", "medium", "hard"]
 CASE_ID = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
@@ -185,30 +180,6 @@ class Suite(BaseModel):
     def load(cls, path: str | Path, table: FunctionTable | None = None) -> Suite:
         """Read and check a suite file; with a table, calls in checks and references are checked too."""
         return _load(Path(path), table)
-
-
-class ExternalSuite(Suite):
-    """A suite whose cases are not resolved and judged the standard way (an external benchmark).
-
-    The runner hands each trial to `run_trial`: with a backend it resolves and judges the
-    case, with `backend=None` it answers with the benchmark's own ground truth (the
-    `reference` pseudo-model). Replays pass a replay backend, so the same code recomputes
-    every figure offline.
-    """
-
-    def run_trial(self, case: Case, rep: int, backend: Backend | None, settings: ControllerSettings,
-                  model: str) -> Trial:
-        raise NotImplementedError
-
-
-def load_suite(ref: str | Path, table: FunctionTable | None = None) -> Suite:
-    """A suite file, or an external benchmark named `bfcl:CATEGORY`."""
-    text = str(ref)
-    if text.startswith("bfcl:"):
-        from intentos.eval.bfcl.suite import load_bfcl_suite
-
-        return load_bfcl_suite(text.split(":", 1)[1])
-    return Suite.load(Path(text), table)
 
 
 def _load(path: Path, table: FunctionTable | None) -> Suite:

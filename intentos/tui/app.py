@@ -13,7 +13,7 @@ from typing import Any
 from textual.app import App
 from textual.binding import Binding
 
-from intentos import paths
+from intentos import locations
 from intentos.app import Context
 from intentos.backends import available_backends, make_backend
 from intentos.backends.base import Backend
@@ -78,7 +78,7 @@ class IntentosApp(App[None]):
         self._models = models
         self.runs_root = runs_root
         self.step_timeout = step_timeout if step_timeout is not None else settings.step_timeout
-        self.history = IntentHistory(history_path or paths.home() / "tui-history.txt")
+        self.history = IntentHistory(history_path or locations.home() / "tui-history.txt")
         self.clock = clock
         self.run_ids = run_ids
         self.initial_workflow = workflow
@@ -117,7 +117,7 @@ class IntentosApp(App[None]):
 
     def save_trace(self, trace: Trace) -> Path | None:
         """Keep a failed resolution's trace (every raw output) where the CLI keeps them."""
-        path = paths.home() / "traces" / f"{new_run_id()}.json"
+        path = locations.home() / "traces" / f"{new_run_id()}.json"
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(trace.model_dump_json(indent=2), encoding="utf-8")

@@ -3,6 +3,7 @@
 `probe.wait_for` blocks until a file appears, so a test can kill a run while a step is
 in flight; `probe.mark` appends a line to a file, so a test can count how often a step ran;
 `probe.append` does the same through the sandbox (undo-logged) and can then wait or cancel the run.
+It imports only the public plugin API (`from intentos import ...`), as a third-party app should.
 """
 
 from __future__ import annotations
@@ -11,9 +12,7 @@ import time
 
 from pydantic import BaseModel
 
-from intentos.app import App
-from intentos.errors import AppError
-from intentos.function import Effect, function
+from intentos import App, AppError, Effect, function
 
 
 class WaitArgs(BaseModel):

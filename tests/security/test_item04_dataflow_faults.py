@@ -21,9 +21,10 @@ from intentos.app import Context
 from intentos.cli import app as cli_app
 from intentos.errors import AppError
 from intentos.sandbox import Sandbox
-from intentos.skills.dataflow.app import QUICK_ENEL, DataflowApp, TrainArgs, TrainRescalerArgs
+from intentos.skills.dataflow.app import DataflowApp, TrainArgs, TrainRescalerArgs
 from intentos.skills.dataflow.bellamy import Bellamy
 from intentos.skills.dataflow.eventgen import generate_training_set
+from intentos.skills.dataflow.ops import QUICK_ENEL
 from intentos.skills.faults.app import FaultsApp, SimulateArgs
 from intentos.skills.faults.app import TrainArgs as FaultsTrainArgs
 from intentos.skills.faults.simulator import GroundTruth

@@ -19,9 +19,10 @@ import pytest
 from intentos.app import Context
 from intentos.errors import AppError, SandboxError
 from intentos.sandbox import Sandbox
-from intentos.skills.dataflow.app import QUICK_ENEL, DataflowApp, PredictArgs, RescaleArgs, TrainRescalerArgs
+from intentos.skills.dataflow.app import DataflowApp, PredictArgs, RescaleArgs, TrainRescalerArgs
 from intentos.skills.dataflow.enel import Enel
 from intentos.skills.dataflow.eventgen import generate_eventlog, generate_training_set
+from intentos.skills.dataflow.ops import QUICK_ENEL
 from intentos.skills.faults.app import FaultsApp, LocalizeArgs, SimulateArgs, TrainArgs
 
 SECRET_APP = "secret-outside-app"

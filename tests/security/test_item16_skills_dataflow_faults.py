@@ -25,7 +25,6 @@ from intentos.app import Context
 from intentos.cli import app as cli_app
 from intentos.errors import AppError
 from intentos.sandbox import Sandbox
-from intentos.skills import paths
 from intentos.skills.dataflow.app import DataflowApp, PredictArgs, RescaleArgs, TrainRescalerArgs
 from intentos.skills.dataflow.bellamy import Bellamy, BellamyConfig
 from intentos.skills.dataflow.enel import Enel, EnelConfig
@@ -33,6 +32,7 @@ from intentos.skills.dataflow.eventgen import generate_eventlog, generate_traini
 from intentos.skills.dataflow.eventlog import parse_eventlog
 from intentos.skills.dataflow.history import load_history
 from intentos.skills.faults.app import FaultsApp, LocalizeArgs, SimulateArgs, TrainArgs
+from intentos.skills.kit import files as paths
 
 torch.set_num_threads(1)
 BELL = b"Nodes,Runtime\n2,1000\n4,600\n8,400\n"

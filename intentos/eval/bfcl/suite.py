@@ -26,9 +26,8 @@ from intentos.eval.bfcl.functions import NameMap, single_turn_apps
 from intentos.eval.bfcl.multi_turn import SESSION_KEY, Session, api_app, check, class_of, parse_call
 from intentos.eval.bfcl.published import published
 from intentos.eval.judge import CheckResult, Verdict
-from intentos.eval.record import Trial, TurnRecord
-from intentos.eval.runner import trial_head
-from intentos.eval.suite import Case, ExternalSuite
+from intentos.eval.record import Trial, TurnRecord, trial_head
+from intentos.eval.suite import Case, Suite
 from intentos.executor import Executor
 from intentos.sandbox import Sandbox
 from intentos.table import FunctionTable
@@ -46,7 +45,9 @@ class BfclCase(Case):
     answer: Any = None  # possible answers (single-turn) or ground-truth call strings per turn (multi-turn)
 
 
-class BfclSuite(ExternalSuite):
+class BfclSuite(Suite):
+    """A BFCL category: an external suite (see intentos.eval.runner.ExternalSuite) that runs its own trials."""
+
     category: str
 
     def ref(self) -> str:

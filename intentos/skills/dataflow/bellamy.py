@@ -22,6 +22,9 @@ context's offset is additive and the squared error is close to the relative erro
 
 A model is saved as one torch file holding a JSON header and the state dict only (no pickled
 objects), read back with torch.load(weights_only=True).
+
+Training checks an optional cancel event every batch of pre-training and every fine-tuning epoch, so
+a cancelled step stops within a second.
 """
 
 from __future__ import annotations
@@ -36,10 +39,11 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, Field
 
-from intentos.skills.dataflow import modelfile
+from intentos.skills import kit
 from intentos.skills.dataflow.encoding import DIM, encode_value
 from intentos.skills.dataflow.history import Run
-from intentos.skills.dataflow.modelfile import ModelFileError  # noqa: F401 - re-exported for callers
+from intentos.skills.kit import modelfile
+from intentos.skills.kit.modelfile import ModelFileError  # noqa: F401 - re-exported for callers
 
 FORMAT_VERSION = 1
 
@@ -183,7 +187,7 @@ class Bellamy:
 
     @classmethod
     def pretrain(cls, runs: Sequence[Run], *, algorithm: str, param_names: Sequence[str],
-                 config: BellamyConfig | None = None) -> Bellamy:
+                 config: BellamyConfig | None = None, cancelled: kit.Cancel = None) -> Bellamy:
         """Train the general model on runs of many contexts of one algorithm."""
         import torch
 
@@ -211,10 +215,11 @@ class Bellamy:
             val_keys = {keys[i] for i in rng.permutation(len(keys))[:n_val]}
             is_val = torch.tensor([r.context_key() in val_keys for r in runs])
             train_idx, val_idx = (~is_val).nonzero().squeeze(1), is_val.nonzero().squeeze(1)
-            model._pretrain_loop(so, ess, opt, y, train_idx, val_idx)
+            model._pretrain_loop(so, ess, opt, y, train_idx, val_idx, cancelled)
         return model
 
-    def _pretrain_loop(self, so: Any, ess: Any, opt: Any, y: Any, train_idx: Any, val_idx: Any) -> None:
+    def _pretrain_loop(self, so: Any, ess: Any, opt: Any, y: Any, train_idx: Any, val_idx: Any,
+                       cancelled: kit.Cancel) -> None:
         import torch
         from torch import nn
 
@@ -228,6 +233,7 @@ class Bellamy:
             net.train()
             perm = train_idx[torch.randperm(len(train_idx), generator=gen)]
             for start in range(0, len(perm), cfg.batch_size):
+                kit.check(cancelled)  # every batch: on a large history one epoch is long
                 b = perm[start:start + cfg.batch_size]
                 out, recon, target = net(so[b], ess[b], opt[b])
                 loss = pred_loss(out, y[b]) + rec_loss(recon, target)
@@ -248,7 +254,7 @@ class Bellamy:
         net.load_state_dict(best_state)
         net.eval()
 
-    def finetune(self, runs: Sequence[Run]) -> Bellamy:
+    def finetune(self, runs: Sequence[Run], cancelled: kit.Cancel = None) -> Bellamy:
         """A copy adapted to the target context from its few runs (the original stays as it is)."""
         import torch
 
@@ -275,6 +281,7 @@ class Bellamy:
             optim = torch.optim.Adam(trainable, lr=cfg.finetune_lr)
             best, best_state, waited = math.inf, [p.detach().clone() for p in trainable], 0
             for _ in range(cfg.finetune_epochs):
+                kit.check(cancelled)
                 err = net.head(so, ctx) - y
                 loss = torch.nn.functional.smooth_l1_loss(err, torch.zeros_like(err), beta=0.1)
                 if cfg.finetune_anchor > 0:  # L2-SP: stay near the pre-trained weights

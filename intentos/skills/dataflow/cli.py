@@ -7,23 +7,29 @@
     intentos skills dataflow train-rescaler history/ --out enel.pt
     intentos skills dataflow rescale run.jsonl --target 200 --model enel.pt
 
-Each command prints rich tables, or JSON with --json; errors are one red line and exit code 2.
+Each command prints rich tables, or JSON with --json; errors are one red line (or `{"error": ...}` with
+--json) and exit code 2, Ctrl-C exit code 130 (intentos.clikit).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import functools
+import inspect
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
 import typer
-from pydantic import BaseModel, ValidationError
 from rich.console import Console
 from rich.table import Table
 
-from intentos.clierror import fail, guard
+from intentos.clikit import JsonOpt, emit, fail, guard
 from intentos.errors import AppError
-from intentos.skills.dataflow.app import (
+from intentos.skills import kit
+from intentos.skills.dataflow.history import load_history
+from intentos.skills.dataflow.ops import (
     MAX_LOGS,
     QUICK_BELLAMY,
     QUICK_ENEL,
@@ -40,38 +46,18 @@ from intentos.skills.dataflow.app import (
     train_rescaler,
     train_runtime_model,
 )
-from intentos.skills.dataflow.history import load_history
-from intentos.skills.paths import write_local
 
 app = typer.Typer(help="Dataflow scaling: runtime per scale-out (Bellamy vs Ernest), the cheapest scale-out for a "
                        "runtime target, re-planning a running Spark job (Enel).", no_args_is_help=True)
 out = Console(soft_wrap=True)
 T = TypeVar("T")
 
-JsonOpt = typer.Option(False, "--json", help="print the result as JSON")
 QuickOpt = typer.Option(False, "--quick", help="train smaller/shorter (faster, less accurate)")
 MachineOpt = typer.Option(None, "--machine-type", "-m", help="context: machine type (C3O)")
 SizeOpt = typer.Option(None, "--data-size", "-d", help="context: data size in MB (C3O)")
 ParamOpt = typer.Option(None, "--param", "-p", help="context: job parameter NAME=VALUE (repeat)")
 ScaleoutsOpt = typer.Option(None, "--scaleout", "-s", help="scale-out to predict (repeat); default: history range")
 ModelOpt = typer.Option(None, "--model", help="a pre-trained Bellamy model file (else trained from the history)")
-
-
-def _guard(action: Callable[[], T], as_json: bool) -> T:
-    """Errors a user can act on become one line and exit code 2, not a traceback."""
-    try:
-        return guard(action, as_json)
-    except ValidationError as exc:
-        fail("; ".join(e["msg"] for e in exc.errors()), as_json)
-    except ValueError as exc:
-        fail(str(exc), as_json)
-
-
-def _emit(result: BaseModel, as_json: bool, render: Callable[[Any], None]) -> None:
-    if as_json:
-        print(result.model_dump_json())
-    else:
-        render(result)
 
 
 def _context(machine: str | None, size: float | None, params: list[str] | None, as_json: bool) -> ContextSpec:
@@ -114,12 +100,19 @@ def _logs(paths: list[Path]) -> list[Any]:
     return [parse_eventlog(p) for p in expand_logs(paths)]
 
 
+@contextmanager
+def _writing(output: Path) -> Iterator[None]:
+    """An output that cannot be written (no such folder, no permission) is one error line naming it."""
+    try:
+        yield
+    except OSError as exc:
+        raise AppError(f"{output}: cannot be written ({exc.strerror or exc})") from None
+
+
 def _saver(output: Path) -> Save:
     def save(data: bytes) -> str:
-        try:
-            write_local(output, data)
-        except OSError as exc:
-            raise AppError(f"{output}: cannot be written ({exc.strerror or exc})") from None
+        with _writing(output):
+            kit.write_local(output, data)
         return str(output)
 
     return save
@@ -129,11 +122,30 @@ def _f(v: float | None, fmt: str = ".1f") -> str:
     return "-" if v is None else format(v, fmt)
 
 
-# -- commands -----------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class _RuntimeOptions:
+    """The options predict and recommend share: a history, a context in it, scale-outs, a model, --quick."""
+
+    history: Path
+    machine: str | None
+    size: float | None
+    params: list[str]
+    scaleouts: list[int]
+    model: Path | None
+    quick: bool
+    as_json: bool
+
+    def run(self, work: Callable[..., T], **kwargs: Any) -> T:
+        """`work` (predict_runtime, recommend_scaleout) on these inputs, under the one error policy."""
+        def call() -> T:
+            spec = _context(self.machine, self.size, self.params, self.as_json)
+            return work(load_history(self.history), spec, scaleouts=self.scaleouts or None, model=_bellamy(self.model),
+                        bellamy_overrides=QUICK_BELLAMY if self.quick else None, **kwargs)
+
+        return guard(call, self.as_json)
 
 
-@app.command()
-def predict(
+def _runtime_options(
     history: Path = typer.Argument(..., help="execution history: C3O TSV or Bell CSV"),
     machine: str | None = MachineOpt,
     size: float | None = SizeOpt,
@@ -142,12 +154,34 @@ def predict(
     model: Path | None = ModelOpt,
     quick: bool = QuickOpt,
     as_json: bool = JsonOpt,
-) -> None:
+) -> _RuntimeOptions:
+    return _RuntimeOptions(history, machine, size, param or [], scaleout or [], model, quick, as_json)
+
+
+def _with_runtime_options(command: Callable[..., None]) -> Callable[..., None]:
+    """`command(options, **its own)` as a typer command that also takes `_runtime_options`' parameters,
+    which are declared once there (typer reads a command's options from its signature)."""
+    own = list(inspect.signature(command, eval_str=True).parameters.values())[1:]
+    shared = list(inspect.signature(_runtime_options, eval_str=True).parameters.values())
+
+    @functools.wraps(command)
+    def run(**kwargs: Any) -> None:
+        command(_runtime_options(**{p.name: kwargs.pop(p.name) for p in shared}), **kwargs)
+
+    params = [shared[0], *own, *shared[1:]]  # the history stays the first argument
+    run.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+    run.__annotations__ = {p.name: p.annotation for p in params}
+    return run
+
+
+# -- commands -----------------------------------------------------------------------------------------------
+
+
+@app.command()
+@_with_runtime_options
+def predict(options: _RuntimeOptions) -> None:
     """Predict the runtime at each scale-out: Bellamy, the Ernest baseline and what was observed."""
-    spec = _context(machine, size, param, as_json)
-    result = _guard(lambda: predict_runtime(load_history(history), spec, scaleout or None, model=_bellamy(model),
-                                            bellamy_overrides=QUICK_BELLAMY if quick else None), as_json)
-    _emit(result, as_json, _render_prediction)
+    emit(options.run(predict_runtime), options.as_json, _render_prediction)
 
 
 def _render_prediction(r: RuntimePrediction) -> None:
@@ -162,27 +196,18 @@ def _render_prediction(r: RuntimePrediction) -> None:
 
 
 @app.command()
+@_with_runtime_options
 def recommend(
-    history: Path = typer.Argument(..., help="execution history: C3O TSV or Bell CSV"),
+    options: _RuntimeOptions,
     target: float = typer.Option(..., "--target", "-t", help="runtime target in seconds"),
     price: float = typer.Option(1.0, "--price", help="cost of one machine per hour"),
     method: str = typer.Option("bellamy", "--method", help="bellamy | ernest"),
-    machine: str | None = MachineOpt,
-    size: float | None = SizeOpt,
-    param: list[str] = ParamOpt,
-    scaleout: list[int] = ScaleoutsOpt,
-    model: Path | None = ModelOpt,
-    quick: bool = QuickOpt,
-    as_json: bool = JsonOpt,
 ) -> None:
     """The cheapest scale-out whose predicted runtime meets the target, with runtime and cost per candidate."""
     if method not in ("bellamy", "ernest"):
-        fail(f"--method {method!r}: choose bellamy or ernest", as_json)
-    spec = _context(machine, size, param, as_json)
-    result = _guard(lambda: recommend_scaleout(load_history(history), spec, target, price, scaleout or None,
-                                               method=method, model=_bellamy(model),  # type: ignore[arg-type]
-                                               bellamy_overrides=QUICK_BELLAMY if quick else None), as_json)
-    _emit(result, as_json, _render_recommendation)
+        fail(f"--method {method!r}: choose bellamy or ernest", options.as_json)
+    result = options.run(recommend_scaleout, target_s=target, cost_per_node_hour=price, method=method)
+    emit(result, options.as_json, _render_recommendation)
 
 
 def _render_recommendation(r: Recommendation) -> None:
@@ -204,9 +229,9 @@ def train(
     as_json: bool = JsonOpt,
 ) -> None:
     """Pre-train a Bellamy model on every context of a history and save it (torch state dict + JSON header)."""
-    result = _guard(lambda: train_runtime_model(load_history(history), _saver(output),
-                                                bellamy_overrides=QUICK_BELLAMY if quick else None), as_json)
-    _emit(result, as_json, _render_trained)
+    result = guard(lambda: train_runtime_model(load_history(history), _saver(output),
+                                               bellamy_overrides=QUICK_BELLAMY if quick else None), as_json)
+    emit(result, as_json, _render_trained)
 
 
 def _render_trained(r: TrainedModel) -> None:
@@ -223,8 +248,8 @@ def train_rescaler_command(
 ) -> None:
     """Train an Enel rescaling model (graph neural network over stages) on complete event logs."""
     overrides = {**(QUICK_ENEL if quick else {}), **({"epochs": epochs} if epochs else {})}
-    result = _guard(lambda: train_rescaler(_logs(logs), _saver(output), enel_overrides=overrides)[1], as_json)
-    _emit(result, as_json, _render_trained)
+    result = guard(lambda: train_rescaler(_logs(logs), _saver(output), enel_overrides=overrides)[1], as_json)
+    emit(result, as_json, _render_trained)
 
 
 @app.command()
@@ -251,7 +276,7 @@ def rescale(
             fail("give --model or --history (complete event logs of earlier runs)", as_json)
         return rescale_plan(parse_eventlog(eventlog), target, model=enel, candidates=candidate or None)
 
-    _emit(_guard(run, as_json), as_json, _render_plan)
+    emit(guard(run, as_json), as_json, _render_plan)
 
 
 def _render_plan(r: RescalePlan) -> None:
@@ -279,7 +304,7 @@ def generate_eventlog_command(
     as_json: bool = JsonOpt,
 ) -> None:
     """Write a synthetic Spark event log of a recurring job (for trying Enel without a Spark cluster)."""
-    from intentos.skills.dataflow.eventgen import KINDS, Rescale, generate_eventlog
+    from intentos.skills.dataflow.eventgen import KINDS, GeneratedRun, Rescale, generate_eventlog
 
     if kind not in KINDS:
         fail(f"--kind {kind!r}: choose one of {', '.join(KINDS)}", as_json)
@@ -289,12 +314,15 @@ def generate_eventlog_command(
         if not sep or not after.strip().isdigit() or not n.strip().isdigit() or int(n) < 1:
             fail(f"--rescale {text!r}: expected AFTER_JOB:EXECUTORS, e.g. 2:8", as_json)
         plan.append(Rescale(after_job=int(after), executors=int(n)))
-    result = _guard(lambda: generate_eventlog(output, kind, executors, rescales=plan,  # type: ignore[arg-type]
-                                              seed=seed, stop_after_job=stop_after_job, max_tasks_logged=tasks),
-                    as_json)
-    if as_json:
-        print(result.model_dump_json())
-    else:
-        state = "complete" if result.complete else "running (cut)"
-        out.print(f"wrote {output}: {kind}, {executors} executors, {len(result.stages)} stages, "
-                  f"{result.runtime_s:.1f}s, {state}", highlight=False)
+
+    def write() -> GeneratedRun:
+        with _writing(output):
+            return generate_eventlog(output, kind, executors, rescales=plan,  # type: ignore[arg-type]
+                                     seed=seed, stop_after_job=stop_after_job, max_tasks_logged=tasks)
+
+    def show(r: GeneratedRun) -> None:
+        state = "complete" if r.complete else "running (cut)"
+        out.print(f"wrote {output}: {kind}, {executors} executors, {len(r.stages)} stages, {r.runtime_s:.1f}s, "
+                  f"{state}", highlight=False)
+
+    emit(guard(write, as_json), as_json, show)

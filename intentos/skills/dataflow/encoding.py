@@ -48,10 +48,3 @@ def encode_value(value: str | float | int) -> np.ndarray:
     if number is not None and np.isfinite(number) and number >= 0 and float(number).is_integer():
         return np.concatenate([[1.0], binary_code(int(number))]).astype(np.float32)
     return np.concatenate([[0.0], hash_text(str(value).strip())]).astype(np.float32)
-
-
-def encode_properties(values: list[str | float | int]) -> np.ndarray:
-    """Several properties -> a (len(values), DIM) matrix."""
-    if not values:
-        return np.zeros((0, DIM), dtype=np.float32)
-    return np.stack([encode_value(v) for v in values])

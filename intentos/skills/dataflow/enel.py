@@ -26,11 +26,12 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, Field, model_validator
 
-from intentos.skills.dataflow import modelfile
+from intentos.skills import kit
 from intentos.skills.dataflow.bellamy import _threads
 from intentos.skills.dataflow.encoding import BITS, hash_text
 from intentos.skills.dataflow.eventlog import MAX_JOBS, MAX_STAGES, EventLog
-from intentos.skills.dataflow.modelfile import ModelFileError
+from intentos.skills.kit import modelfile
+from intentos.skills.kit.modelfile import ModelFileError
 
 FORMAT_VERSION = 1
 NODE_FEATURES = BITS + 12
@@ -265,8 +266,11 @@ class Enel:
         return base, overhead * rescaled * math.exp(self.header.y_mean)
 
     @classmethod
-    def train(cls, logs: Sequence[EventLog], config: EnelConfig | None = None) -> Enel:
-        """Train on completed logs, each seen at every job boundary (what was known then -> the rest)."""
+    def train(cls, logs: Sequence[EventLog], config: EnelConfig | None = None, cancelled: kit.Cancel = None) -> Enel:
+        """Train on completed logs, each seen at every job boundary (what was known then -> the rest).
+
+        `cancelled` is checked per log while the graphs are built and every batch while training: up to
+        MAX_TRAINING_NODES nodes make an epoch take seconds."""
         import torch
         from torch_geometric.loader import DataLoader
 
@@ -299,6 +303,7 @@ class Enel:
         model = cls(header, _net(cfg))
         graphs = []
         for log in complete:
+            kit.check(cancelled)
             tpl = templates[log.app_name]
             if template_of(log).stages != tpl.stages:
                 continue  # another shape of the same app name: its nodes would not line up
@@ -314,6 +319,7 @@ class Enel:
                 model.net.train()
                 total, n = 0.0, 0
                 for b in DataLoader(graphs, batch_size=cfg.batch_size, shuffle=True, generator=gen):
+                    kit.check(cancelled)
                     log_rt, ovh = model.net(b.x, b.edge_index, b.done, b.batch)
                     base, extra = model._seconds(log_rt, ovh, b.rescaled)
                     target = ~b.done & ~torch.isnan(b.y)  # predict what is not yet known

@@ -23,7 +23,7 @@ from typing import Literal
 import numpy as np
 from pydantic import BaseModel, Field
 
-from intentos.skills.paths import write_local
+from intentos.skills.kit.files import write_local
 
 Kind = Literal["grep", "sort", "kmeans", "pagerank", "sgd"]
 KINDS: tuple[Kind, ...] = ("grep", "sort", "kmeans", "pagerank", "sgd")

@@ -21,7 +21,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from intentos.errors import IntentosError
-from intentos.skills.paths import LocalReadError, read_local
+from intentos.skills.kit.files import LocalReadError, read_local
 
 
 class EventLogError(IntentosError):

@@ -23,7 +23,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from intentos.errors import IntentosError
-from intentos.skills.paths import LocalReadError, TextProblem, decode_text, read_local
+from intentos.skills.kit.files import LocalReadError, TextProblem, decode_text, read_local
 
 HistoryFormat = Literal["auto", "c3o", "bell"]
 C3O_HEAD = ["instance_count", "machine_type", "slots", "memory", "data_size_MB"]

@@ -8,6 +8,6 @@ every node as normal or one kind of anomaly and ranks the components by how like
 Modules, one concept each: topology (YAML, typed edges), metrics (CSV/Prometheus readers, windows),
 simulator (a web shop with injected, propagating anomalies), models (Arvalus, D-Arvalus), baseline
 (per-component isolation forest), training (dataset, loss, loop, save/load), scoring (macro-F1, PR@k,
-MAP), app (the `faults` agent app) and cli. torch is imported only by models/training, so loading the
-Function Table stays fast.
+MAP), ops (the results and the work: simulate, train, localize), app (the `faults` agent app) and cli.
+torch is imported only by models/training, so loading the Function Table stays fast.
 """

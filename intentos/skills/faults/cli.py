@@ -5,24 +5,23 @@
     intentos skills faults localize shop/topology.yaml shop/metrics.csv --model shop/model.pt
     intentos skills faults topology shop/topology.yaml
 
-Each command prints rich tables (or JSON with --json); bad input is one red line and exit code 2.
+Each command prints rich tables (or JSON with --json); bad input is one red line and exit code 2,
+Ctrl-C exit code 130 (intentos.clikit).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
 
 import typer
-from pydantic import BaseModel, ValidationError
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from intentos.clierror import fail, guard
+from intentos.clikit import JsonOpt, emit, fail, guard
 from intentos.errors import AppError
-from intentos.skills.faults.app import (
+from intentos.skills.faults.metrics import read_metrics
+from intentos.skills.faults.ops import (
     Localization,
     Simulated,
     TrainedModel,
@@ -31,29 +30,15 @@ from intentos.skills.faults.app import (
     simulate_files,
     train_model,
 )
-from intentos.skills.faults.metrics import read_metrics
 from intentos.skills.faults.simulator import SCENARIOS
 from intentos.skills.faults.topology import load_topology
-from intentos.skills.paths import write_local
+from intentos.skills.kit.files import write_local
 
 app = typer.Typer(help="Fault localization in distributed applications (Arvalus / D-Arvalus): simulate "
                        "incidents, train, localize the origin of an anomaly, show a topology.",
                   no_args_is_help=True)
 out = Console(soft_wrap=True)
 err = Console(stderr=True)
-T = TypeVar("T")
-
-JsonOpt = typer.Option(False, "--json", help="print the result as JSON")
-
-
-def _guard(action: Callable[[], T], as_json: bool) -> T:
-    """Errors a user can act on become one line and exit code 2, not a traceback."""
-    try:
-        return guard(action, as_json)
-    except ValidationError as exc:
-        fail("; ".join(e["msg"] for e in exc.errors()), as_json)
-    except KeyboardInterrupt:
-        fail("interrupted", as_json)
 
 
 def _write_local(path: Path, data: bytes) -> str:
@@ -62,13 +47,6 @@ def _write_local(path: Path, data: bytes) -> str:
     except OSError as exc:
         raise AppError(f"{path}: cannot be written ({exc.strerror or exc})") from None
     return str(path)
-
-
-def _emit(result: BaseModel, as_json: bool, render: Callable[[Any], None]) -> None:
-    if as_json:
-        print(result.model_dump_json())
-    else:
-        render(result)
 
 
 @app.command()
@@ -90,12 +68,12 @@ def simulate(
         fail(f"unknown scenario {unknown[0]!r} ({', '.join(SCENARIOS)})", as_json)
     if layout not in ("wide", "long"):
         fail(f"--layout {layout!r}: wide or long", as_json)
-    result = _guard(lambda: simulate_files(lambda name, data: _write_local(folder / name, data), str(folder),
+    result = guard(lambda: simulate_files(lambda name, data: _write_local(folder / name, data), str(folder),
                                            topology=load_topology(topology) if topology else None,
                                            topology_name=str(topology) if topology else None, incidents=incidents,
                                            window=window, scenarios=scenario or None, normal_share=normal_share,
                                            layout=layout, seed=seed), as_json)
-    _emit(result, as_json, _render_simulated)
+    emit(result, as_json, _render_simulated)
 
 
 def _render_simulated(r: Simulated) -> None:
@@ -150,7 +128,7 @@ def train(
                                names=names, model=model, epochs=epochs, seed=seed, threads=threads,
                                progress=lambda e, loss: bar.update(task, completed=e, loss=loss))
 
-    _emit(_guard(run, as_json), as_json, lambda r: out.print(r.summary, highlight=False))
+    emit(guard(run, as_json), as_json, lambda r: out.print(r.summary, highlight=False))
 
 
 @app.command()
@@ -167,9 +145,9 @@ def localize(
     """Is the application anomalous, which components are the origin and of which kind: a ranked table."""
     from intentos.skills.faults.training import load
 
-    result = _guard(lambda: localize_window(load_topology(topology), read_metrics(metrics), load(model), end=end,
+    result = guard(lambda: localize_window(load_topology(topology), read_metrics(metrics), load(model), end=end,
                                             start=start, top=top), as_json)
-    _emit(result, as_json, _render_localization)
+    emit(result, as_json, _render_localization)
 
 
 def _render_localization(r: Localization) -> None:
@@ -190,7 +168,7 @@ def show_topology(
     as_json: bool = JsonOpt,
 ) -> None:
     """Show a topology: components with host, role, callers and callees."""
-    topo = _guard(lambda: load_topology(path), as_json)
+    topo = guard(lambda: load_topology(path), as_json)
     if as_json:
         print(topo.model_dump_json(by_alias=True))
         return

@@ -29,11 +29,10 @@ from typing import Any
 
 import numpy as np
 
-from intentos.skills.faults.errors import FaultsInputError
-from intentos.skills.paths import LocalReadError, read_local, write_local
+from intentos.skills.faults.errors import FaultsInputError, read_input
+from intentos.skills.kit.files import write_local
 
 METRICS = ("cpu", "memory", "net_in", "net_out", "disk_io", "latency")
-UNITS = {"cpu": "%", "memory": "MB", "net_in": "KB/s", "net_out": "KB/s", "disk_io": "ops/s", "latency": "ms"}
 # Common exporter names, so a Prometheus export need not be renamed by hand.
 ALIASES = {
     "cpu_percent": "cpu", "cpu_usage": "cpu", "container_cpu_usage": "cpu",
@@ -270,11 +269,7 @@ def _parse_prometheus(data: bytes, name: str) -> MetricSeries:
 def read_metrics(path: Path, name: str | None = None) -> MetricSeries:
     """A metrics file anywhere (the CLI): `parse_metrics` of its bytes."""
     name = name or str(path)
-    try:
-        data = read_local(path, what="metrics file")
-    except LocalReadError as exc:
-        raise FaultsInputError(name, str(exc)) from None
-    return parse_metrics(data, name)
+    return parse_metrics(read_input(path, "metrics file", name), name)
 
 
 def parse_metrics(data: bytes, name: str) -> MetricSeries:

@@ -30,6 +30,7 @@ from typing import Literal
 import numpy as np
 from pydantic import BaseModel, Field
 
+from intentos.skills import kit
 from intentos.skills.faults.metrics import METRICS
 from intentos.skills.faults.topology import Component, Dependency, Topology
 
@@ -348,13 +349,16 @@ class Simulator:
 
 
 def simulate(topology: Topology | None = None, incidents: int = 40, seed: int = 0, window: int = 60,
-             scenarios: tuple[str, ...] = SCENARIOS, normal_share: float = 0.2) -> Simulation:
-    """`incidents` windows: a share without anomaly, the rest cycling through scenarios and kinds."""
+             scenarios: tuple[str, ...] = SCENARIOS, normal_share: float = 0.2,
+             cancelled: kit.Cancel = None) -> Simulation:
+    """`incidents` windows: a share without anomaly, the rest cycling through scenarios and kinds;
+    `cancelled` is checked every window (thousands of them take seconds)."""
     topo = topology or webshop()
     sim = Simulator(topo, seed=seed, window=window)
     result = Simulation(topo, [])
     plan_rng = np.random.default_rng(seed + 7919)  # the plan is independent of how metrics consume the rng
     for i in range(incidents):
+        kit.check(cancelled)
         if plan_rng.random() < normal_share:
             scenario, kind = None, None
         else:

@@ -27,8 +27,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from intentos import yamlfile
 from intentos.errors import WorkflowFileError
-from intentos.skills.faults.errors import FaultsInputError
-from intentos.skills.paths import LocalReadError, TextProblem, decode_text, read_local
+from intentos.skills.faults.errors import FaultsInputError, read_input
+from intentos.skills.kit.files import TextProblem, decode_text
 
 EDGE_TYPES = ("calls", "called_by", "colocated")
 MAX_TOPOLOGY_BYTES = 5 * 1024 * 1024
@@ -149,11 +149,7 @@ def load_topology(path: Path, name: str | None = None) -> Topology:
     """Read a topology YAML anywhere (the CLI); a FaultsInputError names the file, line and field of the
     first problem."""
     name = name or str(path)
-    try:
-        data = read_local(path, what="topology file", limit=MAX_TOPOLOGY_BYTES)
-    except LocalReadError as exc:
-        raise FaultsInputError(name, str(exc)) from None
-    return parse_topology_bytes(data, name)
+    return parse_topology_bytes(read_input(path, "topology file", name, MAX_TOPOLOGY_BYTES), name)
 
 
 def parse_topology_bytes(data: bytes, name: str) -> Topology:

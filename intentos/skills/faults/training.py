@@ -1,7 +1,8 @@
 """Training Arvalus / D-Arvalus: incidents as graphs, a focal loss for the rare anomalous nodes, the
-loop, and saving a model as a torch state dict with a JSON header, serialized in memory (`to_bytes`)
-and loaded from bytes with weights_only=True (`from_bytes`), so a model file can never run code and the
-app reads and writes it only through the sandbox.
+loop, and saving a model in the skill kit's model-file format (kit.modelfile: a JSON header and a
+torch state dict, read back with weights_only=True), serialized in memory (`to_bytes`) and loaded from
+bytes (`from_bytes`), so a model file can never run code and the app reads and writes it only through
+the sandbox. The training loop checks the cancel flag every batch.
 
 One incident is one graph: node features from its metrics window (features.node_features), the
 topology's typed edges, and per node the class of the anomaly it originates (normal elsewhere, also
@@ -10,10 +11,7 @@ on components that only suffer from a neighbour's anomaly).
 
 from __future__ import annotations
 
-import io
-import json
 import time
-import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,18 +19,19 @@ from typing import Any
 
 import numpy as np
 import torch
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field
 from torch import nn
 from torch_geometric.data import Data
 from torch_geometric.loader import DataLoader
 
+from intentos.skills import kit
 from intentos.skills.faults import models
 from intentos.skills.faults.errors import FaultsInputError
 from intentos.skills.faults.features import CHANNELS_PER_METRIC, node_features
 from intentos.skills.faults.metrics import METRICS
 from intentos.skills.faults.simulator import CLASSES, Incident
 from intentos.skills.faults.topology import EDGE_TYPES, Topology
-from intentos.skills.paths import MAX_DATA_BYTES, LocalReadError, read_local
+from intentos.skills.kit.modelfile import ModelFileError
 
 FORMAT = "intentos-faults-model/1"
 
@@ -117,8 +116,10 @@ def focal_loss(logits: torch.Tensor, target: torch.Tensor, weight: torch.Tensor,
 
 
 def train(graphs: list[Data], config: TrainConfig, window: int,
-          progress: Callable[[int, float], None] | None = None) -> Trained:
-    """Train on labelled graphs; with enough incidents a share is held out and the best epoch kept."""
+          progress: Callable[[int, float], None] | None = None, cancelled: kit.Cancel = None) -> Trained:
+    """Train on labelled graphs; with enough incidents a share is held out and the best epoch kept.
+
+    `cancelled` is checked every batch: an epoch over thousands of incidents takes seconds."""
     if not graphs:
         raise ValueError("no incidents to train on")
     torch.set_num_threads(config.threads)
@@ -143,6 +144,7 @@ def train(graphs: list[Data], config: TrainConfig, window: int,
         model.train()
         total, batches = 0.0, 0
         for batch in loader:
+            kit.check(cancelled)
             opt.zero_grad()
             loss = focal_loss(model(batch.x, batch.edge_index, batch.edge_type), batch.y, weight, config.gamma)
             loss.backward()
@@ -198,41 +200,30 @@ def decide(probs: np.ndarray) -> np.ndarray:
 
 def to_bytes(trained: Trained) -> bytes:
     """The file content: {"header": JSON text, "state_dict": tensors}, torch's zip format."""
-    buf = io.BytesIO()
-    torch.save({"header": trained.header.model_dump_json(), "state_dict": trained.model.state_dict()}, buf)
-    return buf.getvalue()
+    return kit.modelfile.to_bytes(trained.header, trained.model.state_dict(), state_key="state_dict")
 
 
 def load(path: Path, name: str | None = None) -> Trained:
     """A saved model anywhere (the CLI, tests): `from_bytes` of the file."""
     name = name or str(path)
     try:
-        data = read_local(path, what="model file")
-    except LocalReadError as exc:
-        reason = "no such model file" if str(exc) == "no such file" else str(exc)
-        raise FaultsInputError(name, reason) from None
+        data = kit.modelfile.read_local_model(path)
+    except ModelFileError as exc:
+        raise _input_error(exc, str(path), name) from None
     return from_bytes(data, name)
 
 
 def from_bytes(data: bytes, name: str) -> Trained:
     """A saved model from the bytes of the file `name`; weights_only=True refuses anything but tensors and
     plain containers, and the header must describe the model this code builds (metrics, classes, sizes)."""
-    blob = torch_load(data, name)
-    if not isinstance(blob, dict) or not isinstance(blob.get("header"), str) or \
-            not isinstance(blob.get("state_dict"), dict):
-        raise FaultsInputError(name, "not a faults model file (no header and state_dict)")
     try:
-        header = ModelHeader.model_validate(json.loads(blob["header"]))
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        field = ".".join(str(p) for p in ("header", *err["loc"]))
-        raise FaultsInputError(name, f"unreadable model header: {err['msg']}", field=field) from None
-    except (ValueError, RecursionError) as exc:
-        raise FaultsInputError(name, f"unreadable model header: {str(exc)[:200]}", field="header") from None
+        header, state = kit.modelfile.read_blob(data, name, ModelHeader, "a faults", state_key="state_dict")
+    except ModelFileError as exc:
+        raise _input_error(exc, name, name) from None
     if header.format != FORMAT:
         raise FaultsInputError(name, f"model format {header.format!r}, this version reads {FORMAT!r}", field="format")
     expected = {"classes": list(CLASSES), "metrics": list(METRICS), "edge_types": list(EDGE_TYPES),
-                "channels": expected_channels()}
+                "channels": CHANNELS_PER_METRIC * len(METRICS)}
     for field, value in expected.items():
         if getattr(header, field) != value:
             raise FaultsInputError(name, f"the model's {field} are not this version's ({value})", field=field)
@@ -240,36 +231,15 @@ def from_bytes(data: bytes, name: str) -> Trained:
     try:
         model = models.build(cfg.model, header.channels, len(header.classes), hidden=cfg.hidden, layers=cfg.layers,
                              edge_types=len(header.edge_types), heads=cfg.heads, dropout=cfg.dropout)
-        model.load_state_dict(blob["state_dict"])
-    except Exception as exc:  # an unknown model, sizes that do not fit, a value that is not a tensor
+        kit.modelfile.load_state(model, state, name)
+    except ModelFileError as exc:
+        raise _input_error(exc, name, name) from None
+    except Exception as exc:  # building it: an unknown model, heads that do not divide hidden
         raise FaultsInputError(name, f"weights do not fit the header's model: {str(exc)[:200]}") from None
     model.eval()
     return Trained(model, header)
 
 
-def torch_load(data: bytes, name: str) -> Any:
-    """torch.load(weights_only=True) of a model file's bytes, after checking that torch's zip archive holds
-    only stored (uncompressed) members of no more than MAX_DATA_BYTES in all (no small file unpacking
-    into a huge one)."""
-    if data[:4] == b"PK\x03\x04":
-        try:
-            members = zipfile.ZipFile(io.BytesIO(data)).infolist()
-        except (zipfile.BadZipFile, ValueError, OSError) as exc:
-            raise FaultsInputError(name, f"not a faults model file (a damaged archive: {exc})") from None
-        if any(m.compress_type != zipfile.ZIP_STORED for m in members) or \
-                sum(m.file_size for m in members) > MAX_DATA_BYTES:
-            raise FaultsInputError(name, "not a faults model file (compressed or oversized archive members)")
-    try:
-        return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises many kinds (zip, unpickling, EOF) for a file that is not a model
-        raise FaultsInputError(name, f"not a faults model file ({type(exc).__name__}: {_first(exc)})") from None
-
-
-def expected_channels() -> int:
-    return CHANNELS_PER_METRIC * len(METRICS)
-
-
-def _first(exc: BaseException) -> str:
-    """The first sentence of an exception's message, short (torch's can run to a page)."""
-    text = " ".join(str(exc).split()).split(". ")[0]
-    return text if len(text) <= 100 else text[:97] + "..."
+def _input_error(exc: ModelFileError, said: str, name: str) -> FaultsInputError:
+    """The kit's ModelFileError, which names the file as `said`, as the skill's own error naming `name`."""
+    return FaultsInputError(name, str(exc).removeprefix(f"{' '.join(said.split())}: "))

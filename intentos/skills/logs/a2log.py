@@ -29,6 +29,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from intentos.skills import kit
 from intentos.skills.logs.model import (
     SPECIALS,
     EncoderSettings,
@@ -37,6 +38,7 @@ from intentos.skills.logs.model import (
     Vocab,
     balanced_logsy_loss,
     best_f1_threshold,
+    checked,
     load_bundle,
     save_bundle,
 )
@@ -129,16 +131,21 @@ class A2Log:
         self.diagnostics: dict[str, Any] = {}
 
     def fit(
-        self, normal_messages: Iterable[str], labelled: tuple[Sequence[str], Sequence[bool]] | None = None
+        self,
+        normal_messages: Iterable[str],
+        labelled: tuple[Sequence[str], Sequence[bool]] | None = None,
+        cancelled: kit.Cancel = None,
     ) -> A2Log:
         """Train on normal messages (any iterable; consumed once, memory bounded by max_train_messages).
 
         With `labelled=(messages, labels)` the decision threshold is then set from those labels instead
         (see calibrate); the augmentation threshold is computed either way (augmentation_threshold).
+        A set `cancelled` stops it within a training step (kit.Cancelled).
         """
         s = self.settings
         rng = random.Random(s.encoder.seed)
-        tokens, seen = _reservoir((tokenize(m) for m in normal_messages), s.max_train_messages, rng)
+        messages = checked(normal_messages, cancelled)
+        tokens, seen = _reservoir((tokenize(m) for m in messages), s.max_train_messages, rng)
         if len(tokens) < 2:
             raise LogModelError(f"A2Log needs at least two normal training messages, got {len(tokens)}")
         order = list(range(len(tokens)))
@@ -159,12 +166,13 @@ class A2Log:
                 "augmentation produced no message that differs from the normal data (all training messages "
                 "are identical and too short?); pass auxiliary= messages"
             )
-        losses = self.encoder.train_pairs(self.encoder.encode_tokens(train), other, balanced_logsy_loss)
+        losses = self.encoder.train_pairs(self.encoder.encode_tokens(train), other, balanced_logsy_loss,
+                                          cancelled=cancelled)
 
-        normal_scores = self.encoder.score_ids(self.encoder.encode_tokens(hold))
+        normal_scores = self.encoder.score_ids(self.encoder.encode_tokens(hold), cancelled)
         # A fresh augmentation stream (other seed) so the boundary is not fitted to training samples.
         fresh = augment_all(hold, vocab.tokens, len(hold), s.encoder.seed + 2, forbidden, s.replace_fraction)
-        aug_scores = self.encoder.score_ids(self.encoder.encode_tokens(fresh))
+        aug_scores = self.encoder.score_ids(self.encoder.encode_tokens(fresh), cancelled)
         scores = np.concatenate([normal_scores, aug_scores])
         labels_aug = np.concatenate([np.zeros(len(normal_scores), bool), np.ones(len(aug_scores), bool)])
         self.augmentation_threshold, aug_f1 = best_f1_threshold(scores, labels_aug)

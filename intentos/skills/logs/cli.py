@@ -16,16 +16,15 @@ import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import typer
-from pydantic import BaseModel, ValidationError
 from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
 from rich.table import Table
 
-from intentos.clierror import fail, guard
-from intentos.skills.logs.app import (
+from intentos.clikit import JsonOpt, emit, fail, guard
+from intentos.skills.logs.ops import (
     QUICK_ENCODER,
     Anomalies,
     AnomalousLine,
@@ -44,26 +43,14 @@ app = typer.Typer(help="Log skills: templates, anomalous lines, labels from fail
                        "quality, synthetic logs with ground truth.", no_args_is_help=True)
 out = Console()
 err = Console(stderr=True)
-T = TypeVar("T")
 
 FormatOpt = typer.Option("auto", "--format", "-f", help="auto | hdfs | bgl | generic | loghub-csv")
 TopOpt = typer.Option(20, "--top", "-n", min=1, help="how many rows to list")
-JsonOpt = typer.Option(False, "--json", help="print the result as JSON")
 EpochsOpt = typer.Option(None, "--epochs", min=1, help="training epochs of the neural model (fewer: faster)")
 QuickOpt = typer.Option(False, "--quick", help="a smaller, faster neural model (less accurate)")
 
 
 # -- plumbing ---------------------------------------------------------------------------------------------
-
-
-def _guard(action: Callable[[], T]) -> T:
-    """Errors a user can act on become one red line and exit code 2, not a traceback."""
-    try:
-        return guard(action)
-    except ValidationError as exc:
-        fail("; ".join(e["msg"] for e in exc.errors()))
-    except KeyboardInterrupt:
-        fail("interrupted")
 
 
 @contextmanager
@@ -80,13 +67,6 @@ def _progress(path: Path, what: str) -> Iterator[Callable[[int], None]]:
     with Progress(*columns, console=err, transient=True, disable=not err.is_terminal) as bar:
         task = bar.add_task(f"{what} {path.name}", total=total)
         yield lambda n: bar.advance(task, n)
-
-
-def _emit(result: BaseModel, as_json: bool, render: Callable[[Any], None]) -> None:
-    if as_json:
-        out.print_json(result.model_dump_json())
-    else:
-        render(result)
 
 
 def _odd(odd: OddLines) -> None:
@@ -134,7 +114,7 @@ def parse(
             return parse_log(log, fmt=fmt, masking=masking, state_path=state,  # type: ignore[arg-type]
                              state_name=str(state) if state else None, top=top, progress=progress)
 
-    _emit(_guard(run), as_json, _render_parsed)
+    emit(guard(run, as_json), as_json, _render_parsed)
 
 
 def _render_parsed(r: Parsed) -> None:
@@ -171,7 +151,7 @@ def detect(
                                   train_fraction=train_fraction, top=top, encoder_overrides=_overrides(epochs, quick),
                                   progress=progress)
 
-    _emit(_guard(run), as_json, _render_anomalies)
+    emit(guard(run, as_json), as_json, _render_anomalies)
 
 
 def _render_anomalies(r: Anomalies) -> None:
@@ -203,29 +183,30 @@ def label(
     """Label every line anomalous/normal from failure windows (PULL/LogLAB); writes a CSV of labels."""
 
     def run() -> Labelled:
-        windows = _windows(log, window or [], windows_file, from_truth)
+        windows = _windows(log, window or [], windows_file, from_truth, as_json)
         with _progress(log, "reading") as progress:
             return label_windows(log, windows, output or Path(f"{log}.labels.csv"), fmt=fmt,  # type: ignore[arg-type]
                                  method=method, top=top, encoder_overrides=_overrides(epochs, quick),  # type: ignore[arg-type]
                                  progress=progress)
 
-    _emit(_guard(run), as_json, _render_labelled)
+    emit(guard(run, as_json), as_json, _render_labelled)
 
 
-def _windows(log: Path, given: list[str], windows_file: Path | None, from_truth: bool) -> list[Window]:
+def _windows(log: Path, given: list[str], windows_file: Path | None, from_truth: bool,
+             as_json: bool) -> list[Window]:
     raw: list[dict[str, Any]] = []
     for text in given:
         start, sep, end = text.partition("/")
         if not sep:
-            fail(f"--window {text!r}: expected START/END, e.g. 2024-03-04T08:00:00/2024-03-04T08:05:00")
+            fail(f"--window {text!r}: expected START/END, e.g. 2024-03-04T08:00:00/2024-03-04T08:05:00", as_json)
         raw.append({"start": start.strip(), "end": end.strip()})
     if windows_file is not None:
         try:
             data = json.loads(windows_file.read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
-            fail(f"{windows_file}: not a readable JSON list of windows: {exc}")
+            fail(f"{windows_file}: not a readable JSON list of windows: {exc}", as_json)
         if not isinstance(data, list):
-            fail(f"{windows_file}: expected a JSON list of {{start, end}} objects")
+            fail(f"{windows_file}: expected a JSON list of {{start, end}} objects", as_json)
         raw.extend(data)
     if from_truth:
         from intentos.skills.logs.generator import GroundTruth
@@ -233,10 +214,10 @@ def _windows(log: Path, given: list[str], windows_file: Path | None, from_truth:
         try:
             gt = GroundTruth.load(log)
         except (OSError, ValueError, KeyError) as exc:
-            fail(f"{log}: no readable generator truth next to it: {exc}")
+            fail(f"{log}: no readable generator truth next to it: {exc}", as_json)
         raw.extend({"start": w.start, "end": w.end} for w in gt.windows)
     if not raw:
-        fail("give at least one failure window (--window, --windows-file or --from-truth)")
+        fail("give at least one failure window (--window, --windows-file or --from-truth)", as_json)
     return [Window.model_validate(w) for w in raw]
 
 
@@ -261,7 +242,7 @@ def quality(
     as_json: bool = JsonOpt,
 ) -> None:
     """Check log statements in source code: levels that do not fit, messages that say too little (QuLog)."""
-    _emit(_guard(lambda: check_source_quality(path, top=top)), as_json, _render_quality)
+    emit(guard(lambda: check_source_quality(path, top=top), as_json), as_json, _render_quality)
 
 
 def _render_quality(r: Quality) -> None:
@@ -291,13 +272,13 @@ def generate(
     """Write a synthetic log with known anomalies (template/attribute/contextual) and failure windows."""
     from intentos.skills.logs.generator import generate as write_log
 
-    gt = _guard(lambda: write_log(path, kind=kind, lines=lines, anomaly_rate=anomaly_rate,  # type: ignore[arg-type]
-                                  seed=seed, lines_per_second=lines_per_second))
+    gt = guard(lambda: write_log(path, kind=kind, lines=lines, anomaly_rate=anomaly_rate,  # type: ignore[arg-type]
+                                 seed=seed, lines_per_second=lines_per_second), as_json)
     if as_json:
         data = {"path": str(path), "truth": gt.truth_path, "summary": gt.summary_path, "lines": gt.lines,
                 "anomalous_lines": gt.anomalous_lines, "counts": gt.counts, "incidents": len(gt.incidents),
                 "windows": len(gt.windows)}
-        out.print_json(json.dumps(data))
+        print(json.dumps(data))  # one line, as `emit` prints the other results
         return
     out.print(f"wrote {gt.lines} lines to {path} ({gt.anomalous_lines} anomalous in {len(gt.incidents)} incidents, "
               f"{len(gt.windows)} failure windows); truth in {gt.truth_path}", highlight=False)

@@ -95,9 +95,6 @@ class GroundTruth:
     def summary_path(self) -> str:
         return summary_path_for(self.log_path)
 
-    def anomalous_sessions(self) -> set[str]:
-        return {s for inc in self.incidents for s in inc.sessions}
-
     def line_labels(self) -> dict[int, LineTruth]:
         """{lineno: LineTruth} for every anomalous line (read from the JSONL next to the log)."""
         return read_line_truth(self.truth_path)

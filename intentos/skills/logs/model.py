@@ -18,21 +18,22 @@ iterable of messages is consumed in batches and never materialised as a whole.
 from __future__ import annotations
 
 import math
-import pickle  # only for the exception torch raises on a refused file; nothing here unpickles
 from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, fields
 from itertools import islice
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
 from torch import nn
 
 from intentos.errors import AppError
+from intentos.skills import kit
 from intentos.skills.logs.parsing import tokenize
 
+T = TypeVar("T")
 PAD, UNK, CLS = "<pad>", "<unk>", "<cls>"
 SPECIALS = (PAD, UNK, CLS)
 
@@ -160,6 +161,14 @@ class LineView(Sequence[list[int]]):
         return self.encoded[self.keys[i]]
 
 
+def checked(items: Iterable[T], cancelled: kit.Cancel, every: int = 4096) -> Iterator[T]:
+    """`items` passed through, raising kit.Cancelled once `cancelled` is set (looked at every `every` items)."""
+    for i, item in enumerate(items):
+        if i % every == 0:
+            kit.check(cancelled)
+        yield item
+
+
 def pad_batch(sequences: Sequence[Sequence[int]]) -> torch.Tensor:
     width = max(len(s) for s in sequences)
     out = torch.zeros((len(sequences), width), dtype=torch.long)
@@ -255,11 +264,13 @@ class LogEncoder:
         other: Sequence[Sequence[int]],
         loss_fn: PairLoss = balanced_logsy_loss,
         epochs: int | None = None,
+        cancelled: kit.Cancel = None,
     ) -> list[float]:
         """Train on balanced mini-batches: half drawn from `normal`, half from `other` (anomaly/unlabeled).
 
         Balanced sampling is what keeps a rare second class (anomalies << 1%) visible in every step;
-        the loss then sees both classes' distances. Returns the mean loss per epoch.
+        the loss then sees both classes' distances. Returns the mean loss per epoch. A set `cancelled`
+        stops it between steps (kit.Cancelled).
         """
         if not normal or not other:
             raise LogModelError(
@@ -276,6 +287,7 @@ class LogEncoder:
         for _ in range(epochs if epochs is not None else s.epochs):
             total = 0.0
             for _ in range(steps):
+                kit.check(cancelled)
                 a = torch.randint(len(normal), (half,), generator=gen).tolist()
                 b = torch.randint(len(other), (half,), generator=gen).tolist()
                 batch = pad_batch([normal[i] for i in a] + [other[i] for i in b])
@@ -302,10 +314,13 @@ class LogEncoder:
         parts = list(self.iter_scores(messages))
         return np.concatenate(parts) if parts else np.zeros(0, dtype=np.float64)
 
-    def score_ids(self, sequences: Sequence[Sequence[int]]) -> np.ndarray:
-        """Scores of already-encoded sequences, in batches of `score_batch`."""
+    def score_ids(self, sequences: Sequence[Sequence[int]], cancelled: kit.Cancel = None) -> np.ndarray:
+        """Scores of already-encoded sequences, in batches of `score_batch` (a set `cancelled` stops between them)."""
         step = self.settings.score_batch
-        parts = [self._score_ids(sequences[i : i + step]) for i in range(0, len(sequences), step)]
+        parts = []
+        for i in range(0, len(sequences), step):
+            kit.check(cancelled)
+            parts.append(self._score_ids(sequences[i : i + step]))
         return np.concatenate(parts) if parts else np.zeros(0, dtype=np.float64)
 
     @torch.no_grad()
@@ -338,30 +353,23 @@ class LogEncoder:
 
 
 def save_bundle(path: str | Path, encoder: LogEncoder, threshold: float, extra: dict[str, Any] | None = None) -> None:
-    """One file: state dict + vocab + settings + threshold (+ detector-specific plain values)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """One file: state dict + vocab + settings + threshold (+ detector-specific plain values).
+
+    A flat dict marked with "format", not the kit's header + state layout, so files saved before still load.
+    """
     bundle = {"format": BUNDLE_FORMAT, **encoder.state(), "threshold": float(threshold), "extra": extra or {}}
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(bundle, tmp)
-    tmp.replace(path)  # atomic: a crash mid-save never leaves a half-written model behind
+    kit.write_local(path, kit.modelfile.blob_bytes(bundle))  # atomic: never a half-written model
 
 
 def load_bundle(path: str | Path, detector: str | None = None) -> tuple[LogEncoder, float, dict[str, Any]]:
     """Read a bundle written by save_bundle; `detector` checks the bundle's extra["detector"]."""
     path = Path(path)
-    if not path.is_file():
-        raise LogModelError(f"{path}: no such model file")
     try:
-        # weights_only: a model file is data, never code (torch's safe unpickler).
-        data = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError:
-        # torch's message suggests weights_only=False, which would run whatever the file holds: never.
-        raise LogModelError(f"{path}: not a readable model file (it holds objects other than tensors and "
-                            "plain data; refused without loading them)") from None
-    except Exception as exc:  # torch raises several types for truncated or foreign files
-        first = " ".join((str(exc).strip().splitlines() or [""])[0].split())
-        raise LogModelError(f"{path}: not a readable model file ({type(exc).__name__}: {first})") from None
+        # The kit's reader: bounded, weights_only (data, never code), refuses zip bombs.
+        data = kit.modelfile.torch_load(kit.modelfile.read_local_model(path), str(path),
+                                        refusal="not a readable model file")
+    except kit.modelfile.ModelFileError as exc:
+        raise LogModelError(str(exc)) from None
     if not isinstance(data, dict) or data.get("format") != BUNDLE_FORMAT:
         raise LogModelError(f"{path}: not an intentos log detector model")
     extra = dict(data.get("extra", {}))

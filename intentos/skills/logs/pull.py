@@ -52,6 +52,7 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
+from intentos.skills import kit
 from intentos.skills.logs.model import (
     EncoderSettings,
     LineView,
@@ -62,6 +63,7 @@ from intentos.skills.logs.model import (
     Vocab,
     anomaly_loss,
     balanced_logsy_loss,
+    checked,
     normal_loss,
 )
 
@@ -154,11 +156,13 @@ def label_from_failure_windows(
     windows: Sequence[tuple[float, float]],
     method: Method = "pull",
     settings: PullSettings | None = None,
+    cancelled: kit.Cancel = None,
 ) -> LabelResult:
     """Label each line anomalous/normal from estimated failure windows (LogLAB or PULL).
 
     `messages` may be any iterable aligned with `timestamps` (e.g. streamed from a file): it is consumed
-    once and deduplicated, so memory is O(distinct token sequences) + a few bytes per line."""
+    once and deduplicated, so memory is O(distinct token sequences) + a few bytes per line. A set
+    `cancelled` stops it within a training step (kit.Cancelled)."""
     s = settings or PullSettings()
     if method not in ("pull", "loglab"):
         raise LogModelError(f"unknown method {method!r}; one of pull, loglab")
@@ -170,7 +174,7 @@ def label_from_failure_windows(
     bad = [(a, b) for a, b in windows if not (math.isfinite(a) and math.isfinite(b) and b >= a)]
     if bad:
         raise LogModelError(f"failure windows must be finite (start, end) with end >= start; bad: {bad[:3]}")
-    unique = UniqueMessages(messages)
+    unique = UniqueMessages(checked(messages, cancelled))
     n = len(unique)
     if n != len(t):
         raise LogModelError(f"{len(t)} timestamps but {n} messages")
@@ -193,10 +197,10 @@ def label_from_failure_windows(
     def fit_round(loss: PairLoss, epochs: int) -> list[float]:
         normal = LineView(encoded, unique.line_ids, np.flatnonzero(known_normal))
         other = LineView(encoded, unique.line_ids, np.flatnonzero(unlabeled))
-        return encoder.train_pairs(normal, other, loss, epochs)
+        return encoder.train_pairs(normal, other, loss, epochs, cancelled)
 
     def score_lines() -> np.ndarray:
-        return encoder.score_ids(encoded)[unique.line_ids]
+        return encoder.score_ids(encoded, cancelled)[unique.line_ids]
 
     losses = fit_round(balanced_logsy_loss, s.encoder.epochs)
     scores = score_lines()

@@ -44,6 +44,7 @@ from typing import Any
 import numpy as np
 
 from intentos.errors import AppError
+from intentos.skills import kit
 from intentos.skills.logs.quality_mining import (
     LEVEL_CLASSES,
     PLACEHOLDER,
@@ -645,7 +646,7 @@ def check_statements(statements: Sequence[LogStatement], model: QualityModel | N
 
 def check_quality(paths: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
                   model: QualityModel | None = None, *, level_margin: float = 0.3,
-                  insufficient_threshold: float = 0.5) -> QualityReport:
+                  insufficient_threshold: float = 0.5, cancelled: kit.Cancel = None) -> QualityReport:
     """Mine the Python/Java files under `paths` and report log statements of doubtful quality."""
     start = time.perf_counter()
     roots = [paths] if isinstance(paths, str | os.PathLike) else list(paths)
@@ -654,7 +655,7 @@ def check_quality(paths: str | os.PathLike[str] | Sequence[str | os.PathLike[str
         raise QualityCheckError(f"no such file or folder: {', '.join(missing)}")
     model = model or default_model()  # fails early, with the model file named, before any scanning
     # Vendored and test folders are skipped only for training; a user checking a tree wants all of it.
-    mined: MiningResult = mine_paths(roots, CHECK_SKIP_DIRS)
+    mined: MiningResult = mine_paths(roots, CHECK_SKIP_DIRS, cancelled)
     findings = check_statements(mined.statements, model, level_margin=level_margin,
                                 insufficient_threshold=insufficient_threshold)
     return QualityReport(findings, len(mined.statements), mined.files_scanned, mined.files_skipped, mined.skipped,

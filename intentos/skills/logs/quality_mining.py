@@ -16,6 +16,8 @@ from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from intentos.skills import kit
+
 PLACEHOLDER = "<*>"
 """Written into `static_text` wherever a variable is inserted (the LogHub convention)."""
 
@@ -410,14 +412,16 @@ def _reason(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"[:200]
 
 
-def mine_paths(paths: Iterable[str | os.PathLike[str]], skip_dirs: Collection[str] = frozenset()) -> MiningResult:
+def mine_paths(paths: Iterable[str | os.PathLike[str]], skip_dirs: Collection[str] = frozenset(),
+               cancelled: kit.Cancel = None) -> MiningResult:
     """Mine every Python/Java file under `paths` (folders named in `skip_dirs` are not entered).
 
     A file that cannot be read or parsed (binary, not UTF-8, syntax error, unreadable) is skipped and
-    listed in `skipped` as "path: reason"; it never stops the scan.
+    listed in `skipped` as "path: reason"; it never stops the scan. A set `cancelled` does, between files.
     """
     result = MiningResult()
     for path in iter_source_files(paths, skip_dirs):
+        kit.check(cancelled)
         result.files_scanned += 1
         try:
             result.statements.extend(mine_file(path))

@@ -21,7 +21,7 @@ import io
 import re
 import zlib
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
@@ -82,9 +82,6 @@ class ReadStats:
     truncated: int = 0
     unmatched: int = 0  # kept as message-only records
     unterminated_last_line: bool = False
-
-    def as_dict(self) -> dict[str, object]:
-        return asdict(self)
 
 
 # --- small helpers -------------------------------------------------------------------------

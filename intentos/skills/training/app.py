@@ -6,23 +6,20 @@ torchrun in the background (see jobs.py), so `start` returns at once and `status
 
 from __future__ import annotations
 
-import os
-from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, Field, field_validator
 
 from intentos.app import App
 from intentos.errors import AppError
 from intentos.function import Effect, function
-from intentos.skills import paths
+from intentos.skills import kit
 from intentos.skills.training import compare as cmp
 from intentos.skills.training import jobs
 from intentos.skills.training.config import JobConfigError
 
 JOBS_DIR = "training/jobs"
-T = TypeVar("T")
 
 
 def _plain_job_id(value: str) -> str:
@@ -84,34 +81,29 @@ class TrainingApp(App):
     def root(self) -> Path:
         return self.sandbox.resolve(JOBS_DIR)
 
-    def _guard(self, action: Callable[[], T]) -> T:
-        """Job errors as one line naming sandbox-relative paths, as the model and the user know them."""
-        try:
-            return action()
-        except (jobs.JobError, JobConfigError) as exc:
-            message = str(exc).replace(f"{self.sandbox.root}{os.sep}", "")
-            raise AppError(" ".join(message.split())) from None
-
     @function(Effect.EXTERNAL)
     def start(self, args: StartArgs) -> jobs.JobStatus:
         """Start a training job from a YAML job file, in the background (torchrun with nproc processes)."""
         config = self.sandbox.resolve(args.config)
         if not config.is_file():
             raise AppError(f"no job file {args.config!r} in the sandbox")
-        status = self._guard(lambda: jobs.start(config, self.root, args.nproc, args.resume, args.job_id))
+        with kit.skill_errors(self.sandbox):
+            status = jobs.start(config, self.root, args.nproc, args.resume, args.job_id)
         return status.model_copy(update={"dir": self.sandbox.relative(self.root / status.job_id)})
 
     @function(Effect.READ)
     def status(self, args: StatusArgs) -> StatusResult:
         """Progress of training jobs: state, step, latest loss and eval loss, bytes communicated."""
-        found = self._guard(lambda: [jobs.status(self.root, args.job_id)] if args.job_id else jobs.list_jobs(self.root))
+        with kit.skill_errors(self.sandbox):
+            found = [jobs.status(self.root, args.job_id)] if args.job_id else jobs.list_jobs(self.root)
         return StatusResult(jobs=[s.model_copy(update={"dir": self.sandbox.relative(self.root / s.job_id)})
                                   for s in found])
 
     @function(Effect.EXTERNAL)
     def stop(self, args: JobRef) -> jobs.JobStatus:
         """Stop a running training job (it can be resumed from its latest checkpoint)."""
-        status = self._guard(lambda: jobs.stop(self.root, args.job_id))
+        with kit.skill_errors(self.sandbox):
+            status = jobs.stop(self.root, args.job_id)
         return status.model_copy(update={"dir": self.sandbox.relative(self.root / status.job_id)})
 
     @function(Effect.WRITE)
@@ -119,20 +111,18 @@ class TrainingApp(App):
         """Compare jobs: a table of eval loss and bytes, and a plot of eval loss against bytes communicated."""
         # The plot is a new .png outside intentos' own folders (.trash, .intentos); an existing file is
         # replaced only with overwrite, and then the old one goes to the trash first.
-        target = paths.target(self.sandbox, args.plot)
+        target = kit.target(self.sandbox, args.plot)
         if target.suffix.lower() != ".png":  # e.g. plot.png, a symlink to docs/important.txt
             raise AppError(f"plot {args.plot} leads to {self.sandbox.relative(target)}, which is not a .png file")
         if target.exists() and not args.overwrite:
             raise AppError(f"{args.plot} already exists; pass overwrite: true to replace it (the old one goes "
                            "to the trash)")
-        if args.job_ids:
-            found = [self._guard(lambda j=j: jobs.status(self.root, j)) for j in args.job_ids]
-        else:
-            found = self._guard(lambda: jobs.list_jobs(self.root))
-        if not found:
-            raise AppError("no training jobs to compare (start one with training.start)")
-        png = self._guard(lambda: cmp.plot_png(found))
-        paths.make_room(self.sandbox, target, args.overwrite, args.plot)
+        with kit.skill_errors(self.sandbox):
+            found = [jobs.status(self.root, j) for j in args.job_ids] if args.job_ids else jobs.list_jobs(self.root)
+            if not found:
+                raise AppError("no training jobs to compare (start one with training.start)")
+            png = cmp.plot_png(found)
+        kit.make_room(self.sandbox, target, args.overwrite, args.plot)
         self.sandbox.write_bytes(target, png)
         rows = cmp.rows(found)
         return CompareResult(rows=rows, table=cmp.table(rows), plot=self.sandbox.relative(target))

@@ -1,6 +1,5 @@
-"""Command line: `intentos train CONFIG.yaml [--nproc N] [--resume]` and
-`intentos skills training status|stop|compare`. Jobs live under INTENTOS_HOME/training/jobs
-unless --root says otherwise."""
+"""Command line: `intentos skills training start|status|stop|compare` (`intentos train` is a shortcut
+of `start`). Jobs live under INTENTOS_HOME/training/jobs unless --root says otherwise."""
 
 from __future__ import annotations
 
@@ -10,21 +9,17 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-from intentos.clierror import fail, guard
+from intentos.clikit import JsonOpt, emit, fail, guard
 from intentos.skills.training import compare as cmp
 from intentos.skills.training import jobs
 
 out = Console(soft_wrap=True)  # tables are wider than 80 columns
 RootOpt = typer.Option(None, "--root", help="jobs folder (default: INTENTOS_HOME/training/jobs)")
-JsonOpt = typer.Option(False, "--json", help="machine-readable output on stdout")
 
-training_app = typer.Typer(help="Distributed training jobs: status, stop, compare.", no_args_is_help=True)
+app = typer.Typer(help="Distributed training jobs: start, status, stop, compare.", no_args_is_help=True)
 
 
-def _show(status: jobs.JobStatus, as_json: bool) -> None:
-    if as_json:
-        print(status.model_dump_json())
-        return
+def _show(status: jobs.JobStatus) -> None:
     loss = f"{status.eval_loss:.4f}" if status.eval_loss is not None else "-"
     out.print(f"{status.job_id}: {status.state}, step {status.step}/{status.steps}, {status.strategy}, "
               f"eval loss {loss}, {cmp.human_bytes(status.bytes)} sent per rank  ({status.dir})", highlight=False)
@@ -32,7 +27,8 @@ def _show(status: jobs.JobStatus, as_json: bool) -> None:
         out.print(status.log_tail, highlight=False)
 
 
-def train_command(
+@app.command("start")
+def start_command(
     config: Path = typer.Argument(..., help="job YAML file (see benchmarks/configs/)"),
     nproc: int = typer.Option(2, "--nproc", help="processes (replicas) on this machine"),
     resume: bool = typer.Option(False, "--resume", help="continue the job from its latest checkpoint"),
@@ -45,13 +41,13 @@ def train_command(
     where = root or jobs.default_root()
     status = guard(lambda: jobs.start(config, where, nproc, resume, name), as_json)
     if wait:
-        status = jobs.wait(where, status.job_id, timeout=7 * 24 * 3600)
-    _show(status, as_json)
+        status = guard(lambda: jobs.wait(where, status.job_id, timeout=7 * 24 * 3600), as_json)
+    emit(status, as_json, _show)
     if status.state in ("failed", "died"):
         raise typer.Exit(1)
 
 
-@training_app.command("status")
+@app.command("status")
 def status_command(job_id: str | None = typer.Argument(None), root: Path | None = RootOpt,
                    as_json: bool = JsonOpt) -> None:
     """State, step, eval loss and bytes of one job or all jobs."""
@@ -62,16 +58,16 @@ def status_command(job_id: str | None = typer.Argument(None), root: Path | None 
     elif not found:
         out.print(f"no training jobs under {where}")
     for s in [] if as_json else found:
-        _show(s, False)
+        _show(s)
 
 
-@training_app.command("stop")
+@app.command("stop")
 def stop_command(job_id: str, root: Path | None = RootOpt, as_json: bool = JsonOpt) -> None:
-    """Stop a running job (resume it later with `intentos train CONFIG --resume`)."""
-    _show(guard(lambda: jobs.stop(root or jobs.default_root(), job_id), as_json), as_json)
+    """Stop a running job (resume it later with `intentos skills training start CONFIG --resume`)."""
+    emit(guard(lambda: jobs.stop(root or jobs.default_root(), job_id), as_json), as_json, _show)
 
 
-@training_app.command("compare")
+@app.command("compare")
 def compare_command(job_ids: list[str] | None = typer.Argument(None), root: Path | None = RootOpt,
                     plot: Path = typer.Option(Path("training-compare.png"), "--plot", help="PNG to write"),
                     as_json: bool = JsonOpt) -> None:

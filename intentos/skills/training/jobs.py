@@ -37,7 +37,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from intentos import paths
+from intentos import locations
 from intentos.errors import IntentosError
 from intentos.skills.training.config import JobConfig, dump_config, load_config, parse_config
 from intentos.skills.training.layout import METRICS, inside, latest_checkpoint
@@ -104,7 +104,7 @@ class JobMeta(BaseModel):
 
 
 def default_root() -> Path:
-    return paths.home() / "training" / "jobs"
+    return locations.home() / "training" / "jobs"
 
 
 def check_job_id(job_id: object) -> str:

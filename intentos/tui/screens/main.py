@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Literal
+from pathlib import Path
+from typing import Any, Literal, Protocol
 
 from rich.text import Text
 from textual import on, work
@@ -23,11 +24,14 @@ from textual.widgets import Footer, Header, Input, Select, Static
 from textual.worker import Worker
 
 from intentos import render
+from intentos.app import Context
 from intentos.backends.base import Backend, GenerationCancelled
 from intentos.controller import Controller, Resolution, ResolutionFailed, Trace
 from intentos.executor import Executor
 from intentos.journal import Record, RunView
 from intentos.render import STATUS_STYLE
+from intentos.table import FunctionTable
+from intentos.tui.history import IntentHistory
 from intentos.tui.screens.confirm import ask_from_thread
 from intentos.tui.screens.edit import EditArgsScreen
 from intentos.tui.widgets.intent_box import IntentBox
@@ -38,12 +42,27 @@ from intentos.tui.widgets.run_view import RunOutcome
 from intentos.validation import Problem, validate
 from intentos.workflow import Workflow
 
-if TYPE_CHECKING:
-    from intentos.tui.app import IntentosApp
-
 Phase = Literal["idle", "resolving", "plan", "running", "finished"]
 WELCOME = ("Type what you want and press [b]Enter[/b]; the model turns it into a plan you can check before "
            "anything runs.  [dim]F1 help · F2 runs · F3 functions · F4 model[/dim]")
+
+
+class Parts(Protocol):
+    """What the main screen needs of the application that shows it (`intentos.tui.app.IntentosApp`)."""
+
+    backend: Backend
+    table: FunctionTable
+    ctx: Context
+    history: IntentHistory
+    clock: Callable[[], float]
+    run_ids: Callable[[], str]
+    step_timeout: float
+    runs_root: Path | None
+
+    def model_specs(self) -> list[str]: ...
+    def check_model(self, spec: str) -> tuple[bool, str]: ...
+    def use_model(self, spec: str) -> Backend: ...
+    def save_trace(self, trace: Trace) -> Path | None: ...
 
 
 class MainScreen(Screen[None]):
@@ -84,7 +103,7 @@ class MainScreen(Screen[None]):
         self.submitted = ""  # the intent box's text when the intent was sent to the model
 
     @property
-    def intentos(self) -> IntentosApp:
+    def intentos(self) -> Parts:
         return self.app  # type: ignore[return-value]
 
     def compose(self) -> ComposeResult:

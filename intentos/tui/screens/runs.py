@@ -14,7 +14,7 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
-from intentos import paths
+from intentos import locations
 from intentos.errors import IntentosError
 from intentos.executor import Executor, context_from_data
 from intentos.journal import Record, RunView, scan_runs, view_run
@@ -67,7 +67,7 @@ class RunsScreen(Screen[None]):
         for row in sorted(rows, key=lambda r: r[0], reverse=True):
             grid.add_row(*row, key=row[0])
         if not grid.row_count:
-            self.notify(f"no runs yet under {self.runs_root or paths.runs_dir()}")
+            self.notify(f"no runs yet under {self.runs_root or locations.runs_dir()}")
 
     def _selected(self) -> str | None:
         grid = self.query_one("#runs", DataTable)
@@ -122,7 +122,7 @@ class RunDetailScreen(Screen[None]):
 
     def reload(self) -> RunView | None:
         try:
-            view = view_run((self.runs_root or paths.runs_dir()) / self.run_id)
+            view = view_run((self.runs_root or locations.runs_dir()) / self.run_id)
         except IntentosError as exc:
             self.notify(str(exc), severity="error", title="cannot read the run")
             return None

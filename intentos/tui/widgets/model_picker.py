@@ -12,8 +12,6 @@ from textual import work
 from textual.message import Message
 from textual.widgets import Select
 
-from intentos.backends.base import Backend
-
 
 class ModelPicker(Select[str]):
     class Reachability(Message):
@@ -55,7 +53,3 @@ def _label(spec: str, result: tuple[bool, str] | None) -> str:
     if result is None:
         return f"{spec}  …"
     return f"{spec}  {'✓' if result[0] else '✗ unreachable'}"
-
-
-def backend_check(backend: Backend) -> tuple[bool, str]:
-    return backend.reachable()

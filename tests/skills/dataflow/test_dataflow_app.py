@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import shutil
+import threading
+import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -13,17 +16,17 @@ from intentos.errors import AppError, SandboxError
 from intentos.executor import Executor
 from intentos.function import Effect
 from intentos.sandbox import Sandbox
+from intentos.skills import kit
 from intentos.skills.dataflow.app import (
-    QUICK_BELLAMY,
-    QUICK_ENEL,
-    ContextSpec,
     DataflowApp,
     PredictArgs,
     RecommendArgs,
     RescaleArgs,
     TrainArgs,
+    TrainRescalerArgs,
 )
 from intentos.skills.dataflow.eventgen import generate_eventlog, generate_training_set
+from intentos.skills.dataflow.ops import QUICK_BELLAMY, QUICK_ENEL, ContextSpec
 from intentos.table import FunctionTable
 from intentos.workflow import Workflow
 
@@ -106,3 +109,45 @@ def test_rescale_plan_through_the_executor(app: DataflowApp) -> None:
     fitting = [c["executors"] for c in plan["candidates"] if c["meets_target"]]
     assert plan["recommended_executors"] == (fitting[0] if fitting else plan["recommended_executors"])
     assert plan["meets_target"] == bool(fitting)
+
+
+@pytest.mark.parametrize("model", ["bellamy", "enel"])
+def test_a_training_stops_within_a_second_of_cancel(box: Sandbox, model: str,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    # Settings that would train for hours: only the cancel can end it.
+    endless = {"bellamy": {"pretrain_epochs": 10**7, "pretrain_patience": 10**7}, "enel": {"epochs": 10**7}}
+    app = DataflowApp(Context(sandbox=box, settings={"dataflow": endless}))
+    output = f"models/cancelled-{model}.pt"
+    outcome: dict[str, Any] = {}
+    # Cancel only once the training loop checks the flag (imports and reading the inputs come first).
+    training = threading.Event()
+    check = kit.check
+
+    def watched(cancelled: kit.Cancel) -> None:
+        training.set()
+        check(cancelled)
+
+    monkeypatch.setattr(kit, "check", watched)
+
+    def train() -> None:
+        try:
+            if model == "bellamy":
+                app.train_runtime_model(TrainArgs(history="grep.csv", output=output))
+            else:
+                app.train_rescaler(TrainRescalerArgs(logs=["history"], output=output))
+        except Exception as exc:
+            outcome["error"], outcome["at"] = exc, time.monotonic()
+
+    worker = threading.Thread(target=train, daemon=True)
+    worker.start()
+    assert training.wait(timeout=60), outcome
+    time.sleep(0.3)
+    assert worker.is_alive(), outcome
+    cancelled_at = time.monotonic()
+    app.ctx.cancelled.set()
+    worker.join(timeout=10)
+    assert not worker.is_alive(), "the training ran on after the cancel"
+    error = outcome.get("error")
+    assert isinstance(error, kit.Cancelled) and isinstance(error, AppError) and str(error) == "cancelled", error
+    assert outcome["at"] - cancelled_at < 1.0
+    assert not (box.root / output).exists()

@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 import torch
 
-from intentos.skills.dataflow.app import QUICK_BELLAMY
 from intentos.skills.dataflow.bellamy import Bellamy, BellamyConfig, ModelFileError
 from intentos.skills.dataflow.encoding import DIM, binary_code, encode_value, hash_text
 from intentos.skills.dataflow.ernest import Ernest
 from intentos.skills.dataflow.history import History, load_history
+from intentos.skills.dataflow.ops import QUICK_BELLAMY
 
 DATA = Path(__file__).resolve().parents[3].parent / "shared" / "data"
 torch.set_num_threads(1)

@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 import torch
 from typer.testing import CliRunner
 
+from intentos.skills.dataflow import cli as dataflow_cli
 from intentos.skills.dataflow.cli import app
 
 DATA = Path(__file__).resolve().parents[3].parent / "shared" / "data"
@@ -57,3 +59,27 @@ def test_errors_are_one_line_and_exit_2(tmp_path: Path) -> None:
     assert r.exit_code == 2 and "--model or --history" in r.output
     r = cli.invoke(app, ["generate-eventlog", str(tmp_path / "x.jsonl"), "--rescale", "oops"])
     assert r.exit_code == 2
+
+
+def test_every_command_gives_its_errors_as_json_and_ctrl_c_exits_130(tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    missing = str(tmp_path / "missing")
+    (tmp_path / "file").write_text("a file where a folder should be\n")
+    for argv in (["predict", missing], ["recommend", missing, "--target", "9"],
+                 ["train", missing, "--out", str(tmp_path / "m.pt")],
+                 ["train-rescaler", missing, "--out", str(tmp_path / "e.pt")],
+                 ["rescale", missing, "--target", "9", "--model", missing],
+                 ["generate-eventlog", str(tmp_path / "file" / "run.jsonl")]):
+        r = cli.invoke(app, [*argv, "--json"])
+        assert r.exit_code == 2, (argv, r.output)
+        error = json.loads(r.stdout)["error"]
+        assert str(tmp_path) in error and "\n" not in error, (argv, error)
+
+    def interrupted(*args: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(dataflow_cli, "load_history", interrupted)
+    r = cli.invoke(app, ["predict", missing, "--json"])
+    assert r.exit_code == 130 and json.loads(r.stdout) == {"error": "interrupted"}
+    r = cli.invoke(app, ["train", missing, "--out", str(tmp_path / "m.pt")])
+    assert r.exit_code == 130 and "interrupted" in r.output

@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from intentos.skills.dataflow.app import QUICK_ENEL
 from intentos.skills.dataflow.enel import Enel, EnelConfig, rescale_decision, template_of
 from intentos.skills.dataflow.eventgen import Rescale, generate_eventlog, generate_training_set
 from intentos.skills.dataflow.eventlog import EventLogError, parse_eventlog
+from intentos.skills.dataflow.ops import QUICK_ENEL
 
 FIXTURE = Path(__file__).resolve().parent / "data" / "kmeans-rescaled.jsonl"
 torch.set_num_threads(1)

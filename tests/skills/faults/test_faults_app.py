@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import threading
+import time
 
 import pytest
 
@@ -15,6 +17,7 @@ from intentos.function import Effect
 from intentos.sandbox import Sandbox
 from intentos.skills.faults.app import FaultsApp, LocalizeArgs, SimulateArgs, TrainArgs
 from intentos.skills.faults.simulator import GroundTruth
+from intentos.skills.kit import Cancelled
 from intentos.table import FunctionTable
 from intentos.workflow import Workflow
 
@@ -87,7 +90,7 @@ def test_bad_input_names_the_sandbox_file(faults: FaultsApp) -> None:
     with pytest.raises(AppError, match=r"^bad/m.csv:3: value: value 'oops' is not a number"):
         faults.localize(LocalizeArgs(topology="held/topology.yaml", metrics="bad/m.csv", model="models/d.pt"))
     (root / "bad/model.pt").write_text("not a model")
-    with pytest.raises(AppError, match=r"^bad/model.pt: not a faults model file"):
+    with pytest.raises(AppError, match=r"^bad/model.pt: not a model file"):
         faults.localize(LocalizeArgs(topology="held/topology.yaml", metrics="held/metrics.csv", model="bad/model.pt"))
     with pytest.raises(AppError, match="nothing.csv does not exist"):
         faults.localize(LocalizeArgs(topology="held/topology.yaml", metrics="nothing.csv"))
@@ -123,3 +126,35 @@ def test_a_workflow_simulates_trains_and_localizes(faults: FaultsApp) -> None:
     found = view.results["find"]
     assert found["model"] == "arvalus" and len(found["ranking"]) == 3 and found["samples"] == W
     assert (faults.sandbox.root / "wf/model.pt").is_file()
+
+
+def test_cancelling_stops_training_within_a_second(faults: FaultsApp, monkeypatch: pytest.MonkeyPatch) -> None:
+    from intentos.skills.faults import training
+
+    real, trained_an_epoch = training.train, threading.Event()
+
+    def train(*args: object, progress: object = None, **kwargs: object) -> object:
+        return real(*args, progress=lambda epoch, loss: trained_an_epoch.set(), **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(training, "train", train)
+    ctx = Context(sandbox=faults.sandbox, settings={"faults": {"threads": 1}})  # its own cancel flag
+    outcome: dict[str, object] = {}
+
+    def run() -> None:
+        try:
+            FaultsApp(ctx).train(TrainArgs(topology="shop/topology.yaml", metrics="shop/metrics.csv",
+                                           truth="shop/truth.json", output="models/cancelled.pt", epochs=500))
+        except BaseException as exc:  # noqa: BLE001 - whatever it is, the test reports it
+            outcome["error"] = exc
+        outcome["ended"] = time.monotonic()
+
+    worker = threading.Thread(target=run, daemon=True)
+    worker.start()
+    assert trained_an_epoch.wait(60), "training never finished an epoch"
+    ctx.cancelled.set()
+    cancelled_at = time.monotonic()
+    worker.join(timeout=10)
+    assert not worker.is_alive(), "training ran on after the cancel"
+    assert isinstance(outcome.get("error"), Cancelled) and str(outcome["error"]) == "cancelled", outcome
+    assert outcome["ended"] - cancelled_at < 1.0  # type: ignore[operator]
+    assert not (faults.sandbox.root / "models/cancelled.pt").exists()

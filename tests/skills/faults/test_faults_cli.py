@@ -74,3 +74,12 @@ def test_errors_are_one_line_with_exit_code_2(shop: Path, tmp_path: Path) -> Non
     assert invoke("train", "--epochs", "1").exit_code == 2  # no folder, no files
     missing = invoke("train", str(tmp_path / "nothing"), "--epochs", "1")
     assert missing.exit_code == 2 and "no such file" in flat(missing.stderr)
+
+
+def test_ctrl_c_is_exit_code_130(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def interrupted(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("intentos.skills.faults.cli.simulate_files", interrupted)
+    result = invoke("simulate", str(tmp_path / "s"), "--json")
+    assert result.exit_code == 130 and json.loads(result.stdout) == {"error": "interrupted"}

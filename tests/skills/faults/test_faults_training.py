@@ -89,7 +89,7 @@ def test_training_learns_to_find_the_origin() -> None:
 def test_load_refuses_what_is_not_a_model(tmp_path: Path) -> None:
     text = tmp_path / "notes.pt"
     text.write_text("hello")
-    with pytest.raises(FaultsInputError, match="notes.pt: not a faults model file"):
+    with pytest.raises(FaultsInputError, match="notes.pt: not a model file"):
         load(text)
 
     class Evil:
@@ -98,11 +98,11 @@ def test_load_refuses_what_is_not_a_model(tmp_path: Path) -> None:
 
     evil = tmp_path / "evil.pt"
     torch.save({"header": "{}", "state_dict": {}, "x": Evil()}, evil)
-    with pytest.raises(FaultsInputError, match="not a faults model file"):
+    with pytest.raises(FaultsInputError, match="not a model file"):
         load(evil)  # weights_only=True: no arbitrary objects are unpickled
     plain = tmp_path / "plain.pt"
     plain.write_bytes(pickle.dumps({"a": 1}, protocol=2))
-    with pytest.raises(FaultsInputError, match="not a faults model file"):
+    with pytest.raises(FaultsInputError, match="not a model file"):
         load(plain)
     wrong = tmp_path / "wrong.pt"
     torch.save({"header": '{"format": "x"}', "state_dict": {}}, wrong)

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import csv
 import gzip
+import importlib
 import json
 import subprocess
 import sys
+import threading
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -18,16 +21,10 @@ from intentos.errors import AppError, SandboxError
 from intentos.executor import Executor
 from intentos.function import Effect
 from intentos.sandbox import Sandbox
-from intentos.skills.logs.app import (
-    QUICK_ENCODER,
-    DetectArgs,
-    LabelArgs,
-    LogsApp,
-    ParseArgs,
-    QualityArgs,
-    Window,
-)
+from intentos.skills import kit
+from intentos.skills.logs.app import DetectArgs, LabelArgs, LogsApp, ParseArgs, QualityArgs, Window
 from intentos.skills.logs.generator import GroundTruth, generate
+from intentos.skills.logs.ops import QUICK_ENCODER
 from intentos.table import FunctionTable
 from intentos.workflow import Workflow
 
@@ -213,6 +210,52 @@ def test_check_quality_on_a_small_source_tree(logs: LogsApp, sandbox: Sandbox) -
     trashed.write_text('import logging\nlogging.getLogger().error("Server started successfully")\n')
     whole = logs.check_quality(QualityArgs(path="."))  # the trash is not the user's code
     assert whole.files_scanned == 2 and {f.file for f in whole.findings} == {"src/server.py"}
+
+
+# -- cancel ------------------------------------------------------------------------------------------------------
+
+
+def _warm_imports() -> None:
+    """What a first call imports once (torch, then torch._dynamo with the first optimizer, the taxonomy's
+    libraries) takes seconds on busy cores, and no check interrupts an import: done before the clock starts."""
+    import torch
+
+    importlib.import_module("intentos.skills.logs.taxonomy")
+    importlib.import_module("intentos.skills.logs.pull")
+    torch.optim.AdamW([torch.zeros(1, requires_grad=True)])
+
+
+@pytest.mark.parametrize("verb", ["detect_anomalies", "label_from_failure_windows"])
+def test_a_cancelled_call_stops_within_a_second(sandbox: Sandbox, truth: GroundTruth, verb: str) -> None:
+    _warm_imports()
+    # Training that would go on for many minutes: the cancel lands mid-way, wherever the call is by then.
+    ctx = Context(sandbox=sandbox, settings={"logs": {"encoder": {**QUICK_ENCODER, "epochs": 100_000}}})
+    app = LogsApp(ctx)
+    windows = [Window(start=datetime.fromtimestamp(w.start, UTC), end=datetime.fromtimestamp(w.end, UTC))
+               for w in truth.windows]
+    call = {"detect_anomalies": lambda: app.detect_anomalies(DetectArgs(path="test.log", reference="normal.log")),
+            "label_from_failure_windows": lambda: app.label_from_failure_windows(
+                LabelArgs(path="test.log", windows=windows, output="cancelled/labels.csv"))}[verb]
+    raised: list[tuple[BaseException, float]] = []
+
+    def work() -> None:
+        try:
+            call()
+        except BaseException as exc:  # whatever it is, the asserts below name it
+            raised.append((exc, time.monotonic()))
+
+    worker = threading.Thread(target=work, daemon=True)
+    worker.start()
+    time.sleep(1.5)
+    assert worker.is_alive() and not raised, raised  # still working: the cancel comes mid-way
+    ctx.cancelled.set()
+    cancelled_at = time.monotonic()
+    worker.join(timeout=10)
+    assert not worker.is_alive() and raised
+    exc, when = raised[0]
+    assert isinstance(exc, kit.Cancelled) and isinstance(exc, AppError) and str(exc) == "cancelled", repr(exc)
+    assert when - cancelled_at < 1.0
+    assert not (sandbox.root / "cancelled").exists()  # nothing half-done is written
 
 
 # -- bad input ---------------------------------------------------------------------------------------------------

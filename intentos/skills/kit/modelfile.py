@@ -1,7 +1,9 @@
-"""One file per model, Bellamy's and Enel's alike: a JSON header and a torch state dict, nothing pickled.
+"""One model-file format for every skill: a JSON header and a torch state dict, nothing pickled.
 
-Serialized in memory (`to_bytes`) and read back from bytes (`from_bytes`) with
-torch.load(weights_only=True), so a model file is data and never code, and the app reads and
+Bellamy, Enel and the fault localizers save `{"header": JSON text, "state": tensors}`; the log
+detectors save a flat bundle of tensors and plain values. All are serialized in memory (`to_bytes`,
+`blob_bytes`) and read back from bytes by `torch_load`, the one reader, with
+torch.load(weights_only=True), so a model file is data and never code, and an app reads and
 writes it only through the sandbox; every way a file can be wrong (missing, too big, foreign,
 another kind or version, weights of another shape) is a ModelFileError naming the path.
 `save` / `load` are the same on a path anywhere, for the CLI and tests.
@@ -18,7 +20,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from intentos.errors import IntentosError
-from intentos.skills.paths import MAX_DATA_BYTES, LocalReadError, read_local, write_local
+from intentos.skills.kit.files import MAX_DATA_BYTES, LocalReadError, read_local, write_local
 
 H = TypeVar("H", bound=BaseModel)
 
@@ -30,15 +32,20 @@ class ModelFileError(IntentosError):
         super().__init__(" ".join(message.split()))
 
 
-def _blob(header: BaseModel, state: dict[str, Any]) -> dict[str, Any]:
-    return {"header": header.model_dump_json(), "state": state}
+STATE = "state"  # the key of the state dict in a file (the fault localizers' files say "state_dict")
 
 
-def to_bytes(header: BaseModel, state: dict[str, Any]) -> bytes:
+def to_bytes(header: BaseModel, state: dict[str, Any], state_key: str = STATE) -> bytes:
+    """A header and a state dict as the bytes of a model file."""
+    return blob_bytes({"header": header.model_dump_json(), state_key: state})
+
+
+def blob_bytes(blob: dict[str, Any]) -> bytes:
+    """Tensors and plain containers in torch's zip format, which `torch_load` reads back."""
     import torch
 
     buf = io.BytesIO()
-    torch.save(_blob(header, state), buf)
+    torch.save(blob, buf)
     return buf.getvalue()
 
 
@@ -47,23 +54,38 @@ def save(path: str | Path, header: BaseModel, state: dict[str, Any]) -> Path:
     return write_local(path, to_bytes(header, state))
 
 
-def load(path: str | Path, header_type: type[H], kind: str, version: int, label: str) -> tuple[H, dict[str, Any]]:
-    """`from_bytes` of a model file anywhere (CLI, tests)."""
+def read_local_model(path: str | Path) -> bytes:
+    """The bytes of a model file anywhere (CLI, tests); a ModelFileError names a missing or unreadable one."""
     try:
-        data = read_local(path, what="model file")
+        return read_local(path, what="model file")
     except LocalReadError as exc:
         reason = "no such model file" if str(exc) == "no such file" else str(exc)
         raise ModelFileError(f"{path}: {reason}") from None
-    return from_bytes(data, str(path), header_type, kind, version, label)
+
+
+def load(path: str | Path, header_type: type[H], kind: str, version: int, label: str) -> tuple[H, dict[str, Any]]:
+    """`from_bytes` of a model file anywhere (CLI, tests)."""
+    return from_bytes(read_local_model(path), str(path), header_type, kind, version, label)
 
 
 def from_bytes(data: bytes, name: str, header_type: type[H], kind: str, version: int,
                label: str) -> tuple[H, dict[str, Any]]:
     """The header (checked to be `kind` of `version`) and the state dict of a saved `label` model."""
+    header, state = read_blob(data, name, header_type, label)
+    found_kind, found_version = getattr(header, "kind", None), getattr(header, "version", None)
+    if found_kind != kind or found_version != version:
+        raise ModelFileError(f"{name}: a {found_kind} model of version {found_version}, "
+                             f"not {label} model of version {version}")
+    return header, state
+
+
+def read_blob(data: bytes, name: str, header_type: type[H], label: str,
+              state_key: str = STATE) -> tuple[H, dict[str, Any]]:
+    """The validated header and the state dict of the model file `name`, whatever its kind."""
     blob = torch_load(data, name)
-    if not isinstance(blob, dict) or not isinstance(blob.get("header"), str) or not isinstance(blob.get("state"),
+    if not isinstance(blob, dict) or not isinstance(blob.get("header"), str) or not isinstance(blob.get(state_key),
                                                                                                 dict):
-        raise ModelFileError(f"{name}: not {label} model file (no header/state)")
+        raise ModelFileError(f"{name}: not {label} model file (no header/{state_key})")
     try:
         header = header_type.model_validate(json.loads(blob["header"]))
     except ValidationError as exc:
@@ -72,11 +94,7 @@ def from_bytes(data: bytes, name: str, header_type: type[H], kind: str, version:
         raise ModelFileError(f"{name}: bad model header: {where}: {err['msg']}") from None
     except (ValueError, RecursionError) as exc:
         raise ModelFileError(f"{name}: bad model header: {str(exc) or type(exc).__name__}") from None
-    found_kind, found_version = getattr(header, "kind", None), getattr(header, "version", None)
-    if found_kind != kind or found_version != version:
-        raise ModelFileError(f"{name}: a {found_kind} model of version {found_version}, "
-                             f"not {label} model of version {version}")
-    return header, blob["state"]
+    return header, blob[state_key]
 
 
 def torch_load(data: bytes, name: str, refusal: str = "not a model file") -> Any:

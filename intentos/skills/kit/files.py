@@ -24,7 +24,7 @@ from typing import BinaryIO
 
 from intentos.atomicfile import write_atomically
 from intentos.errors import AppError, SandboxError
-from intentos.sandbox import DirEntry, Sandbox
+from intentos.sandbox import INTERNAL, DirEntry, Sandbox
 
 MAX_DATA_BYTES = 200 * 1024 * 1024  # the most of one data file (history, log, metrics, truth, model) that is read
 
@@ -208,8 +208,6 @@ def _check_free(sandbox: Sandbox, rel: str, shown: str, overwrite: bool) -> None
 
 
 def _not_internal(rel: str, raw: str) -> None:
-    from intentos.apps.files import INTERNAL
-
     internal = [p for p in rel.split("/") if p in INTERNAL]
     if internal:
         raise AppError(f"{raw} is inside {internal[0]}, which intentos keeps for itself")
