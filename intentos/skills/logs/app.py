@@ -16,6 +16,7 @@ from pydantic import BaseModel, Field
 from intentos.app import App
 from intentos.errors import AppError, SandboxError
 from intentos.function import Effect, function
+from intentos.sandbox import INTERNAL
 from intentos.skills import kit
 from intentos.skills.logs import ops
 from intentos.skills.logs.ops import (
@@ -40,7 +41,8 @@ class ParseArgs(BaseModel):
     path: str = Field(description="log file in the sandbox (plain or .gz; LogHub *_structured.csv too)")
     format: Format = Field("auto", description="log format; auto detects it from the first lines")
     masking: list[MaskKind] | None = Field(
-        None, description="kinds of variable text masked before mining; default all. [] masks nothing")
+        None, description="mine with the drain3 baseline masking only these kinds ([] masks nothing); default: the "
+                          "tokens miner, which needs no choice")
     state_file: str | None = Field(
         None, description="parser state JSON in the sandbox: template ids carry over between calls; written")
     top: int = Field(20, ge=1, le=1000, description="how many templates to list")
@@ -144,8 +146,6 @@ class LogsApp(App):
     def check_quality(self, args: QualityArgs) -> Quality:
         """Check log statements in Python/Java source: levels that do not fit the text, messages saying too little."""
         with kit.skill_errors(self.sandbox):
-            from intentos.sandbox import INTERNAL
-
             path = self.sandbox.resolve(args.path)
             if not self.sandbox.exists(args.path):
                 raise AppError(self.sandbox.missing(args.path))

@@ -99,14 +99,14 @@ def _overrides(epochs: int | None, quick: bool) -> dict[str, Any]:
 def parse(
     log: Path = typer.Argument(..., help="log file (plain or .gz, or a LogHub *_structured.csv)"),
     fmt: str = FormatOpt,
-    mask: list[str] = typer.Option(None, "--mask", help="mask only these kinds (repeat): block_ids, ips, paths, "
-                                                       "ids, hex, numbers; default all"),
-    no_mask: bool = typer.Option(False, "--no-mask", help="mask nothing"),
+    mask: list[str] = typer.Option(None, "--mask", help="use the drain3 baseline masking only these kinds (repeat): "
+                                                       "block_ids, ips, paths, ids, hex, numbers"),
+    no_mask: bool = typer.Option(False, "--no-mask", help="use the drain3 baseline masking nothing"),
     state: Path | None = typer.Option(None, "--state", help="parser state JSON: continue and save template ids"),
     top: int = TopOpt,
     as_json: bool = JsonOpt,
 ) -> None:
-    """Mine the message templates of a log (drain3): counts per template, odd lines."""
+    """Mine the message templates of a log: counts per template, odd lines (--mask: the drain3 baseline)."""
     masking = [] if no_mask else (mask or None)
 
     def run() -> Parsed:

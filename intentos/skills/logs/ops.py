@@ -210,6 +210,8 @@ def _iso(ts: float | None) -> str:
 
 
 def _parser_settings(masking: list[str] | None) -> Any:
+    """The default miner (`tokens`, one configuration), or with masking kinds asked for, the drain3 baseline
+    masking those kinds."""
     from intentos.skills.logs.parsing import MaskingSettings, ParserSettings
 
     if masking is None:
@@ -218,7 +220,7 @@ def _parser_settings(masking: list[str] | None) -> Any:
     unknown = sorted(kinds - set(known))
     if unknown:
         raise AppError(f"unknown masking kind(s) {', '.join(unknown)}; known: {', '.join(known)}")
-    return ParserSettings(masking=MaskingSettings(**{k: k in kinds for k in known}))
+    return ParserSettings(algorithm="drain3", masking=MaskingSettings(**{k: k in kinds for k in known}))
 
 
 # -- parse --------------------------------------------------------------------------------------------
@@ -239,9 +241,12 @@ def parse_log(path: Path, *, name: str | None = None, fmt: Format = "auto", mask
     settings = None if state_path is not None and exists and masking is None else _parser_settings(masking)
     parser = LogParser(settings, state_path, store=store)
     before = parser.template_count
-    counts: Counter[int] = Counter()
+    seen: Counter[int] = Counter()
     for p in parser.parse(_tracked(records, progress, cancelled)):
-        counts[p.template_id] += 1
+        seen[p.template_id] += 1
+    counts: Counter[int] = Counter()  # by the ids templates have at the end (the tokens miner merges some)
+    for tid, c in seen.items():
+        counts[parser.current_id(tid)] += c
     n = stats.records
     rows = [TemplateCount(id=tid, template=parser.template(tid) or "", count=c, share=round(c / n, 4))
             for tid, c in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:top]]

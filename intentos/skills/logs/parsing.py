@@ -1,6 +1,10 @@
-"""Template mining with drain3, persistent across processes, plus a tokenizer for models.
+"""Template mining, persistent across processes, plus a tokenizer for models.
 
-    parser = LogParser(ParserSettings(sim_th=0.5), state_path="state.json")
+Two miners behind one LogParser: `tokens` (the default, `templates.TemplateParser`: one-pass
+general preprocessing and exact grouping, one configuration for every log) and `drain3` (the
+baseline, Drain's prefix tree with per-kind masking and a similarity threshold).
+
+    parser = LogParser(ParserSettings(), state_path="state.json")
     for p in parser.parse(read_records("HDFS.log")):
         p.template_id, p.template, p.parameters
     parser.save()                      # also done when parse() runs to the end of its input
@@ -10,7 +14,9 @@ A new LogParser on the same state file continues with the same template ids. The
 the settings too: masking or thresholds that differ from the saved ones would renumber templates,
 so that is refused (pass settings=None to adopt the saved ones).
 
-The state file is plain JSON built here from drain3's tree: the clusters (id, template tokens, size)
+The state file is plain JSON. For `tokens` it is the distinct masked keys in the order first seen
+(replaying them rebuilds the miner exactly) and the line count of each template. For `drain3` it
+is built here from drain3's tree: the clusters (id, template tokens, size)
 and the prefix-tree nodes (path of keys, cluster ids), validated with bounds on reading and rebuilt
 from drain3's LogCluster and Node objects. drain3's own snapshots are jsonpickle, which rebuilds
 whatever objects the file names (a state file from the sandbox could run code), so they are never
@@ -23,8 +29,9 @@ import json
 import logging
 import re
 from collections import Counter, defaultdict
-from collections.abc import Hashable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Annotated, Any, Literal, Protocol
 
@@ -37,9 +44,11 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, Validation
 from intentos.atomicfile import write_atomically
 from intentos.errors import AppError, IntentosError
 from intentos.skills.logs.records import LogRecord, read_records
+from intentos.skills.logs.templates import TemplateParser
 
 STATE_FORMAT = "intentos-logparser"
-STATE_VERSION = 2  # 1 held a drain3 (jsonpickle) snapshot: refused, never unpickled
+STATE_VERSION = 3  # the tokens miner's state
+DRAIN3_STATE_VERSION = 2  # drain3's tree as plain JSON; 1 held a drain3 (jsonpickle) snapshot: refused, never unpickled
 # Bounds on a state file, so a hostile or broken one cannot exhaust memory while it is checked.
 MAX_STATE_BYTES = 256 * 1024 * 1024
 MAX_CLUSTERS = 1_000_000
@@ -99,10 +108,12 @@ class MaskingSettings(BaseModel):
 
 
 class ParserSettings(BaseModel):
-    """Drain's knobs. sim_th: share of equal tokens to join a template; depth: prefix-tree depth."""
+    """Which miner, and drain3's knobs (masking, sim_th: share of equal tokens to join a template,
+    depth: prefix-tree depth ...), which the `tokens` miner does not need: it has one configuration."""
 
     model_config = ConfigDict(extra="forbid")
 
+    algorithm: Literal["tokens", "drain3"] = "tokens"
     masking: MaskingSettings = Field(default_factory=MaskingSettings)
     sim_th: float = Field(0.4, ge=0.0, le=1.0)
     depth: int = Field(4, ge=3, le=MAX_DEPTH)
@@ -166,6 +177,8 @@ class ParserState(BaseModel):
 
     @model_validator(mode="after")
     def _consistent(self) -> ParserState:
+        if self.settings.algorithm != "drain3":
+            raise ValueError("a drain3 state holds settings of another miner")
         by_id: dict[int, ClusterState] = {}
         for c in self.clusters:
             if c.id in by_id:
@@ -202,6 +215,33 @@ class ParserState(BaseModel):
         missing = sorted(set(by_id) - placed)
         if missing:
             raise ValueError(f"cluster {missing[0]} is in no tree node")
+        return self
+
+
+class TokenParserState(BaseModel):
+    """The state file of the `tokens` miner: its distinct keys in the order first seen, and lines per template."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    format: Literal["intentos-logparser"]
+    version: Literal[3]
+    settings: ParserSettings
+    lines: int = Field(0, ge=0, le=2**63)
+    keys: list[list[_Token]] = Field(max_length=MAX_CLUSTERS)
+    # per key: "1" where a token is glued to the one before it (how its template is shown)
+    glue: list[Annotated[str, StringConstraints(pattern=r"^[01]*$", max_length=MAX_TEMPLATE_TOKENS)]] = Field(
+        max_length=MAX_CLUSTERS)
+    counts: list[Annotated[int, Field(ge=0, le=2**63)]] = Field(max_length=MAX_CLUSTERS)
+
+    @model_validator(mode="after")
+    def _bounded(self) -> TokenParserState:
+        if self.settings.algorithm != "tokens":
+            raise ValueError("a tokens state holds settings of another miner")
+        if len(self.glue) != len(self.keys):
+            raise ValueError(f"{len(self.keys)} keys but {len(self.glue)} glue strings")
+        for key, glue in zip(self.keys, self.glue, strict=True):
+            if len(key) > MAX_TEMPLATE_TOKENS or len(glue) != len(key):
+                raise ValueError(f"a key of {len(key)} tokens with glue for {len(glue)}")
         return self
 
 
@@ -267,12 +307,20 @@ def _rebuild(drain: Drain, state: ParserState) -> None:
 
 @dataclass(slots=True)
 class ParsedRecord:
-    """A record with its template. `template` is as mined so far: later lines can generalize it."""
+    """A record with its template. `template` is as mined so far: later lines can generalize it.
+    `parameters` (the message's values at the template's variable positions) are read off when asked
+    for, so mining a log without looking at them never pays for it."""
 
     record: LogRecord
     template_id: int | None  # None only with learn=False for a message no template matches
     template: str | None
-    parameters: list[str] = field(default_factory=list)
+    _parameters: list[str] | Callable[[], list[str]] = field(default_factory=list)
+
+    @property
+    def parameters(self) -> list[str]:
+        if callable(self._parameters):
+            self._parameters = self._parameters()
+        return self._parameters
 
 
 @dataclass(frozen=True, slots=True)
@@ -320,8 +368,114 @@ class LocalStateFile:
         write_atomically(self.path, [data])
 
 
+class _Miner(Protocol):
+    """What LogParser needs of a template miner (ids, templates, counts, state)."""
+
+    def learn(self, message: str) -> tuple[int, str, Callable[[], list[str]]]: ...
+    def match(self, message: str) -> tuple[int, str, Callable[[], list[str]]] | None: ...
+    def summary(self) -> list[TemplateSummary]: ...
+    def template(self, template_id: int) -> str | None: ...
+    def count(self) -> int: ...
+    def state(self) -> dict[str, Any]: ...
+    def current(self, template_id: int) -> int: ...
+
+
+class _TokensMiner:
+    """`templates.TemplateParser` behind the miner interface."""
+
+    def __init__(self, saved: TokenParserState | None) -> None:
+        if saved is None:
+            self.parser = TemplateParser()
+        else:
+            self.parser = TemplateParser.replay(((tuple(k), g) for k, g in zip(saved.keys, saved.glue, strict=True)),
+                                                saved.counts)
+
+    def learn(self, message: str) -> tuple[int, str, Callable[[], list[str]]]:
+        gid = self.parser.add(message)
+        return gid, self.parser.template(gid), partial(self.parser.parameters, message, gid)
+
+    def match(self, message: str) -> tuple[int, str, Callable[[], list[str]]] | None:
+        gid = self.parser.match(message)
+        if gid is None:
+            return None
+        return gid, self.parser.template(gid), partial(self.parser.parameters, message, gid)
+
+    def summary(self) -> list[TemplateSummary]:
+        return [TemplateSummary(gid, template, self.parser.count(gid))
+                for gid, template in self.parser.templates().items()]
+
+    def template(self, template_id: int) -> str | None:
+        return self.parser.template(template_id) if 0 <= template_id < self.parser.groups else None
+
+    def count(self) -> int:
+        return len(self.parser.templates())
+
+    def current(self, template_id: int) -> int:
+        return self.parser.canonical(template_id)
+
+    def state(self) -> dict[str, Any]:
+        keys = self.parser.keys()
+        return {"version": 3, "keys": [list(k) for k, _ in keys], "glue": [g for _, g in keys],
+                "counts": self.parser.counts()}
+
+
+class _Drain3Miner:
+    """drain3's TemplateMiner behind the miner interface. No persistence handler on the miner: drain3
+    would jsonpickle the whole state on every new template; LogParser saves plain JSON itself."""
+
+    def __init__(self, settings: ParserSettings, saved: ParserState | None) -> None:
+        self.miner = TemplateMiner(None, settings.to_drain3())
+        if saved is not None:
+            _rebuild(self.miner.drain, saved)
+        self._delimiters = list(settings.extra_delimiters)
+
+    def learn(self, message: str) -> tuple[int, str, Callable[[], list[str]]]:
+        result = self.miner.add_log_message(message)
+        template = result["template_mined"]
+        return result["cluster_id"], template, partial(self._parameters, template, message)
+
+    def match(self, message: str) -> tuple[int, str, Callable[[], list[str]]] | None:
+        cluster = self.miner.match(message)
+        if cluster is None:
+            return None
+        template = cluster.get_template()
+        return cluster.cluster_id, template, partial(self._parameters, template, message)
+
+    def _tokens(self, text: str) -> list[str]:
+        # The same split as drain3's Drain.get_content_as_tokens, so positions line up.
+        text = text.strip()
+        for d in self._delimiters:
+            text = text.replace(d, " ")
+        return text.split()
+
+    def _parameters(self, template: str, message: str) -> list[str]:
+        """Message tokens where the template has a mask or <*>; drain3's regex path as a fallback."""
+        t_tokens, m_tokens = self._tokens(template), self._tokens(message)
+        if len(t_tokens) == len(m_tokens):
+            return [m for t, m in zip(t_tokens, m_tokens, strict=True) if t != m and "<" in t]
+        return [p.value for p in self.miner.extract_parameters(template, message, exact_matching=False) or []]
+
+    def summary(self) -> list[TemplateSummary]:
+        return [TemplateSummary(c.cluster_id, c.get_template(), c.size) for c in self.miner.drain.clusters]
+
+    def template(self, template_id: int) -> str | None:
+        cluster = self.miner.drain.id_to_cluster.get(template_id)
+        return cluster.get_template() if cluster is not None else None
+
+    def count(self) -> int:
+        return len(self.miner.drain.clusters)
+
+    def current(self, template_id: int) -> int:
+        return template_id  # a drain3 cluster keeps its id while its template generalizes
+
+    def state(self) -> dict[str, Any]:
+        clusters, nodes = _snapshot(self.miner.drain)
+        return {"version": 2, "clusters_counter": int(self.miner.drain.clusters_counter), "clusters": clusters,
+                "tree": nodes}
+
+
 class LogParser:
-    """Streaming Drain template miner whose state can live in a file across processes."""
+    """Streaming template miner (`tokens` by default, or `drain3`) whose state can live in a file across processes."""
 
     def __init__(
         self,
@@ -334,7 +488,7 @@ class LogParser:
         self.state_path = Path(state_path) if state_path is not None else None
         self.store = store or (LocalStateFile(self.state_path) if self.state_path is not None else None)
         self.autosave_every = autosave_every
-        saved = self._read_state() if self.state_path is not None else None
+        saved = self._read_state() if self.store is not None else None
         if saved is not None:
             self.settings = self._check_settings(settings, saved)
             self.lines_seen = saved.lines
@@ -342,19 +496,18 @@ class LogParser:
             self.settings = settings or ParserSettings()
             self.lines_seen = 0
         self._since_save = 0
-        # No persistence handler on the miner: drain3 would jsonpickle the whole state on every new
-        # template. We snapshot ourselves (plain JSON), every autosave_every lines and at the end of parse().
-        self.miner = TemplateMiner(None, self.settings.to_drain3())
-        if saved is not None:
-            self._restore(saved)
-        self._delimiters = list(self.settings.extra_delimiters)
+        self.miner: _Miner
+        if self.settings.algorithm == "drain3":
+            self.miner = _Drain3Miner(self.settings, saved if isinstance(saved, ParserState) else None)
+        else:
+            self.miner = _TokensMiner(saved if isinstance(saved, TokenParserState) else None)
 
     # State ------------------------------------------------------------------------------
 
     def _damaged(self, problem: str) -> ParserStateError:
         return ParserStateError(f"damaged parser state in {self.state_path}: {_one_line(problem)}")
 
-    def _read_state(self) -> ParserState | None:
+    def _read_state(self) -> ParserState | TokenParserState | None:
         assert self.store is not None
         try:
             raw = self.store.read(MAX_STATE_BYTES)
@@ -374,16 +527,20 @@ class LogParser:
         if version == 1:
             raise self._damaged("version 1 state (a drain3 jsonpickle snapshot), which is no longer loaded "
                                 "because unpickling can run code; delete it or use a new state file")
-        if version != STATE_VERSION:
+        if version not in (DRAIN3_STATE_VERSION, STATE_VERSION):
             raise self._damaged(f"state version {version!r} is not supported")
+        if version == DRAIN3_STATE_VERSION and isinstance(saved.get("settings"), dict):
+            saved["settings"].setdefault("algorithm", "drain3")  # version 2 was written before there was a choice
         try:
-            return ParserState.model_validate(saved)
+            if version == DRAIN3_STATE_VERSION:
+                return ParserState.model_validate(saved)
+            return TokenParserState.model_validate(saved)
         except ValidationError as exc:
             raise self._damaged(_describe(exc)) from None
         except RecursionError:
             raise self._damaged("nested too deeply") from None
 
-    def _check_settings(self, settings: ParserSettings | None, saved: ParserState) -> ParserSettings:
+    def _check_settings(self, settings: ParserSettings | None, saved: ParserState | TokenParserState) -> ParserSettings:
         stored = saved.settings
         if settings is not None and settings != stored:
             raise ParserStateError(
@@ -392,23 +549,12 @@ class LogParser:
             )
         return stored
 
-    def _restore(self, saved: ParserState) -> None:
-        _rebuild(self.miner.drain, saved)
-
     def save(self) -> None:
         """Write the state file atomically (a crash mid-write leaves the previous state intact)."""
         if self.store is None:
             return
-        clusters, nodes = _snapshot(self.miner.drain)
-        state = {
-            "format": STATE_FORMAT,
-            "version": STATE_VERSION,
-            "settings": self.settings.model_dump(),
-            "lines": self.lines_seen,
-            "clusters_counter": int(self.miner.drain.clusters_counter),
-            "clusters": clusters,
-            "tree": nodes,
-        }
+        state = {"format": STATE_FORMAT, "settings": self.settings.model_dump(), "lines": self.lines_seen,
+                 **self.miner.state()}
         self.store.write(json.dumps(state, separators=(",", ":")).encode("utf-8"))
         self._since_save = 0
 
@@ -432,49 +578,36 @@ class LogParser:
         return self._learn(LogRecord(self.lines_seen + 1, message, message))
 
     def _learn(self, rec: LogRecord) -> ParsedRecord:
-        result = self.miner.add_log_message(rec.message)
+        template_id, template, parameters = self.miner.learn(rec.message)
         self.lines_seen += 1
         self._since_save += 1
         if self.store is not None and self._since_save >= self.autosave_every:
             self.save()
-        template = result["template_mined"]
-        return ParsedRecord(rec, result["cluster_id"], template, self._parameters(template, rec.message))
+        return ParsedRecord(rec, template_id, template, parameters)
 
     def _match(self, rec: LogRecord) -> ParsedRecord:
-        cluster = self.miner.match(rec.message)
-        if cluster is None:
+        found = self.miner.match(rec.message)
+        if found is None:
             return ParsedRecord(rec, None, None, [])
-        template = cluster.get_template()
-        return ParsedRecord(rec, cluster.cluster_id, template, self._parameters(template, rec.message))
-
-    def _tokens(self, text: str) -> list[str]:
-        # The same split as drain3's Drain.get_content_as_tokens, so positions line up.
-        text = text.strip()
-        for d in self._delimiters:
-            text = text.replace(d, " ")
-        return text.split()
-
-    def _parameters(self, template: str, message: str) -> list[str]:
-        """Message tokens where the template has a mask or <*>; drain3's regex path as a fallback."""
-        t_tokens, m_tokens = self._tokens(template), self._tokens(message)
-        if len(t_tokens) == len(m_tokens):
-            return [m for t, m in zip(t_tokens, m_tokens, strict=True) if t != m and "<" in t]
-        return [p.value for p in self.miner.extract_parameters(template, message, exact_matching=False) or []]
+        return ParsedRecord(rec, *found)
 
     # Reporting --------------------------------------------------------------------------
 
     def summary(self) -> list[TemplateSummary]:
         """All templates with how many lines each has absorbed, most frequent first."""
-        rows = [TemplateSummary(c.cluster_id, c.get_template(), c.size) for c in self.miner.drain.clusters]
-        return sorted(rows, key=lambda r: (-r.count, r.template_id))
+        return sorted(self.miner.summary(), key=lambda r: (-r.count, r.template_id))
 
     def template(self, template_id: int) -> str | None:
-        cluster = self.miner.drain.id_to_cluster.get(template_id)
-        return cluster.get_template() if cluster is not None else None
+        return self.miner.template(template_id)
+
+    def current_id(self, template_id: int) -> int:
+        """The id a template handed out earlier has now: the tokens miner merges templates that turn out to
+        be one (the old id stays valid and leads here); a drain3 cluster keeps its id."""
+        return self.miner.current(template_id)
 
     @property
     def template_count(self) -> int:
-        return len(self.miner.drain.clusters)
+        return self.miner.count()
 
 
 # --- tokenizer for models ----------------------------------------------------------------------
@@ -527,11 +660,12 @@ def grouping_accuracy(predicted: Sequence[Hashable], truth: Sequence[Hashable]) 
 
 
 def loghub_grouping_accuracy(structured_csv: str | Path, settings: ParserSettings | None = None) -> float:
-    """Parse the Content column of a LogHub `*_structured.csv` and score it against its EventId."""
+    """Parse the Content column of a LogHub `*_structured.csv` and score it against its EventId, each
+    line in the group its template is in once the whole file is parsed (as the benchmark scores Drain)."""
     parser = LogParser(settings)
     predicted: list[int | None] = []
     truth: list[str | None] = []
     for p in parser.parse(read_records(structured_csv, fmt="loghub-csv")):
         predicted.append(p.template_id)
         truth.append(p.record.event_id)
-    return grouping_accuracy(predicted, truth)
+    return grouping_accuracy([None if p is None else parser.current_id(p) for p in predicted], truth)

@@ -95,7 +95,10 @@ class TaxonomyModel:
 
     def __init__(self, settings: TaxonomySettings | None = None, parser_settings: ParserSettings | None = None) -> None:
         self.settings = settings or TaxonomySettings()
-        self.parser = LogParser(parser_settings)
+        # drain3 by default: its typed masks (<NUM>, <IP> ...) leave categorical values as parameters, whose
+        # distributions the attribute statistics learn; the tokens miner keeps a value with few variants
+        # (a status word) in the template itself.
+        self.parser = LogParser(parser_settings or ParserSettings(algorithm="drain3"))
         self.counts: Counter[int] = Counter()
         self.positions: dict[tuple[int, int], _Position] = defaultdict(_Position)
         self.transitions: set[tuple[int, int]] = set()
@@ -226,7 +229,7 @@ def summarize(types: Sequence[str] | np.ndarray) -> dict[str, int]:
 
 def unseen_template_baseline(train_messages: Sequence[str], test_messages: Sequence[str]) -> np.ndarray:
     """The trivial baseline: a test line whose Drain template never occurred in training is anomalous."""
-    parser = LogParser()
+    parser = LogParser(ParserSettings(algorithm="drain3"))
     for _ in parser.parse(train_messages):
         pass
     return np.array([p.template_id is None for p in parser.parse(test_messages, learn=False)])

@@ -26,7 +26,8 @@ REPO = Path(__file__).resolve().parents[3]
 
 
 def first_template(message: str, **masking: bool) -> str:
-    parser = LogParser(ParserSettings(masking=MaskingSettings(**masking)))
+    """The drain3 baseline's template (its masking kinds can be switched)."""
+    parser = LogParser(ParserSettings(algorithm="drain3", masking=MaskingSettings(**masking)))
     return parser.parse_one(message).template or ""
 
 
@@ -61,18 +62,19 @@ def test_settings_become_drain3_config() -> None:
         ParserSettings(sim_th=1.5)
 
 
-def test_templates_parameters_and_summary() -> None:
-    parser = LogParser()
+@pytest.mark.parametrize(("algorithm", "template", "parameters"), [
+    ("tokens", "Served block <*> to <*> in <*>", ["blk_5", "/10.0.0.5", "15 ms"]),
+    ("drain3", "Served block <BLK> to /<IP> in <NUM> ms", ["blk_5", "/10.0.0.5", "15"]),
+])
+def test_templates_parameters_and_summary(algorithm: str, template: str, parameters: list[str]) -> None:
+    parser = LogParser(ParserSettings(algorithm=algorithm))  # type: ignore[arg-type]
     msgs = [f"Served block blk_{i} to /10.0.0.{i} in {i * 3} ms" for i in range(1, 6)] + ["Service started"]
     parsed = list(parser.parse(msgs))
     assert len({p.template_id for p in parsed[:5]}) == 1
-    assert parsed[4].template == "Served block <BLK> to /<IP> in <NUM> ms"
-    assert parsed[4].parameters == ["blk_5", "/10.0.0.5", "15"]
+    assert parsed[4].template == template
+    assert parsed[4].parameters == parameters
     summary = parser.summary()
-    assert [(s.template, s.count) for s in summary] == [
-        ("Served block <BLK> to /<IP> in <NUM> ms", 5),
-        ("Service started", 1),
-    ]
+    assert [(s.template, s.count) for s in summary] == [(template, 5), ("Service started", 1)]
     assert parser.template(summary[1].template_id) == "Service started"
     unseen = next(parser.parse(["Disk on fire"], learn=False))
     assert unseen.template_id is None and parser.template_count == 2
@@ -191,3 +193,32 @@ def test_loghub_grouping_accuracy(system: str, floor: float) -> None:
     acc = loghub_grouping_accuracy(LOGHUB / f"{system}_2k.log_structured.csv", ParserSettings(sim_th=0.5))
     print(f"{system} grouping accuracy {acc:.3f}")
     assert acc >= floor
+
+
+def test_a_drain3_state_from_before_the_choice_still_loads(tmp_path: Path) -> None:
+    state = tmp_path / "old.json"
+    with LogParser(ParserSettings(algorithm="drain3"), state_path=state) as parser:
+        first = parser.parse_one("disk 3 is full").template_id
+    saved = json.loads(state.read_text())
+    assert saved["version"] == 2
+    del saved["settings"]["algorithm"]  # version 2 files were written before there was a choice of miner
+    state.write_text(json.dumps(saved))
+    resumed = LogParser(state_path=state)
+    assert resumed.settings.algorithm == "drain3"
+    assert resumed.parse_one("disk 7 is full").template_id == first
+
+
+def test_a_tokens_state_replays_to_the_same_miner_and_is_checked(tmp_path: Path) -> None:
+    state = tmp_path / "tokens.json"
+    lines = [f"session opened for user {u} by (uid={i})" for i, u in enumerate(["ann", "bob", "cy", "di", "ed"])]
+    with LogParser(state_path=state) as parser:
+        ids = [p.template_id for p in parser.parse(lines)]
+    saved = json.loads(state.read_text())
+    assert saved["version"] == 3 and saved["settings"]["algorithm"] == "tokens"
+    resumed = LogParser(state_path=state)
+    assert resumed.template(resumed.current_id(ids[0])) == "session opened for user <*> by (uid=<*>)"
+    assert resumed.parse_one("session opened for user flo by (uid=9)").template_id == resumed.current_id(ids[0])
+    saved["glue"] = saved["glue"][:-1]
+    state.write_text(json.dumps(saved))
+    with pytest.raises(ParserStateError, match="damaged parser state.*glue"):
+        LogParser(state_path=state)
