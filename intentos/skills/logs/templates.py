@@ -68,6 +68,8 @@ _VALUE = re.compile(
     rf"|(?![A-Za-z]+\d(?![\w.-]))(?:{_CHUNK}(?<!\.\.))*\d{_CHUNK}*"
     ")"
 )
+_ZEROS = str.maketrans("123456789", "000000000")
+_DIGIT = re.compile(r"\d")
 # Tokens: delimiter-free chunks (an ellipsis "..." splits them), and each delimiter on its own.
 _TOKEN = re.compile(f"[^\\s{_DELIM}.]+(?:\\.(?!\\.\\.)[^\\s{_DELIM}.]*)*|\\.{{3,}}|\\.+|[{_DELIM}]")
 
@@ -91,7 +93,8 @@ class TemplateParser:
         self._slots: dict[tuple[int, tuple[str, ...]], dict[str, int]] = {}
         self._slot_tokens = 0  # tokens held by the slot tuples (bounded by SLOT_BUDGET)
         self._variable: set[tuple[int, tuple[str, ...]]] = set()  # slots that became variables
-        self._cache: dict[str, int] = {}
+        self._cache: dict[str, int] = {}  # message shape -> group id
+        self._exact: dict[str, int] = {}  # message -> group id, for messages whose key keeps a digit
         # Every distinct key in the order first seen: replaying them rebuilds this parser exactly (a state file).
         self._keys: list[tuple[tuple[str, ...], str]] = []
 
@@ -121,7 +124,12 @@ class TemplateParser:
     # --- public --------------------------------------------------------------------------------
 
     def add(self, message: str) -> int:
-        gid = self._cache.get(message)
+        # Which digits a message has never changes its key, except in a name kept whole ("eth0"): lines
+        # are remembered by their shape (every digit a 0), unless their key keeps a digit.
+        shape = message.translate(_ZEROS)
+        gid = self._cache.get(shape)
+        if gid is None:
+            gid = self._exact.get(message)
         if gid is None:
             key = tokens(message)
             gid = self._key_group.get(key)
@@ -130,9 +138,10 @@ class TemplateParser:
                 self._keys.append((key, glue))
                 gid = self._new_key(key, glue)
             if len(message) <= MAX_CACHED_CHARS:
-                if len(self._cache) >= MESSAGE_CACHE:
-                    self._cache.clear()
-                self._cache[message] = gid
+                cache = self._exact if _DIGIT.search("".join(key)) else self._cache
+                if len(cache) >= MESSAGE_CACHE:
+                    cache.clear()
+                cache[shape if cache is self._cache else message] = gid
         gid = self.canonical(gid)
         self._count[gid] += 1
         return gid

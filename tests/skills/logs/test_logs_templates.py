@@ -394,3 +394,14 @@ def test_a_huge_line_is_grouped_exactly_without_quadratic_work() -> None:
     first = parser.add(line)
     assert parser.add(line) == first and parser.count(first) == 2
     assert parser.add(line + " more") != first
+
+
+def test_lines_remembered_by_shape_keep_names_with_a_digit_apart() -> None:
+    # Lines are cached by their shape (digits as 0); a name kept whole, like eth0, must not share eth5's entry.
+    parser = TemplateParser()
+    eth0, eth5 = parser.add("link eth0 is up"), parser.add("link eth5 is up")
+    assert eth0 != eth5 and parser.template(eth5) == "link eth5 is up"
+    assert parser.add("link eth5 is up") == eth5 and parser.add("link eth0 is up") == eth0
+    port = parser.add("listening on port 8080")
+    assert parser.add("listening on port 9191") == port == parser.add("listening on port 1234")
+    assert parser.count(port) == 3
