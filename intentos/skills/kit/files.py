@@ -25,6 +25,7 @@ from typing import BinaryIO
 from intentos.atomicfile import write_atomically
 from intentos.errors import AppError, SandboxError
 from intentos.sandbox import INTERNAL, DirEntry, Sandbox
+from intentos.skills.kit.errors import one_line
 
 MAX_DATA_BYTES = 200 * 1024 * 1024  # the most of one data file (history, log, metrics, truth, model) that is read
 
@@ -132,7 +133,7 @@ def size_text(n: int) -> str:
 
 def _sandbox_message(sandbox: Sandbox, shown: str, exc: SandboxError) -> str:
     """The sandbox's refusal as one line naming the path, without the sandbox's own location."""
-    message = " ".join(str(exc).split()).replace(f"{sandbox.root}{os.sep}", "").replace(f" {sandbox.root}", "")
+    message = one_line(str(exc), sandbox).replace(f" {sandbox.root}", "")
     return message if shown in message else f"{shown}: {message}"
 
 

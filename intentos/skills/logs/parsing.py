@@ -162,15 +162,20 @@ class NodeState(BaseModel):
     clusters: list[_Id] = Field(default_factory=list, max_length=MAX_CLUSTERS)
 
 
-class ParserState(BaseModel):
-    """The whole state file. Checked for consistency, so the rebuilt tree is one drain3 could have built."""
+class _StateFile(BaseModel):
+    """What every parser state file starts with: its format, the settings it was made with, lines seen."""
 
     model_config = ConfigDict(extra="forbid")
 
     format: Literal["intentos-logparser"]
-    version: Literal[2]
     settings: ParserSettings
     lines: int = Field(0, ge=0, le=2**63)
+
+
+class ParserState(_StateFile):
+    """The drain3 state file. Checked for consistency, so the rebuilt tree is one drain3 could have built."""
+
+    version: Literal[2]
     clusters_counter: int = Field(ge=0, le=2**53, strict=True)
     clusters: list[ClusterState] = Field(max_length=MAX_CLUSTERS)  # least recently used first
     tree: list[NodeState] = Field(max_length=MAX_NODES)
@@ -218,15 +223,10 @@ class ParserState(BaseModel):
         return self
 
 
-class TokenParserState(BaseModel):
+class TokenParserState(_StateFile):
     """The state file of the `tokens` miner: its distinct keys in the order first seen, and lines per template."""
 
-    model_config = ConfigDict(extra="forbid")
-
-    format: Literal["intentos-logparser"]
     version: Literal[3]
-    settings: ParserSettings
-    lines: int = Field(0, ge=0, le=2**63)
     keys: list[list[_Token]] = Field(max_length=MAX_CLUSTERS)
     # per key: "1" where a token is glued to the one before it (how its template is shown)
     glue: list[Annotated[str, StringConstraints(pattern=r"^[01]*$", max_length=MAX_TEMPLATE_TOKENS)]] = Field(
@@ -527,14 +527,13 @@ class LogParser:
         if version == 1:
             raise self._damaged("version 1 state (a drain3 jsonpickle snapshot), which is no longer loaded "
                                 "because unpickling can run code; delete it or use a new state file")
-        if version not in (DRAIN3_STATE_VERSION, STATE_VERSION):
+        model = {DRAIN3_STATE_VERSION: ParserState, STATE_VERSION: TokenParserState}.get(version)
+        if model is None:
             raise self._damaged(f"state version {version!r} is not supported")
-        if version == DRAIN3_STATE_VERSION and isinstance(saved.get("settings"), dict):
+        if model is ParserState and isinstance(saved.get("settings"), dict):
             saved["settings"].setdefault("algorithm", "drain3")  # version 2 was written before there was a choice
         try:
-            if version == DRAIN3_STATE_VERSION:
-                return ParserState.model_validate(saved)
-            return TokenParserState.model_validate(saved)
+            return model.model_validate(saved)
         except ValidationError as exc:
             raise self._damaged(_describe(exc)) from None
         except RecursionError:

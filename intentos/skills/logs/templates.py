@@ -131,10 +131,11 @@ class TemplateParser:
         if gid is None:
             gid = self._exact.get(message)
         if gid is None:
-            key = tokens(message)
+            masked = _VALUE.sub(WILDCARD, message)
+            key = tuple(_TOKEN.findall(masked))
             gid = self._key_group.get(key)
             if gid is None:
-                glue = _glue(message)
+                glue = _glue(masked)
                 self._keys.append((key, glue))
                 gid = self._new_key(key, glue)
             if len(message) <= MAX_CACHED_CHARS:
@@ -291,9 +292,8 @@ def _join(a: tuple[str, ...], b: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(x if x == y else WILDCARD for x, y in zip(a, b, strict=True))
 
 
-def _glue(message: str) -> str:
-    """For each token of `tokens(message)`: "1" if nothing separates it from the token before, else "0"."""
-    masked = _VALUE.sub(WILDCARD, message)
+def _glue(masked: str) -> str:
+    """For each token of a masked message: "1" if nothing separates it from the token before, else "0"."""
     flags, end = [], None
     for m in _TOKEN.finditer(masked):
         flags.append("1" if m.start() == end else "0")
