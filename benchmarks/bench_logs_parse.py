@@ -16,7 +16,7 @@ process, so that its peak RSS (getrusage ru_maxrss) is its own:
 - drain3+masks:    the same with our masking instructions (ParserSettings().to_drain3());
 - tokens:          templates.TemplateParser.add over the raw lines (our default miner alone);
 - reader:          records.read_records alone (header parsing, odd-line handling), no mining;
-- pipeline:        read_records + LogParser (the tokens miner, with parameters: what `logs.parse` runs);
+- pipeline:        read_records + LogParser (the tokens miner, parameters on demand: what `logs.parse` runs);
 - pipeline-drain3: the same with the drain3 baseline.
 
 Lines/s is over the mining/reading loop only (imports excluded). Peak RSS includes the interpreter and
@@ -116,11 +116,11 @@ def worker(mode: str, path: str) -> dict[str, float]:
                 lines += 1
         templates = len(tokens_miner.templates())
     elif mode == "reader":
-        for _ in read_records(path):
+        for _ in read_records(path, sessions=False):
             lines += 1
     elif mode in ("pipeline", "pipeline-drain3"):
         parser = LogParser(ParserSettings(algorithm="drain3" if mode == "pipeline-drain3" else "tokens"))
-        for _ in parser.parse(read_records(path)):
+        for _ in parser.parse(read_records(path, sessions=False)):
             lines += 1
         templates = parser.template_count
     else:

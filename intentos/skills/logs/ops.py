@@ -235,7 +235,7 @@ def parse_log(path: Path, *, name: str | None = None, fmt: Format = "auto", mask
 
     name = name or str(path)
     stats = ReadStats(path=name)
-    records = read_records(path, fmt, stats=stats)
+    records = read_records(path, fmt, stats=stats, sessions=False)
     # An existing state keeps its own settings unless masking was asked for explicitly (then they must agree).
     exists = store.exists() if store is not None else bool(state_path and state_path.exists())
     settings = None if state_path is not None and exists and masking is None else _parser_settings(masking)

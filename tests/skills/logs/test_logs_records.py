@@ -8,7 +8,15 @@ from pathlib import Path
 import pytest
 
 from intentos.errors import AppError, IntentosError
-from intentos.skills.logs.records import LogReader, LogReadError, ReadStats, detect_format, read_records
+from intentos.skills.logs import records
+from intentos.skills.logs.records import (
+    LogReader,
+    LogReadError,
+    ReadStats,
+    detect_format,
+    find_session,
+    read_records,
+)
 
 LOGHUB = Path(__file__).resolve().parents[4] / "shared" / "data" / "loghub"
 needs_loghub = pytest.mark.skipif(not (LOGHUB / "HDFS_2k.log").exists(), reason="../shared/data/loghub absent")
@@ -200,3 +208,45 @@ def test_not_text_is_refused_whatever_the_format(tmp_path: Path) -> None:
                 list(read_records(path, fmt=fmt))  # type: ignore[arg-type]
             message = str(info.value)
             assert message.startswith(f"{path}: ") and problem in message and "\n" not in message, message
+
+
+@pytest.mark.parametrize("block", [64, 700, 4096])
+def test_where_blocks_end_changes_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, block: int) -> None:
+    """Lines are read in blocks; a block ending inside a long, garbled or CRLF line must not show."""
+    good = HDFS_LINES.encode().splitlines()
+    odd = [
+        good[0] + b" " + b"y" * 3000,  # longer than the limit, spans blocks
+        good[1].replace(b"blockMap", b"block\x00Map"),
+        good[0].replace(b"terminating", b"term\xffinating"),
+        good[1] + b"\r",  # a CRLF line
+        b"",
+        b"   ",
+        b"no header here",
+    ]
+    lines = [odd[i % len(odd)] if i % 5 == 3 else good[i % 2] for i in range(400)]
+    path = write(tmp_path / "mixed.log", b"\n".join(lines))  # and no newline at the end
+
+    def read(block_bytes: int) -> tuple[list[tuple[object, ...]], ReadStats]:
+        monkeypatch.setattr(records, "BLOCK_BYTES", block_bytes)
+        stats = ReadStats(path="")
+        recs = read_records(path, fmt="hdfs", max_line_bytes=1024, stats=stats)
+        return [(r.lineno, r.raw, r.session, r.matched, r.garbled, r.truncated) for r in recs], stats
+
+    whole, whole_stats = read(1 << 20)
+    assert read(block) == (whole, whole_stats)
+    n = lines.count
+    assert (whole_stats.lines, whole_stats.blank, whole_stats.truncated, whole_stats.garbled) == (
+        400, n(odd[4]) + n(odd[5]), n(odd[0]), n(odd[1]) + n(odd[2]))
+    assert whole_stats.unterminated_last_line and whole_stats.records == 400 - whole_stats.blank
+    assert all(raw.startswith("081109") for _, raw, _, matched, *_ in whole if matched)
+    assert not any("\r" in raw for _, raw, *_ in whole)
+
+
+def test_sessions_are_the_leftmost_id_and_optional(tmp_path: Path) -> None:
+    assert find_session("x blk_-12 and request_id=abc") == "blk_-12"
+    assert find_session("request_id=zz for blk_1") == "zz"
+    assert find_session("Req-ID: q-1 for 123e4567-e89b-12d3-a456-426614174000") == "q-1"
+    assert find_session("job 123e4567-e89b-12d3-a456-426614174000 blk_5") == "123e4567-e89b-12d3-a456-426614174000"
+    assert find_session("no id in 2024-03-04 here") is None
+    path = write(tmp_path / "h.log", HDFS_LINES)
+    assert [r.session for r in read_records(path, sessions=False)] == [None, None]
