@@ -55,6 +55,8 @@ class DetectArgs(BaseModel):
     train_fraction: float = Field(
         0.3, gt=0.0, lt=1.0, description="without a reference, the share of `path` (from the start) learned from")
     method: Method = Field("a2log", description="a2log: neural scorer trained on normal lines (default); "
+                                                "supervised: a classifier trained on labelled lines (the reference "
+                                                "must carry labels, e.g. BGL); "
                                                 "unseen_template: lines with a template never seen in training; "
                                                 "statistics: rare templates, odd values, odd order")
     format: Format = "auto"

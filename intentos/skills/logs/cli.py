@@ -134,7 +134,7 @@ def _render_parsed(r: Parsed) -> None:
 def detect(
     log: Path = typer.Argument(..., help="log file to search for anomalous lines"),
     reference: Path | None = typer.Option(None, "--reference", "-r", help="log of normal operation to learn from"),
-    method: str = typer.Option("a2log", "--method", "-m", help="a2log | unseen_template | statistics"),
+    method: str = typer.Option("a2log", "--method", "-m", help="a2log | supervised | unseen_template | statistics"),
     train_fraction: float = typer.Option(0.3, "--train-fraction", help="without --reference: share of the log "
                                                                        "(from its start) learned from"),
     fmt: str = FormatOpt,

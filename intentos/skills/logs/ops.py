@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from intentos.skills.logs.parsing import StateStore
 
 MaskKind = Literal["block_ids", "ips", "paths", "ids", "hex", "numbers"]
-Method = Literal["a2log", "unseen_template", "statistics"]
+Method = Literal["a2log", "supervised", "unseen_template", "statistics"]
 LabelMethod = Literal["pull", "loglab"]
 Progress = Callable[[int], None]  # called with the number of bytes read since the last call
 
@@ -273,11 +273,23 @@ class _Scorer:
         self.overrides = encoder_overrides
         self.taxonomy = TaxonomyModel()
         self.a2log: Any = None
+        self.supervised: Any = None
         self.threshold = 0.5
 
-    def fit(self, messages: list[str], sessions: list[str | None], cancelled: kit.Cancel = None) -> None:
-        self.taxonomy.fit(messages, sessions)
-        if self.method == "a2log":
+    def fit(self, messages: list[str], sessions: list[str | None], labels: list[int | None],
+            cancelled: kit.Cancel = None) -> None:
+        # The evidence statistics learn normal behaviour: lines labelled anomalous are left out of them.
+        normal = [i for i, label in enumerate(labels) if label != 1]
+        self.taxonomy.fit([messages[i] for i in normal], [sessions[i] for i in normal])
+        if self.method == "supervised":
+            from intentos.skills.logs.supervised import SupervisedDetector
+
+            if any(label is None for label in labels):
+                raise ValueError("method supervised learns from labelled lines, and these lines have no labels "
+                                 "(a BGL log or a LogHub structured CSV with a Label column has them)")
+            self.supervised = SupervisedDetector().fit(messages, [int(label or 0) for label in labels])
+            self.threshold = self.supervised.threshold
+        elif self.method == "a2log":
             from intentos.skills.logs.a2log import A2Log, A2LogSettings
             from intentos.skills.logs.model import EncoderSettings
 
@@ -289,6 +301,8 @@ class _Scorer:
         evidence = self.taxonomy.explain(messages, sessions)
         if self.method == "a2log":
             scores = [float(s) for s in self.a2log.score(messages)]
+        elif self.method == "supervised":
+            scores = [float(s) for s in self.supervised.score(messages)]
         elif self.method == "unseen_template":
             scores = [1.0 if ev.template is None else 0.0 for ev in evidence]
         else:
@@ -347,7 +361,7 @@ def find_anomalies(path: Path, *, name: str | None = None, reference: Path | Non
 
     scorer = _Scorer(method, encoder_overrides or {})
     try:
-        scorer.fit([r.message for r in train], [r.session for r in train], cancelled)
+        scorer.fit([r.message for r in train], [r.session for r in train], [r.label for r in train], cancelled)
     except ValueError as exc:
         raise AppError(f"cannot learn from {trained_on}: {exc}") from exc
     n_trained = len(train)

@@ -7,7 +7,7 @@
   (a missing step, a wrong order, a burst of repeats).
 
 Evidence is deliberately simple and transparent, learned from normal reference data:
-template counts (Drain via parsing.LogParser), per-template parameter distributions (categorical
+template counts (parsing.LogParser, the default miner), per-template parameter distributions (categorical
 values for low-cardinality positions, the /16 network of IPv4 addresses, robust z-scores on log1p for
 numeric ones, only outside the observed range), and per-session template transitions and repeat-run lengths.
 """
@@ -35,9 +35,10 @@ if TYPE_CHECKING:
     from intentos.skills.logs.pull import PullSettings
 
 # A value is numeric when it is one number, optionally "key=" prefixed or unit suffixed ("42", "bytes=0",
-# "45ms"); ids that contain digits (blk_-123, 10.0.0.1:50010, part-00005) are not quantities.
+# "45ms", "45 ms", "<1 sec", "850 bytes (0.83 KB)": the template miner keeps a unit with its number);
+# ids that contain digits (blk_-123, 10.0.0.1:50010, part-00005) are not quantities.
 _IPV4 = re.compile(r"^/?(\d{1,3})\.(\d{1,3})\.\d{1,3}\.\d{1,3}(?::\d+)?$")
-_NUMERIC = re.compile(r"^(?:[A-Za-z]+[=:])?([-+]?\d+(?:\.\d+)?)[A-Za-z%]*$")
+_NUMERIC = re.compile(r"^(?:[A-Za-z]+[=:])?[<>~]?([-+]?\d+(?:\.\d+)?) ?[A-Za-z%]*(?: ?\([^()]*\))?$")
 START = -1  # pseudo template id before a session's first line
 UNMATCHED = -2  # template id of a line that matches no template learned from normal data
 MAX_NUMBERS = 5000  # numeric values kept per parameter position (reservoir sample): bounded memory
@@ -95,10 +96,9 @@ class TaxonomyModel:
 
     def __init__(self, settings: TaxonomySettings | None = None, parser_settings: ParserSettings | None = None) -> None:
         self.settings = settings or TaxonomySettings()
-        # drain3 by default: its typed masks (<NUM>, <IP> ...) leave categorical values as parameters, whose
-        # distributions the attribute statistics learn; the tokens miner keeps a value with few variants
-        # (a status word) in the template itself.
-        self.parser = LogParser(parser_settings or ParserSettings(algorithm="drain3"))
+        # The default miner keeps a word with few variants (a status word) in the template: a new one is a
+        # template anomaly here, where drain3's typed masks would have made it an unseen categorical value.
+        self.parser = LogParser(parser_settings or ParserSettings())
         self.counts: Counter[int] = Counter()
         self.positions: dict[tuple[int, int], _Position] = defaultdict(_Position)
         self.transitions: set[tuple[int, int]] = set()
@@ -227,9 +227,11 @@ def summarize(types: Sequence[str] | np.ndarray) -> dict[str, int]:
     return {k.value: counts.get(k.value, 0) for k in AnomalyType}
 
 
-def unseen_template_baseline(train_messages: Sequence[str], test_messages: Sequence[str]) -> np.ndarray:
-    """The trivial baseline: a test line whose Drain template never occurred in training is anomalous."""
-    parser = LogParser(ParserSettings(algorithm="drain3"))
+def unseen_template_baseline(train_messages: Sequence[str], test_messages: Sequence[str],
+                             settings: ParserSettings | None = None) -> np.ndarray:
+    """The trivial baseline: a test line whose template never occurred in training is anomalous (the
+    default miner; pass ParserSettings(algorithm="drain3") for Drain's templates)."""
+    parser = LogParser(settings or ParserSettings())
     for _ in parser.parse(train_messages):
         pass
     return np.array([p.template_id is None for p in parser.parse(test_messages, learn=False)])

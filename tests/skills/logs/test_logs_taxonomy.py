@@ -101,3 +101,14 @@ def test_bad_input_is_named(fitted: TaxonomyModel, split: tuple[LabelledLog, Lab
         fitted.explain(["a", "b"], ["s"])
     with pytest.raises(TaxonomyError, match="gave 1 decisions"):
         measure_fit(test, "x", {"broken": np.array([True])})
+
+
+@pytest.mark.parametrize("unit", ["ms", " ms", " sec"])
+def test_a_number_kept_with_its_unit_is_judged_as_a_number(unit: str) -> None:
+    # The template miner keeps "45 ms" as one value; the attribute statistics must still read 45 off it.
+    rng = np.random.default_rng(0)
+    normal = [f"request served in {int(v)}{unit} status ok" for v in rng.integers(20, 80, 300)]
+    model = TaxonomyModel().fit(normal)
+    slow, usual = model.explain([f"request served in 45000{unit} status ok", f"request served in 50{unit} status ok"])
+    assert slow.kind is AnomalyType.ATTRIBUTE and "45000" in slow.attributes[0]
+    assert usual.kind is AnomalyType.UNKNOWN
