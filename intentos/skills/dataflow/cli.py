@@ -22,12 +22,14 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import typer
+from pydantic import BaseModel
 from rich.console import Console
 from rich.table import Table
 
 from intentos.clikit import JsonOpt, emit, fail, guard
 from intentos.errors import AppError
 from intentos.skills import kit
+from intentos.skills.dataflow.eventlog import is_rolling_folder
 from intentos.skills.dataflow.history import load_history
 from intentos.skills.dataflow.ops import (
     MAX_LOGS,
@@ -81,8 +83,11 @@ def expand_logs(paths: Sequence[Path]) -> list[Path]:
     through the sandbox)."""
     found: list[Path] = []
     for p in paths:
-        if p.is_dir():
-            found += sorted(f for f in p.iterdir() if f.is_file() and is_log_name(f.name))
+        if p.is_dir() and not is_rolling_folder(p.name):
+            found += sorted(f for f in p.iterdir() if (f.is_file() and is_log_name(f.name))
+                            or (f.is_dir() and is_rolling_folder(f.name)))
+        elif p.is_dir():
+            found.append(p)
         elif p.is_file():
             found.append(p)
         else:
@@ -290,6 +295,61 @@ def _render_plan(r: RescalePlan) -> None:
             "yes" if c.meets_target else "no")
         table.add_row(str(c.executors), f"{c.remaining_s:.1f}", f"{c.total_s:.1f}", mark)
     out.print(table)
+
+
+class SparkRunResult(BaseModel):
+    """What `spark-run` did: the job's own result, where Spark wrote its event log, and what that log says."""
+
+    job: str
+    size: int
+    executors: int
+    dynamic: bool
+    seconds: float
+    result: dict[str, Any]
+    eventlog: str
+    jobs: int
+    stages: int
+    max_executors: int
+    runtime_s: float
+
+
+@app.command("spark-run")
+def spark_run(
+    job: str = typer.Argument(..., help="grep | sort | kmeans | pagerank | sgd"),
+    size: int = typer.Option(20_000, "--size", "-s", min=1, help="rows/records/points/nodes to generate"),
+    executors: int = typer.Option(2, "--executors", "-e", min=1, help="most executors (dynamic allocation's max)"),
+    workers: int | None = typer.Option(None, "--workers", "-w", min=1, help="workers of the local cluster "
+                                                                             "(default: --executors)"),
+    eventlogs: Path = typer.Option(Path("spark-events"), "--eventlogs", help="folder Spark writes event logs to"),
+    static: bool = typer.Option(False, "--static", help="all executors from the start (no dynamic allocation)"),
+    seed: int = typer.Option(0, "--seed"),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Run a C3O-style job on a local Spark standalone cluster (started and stopped here), writing Spark's
+    own event log, and read that log back."""
+    from intentos.skills.dataflow.eventlog import parse_eventlog
+    from intentos.skills.dataflow.sparkcluster import LocalCluster
+    from intentos.skills.dataflow.sparkjobs import JOBS
+
+    if job not in JOBS:
+        fail(f"{job!r} is not a job; choose one of {', '.join(JOBS)}", as_json)
+
+    def run() -> SparkRunResult:
+        with LocalCluster(eventlogs.resolve().parent / ".spark-work", workers=workers or executors) as cluster:
+            done = cluster.submit(job, size, eventlogs, seed=seed, executors=executors, dynamic=not static)
+        log = parse_eventlog(done.eventlog)
+        return SparkRunResult(job=job, size=size, executors=executors, dynamic=not static,
+                              seconds=round(done.seconds, 1), result=done.result, eventlog=str(done.eventlog),
+                              jobs=len(log.jobs), stages=len(log.stages), max_executors=log.max_executors(),
+                              runtime_s=round(((log.end_ms or log.last_ms) - log.start_ms) / 1000, 1))
+
+    def show(r: SparkRunResult) -> None:
+        out.print(f"{r.job} ({r.size:,} rows) on {r.executors} executors{'' if r.dynamic else ', static'}: "
+                  f"{r.runtime_s:.1f} s in Spark ({r.seconds:.1f} s with start-up); {r.jobs} jobs, {r.stages} stages, "
+                  f"at most {r.max_executors} executors at once", highlight=False)
+        out.print(f"event log: {r.eventlog}", highlight=False)
+
+    emit(guard(run, as_json), as_json, show)
 
 
 @app.command("generate-eventlog")

@@ -145,17 +145,101 @@ def _clip(text: str) -> str:
     return text if len(text) <= 80 else text[:77] + "..."
 
 
-def parse_eventlog(path: str | Path) -> EventLog:
-    """Read one Spark event log anywhere (the CLI) into stage records, jobs and the executor timeline."""
+# --- how Spark stores a log ---------------------------------------------------------------------
+# Spark 4 writes by default a rolling log: a folder eventlog_v2_<app id> holding events_<n>_<app id>
+# files (compressed with zstd unless spark.eventLog.compress=false) and an appstatus_<app id> file that
+# ends in .inprogress while the application runs. Single-file logs (rolling off) are app-<id> with an
+# optional codec suffix and .inprogress while running.
+
+ROLLING_PREFIX = "eventlog_v2_"
+_ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+_OTHER_CODECS = (".lz4", ".lzf", ".snappy")
+MAX_DECODED_BYTES = 1 << 30  # a decompressed log; a zstd bomb stops here
+_ZSTD_STEP = 1024
+
+
+def is_rolling_folder(name: str) -> bool:
+    return name.startswith(ROLLING_PREFIX)
+
+
+def rolling_parts(names: list[str]) -> list[str]:
+    """The event files of a rolling log folder (its file names), in the order Spark wrote them."""
+    parts = []
+    for name in names:
+        if name.startswith("events_"):
+            index = name.split("_", 2)[1]
+            if index.isdigit():
+                parts.append((int(index), name))
+    return [name for _, name in sorted(parts)]
+
+
+def decode(raw: bytes, path: str) -> tuple[bytes, bool]:
+    """The JSON lines of one event file: zstd is decompressed (a frame cut short by a running
+    application ends the data; the bool says so); other codecs are named, not guessed."""
+    if not raw.startswith(_ZSTD_MAGIC):
+        codec = next((c for c in _OTHER_CODECS if path.removesuffix(".inprogress").endswith(c)), None)
+        if codec is not None:
+            raise EventLogError(path, f"compressed with {codec[1:]}; intentos reads zstd (Spark's default) and "
+                                      "uncompressed logs: set spark.eventLog.compression.codec=zstd")
+        return raw, False
+    import zstandard
+
+    # Frame by frame, fed in small pieces: the output is checked against the bound after every piece (one
+    # KiB of zstd can expand to megabytes, never to gigabytes), and a frame still open at the end of the
+    # input is the one a running application is writing.
+    dctx = zstandard.ZstdDecompressor()
+    frame, open_frame = dctx.decompressobj(), False
+    out = bytearray()
+    pos = 0
     try:
-        raw = read_local(path, what="event log")
+        while pos < len(raw):
+            piece = raw[pos:pos + _ZSTD_STEP]
+            pos += len(piece)
+            out += frame.decompress(piece)
+            open_frame = True
+            if len(out) > MAX_DECODED_BYTES:
+                raise EventLogError(path, f"decompresses to over {MAX_DECODED_BYTES >> 20} MiB; not read")
+            if frame.eof:
+                pos -= len(frame.unused_data)
+                frame, open_frame = dctx.decompressobj(), False
+    except zstandard.ZstdError as exc:
+        raise EventLogError(path, f"not valid zstd data ({exc})") from None
+    return bytes(out), open_frame
+
+
+def parse_eventlog(path: str | Path) -> EventLog:
+    """Read one Spark event log anywhere (the CLI): a file, or a rolling log's eventlog_v2_ folder."""
+    path = Path(path)
+    if path.is_dir():
+        names = rolling_parts(sorted(p.name for p in path.iterdir() if p.is_file()))
+        if not names:
+            raise EventLogError(path, "no events_<n>_ files: not a Spark rolling event log folder")
+        return parse_eventlog_parts([(n, _read(path / n)) for n in names], str(path))
+    return parse_eventlog_bytes(_read(path), str(path))
+
+
+def _read(path: Path) -> bytes:
+    try:
+        return read_local(path, what="event log")
     except LocalReadError as exc:
         raise EventLogError(path, str(exc)) from None
-    return parse_eventlog_bytes(raw, str(path))
+
+
+def parse_eventlog_parts(parts: list[tuple[str, bytes]], path: str) -> EventLog:
+    """A rolling log from its event files (name, bytes) in order; errors name the folder and the file."""
+    decoded = bytearray()
+    for i, (name, raw) in enumerate(parts):
+        data, cut = decode(raw, f"{path}/{name}")
+        if cut and i < len(parts) - 1:
+            raise EventLogError(f"{path}/{name}", "its zstd data ends early, and later event files follow it")
+        decoded += data if not data or data.endswith(b"\n") or i == len(parts) - 1 else data + b"\n"
+    return parse_eventlog_bytes(bytes(decoded), path)
 
 
 def parse_eventlog_bytes(raw: bytes, path: str) -> EventLog:
-    """One Spark event log from the bytes of the file `path` (named, with the line, in every error)."""
+    """One Spark event log from the bytes of the file `path` (named, with the line, in every error);
+    zstd-compressed bytes are decompressed first."""
+    raw, _ = decode(raw, path)
     app: dict[str, Any] = {}
     jobs: dict[int, JobRecord] = {}
     stages: dict[int, StageRecord] = {}

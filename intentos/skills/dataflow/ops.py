@@ -276,9 +276,10 @@ def train_runtime_model(history: History, save: Save, *, bellamy_overrides: dict
 
 
 def is_log_name(name: str) -> bool:
-    """What a folder of event logs is searched for: *.json, *.jsonl and extension-less names (Spark names
-    logs app-...), not hidden ones."""
-    return not name.startswith(".") and PurePosixPath(name).suffix in (".json", ".jsonl", "")
+    """What a folder of event log files is searched for: *.json, *.jsonl and Spark's single-file names
+    (app-<id>, with a .zstd codec suffix, .inprogress while running), not hidden ones."""
+    name = name.removesuffix(".inprogress")
+    return not name.startswith(".") and PurePosixPath(name).suffix in (".json", ".jsonl", ".zstd", "")
 
 
 def train_rescaler(logs: Sequence[Any], save: Save | None = None, *, enel_overrides: dict[str, Any] | None = None,

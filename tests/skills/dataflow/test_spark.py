@@ -1,0 +1,94 @@
+"""The dataflow skill on a real Spark: a local standalone cluster, a job writing Spark's own event log
+(Spark 4's default: a rolling folder of zstd-compressed event files), read back unchanged by the parser,
+the CLI and the app."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from intentos.app import Context
+from intentos.sandbox import Sandbox
+from intentos.skills.dataflow.app import DataflowApp, RescaleArgs
+from intentos.skills.dataflow.cli import app as dataflow_cli
+from intentos.skills.dataflow.eventlog import EventLogError, parse_eventlog, parse_eventlog_bytes
+from intentos.skills.dataflow.ops import QUICK_ENEL
+from intentos.skills.dataflow.sparkcluster import JobRun, LocalCluster, SparkError
+
+pytestmark = [
+    pytest.mark.skipif(importlib.util.find_spec("pyspark") is None,
+                       reason="pyspark is not installed (make spark installs it: pip install 'intentos[spark]')"),
+    pytest.mark.skipif(shutil.which("java") is None,
+                       reason="no Java runtime, and this machine could not install one (make spark tries apt-get)"),
+]
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> LocalCluster:
+    with LocalCluster(tmp_path_factory.mktemp("spark"), workers=2) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def sort_run(cluster: LocalCluster, tmp_path_factory: pytest.TempPathFactory) -> JobRun:
+    return cluster.submit("sort", 20_000, tmp_path_factory.mktemp("events"), seed=3)
+
+
+def test_the_cluster_is_local_and_complete(cluster: LocalCluster) -> None:
+    state = cluster.state()
+    assert state["status"] == "ALIVE" and state["aliveworkers"] == 2
+    assert all(w["host"] == "127.0.0.1" for w in state["workers"])
+
+
+def test_a_job_writes_an_event_log_the_parser_reads_unchanged(sort_run: JobRun) -> None:
+    assert sort_run.result["output"]["records"] == 20_000 and sort_run.result["output"]["sorted"]
+    folder = sort_run.eventlog
+    assert folder.is_dir() and folder.name.startswith("eventlog_v2_app-")
+    assert any(p.name.endswith(".zstd") for p in folder.iterdir())  # Spark 4's default codec
+    log = parse_eventlog(folder)
+    assert log.complete and log.app_name == "sort-20000-e2"
+    assert len(log.jobs) >= 2 and all(j.completed_ms for j in log.jobs)
+    assert any(s.parents for s in log.stages)  # a shuffle: the DAG has edges
+    assert all(s.tasks_done == s.num_tasks and s.duration_s is not None for s in log.stages if not s.failed)
+    assert 1 <= log.max_executors() <= 2 and log.executor_changes[0].added
+
+
+def test_a_log_cut_mid_frame_reads_as_a_running_application(sort_run: JobRun) -> None:
+    events = sorted(sort_run.eventlog.glob("events_*"))
+    raw = events[-1].read_bytes()
+    whole = parse_eventlog_bytes(raw, "whole")
+    cut = parse_eventlog_bytes(raw[: int(len(raw) * 0.9)], "cut")  # the writer is mid-frame
+    assert whole.complete and not cut.complete and len(cut.stages) <= len(whole.stages)
+    with pytest.raises(EventLogError, match="not valid zstd data"):
+        parse_eventlog_bytes(raw[:4] + b"\xff" * 64, "broken.zstd")
+
+
+def test_the_app_reads_rolling_logs_through_the_sandbox(sort_run: JobRun, tmp_path: Path) -> None:
+    box = Sandbox(tmp_path / "sandbox")
+    shutil.copytree(sort_run.eventlog, box.root / "history" / sort_run.eventlog.name)
+    shutil.copytree(sort_run.eventlog, box.root / sort_run.eventlog.name)
+    app = DataflowApp(Context(sandbox=box, settings={"dataflow": {"enel": QUICK_ENEL}}))
+    plan = app.rescale_plan(RescaleArgs(eventlog=sort_run.eventlog.name, target_runtime_s=60,
+                                        history_logs=["history"]))
+    assert plan.app_name == "sort-20000-e2" and not plan.running and plan.jobs_done == len(parse_eventlog(
+        sort_run.eventlog).jobs)
+
+
+def test_spark_run_on_the_command_line(tmp_path: Path) -> None:
+    result = CliRunner().invoke(dataflow_cli, ["spark-run", "grep", "--size", "5000", "--executors", "1",
+                                               "--eventlogs", str(tmp_path / "events"), "--json"])
+    assert result.exit_code == 0, result.output
+    run = json.loads(result.output)
+    assert run["job"] == "grep" and run["stages"] >= 2 and run["max_executors"] == 1
+    assert Path(run["eventlog"]).parent == tmp_path / "events" and run["runtime_s"] > 0
+
+
+def test_a_failing_job_is_one_line_naming_its_log(cluster: LocalCluster, tmp_path: Path) -> None:
+    with pytest.raises(SparkError, match=r"failed \(exit \d+\).*see .*driver-") as info:
+        cluster.submit("sort", 1000, tmp_path, conf={"spark.driver.memory": "lots"}, timeout_s=120)
+    assert "\n" not in str(info.value)
