@@ -42,6 +42,9 @@ MIN_EXAMPLES = 110
 # the rest): an example may show such a first stage, with observe as its last state.
 OBSERVE = "agent.observe"
 MAIL_OUT = {"mail.send", "mail.reply", "mail.send_draft"}
+# Calls that act on a live system the fixture cannot hold (a running Spark job's executor control endpoint):
+# their examples run up to that step, which must fail with this one-line reason.
+LIVE_ONLY = {"dataflow.rescale": "no executor control endpoint there"}
 
 
 def _slug(text: str, words: int = 7) -> str:
@@ -179,6 +182,11 @@ def test_example_runs_to_done_on_the_fixture(example: Any, table: FunctionTable,
     finally:
         _stop_training_jobs(root)
     trail = "; ".join(f"{s.state} {s.call} {s.status}" + (f": {s.error}" if s.error else "") for s in view.steps)
+    live = [s for s in view.steps if s.call in LIVE_ONLY]
+    if live:  # runs up to the step that needs a live system, which fails naming what is missing
+        assert live[-1].status == "error" and LIVE_ONLY[live[-1].call] in (live[-1].error or ""), trail
+        assert all(s.status == "ok" for s in view.steps[:-1]), trail
+        return
     assert view.status == "done", f"{view.error} ({trail})"
     for step in view.steps:
         if step.call in MAIL_OUT and step.status == "ok":

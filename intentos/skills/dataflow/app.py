@@ -67,6 +67,19 @@ class RescaleArgs(BaseModel):
     candidates: list[int] | None = Field(None, description="scale-outs to consider; default: the trained range")
 
 
+class ApplyRescaleArgs(RescaleArgs):
+    control_url: str = Field(description="the running job's executor control endpoint on this machine, e.g. "
+                                         "http://127.0.0.1:40123 (spark-run --rescalable prints it)")
+
+
+class Rescaled(BaseModel):
+    plan: RescalePlan
+    executors_before: int
+    executors_after: int
+    changed: bool
+    summary: str
+
+
 class DataflowApp(App):
     name = "dataflow"
     description = ("Spark-style dataflow jobs: runtime per scale-out (Bellamy vs Ernest), the cheapest scale-out "
@@ -125,6 +138,23 @@ class DataflowApp(App):
             else:
                 raise AppError("give a trained Enel model or history_logs (complete event logs of earlier runs)")
             return ops.rescale_plan(log, args.target_runtime_s, model=model, candidates=args.candidates)
+
+    @function(Effect.EXTERNAL)
+    def rescale(self, args: ApplyRescaleArgs) -> Rescaled:
+        """Re-plan a running Spark job's scale-out (Enel) and apply it: request or kill executors through the
+        job's control endpoint."""
+        plan = self.rescale_plan(args)
+        with kit.skill_errors(self.sandbox):
+            from intentos.skills.dataflow.sparkcontrol import get_executors, set_executors
+
+            before = get_executors(args.control_url)
+            after = before
+            if plan.running and plan.recommended_executors != before:
+                after = int(set_executors(args.control_url, plan.recommended_executors)["executors"])
+            what = (f"scaled from {before} to {after} executors" if after != before else
+                    f"kept {before} executors" + ("" if plan.running else " (the job has finished)"))
+            return Rescaled(plan=plan, executors_before=before, executors_after=after, changed=after != before,
+                            summary=f"{what}; {plan.summary}")
 
     # -- plumbing: every file is read and written through the sandbox -----------------------------------------
 

@@ -78,6 +78,45 @@ class JobRun:
     seconds: float
 
 
+@dataclass
+class SparkApp:
+    """A driver process running one job; `wait` for its JobRun."""
+
+    job: str
+    app_name: str
+    eventlog_dir: Path
+    control_url: str | None  # the executor control endpoint of a rescalable job (sparkcontrol)
+    process: subprocess.Popen[bytes]
+    log: Path
+    _err: IO[bytes]
+    _before: set[Path]
+    _started: float
+
+    def eventlog(self) -> Path | None:
+        """The event log this application writes, once Spark has created it."""
+        new = sorted(set(self.eventlog_dir.iterdir()) - self._before)
+        return new[0] if len(new) == 1 else None
+
+    def wait(self, timeout_s: float = 900) -> JobRun:
+        try:
+            stdout, _ = self.process.communicate(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.communicate()
+            raise SparkError(f"job {self.app_name} ran over {timeout_s:.0f} s; see {self.log}") from None
+        finally:
+            self._err.close()
+        seconds = time.monotonic() - self._started
+        if self.process.returncode != 0:
+            raise SparkError(f"job {self.app_name} failed (exit {self.process.returncode}): {_last_line(self.log)}; "
+                             f"see {self.log}")
+        eventlog = self.eventlog()
+        if eventlog is None:
+            raise SparkError(f"job {self.app_name}: no one new event log in {self.eventlog_dir}")
+        result = json.loads(stdout.decode().strip().splitlines()[-1])
+        return JobRun(job=self.job, app_name=self.app_name, result=result, eventlog=eventlog, seconds=seconds)
+
+
 class LocalCluster:
     """A standalone master and `workers` workers (`cores` cores and `memory_mb` each) on 127.0.0.1."""
 
@@ -152,38 +191,41 @@ class LocalCluster:
 
     # -- jobs ---------------------------------------------------------------------------------------------
 
-    def submit(self, job: str, size: int, eventlog_dir: Path, *, seed: int = 0, executors: int | None = None,
-               dynamic: bool = True, app_name: str | None = None, conf: Mapping[str, str] | None = None,
-               timeout_s: float = 900) -> JobRun:
-        """Run one job of `sparkjobs` as its own driver process and wait for it. With `dynamic`, Spark's
-        dynamic allocation (with shuffle tracking, so executors holding shuffle data are kept) scales between
-        1 and `executors` (default: every worker core); without it, the job gets `executors` from the start."""
+    def submit(self, job: str, size: int, eventlog_dir: Path, *, timeout_s: float = 900, **options: Any) -> JobRun:
+        """Run one job (see `launch` for the options) and wait for it."""
+        return self.launch(job, size, eventlog_dir, **options).wait(timeout_s)
+
+    def launch(self, job: str, size: int, eventlog_dir: Path, *, seed: int = 0, executors: int | None = None,
+               dynamic: bool = True, rescalable: bool = False, partitions: int | None = None,
+               app_name: str | None = None, conf: Mapping[str, str] | None = None) -> SparkApp:
+        """Start one job of `sparkjobs` as its own driver process. With `dynamic`, Spark's dynamic allocation
+        (with shuffle tracking, so executors holding shuffle data are kept) scales between 1 and `executors`
+        (default: every worker core). With `rescalable`, dynamic allocation is off, the job starts on
+        `executors` and its driver serves the executor control endpoint (`SparkApp.control_url`)."""
         eventlog_dir = Path(eventlog_dir).resolve()
         eventlog_dir.mkdir(parents=True, exist_ok=True)
-        most = executors or self.workers * self.cores
-        app_name = app_name or f"{job}-{size}-e{most}"
-        settings = self.conf(eventlog_dir, executors=most, dynamic=dynamic) | dict(conf or {})
-        before = set(eventlog_dir.iterdir())
+        total = self.workers * self.cores
+        most = executors or total
+        app_name = app_name or f"{job}-{size}"  # Enel knows a recurring job by its name: not by its scale-out
+        settings = self.conf(eventlog_dir, executors=total if rescalable else most, dynamic=dynamic and not rescalable)
+        settings |= dict(conf or {})
         cmd = [sys.executable, "-m", "intentos.skills.dataflow.sparkjobs", job, "--size", str(size),
                "--seed", str(seed), "--master", self.master_url, "--app-name", app_name]
+        if partitions is not None:
+            cmd += ["--partitions", str(partitions)]
+        control_url = None
+        if rescalable:
+            port = free_port()
+            cmd += ["--control-port", str(port), "--executors", str(most)]
+            control_url = f"http://{HOST}:{port}"
         for key, value in settings.items():
             cmd += ["--conf", f"{key}={value}"]
-        log = self.workdir / f"driver-{app_name}.log"
-        start = time.monotonic()
-        with open(log, "wb") as err:
-            try:
-                done = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=err, env=self._env(), timeout=timeout_s,
-                                      check=False)
-            except subprocess.TimeoutExpired:
-                raise SparkError(f"job {app_name} ran over {timeout_s:.0f} s; see {log}") from None
-        seconds = time.monotonic() - start
-        if done.returncode != 0:
-            raise SparkError(f"job {app_name} failed (exit {done.returncode}): {_last_line(log)}; see {log}")
-        new = sorted(set(eventlog_dir.iterdir()) - before)
-        if len(new) != 1:
-            raise SparkError(f"job {app_name} left {len(new)} new event logs in {eventlog_dir}, expected 1")
-        result = json.loads(done.stdout.decode().strip().splitlines()[-1])
-        return JobRun(job=job, app_name=app_name, result=result, eventlog=new[0], seconds=seconds)
+        log = self.workdir / f"driver-{app_name}-{int(time.time() * 1000)}.log"
+        before = set(eventlog_dir.iterdir())
+        err = open(log, "wb")  # noqa: SIM115 - closed by SparkApp.wait
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err, stdin=subprocess.DEVNULL, env=self._env())
+        return SparkApp(job=job, app_name=app_name, eventlog_dir=eventlog_dir, control_url=control_url,
+                        process=proc, log=log, _err=err, _before=before, _started=time.monotonic())
 
     def conf(self, eventlog_dir: Path, *, executors: int, dynamic: bool = True) -> dict[str, str]:
         """The Spark settings every submitted job gets."""

@@ -27,7 +27,7 @@ import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
 from itertools import pairwise
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
 
@@ -267,6 +267,20 @@ def _conf_pair(text: str) -> tuple[str, str]:
     return key.strip(), value
 
 
+def _control(spark: SparkSession, port: int, executors: int | None) -> Any:
+    """Wait for the first executors, scale to `executors`, then serve the control endpoint (sparkcontrol)."""
+    from intentos.skills.dataflow.sparkcontrol import ExecutorControl, serve
+
+    control = ExecutorControl(spark.sparkContext)
+    deadline = time.monotonic() + 60
+    while not control.ids() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    control.target = len(control.ids())
+    if executors is not None:
+        control.scale_to(executors)
+    return serve(control, port)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run one job in its own SparkSession and print its JobResult as one JSON line on stdout."""
     parser = argparse.ArgumentParser(
@@ -279,6 +293,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--master", default=None, help="e.g. local[2], spark://host:7077 (default: Spark's)")
     parser.add_argument("--app-name", default=None, help="default: intentos-JOB")
     parser.add_argument("--conf", type=_conf_pair, action="append", default=[], metavar="KEY=VALUE")
+    parser.add_argument("--control-port", type=int, default=None,
+                        help="serve the executor control endpoint on 127.0.0.1:PORT (dynamic allocation off)")
+    parser.add_argument("--executors", type=int, default=None, help="with --control-port: executors to start with")
     args = parser.parse_args(argv)
     if args.size < 1:
         parser.error(f"--size must be at least 1, got {args.size}")
@@ -296,9 +313,14 @@ def main(argv: list[str] | None = None) -> int:
     for key, value in args.conf:
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
+    server = None
     try:
+        if args.control_port is not None:
+            server = _control(spark, args.control_port, args.executors)
         result = run_job(spark, args.job, args.size, seed=args.seed, partitions=args.partitions)
     finally:
+        if server is not None:
+            server.shutdown()
         spark.stop()
     print(json.dumps(result.model_dump()), flush=True)
     return 0

@@ -53,8 +53,8 @@ def app(box: Sandbox) -> DataflowApp:
 def test_functions_and_effects() -> None:
     effects = {f.verb: f.effect for f in FunctionTable([DataflowApp]) if f.app == "dataflow"}
     assert effects == {"predict_runtime": Effect.READ, "recommend_scaleout": Effect.READ,
-                       "rescale_plan": Effect.READ, "train_runtime_model": Effect.WRITE,
-                       "train_rescaler": Effect.WRITE}
+                       "rescale_plan": Effect.READ, "rescale": Effect.EXTERNAL,
+                       "train_runtime_model": Effect.WRITE, "train_rescaler": Effect.WRITE}
 
 
 def test_predict_and_recommend_on_a_bell_history(app: DataflowApp) -> None:

@@ -7,18 +7,25 @@ from __future__ import annotations
 import importlib.util
 import json
 import shutil
+import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
 
 from intentos.app import Context
+from intentos.executor import ConfirmRequest, Executor
+from intentos.function import Effect
 from intentos.sandbox import Sandbox
-from intentos.skills.dataflow.app import DataflowApp, RescaleArgs
+from intentos.skills.dataflow.app import DataflowApp, RescaleArgs, TrainRescalerArgs
 from intentos.skills.dataflow.cli import app as dataflow_cli
 from intentos.skills.dataflow.eventlog import EventLogError, parse_eventlog, parse_eventlog_bytes
 from intentos.skills.dataflow.ops import QUICK_ENEL
-from intentos.skills.dataflow.sparkcluster import JobRun, LocalCluster, SparkError
+from intentos.skills.dataflow.sparkcluster import JobRun, LocalCluster, SparkError, free_port
+from intentos.skills.dataflow.sparkcontrol import ControlError, get_executors, set_executors
+from intentos.table import FunctionTable
+from intentos.workflow import Workflow
 
 pytestmark = [
     pytest.mark.skipif(importlib.util.find_spec("pyspark") is None,
@@ -51,7 +58,7 @@ def test_a_job_writes_an_event_log_the_parser_reads_unchanged(sort_run: JobRun) 
     assert folder.is_dir() and folder.name.startswith("eventlog_v2_app-")
     assert any(p.name.endswith(".zstd") for p in folder.iterdir())  # Spark 4's default codec
     log = parse_eventlog(folder)
-    assert log.complete and log.app_name == "sort-20000-e2"
+    assert log.complete and log.app_name == "sort-20000"
     assert len(log.jobs) >= 2 and all(j.completed_ms for j in log.jobs)
     assert any(s.parents for s in log.stages)  # a shuffle: the DAG has edges
     assert all(s.tasks_done == s.num_tasks and s.duration_s is not None for s in log.stages if not s.failed)
@@ -75,7 +82,7 @@ def test_the_app_reads_rolling_logs_through_the_sandbox(sort_run: JobRun, tmp_pa
     app = DataflowApp(Context(sandbox=box, settings={"dataflow": {"enel": QUICK_ENEL}}))
     plan = app.rescale_plan(RescaleArgs(eventlog=sort_run.eventlog.name, target_runtime_s=60,
                                         history_logs=["history"]))
-    assert plan.app_name == "sort-20000-e2" and not plan.running and plan.jobs_done == len(parse_eventlog(
+    assert plan.app_name == "sort-20000" and not plan.running and plan.jobs_done == len(parse_eventlog(
         sort_run.eventlog).jobs)
 
 
@@ -92,3 +99,70 @@ def test_a_failing_job_is_one_line_naming_its_log(cluster: LocalCluster, tmp_pat
     with pytest.raises(SparkError, match=r"failed \(exit \d+\).*see .*driver-") as info:
         cluster.submit("sort", 1000, tmp_path, conf={"spark.driver.memory": "lots"}, timeout_s=120)
     assert "\n" not in str(info.value)
+
+
+def _wait_for(check: Any, what: str, timeout_s: float = 120) -> Any:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            found = check()
+        except (ControlError, EventLogError):
+            found = None
+        if found:
+            return found
+        time.sleep(0.3)
+    raise AssertionError(f"{what} did not happen within {timeout_s:.0f} s")
+
+
+def test_a_live_rescale_changes_the_running_jobs_executors_and_is_journaled(cluster: LocalCluster,
+                                                                               tmp_path: Path) -> None:
+    box = Sandbox(tmp_path / "sandbox")
+    app = DataflowApp(Context(sandbox=box, settings={"dataflow": {"enel": QUICK_ENEL}}))
+    # Earlier runs of the recurring job on 1 and 2 executors, for Enel to learn from.
+    for executors in (1, 2):
+        cluster.submit("sgd", 50_000, box.root / "history", executors=executors, dynamic=False, partitions=4)
+    app.train_rescaler(TrainRescalerArgs(logs=["history"], output="enel.pt"))
+
+    running = cluster.launch("sgd", 50_000, box.root / "events", executors=2, rescalable=True, partitions=4)
+    assert running.control_url is not None
+    _wait_for(lambda: get_executors(running.control_url) == 2, "the job starting on 2 executors")
+    log = _wait_for(lambda: (p := running.eventlog()) and parse_eventlog(p).jobs and p, "a first Spark job")
+
+    asked: list[ConfirmRequest] = []
+    workflow = Workflow.model_validate({"states": [
+        {"name": "rescale", "call": "dataflow.rescale",
+         # A target far off: the smallest scale-out meeting it is 1 executor, so the job gives one back.
+         "args": {"eventlog": f"events/{log.name}", "target_runtime_s": 3600, "model": "enel.pt",
+                  "control_url": running.control_url}},
+    ]})
+    view = Executor(FunctionTable([DataflowApp]), app.ctx, confirm=lambda r: asked.append(r) or True).run(workflow)
+    assert view.status == "done", view.error
+    assert [r.function.effect for r in asked] == [Effect.EXTERNAL]  # asked before anything happened
+    step = view.steps[0]
+    assert step.call == "dataflow.rescale" and step.status == "ok"
+    assert step.result["executors_before"] == 2 and step.result["executors_after"] == 1
+    assert step.result["plan"]["recommended_executors"] == 1 and step.result["plan"]["running"]
+
+    done = running.wait()
+    assert done.result["output"]["points"] == 50_000
+    final = parse_eventlog(done.eventlog)
+    assert final.complete and not final.executor_changes[-1].added  # Spark logged the removal
+    assert final.executors_at(final.jobs[-1].submitted_ms) == 1
+
+
+def test_a_declined_rescale_changes_nothing(cluster: LocalCluster, tmp_path: Path) -> None:
+    box = Sandbox(tmp_path / "sandbox")
+    app = DataflowApp(Context(sandbox=box))
+    workflow = Workflow.model_validate({"states": [
+        {"name": "rescale", "call": "dataflow.rescale",
+         "args": {"eventlog": "none.jsonl", "target_runtime_s": 60, "control_url": "http://127.0.0.1:9"}},
+    ]})
+    view = Executor(FunctionTable([DataflowApp]), app.ctx).run(workflow)  # nobody to ask: declined
+    assert view.steps[0].status == "declined" and "not confirmed" in (view.steps[0].error or "")
+
+
+def test_the_control_client_stays_on_this_machine() -> None:
+    with pytest.raises(ControlError, match="on this machine"):
+        set_executors("http://10.0.0.1:4040", 2)
+    with pytest.raises(ControlError, match="no executor control endpoint there"):
+        get_executors(f"http://127.0.0.1:{free_port()}")
