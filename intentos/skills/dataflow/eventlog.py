@@ -102,6 +102,31 @@ class EventLog(BaseModel):
             best = max(best, alive)
         return best
 
+    def until(self, t_ms: int) -> EventLog:
+        """The log as the running application had written it at `t_ms`: later events dropped, stages that
+        were running then without their end (their finished-task counts are not kept per task: 0)."""
+        jobs = [j.model_copy(update={"completed_ms": None, "result": None})
+                if j.completed_ms is None or j.completed_ms > t_ms else j
+                for j in self.jobs if j.submitted_ms <= t_ms]
+        known = {sid for j in jobs for sid in j.stage_ids}
+        stages = []
+        for s in self.stages:
+            if s.stage_id not in known:
+                continue
+            if s.completed_ms is not None and s.completed_ms <= t_ms:
+                stages.append(s)
+            elif s.submitted_ms is not None and s.submitted_ms <= t_ms:
+                stages.append(s.model_copy(update={"completed_ms": None, "tasks_done": 0, "task_time_ms": 0}))
+            else:
+                stages.append(s.model_copy(update={"submitted_ms": None, "completed_ms": None, "tasks_done": 0,
+                                                   "task_time_ms": 0, "failed": False}))
+        cut = self.model_copy(update={
+            "end_ms": self.end_ms if self.end_ms is not None and self.end_ms <= t_ms else None,
+            "last_ms": min(self.last_ms, t_ms), "jobs": jobs, "stages": stages,
+            "executor_changes": [c for c in self.executor_changes if c.time_ms <= t_ms]})
+        cut.__dict__.pop("_stage_index", None)  # a cached index of the whole log's stages
+        return cut
+
     def stage(self, stage_id: int) -> StageRecord | None:
         return self._stage_index.get(stage_id)
 

@@ -57,11 +57,12 @@ class ExecutorControl:
             raise ValueError(f"total must be 1 to {MAX_EXECUTORS} executors, got {total}")
         with self._lock:
             ids = self.ids()
-            if total > len(ids):
-                self._jsc.requestExecutors(total - len(ids))
-            elif total < len(ids):
+            if total < len(ids):
                 newest = sorted(ids, key=lambda i: (len(i), i))[total:]
                 self._jsc.killExecutors(self._sc._jvm.PythonUtils.toSeq(newest))
+            # An absolute target: killExecutors lowers the target by what it kills, from whatever it was
+            # (without dynamic allocation, 0 at the start), so a relative request would count from there.
+            self._jsc.requestTotalExecutors(total, 0, self._sc._jvm.PythonUtils.toScalaMap({}))
             self.target = total
             deadline = time.monotonic() + timeout_s
             while len(self.ids()) != total and time.monotonic() < deadline:

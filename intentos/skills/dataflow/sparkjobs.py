@@ -236,7 +236,8 @@ def _sgd(spark: SparkSession, size: int, seed: int, parts: int) -> Output:
     points = VectorAssembler(inputCols=[f"x{j}" for j in range(SGD_DIM)], outputCol="features").transform(labelled)
     data = points.select("features", "label").repartition(parts).cache()
     try:
-        model = LogisticRegression(maxIter=SGD_ITERATIONS, regParam=0.01).fit(data)
+        # tol=0: always SGD_ITERATIONS iterations, so every run has the same DAG (a recurring job, as Enel expects).
+        model = LogisticRegression(maxIter=SGD_ITERATIONS, regParam=0.01, tol=0.0).fit(data)
         confusion = model.transform(data).groupBy("label", "prediction").count().collect()
         total = sum(row["count"] for row in confusion)
         right = sum(row["count"] for row in confusion if row["label"] == row["prediction"])

@@ -9,7 +9,7 @@ import torch
 
 from intentos.skills.dataflow.enel import Enel, EnelConfig, rescale_decision, template_of
 from intentos.skills.dataflow.eventgen import Rescale, generate_eventlog, generate_training_set
-from intentos.skills.dataflow.eventlog import EventLogError, parse_eventlog
+from intentos.skills.dataflow.eventlog import EventLogError, parse_eventlog, parse_eventlog_bytes
 from intentos.skills.dataflow.ops import QUICK_ENEL
 
 FIXTURE = Path(__file__).resolve().parent / "data" / "kmeans-rescaled.jsonl"
@@ -39,6 +39,36 @@ def test_the_generator_is_deterministic_and_scales(tmp_path: Path) -> None:
     cut = generate_eventlog(tmp_path / "c.jsonl", "sgd", 4, seed=1, stop_after_job=2)
     log = parse_eventlog(tmp_path / "c.jsonl")
     assert not cut.complete and not log.complete and len(log.jobs) == 3
+
+
+def test_a_log_until_a_time_is_what_the_running_application_had_written(tmp_path: Path) -> None:
+    log = parse_eventlog(FIXTURE)
+    end = log.jobs[2].completed_ms
+    assert end is not None
+    t = end - 1  # job 2's last stage still running
+    cut = log.until(t)
+    running = parse_eventlog_bytes(b"".join(_events_until(FIXTURE, t)), "cut")  # the same log, written up to t
+    assert not cut.complete and cut.last_ms == t >= running.last_ms  # "now" is t, not the last event before it
+    assert [j.job_id for j in cut.jobs] == [j.job_id for j in running.jobs] == [0, 1, 2]
+    assert [(s.stage_id, s.completed_ms) for s in cut.stages] == [(s.stage_id, s.completed_ms) for s in running.stages]
+    assert cut.executors_now() == running.executors_now() == 6
+    assert cut.stage(0) is not None and cut.stage(9) is None  # its stage index is its own, not the whole log's
+
+
+def _events_until(path: Path, t_ms: int) -> list[bytes]:
+    import json
+
+    keys = ("Timestamp", "Submission Time", "Completion Time")
+    kept = []
+    for line in path.read_bytes().splitlines(keepends=True):
+        event = json.loads(line)
+        info = event.get("Stage Info") or event.get("Task Info") or {}
+        times = [event.get(k) for k in keys] + [info.get(k) for k in (*keys, "Finish Time")]
+        if event["Event"] == "SparkListenerStageCompleted":
+            times = [info.get("Completion Time")]
+        if all(x is None or x <= t_ms for x in times):
+            kept.append(line)
+    return kept
 
 
 def test_broken_event_logs_name_file_and_line(tmp_path: Path) -> None:
