@@ -6,6 +6,7 @@ import importlib.util
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -35,6 +36,9 @@ def spark() -> Iterator[SparkSession]:
     # Python workers default to `python3` on PATH; use this interpreter so their version matches the driver's.
     old = os.environ.get("PYSPARK_PYTHON")
     os.environ["PYSPARK_PYTHON"] = sys.executable
+    # A SparkContext installs its own SIGINT handler in this process (it cancels the context's jobs) and
+    # leaves it after stop(): put Python's back, or a later test's Ctrl-C reaches a stopped context.
+    sigint = signal.getsignal(signal.SIGINT)
     session = (
         SparkSession.builder.master("local[2]")
         .appName("intentos-sparkjobs-tests")
@@ -48,6 +52,7 @@ def spark() -> Iterator[SparkSession]:
         yield session
     finally:
         session.stop()
+        signal.signal(signal.SIGINT, sigint)
         if old is None:
             os.environ.pop("PYSPARK_PYTHON", None)
         else:
