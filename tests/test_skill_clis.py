@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import _thread
 import json
+import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -58,6 +59,9 @@ def _heavy_imports_done() -> None:
 def ctrl_c_after() -> Iterator[Callable[[float], None]]:
     """Press Ctrl-C once, `delay` seconds from now; the test fails if the command ended before that."""
     timers: list[threading.Timer] = []
+    # interrupt_main calls whatever SIGINT handler this process has; a library used earlier in the session may
+    # have left its own (a SparkContext does). A command run from a shell has Python's: test with that one.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
 
     def arm(delay: float) -> None:
         timers.append(threading.Timer(delay, _thread.interrupt_main))
@@ -72,6 +76,7 @@ def ctrl_c_after() -> Iterator[Callable[[float], None]]:
             time.sleep(0.01)
     except KeyboardInterrupt:
         pass
+    signal.signal(signal.SIGINT, previous)
 
 
 def test_the_four_skills_register_their_commands_through_entry_points() -> None:
