@@ -37,10 +37,6 @@ from intentos.skills.dataflow.sparkcluster import LocalCluster, SparkApp
 from intentos.skills.dataflow.sparkcontrol import ControlError, get_executors, set_executors
 
 
-def runtime_s(log: EventLog) -> float:
-    return ((log.end_ms or log.last_ms) - log.start_ms) / 1000
-
-
 def wait_for_jobs(app: SparkApp, done: int, timeout_s: float = 300) -> EventLog | None:
     """The live log once `done` Spark jobs have ended (None if the application ended first)."""
     deadline = time.monotonic() + timeout_s
@@ -126,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
                 runs[seed].append(log)
                 half = max(1, len(log.jobs) // 2)
                 shown = f"{start}" + (f"->{then} @{half}" if then else "")
-                print(f"{seed:>4} {shown:<10} {runtime_s(log):>9.1f} {len(log.jobs):>5} {len(log.stages):>6}",
+                print(f"{seed:>4} {shown:<10} {log.runtime_s:>9.1f} {len(log.jobs):>5} {len(log.stages):>6}",
                       flush=True)
         train = [log for seed in range(args.seeds - 1) for log in runs[seed]]
         test = runs[args.seeds - 1]
@@ -161,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"\n{note}")
 
         # Target: between the 1- and W-executor runtimes of the held-out seed.
-        one, many = runtime_s(test[0]), runtime_s(test[1])
+        one, many = test[0].runtime_s, test[1].runtime_s
         target = (one + many) / 2
         print(f"\nTarget {target:.1f} s (1 executor took {one:.1f} s, {w} took {many:.1f} s in the held-out seed)")
         alone = live_run(cluster, args.job, args.size, out, 100, 1, 1, lambda _log: None, args.partitions)
@@ -174,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
 
         rescaled = live_run(cluster, args.job, args.size, out, 100, 1, 1, plan, args.partitions)
         for name, log in (("left on 1 executor", alone), (f"rescaled by Enel (to {plans})", rescaled)):
-            r = runtime_s(log)
+            r = log.runtime_s
             print(f"  {name:<32} {r:>6.1f} s, {abs(r - target):>5.1f} s from the target")
     print(f"\ntotal {time.perf_counter() - started:.0f} s")
     return 0

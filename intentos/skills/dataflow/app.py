@@ -69,7 +69,8 @@ class RescaleArgs(BaseModel):
 
 class ApplyRescaleArgs(RescaleArgs):
     control_url: str = Field(description="the running job's executor control endpoint on this machine, e.g. "
-                                         "http://127.0.0.1:40123 (spark-run --rescalable prints it)")
+                                         "http://127.0.0.1:40123 (a job launched rescalable serves it from its "
+                                         "driver)")
 
 
 class Rescaled(BaseModel):

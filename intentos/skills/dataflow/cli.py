@@ -86,9 +86,7 @@ def expand_logs(paths: Sequence[Path]) -> list[Path]:
         if p.is_dir() and not is_rolling_folder(p.name):
             found += sorted(f for f in p.iterdir() if (f.is_file() and is_log_name(f.name))
                             or (f.is_dir() and is_rolling_folder(f.name)))
-        elif p.is_dir():
-            found.append(p)
-        elif p.is_file():
+        elif p.is_dir() or p.is_file():  # a rolling log's folder, or a log file
             found.append(p)
         else:
             raise AppError(f"{p} does not exist")
@@ -341,7 +339,7 @@ def spark_run(
         return SparkRunResult(job=job, size=size, executors=executors, dynamic=not static,
                               seconds=round(done.seconds, 1), result=done.result, eventlog=str(done.eventlog),
                               jobs=len(log.jobs), stages=len(log.stages), max_executors=log.max_executors(),
-                              runtime_s=round(((log.end_ms or log.last_ms) - log.start_ms) / 1000, 1))
+                              runtime_s=round(log.runtime_s, 1))
 
     def show(r: SparkRunResult) -> None:
         out.print(f"{r.job} ({r.size:,} rows) on {r.executors} executors{'' if r.dynamic else ', static'}: "

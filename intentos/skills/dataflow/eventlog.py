@@ -83,6 +83,11 @@ class EventLog(BaseModel):
     def complete(self) -> bool:
         return self.end_ms is not None
 
+    @property
+    def runtime_s(self) -> float:
+        """Seconds from the application's start to its end (to its last event while it runs)."""
+        return ((self.end_ms or self.last_ms) - self.start_ms) / 1000
+
     def executors_at(self, t_ms: int) -> int:
         """Executors alive at a time (added at or before, not yet removed)."""
         times = [c.time_ms for c in self.executor_changes]

@@ -415,7 +415,7 @@ class _TokensMiner:
 
     def state(self) -> dict[str, Any]:
         keys = self.parser.keys()
-        return {"version": 3, "keys": [list(k) for k, _ in keys], "glue": [g for _, g in keys],
+        return {"version": STATE_VERSION, "keys": [list(k) for k, _ in keys], "glue": [g for _, g in keys],
                 "counts": self.parser.counts()}
 
 
@@ -470,8 +470,8 @@ class _Drain3Miner:
 
     def state(self) -> dict[str, Any]:
         clusters, nodes = _snapshot(self.miner.drain)
-        return {"version": 2, "clusters_counter": int(self.miner.drain.clusters_counter), "clusters": clusters,
-                "tree": nodes}
+        return {"version": DRAIN3_STATE_VERSION, "clusters_counter": int(self.miner.drain.clusters_counter),
+                "clusters": clusters, "tree": nodes}
 
 
 class LogParser:

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
-from typing import IO, Literal
+from typing import IO, AnyStr, Literal
 
 from intentos.errors import AppError
 
@@ -150,10 +150,11 @@ def _clean_line(data: bytes) -> tuple[str, bool, bool]:
     return text, garbled, False
 
 
-def _split_lines(block: bytes) -> list[bytes]:
-    # Not bytes.splitlines: that also splits at \r, \x0b, \x0c and \x1c-\x1e, which are bytes of a line here.
-    lines = block.split(b"\n")
-    if lines[-1] == b"":
+def _whole_lines(block: AnyStr, newline: AnyStr) -> list[AnyStr]:
+    """The lines of a block that ends with a newline (or at the end of the file), without it.
+    Not splitlines: that also splits at \r, \x0b, \x0c and \x1c-\x1e, which belong to a line here."""
+    lines = block.split(newline)
+    if not lines[-1]:
         lines.pop()
     return lines
 
@@ -445,24 +446,21 @@ class LogReader:
         return b""
 
     def _line_records(self, parse: _LineParser) -> Iterator[LogRecord]:
-        stats, year, limit, find = self.stats, self.year, self.max_line_bytes, self.sessions
+        stats, year, limit = self.stats, self.year, self.max_line_bytes
         lineno = 0
         with _open_binary(self.path) as fh:
             try:
                 for block, cut in self._blocks(fh):
                     text = None if cut else _clean_block(block)
                     if text is None:  # bad bytes somewhere in the block, or a cut line: line by line
-                        for data in [block] if cut else _split_lines(block):
+                        for data in [block] if cut else _whole_lines(block, b"\n"):
                             lineno += 1
                             long = len(data) > limit and len(data.rstrip(b"\r\n")) > limit
                             rec = self._dirty_line(lineno, data[:limit] if long else data, cut or long, parse, year)
                             if rec is not None:
                                 yield rec
                         continue
-                    lines = text.split("\n")
-                    if lines[-1] == "":
-                        lines.pop()
-                    for line in lines:
+                    for line in _whole_lines(text, "\n"):
                         lineno += 1
                         if len(line) * 4 > limit and len(line.encode()) > limit:  # can't be cut while reading
                             rec = self._dirty_line(lineno, line.encode()[:limit], True, parse, year)
@@ -470,10 +468,7 @@ class LogReader:
                             stats.blank += 1
                             continue
                         else:
-                            rec = parse(lineno, line, year) or self._unmatched(lineno, line)
-                            if find and rec.session is None:
-                                rec.session = find_session(rec.message)
-                            stats.records += 1
+                            rec = self._record(lineno, line, parse, year)
                         if rec is not None:
                             yield rec
             except _READ_ERRORS as exc:
@@ -481,12 +476,16 @@ class LogReader:
             finally:
                 stats.lines = lineno
 
-    def _session(self, message: str) -> str | None:
-        return find_session(message) if self.sessions else None
-
-    def _unmatched(self, lineno: int, text: str) -> LogRecord:
-        self.stats.unmatched += 1
-        return LogRecord(lineno, text, text, matched=False)
+    def _record(self, lineno: int, text: str, parse: _LineParser, year: int) -> LogRecord:
+        """A line with text: its header parsed (message-only when no header fits), its session found, counted."""
+        rec = parse(lineno, text, year)
+        if rec is None:
+            self.stats.unmatched += 1
+            rec = LogRecord(lineno, text, text, matched=False)
+        if self.sessions and rec.session is None:
+            rec.session = find_session(rec.message)
+        self.stats.records += 1
+        return rec
 
     def _dirty_line(self, lineno: int, data: bytes, truncated: bool, parse: _LineParser, year: int) -> LogRecord | None:
         stats = self.stats
@@ -500,16 +499,13 @@ class LogReader:
             else:
                 stats.blank += 1
             return None
-        rec = parse(lineno, text, year) or self._unmatched(lineno, text)
-        if rec.session is None:
-            rec.session = self._session(rec.message)
+        rec = self._record(lineno, text, parse, year)
         if truncated:
             stats.truncated += 1
             rec.truncated = True
         if garbled:
             stats.garbled += 1
             rec.garbled = True
-        stats.records += 1
         return rec
 
     # LogHub structured CSV --------------------------------------------------------------
@@ -573,7 +569,7 @@ class LogReader:
             stamp(row),
             get("Level"),
             get("Component"),
-            get("Node") if "Label" in col and get("Node") else self._session(content),
+            get("Node") if "Label" in col and get("Node") else find_session(content) if self.sessions else None,
             label=label,
             alert=tag if label else None,
             event_id=get("EventId"),
