@@ -27,6 +27,7 @@ from intentos.skills.dataflow.ops import (
     ContextSpec,
     Method,
     Recommendation,
+    Rescaled,
     RescalePlan,
     RuntimePrediction,
     TrainedModel,
@@ -71,14 +72,6 @@ class ApplyRescaleArgs(RescaleArgs):
     control_url: str = Field(description="the running job's executor control endpoint on this machine, e.g. "
                                          "http://127.0.0.1:40123 (a job launched rescalable serves it from its "
                                          "driver)")
-
-
-class Rescaled(BaseModel):
-    plan: RescalePlan
-    executors_before: int
-    executors_after: int
-    changed: bool
-    summary: str
 
 
 class DataflowApp(App):
@@ -146,16 +139,7 @@ class DataflowApp(App):
         job's control endpoint."""
         plan = self.rescale_plan(args)
         with kit.skill_errors(self.sandbox):
-            from intentos.skills.dataflow.sparkcontrol import get_executors, set_executors
-
-            before = get_executors(args.control_url)
-            after = before
-            if plan.running and plan.recommended_executors != before:
-                after = int(set_executors(args.control_url, plan.recommended_executors)["executors"])
-            what = (f"scaled from {before} to {after} executors" if after != before else
-                    f"kept {before} executors" + ("" if plan.running else " (the job has finished)"))
-            return Rescaled(plan=plan, executors_before=before, executors_after=after, changed=after != before,
-                            summary=f"{what}; {plan.summary}")
+            return ops.apply_rescale(plan, args.control_url)
 
     # -- plumbing: every file is read and written through the sandbox -----------------------------------------
 

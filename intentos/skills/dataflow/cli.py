@@ -6,6 +6,8 @@
     intentos skills dataflow generate-eventlog run.jsonl --kind kmeans --executors 4 --stop-after-job 2
     intentos skills dataflow train-rescaler history/ --out enel.pt
     intentos skills dataflow rescale run.jsonl --target 200 --model enel.pt
+    intentos skills dataflow spark-run sgd --size 200000 --rescalable      # prints its rescale command
+    intentos skills dataflow rescale spark-events/eventlog_v2_app-... --target 60 --model enel.pt --apply URL
 
 Each command prints rich tables, or JSON with --json; errors are one red line (or `{"error": ...}` with
 --json) and exit code 2, Ctrl-C exit code 130 (intentos.clikit).
@@ -15,11 +17,12 @@ from __future__ import annotations
 
 import functools
 import inspect
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import typer
 from pydantic import BaseModel
@@ -37,10 +40,12 @@ from intentos.skills.dataflow.ops import (
     QUICK_ENEL,
     ContextSpec,
     Recommendation,
+    Rescaled,
     RescalePlan,
     RuntimePrediction,
     Save,
     TrainedModel,
+    apply_rescale,
     is_log_name,
     predict_runtime,
     recommend_scaleout,
@@ -48,6 +53,9 @@ from intentos.skills.dataflow.ops import (
     train_rescaler,
     train_runtime_model,
 )
+
+if TYPE_CHECKING:
+    from intentos.skills.dataflow.sparkcluster import SparkApp
 
 app = typer.Typer(help="Dataflow scaling: runtime per scale-out (Bellamy vs Ernest), the cheapest scale-out for a "
                        "runtime target, re-planning a running Spark job (Enel).", no_args_is_help=True)
@@ -263,14 +271,18 @@ def rescale(
     history: list[Path] = typer.Option(None, "--history", help="without --model: complete logs (or folders) of "
                                                                "earlier runs to learn from (repeat)"),
     candidate: list[int] = typer.Option(None, "--candidate", "-c", help="scale-out to consider (repeat)"),
+    apply: str | None = typer.Option(None, "--apply", metavar="CONTROL_URL",
+                                     help="apply the plan to the running job through its executor control endpoint "
+                                          "(spark-run --rescalable prints it)"),
     quick: bool = QuickOpt,
     as_json: bool = JsonOpt,
 ) -> None:
-    """Recommend the scale-out for a running job now: the smallest one meeting the target (Enel)."""
+    """Recommend the scale-out for a running job now: the smallest one meeting the target (Enel); with --apply,
+    request or kill executors so the job runs on it."""
     from intentos.skills.dataflow.enel import Enel
     from intentos.skills.dataflow.eventlog import parse_eventlog
 
-    def run() -> RescalePlan:
+    def plan() -> RescalePlan:
         if model is not None:
             enel = Enel.load(model)
         elif history:
@@ -279,7 +291,10 @@ def rescale(
             fail("give --model or --history (complete event logs of earlier runs)", as_json)
         return rescale_plan(parse_eventlog(eventlog), target, model=enel, candidates=candidate or None)
 
-    emit(guard(run, as_json), as_json, _render_plan)
+    if apply is None:
+        emit(guard(plan, as_json), as_json, _render_plan)
+    else:
+        emit(guard(lambda: apply_rescale(plan(), apply), as_json), as_json, _render_rescaled)
 
 
 def _render_plan(r: RescalePlan) -> None:
@@ -293,6 +308,11 @@ def _render_plan(r: RescalePlan) -> None:
             "yes" if c.meets_target else "no")
         table.add_row(str(c.executors), f"{c.remaining_s:.1f}", f"{c.total_s:.1f}", mark)
     out.print(table)
+
+
+def _render_rescaled(r: Rescaled) -> None:
+    _render_plan(r.plan)
+    out.print(f"[bold]{'scaled' if r.changed else 'kept'}[/]: {r.summary}", highlight=False)
 
 
 class SparkRunResult(BaseModel):
@@ -320,6 +340,9 @@ def spark_run(
                                                                              "(default: --executors)"),
     eventlogs: Path = typer.Option(Path("spark-events"), "--eventlogs", help="folder Spark writes event logs to"),
     static: bool = typer.Option(False, "--static", help="all executors from the start (no dynamic allocation)"),
+    rescalable: bool = typer.Option(False, "--rescalable", help="start on --executors, no dynamic allocation, and "
+                                                                "serve an executor control endpoint for rescale "
+                                                                "--apply (printed on stderr once the job runs)"),
     seed: int = typer.Option(0, "--seed"),
     as_json: bool = JsonOpt,
 ) -> None:
@@ -331,12 +354,17 @@ def spark_run(
 
     if job not in JOBS:
         fail(f"{job!r} is not a job; choose one of {', '.join(JOBS)}", as_json)
+    dynamic = not (static or rescalable)
 
     def run() -> SparkRunResult:
         with LocalCluster(eventlogs.resolve().parent / ".spark-work", workers=workers or executors) as cluster:
-            done = cluster.submit(job, size, eventlogs, seed=seed, executors=executors, dynamic=not static)
+            running = cluster.launch(job, size, eventlogs, seed=seed, executors=executors, dynamic=dynamic,
+                                     rescalable=rescalable)
+            if running.control_url is not None:
+                _announce(running)
+            done = running.wait()
         log = parse_eventlog(done.eventlog)
-        return SparkRunResult(job=job, size=size, executors=executors, dynamic=not static,
+        return SparkRunResult(job=job, size=size, executors=executors, dynamic=dynamic,
                               seconds=round(done.seconds, 1), result=done.result, eventlog=str(done.eventlog),
                               jobs=len(log.jobs), stages=len(log.stages), max_executors=log.max_executors(),
                               runtime_s=round(log.runtime_s, 1))
@@ -348,6 +376,18 @@ def spark_run(
         out.print(f"event log: {r.eventlog}", highlight=False)
 
     emit(guard(run, as_json), as_json, show)
+
+
+def _announce(running: SparkApp, timeout_s: float = 120) -> None:
+    """Tell the user (on stderr, so --json stays one document) where to rescale the job from, once Spark has
+    created its event log."""
+    deadline = time.monotonic() + timeout_s
+    while (log := running.eventlog()) is None and running.process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.2)
+    where = str(log) if log is not None else f"a new event log in {running.eventlog_dir}"
+    Console(stderr=True, soft_wrap=True).print(
+        f"{running.app_name} is running; rescale it with:\n  intentos skills dataflow rescale {where} --target "
+        f"SECONDS --model MODEL --apply {running.control_url}", highlight=False)
 
 
 @app.command("generate-eventlog")

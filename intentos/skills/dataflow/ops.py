@@ -326,3 +326,27 @@ def rescale_plan(log: Any, target_s: float, *, model: Any, candidates: Sequence[
                        candidates=[RescaleCandidate(**c.model_dump()) for c in decision.candidates],
                        summary=f"{log.app_name}: {done}/{tpl.jobs} jobs done after {decision.elapsed_s:.0f}s; "
                                f"{verdict}")
+
+
+class Rescaled(BaseModel):
+    """A rescale plan applied to a running job: the executors before and after."""
+
+    plan: RescalePlan
+    executors_before: int
+    executors_after: int
+    changed: bool
+    summary: str
+
+
+def apply_rescale(plan: RescalePlan, control_url: str) -> Rescaled:
+    """Apply `plan` through the job's executor control endpoint (sparkcontrol); a finished job is left alone."""
+    from intentos.skills.dataflow.sparkcontrol import get_executors, set_executors
+
+    before = get_executors(control_url)
+    after = before
+    if plan.running and plan.recommended_executors != before:
+        after = int(set_executors(control_url, plan.recommended_executors)["executors"])
+    what = (f"scaled from {before} to {after} executors" if after != before else
+            f"kept {before} executors" + ("" if plan.running else " (the job has finished)"))
+    return Rescaled(plan=plan, executors_before=before, executors_after=after, changed=after != before,
+                    summary=f"{what}; {plan.summary}")

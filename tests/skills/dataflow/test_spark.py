@@ -7,6 +7,8 @@ from __future__ import annotations
 import importlib.util
 import json
 import shutil
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -114,14 +116,23 @@ def _wait_for(check: Any, what: str, timeout_s: float = 120) -> Any:
     raise AssertionError(f"{what} did not happen within {timeout_s:.0f} s")
 
 
+@pytest.fixture(scope="module")
+def enel_model(cluster: LocalCluster, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Enel trained on earlier runs of the recurring job (sgd at 50,000 points) on 1 and 2 executors."""
+    box = Sandbox(tmp_path_factory.mktemp("training"))
+    for executors in (1, 2):
+        cluster.submit("sgd", 50_000, box.root / "history", executors=executors, dynamic=False, partitions=4)
+    app = DataflowApp(Context(sandbox=box, settings={"dataflow": {"enel": QUICK_ENEL}}))
+    app.train_rescaler(TrainRescalerArgs(logs=["history"], output="enel.pt"))
+    return box.root / "enel.pt"
+
+
 def test_a_live_rescale_changes_the_running_jobs_executors_and_is_journaled(cluster: LocalCluster,
+                                                                               enel_model: Path,
                                                                                tmp_path: Path) -> None:
     box = Sandbox(tmp_path / "sandbox")
     app = DataflowApp(Context(sandbox=box, settings={"dataflow": {"enel": QUICK_ENEL}}))
-    # Earlier runs of the recurring job on 1 and 2 executors, for Enel to learn from.
-    for executors in (1, 2):
-        cluster.submit("sgd", 50_000, box.root / "history", executors=executors, dynamic=False, partitions=4)
-    app.train_rescaler(TrainRescalerArgs(logs=["history"], output="enel.pt"))
+    shutil.copy(enel_model, box.root / "enel.pt")
 
     running = cluster.launch("sgd", 50_000, box.root / "events", executors=2, rescalable=True, partitions=4)
     assert running.control_url is not None
@@ -148,6 +159,34 @@ def test_a_live_rescale_changes_the_running_jobs_executors_and_is_journaled(clus
     final = parse_eventlog(done.eventlog)
     assert final.complete and not final.executor_changes[-1].added  # Spark logged the removal
     assert final.executors_at(final.jobs[-1].submitted_ms) == 1
+
+
+def test_a_rescalable_job_from_the_command_line_is_rescaled_from_another(enel_model: Path, tmp_path: Path) -> None:
+    events = tmp_path / "events"
+    job = subprocess.Popen(
+        [sys.executable, "-m", "intentos", "skills", "dataflow", "spark-run", "sgd", "--size", "50000",
+         "--executors", "2", "--rescalable", "--eventlogs", str(events), "--json"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True, cwd=tmp_path)
+    try:
+        # spark-run says how to rescale it, on stderr, once the job runs.
+        command = _wait_for(lambda: next((ln.split() for ln in iter(job.stderr.readline, "")
+                                          if "dataflow rescale" in ln), None), "the rescale command", 180)
+        log, url = Path(command[command.index("rescale") + 1]), command[command.index("--apply") + 1]
+        assert log.parent == events and url.startswith("http://127.0.0.1:")
+        _wait_for(lambda: get_executors(url) == 2 and parse_eventlog(log).jobs, "the job's first Spark job")
+        result = CliRunner().invoke(dataflow_cli, ["rescale", str(log), "--target", "3600", "--model",
+                                                   str(enel_model), "--apply", url, "--json"])
+        assert result.exit_code == 0, result.output
+        rescaled = json.loads(result.output)
+        assert rescaled["executors_before"] == 2 and rescaled["executors_after"] == 1 and rescaled["changed"]
+        stdout, _ = job.communicate(timeout=300)
+    finally:
+        if job.poll() is None:
+            job.kill()
+            job.communicate()
+    assert job.returncode == 0
+    run = json.loads(stdout)
+    assert run["dynamic"] is False and run["max_executors"] == 2 and run["result"]["output"]["points"] == 50_000
 
 
 def test_a_declined_rescale_changes_nothing(cluster: LocalCluster, tmp_path: Path) -> None:
