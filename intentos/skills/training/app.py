@@ -58,6 +58,11 @@ class CompareArgs(BaseModel):
     job_ids: list[JobId] | None = Field(None, max_length=100, description="jobs to compare (default: all)")
     plot: str = Field("training/compare.png", description="where to write the PNG plot in the sandbox (.png)")
     overwrite: bool = Field(False, description="replace an existing plot (the old one goes to the trash)")
+    reference: JobId | None = Field(None, description="job the bytes ratio at matched loss is against (default: "
+                                                      "the DiLoCo job among those compared)")
+    tolerance: float = Field(cmp.DEFAULT_TOLERANCE, ge=0, le=1,
+                             description="a job matches once its eval loss is within this fraction of the "
+                                         "reference's final eval loss (0.02 = 2%)")
 
     @field_validator("plot")
     @classmethod
@@ -71,6 +76,9 @@ class CompareResult(BaseModel):
     rows: list[cmp.CompareRow]
     table: str
     plot: str
+    reference: str | None = Field(None, description="the job the matched-loss figures are against")
+    tolerance: float = cmp.DEFAULT_TOLERANCE
+    rule: str = Field("", description="how the bytes ratio at matched loss is worked out")
 
 
 class TrainingApp(App):
@@ -108,7 +116,8 @@ class TrainingApp(App):
 
     @function(Effect.WRITE)
     def compare(self, args: CompareArgs) -> CompareResult:
-        """Compare jobs: a table of eval loss and bytes, and a plot of eval loss against bytes communicated."""
+        """Compare jobs: a table of eval loss and bytes (with the bytes ratio at matched loss against a reference
+        job, by default the DiLoCo one), and a plot of eval loss against bytes communicated."""
         # The plot is a new .png outside intentos' own folders (.trash, .intentos); an existing file is
         # replaced only with overwrite, and then the old one goes to the trash first.
         target = kit.target(self.sandbox, args.plot)
@@ -121,11 +130,13 @@ class TrainingApp(App):
             found = [jobs.status(self.root, j) for j in args.job_ids] if args.job_ids else jobs.list_jobs(self.root)
             if not found:
                 raise AppError("no training jobs to compare (start one with training.start)")
+            rows = cmp.rows(found, args.reference, args.tolerance)
             png = cmp.plot_png(found)
         kit.make_room(self.sandbox, target, args.overwrite, args.plot)
         self.sandbox.write_bytes(target, png)
-        rows = cmp.rows(found)
-        return CompareResult(rows=rows, table=cmp.table(rows), plot=self.sandbox.relative(target))
+        return CompareResult(rows=rows, table=cmp.table(rows, args.tolerance), plot=self.sandbox.relative(target),
+                             reference=rows[0].reference, tolerance=args.tolerance,
+                             rule=cmp.rule(rows, args.tolerance))
 
     def summary(self) -> str:
         try:

@@ -79,20 +79,22 @@ def read_checkpoint(path: Path, *, map_location: str | torch.device = "cpu", mma
     return state
 
 
-def check_resumable(folder: Path, cfg: JobConfig, nproc: int, job_dir: Path) -> None:
-    """Before a resume starts any process: every rank's file loads safely and fits the job."""
-    for rank in range(nproc):
+def check_resumable(folder: Path, cfg: JobConfig, world: int, job_dir: Path, ranks: range | None = None) -> None:
+    """Before a resume starts any process: the file of every rank of this machine (`ranks`, default all
+    `world`) loads safely and fits the job. On several machines each one's job folder holds its own ranks."""
+    for rank in ranks if ranks is not None else range(world):
         path = folder / f"rank{rank}.pt"
         if not path.is_file():
-            raise JobConfigError(f"{path} is missing: the checkpoint was written by fewer than {nproc} processes")
+            raise JobConfigError(f"{path} is missing: rank {rank} did not write this checkpoint here "
+                                 "(fewer processes, or another machine's job folder?)")
         state = read_checkpoint(path, job_dir=job_dir)
-        check_fits(state, folder, cfg, nproc)
+        check_fits(state, folder, cfg, world)
 
 
 def check_fits(state: dict[str, Any], folder: Path, cfg: JobConfig, world: int) -> None:
     if state["world"] != world:
-        raise JobConfigError(f"{folder}: written by {state['world']} processes, resumed with {world}; "
-                             f"resume with --nproc {state['world']}")
+        raise JobConfigError(f"{folder}: written by {state['world']} processes in all, resumed with {world}; "
+                             "resume with the --nproc (and --nnodes) it ran with")
     if state["identity"] != identity(cfg):
         raise JobConfigError(f"{folder}: the workload, strategy or seed changed since the checkpoint; "
                              "only steps, evaluation, checkpoint and optimizer settings may change on resume")

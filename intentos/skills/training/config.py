@@ -71,14 +71,20 @@ class DiLoCoDCTStrategy(_Strict):
     H: int = Field(16, ge=1)
     outer_lr: float = Field(0.7, gt=0)
     outer_momentum: float = Field(0.9, ge=0, lt=1)
-    tile: int = Field(64, ge=1, le=65536, description="values per DCT tile")
-    k: int = Field(4, ge=1, description="coefficients sent per tile")
+    tile: int = Field(64, ge=1, le=65536, description="values per 1-D DCT tile")
+    tiles: Literal["1d", "2d"] = Field("1d", description="2d: weight matrices in tile_side×tile_side 2-D DCT blocks")
+    tile_side: int = Field(64, ge=1, le=256, description="side of a 2-D block (tiles=2d)")
+    k: int = Field(4, ge=1, description="coefficients sent per tile (per block with tiles=2d)")
     feedback: Literal["add_back", "residual"] = "add_back"
-    residual_decay: float = Field(1.0, ge=0, le=1, description="decay of the residual (feedback=residual)")
+    feedback_decay: float = Field(1.0, ge=0, le=1, description="decay of the unsent residual before each fold")
+    residual_decay: float = Field(1.0, ge=0, le=1, description="older knob: decay of the residual (feedback=residual)")
 
     @model_validator(mode="after")
     def _k_fits(self) -> DiLoCoDCTStrategy:
-        if self.k > self.tile:
+        if self.tiles == "2d":
+            if self.k > self.tile_side ** 2:
+                raise ValueError(f"k ({self.k}) cannot exceed tile_side² ({self.tile_side ** 2}) with tiles=2d")
+        elif self.k > self.tile:
             raise ValueError(f"k ({self.k}) cannot exceed tile ({self.tile})")
         return self
 

@@ -1,8 +1,12 @@
 """Orthonormal DCT-II on fixed-size tiles, and top-k selection per tile.
 
-A flat vector is cut into tiles of `size` values (the last tile zero-padded), each tile is
+1-D: a flat vector is cut into tiles of `size` values (the last tile zero-padded), each tile is
 transformed with the orthonormal DCT-II matrix D (rows are the cosine basis vectors), so
 `coeffs = tiles @ D.T` and `tiles = coeffs @ D` exactly: D is orthogonal, D @ D.T = I.
+
+2-D: a matrix is cut into s×s blocks (the edge blocks zero-padded), each block X is transformed
+separably, DCT along every row and then every column: `coeffs = D X D.T`, `X = D.T coeffs D`.
+A block's s*s coefficients are then handled as one row of s*s values (row-major) by top_k/scatter.
 """
 
 from __future__ import annotations
@@ -57,6 +61,40 @@ def inverse(coeffs: torch.Tensor, basis: torch.Tensor) -> torch.Tensor:
     return coeffs @ basis
 
 
+def n_blocks(shape: tuple[int, ...] | torch.Size, side: int) -> int:
+    """How many side×side blocks cover a (rows, cols) matrix."""
+    rows, cols = shape
+    return n_tiles(rows, side) * n_tiles(cols, side)
+
+
+def to_blocks(matrix: torch.Tensor, side: int, fill: float | int = 0) -> torch.Tensor:
+    """A (rows, cols) matrix as (n_blocks, side, side) blocks, block-row-major; edge blocks padded with `fill`."""
+    rows, cols = matrix.shape
+    br, bc = n_tiles(rows, side), n_tiles(cols, side)
+    padded = torch.full((br * side, bc * side), fill, dtype=matrix.dtype, device=matrix.device)
+    padded[:rows, :cols] = matrix
+    return padded.view(br, side, bc, side).permute(0, 2, 1, 3).reshape(br * bc, side, side)
+
+
+def from_blocks(blocks: torch.Tensor, shape: tuple[int, ...] | torch.Size) -> torch.Tensor:
+    """Inverse of `to_blocks`: the (rows, cols) matrix, padding dropped."""
+    rows, cols = shape
+    side = blocks.shape[-1]
+    br, bc = n_tiles(rows, side), n_tiles(cols, side)
+    full = blocks.reshape(br, bc, side, side).permute(0, 2, 1, 3).reshape(br * side, bc * side)
+    return full[:rows, :cols]
+
+
+def forward_2d(blocks: torch.Tensor, basis: torch.Tensor) -> torch.Tensor:
+    """2-D DCT-II of every (side, side) block: D X D.T (rows, then columns)."""
+    return basis @ blocks @ basis.T
+
+
+def inverse_2d(coeffs: torch.Tensor, basis: torch.Tensor) -> torch.Tensor:
+    """Inverse of `forward_2d`: D.T Y D."""
+    return basis.T @ coeffs @ basis
+
+
 def top_k(coeffs: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Per row, the indices and signed values of the k largest-magnitude coefficients."""
     if not 1 <= k <= coeffs.shape[-1]:
@@ -72,8 +110,18 @@ def scatter(idx: torch.Tensor, values: torch.Tensor, size: int) -> torch.Tensor:
 
 
 def index_dtype(size: int) -> torch.dtype:
-    """The narrowest integer type that holds an index into a tile and that both gloo and NCCL gather.
+    """The narrowest integer type that holds an index into a tile: uint8 up to 256 entries, int16 up to
+    32768 (a 64×64 block), else int32. NCCL has no int16, so int16 indices travel as their bytes
+    (`to_wire` / `from_wire`)."""
+    if size <= 256:
+        return torch.uint8
+    return torch.int16 if size <= 32768 else torch.int32
 
-    uint8 covers tiles up to 256; NCCL has no int16, so larger tiles take int32.
-    """
-    return torch.uint8 if size <= 256 else torch.int32
+
+def to_wire(idx: torch.Tensor) -> torch.Tensor:
+    """Indices as a tensor every backend gathers: int16 as pairs of bytes (uint8), others as they are."""
+    return idx.contiguous().view(torch.uint8) if idx.dtype == torch.int16 else idx
+
+
+def from_wire(wire: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    return wire.view(dtype) if dtype == torch.int16 else wire

@@ -3,14 +3,19 @@
 A job is a folder `<root>/<job_id>/` holding everything about it:
 
     config.yaml     the validated job file it runs
-    job.json        id, nproc, pid (of the process-group leader) with the proof that it is ours, command, start time
+    job.json        id, nproc, nnodes, node_rank, pid (of the process-group leader) with the proof that it is
+                    ours, command, start time
     log.txt         stdout and stderr of torchrun and its workers
-    metrics.jsonl   written by rank 0 (see loop.py)
+    metrics.jsonl   written by the machine's first process (see loop.py)
     checkpoints/    one file per rank per checkpoint, `latest` names the newest complete one
     exit_code       written when torchrun returns; absent while running or after a stop
     stopped         written by `stop()` before it signals the job
 
 The job runs in its own session, so `stop()` signals the whole group (shell, torchrun, workers).
+
+On several machines (nnodes > 1) each one starts the job with its own node_rank and the address of
+machine 0 (rdzv_endpoint, HOST:PORT); each keeps its own job folder, holding its own ranks'
+checkpoint files, its metrics and its log, and status, stop and resume act on that machine's part.
 
 A job folder can be planted (it is a folder in the sandbox), so nothing in it is trusted. A job id
 is a plain name (JOB_ID_PATTERN), never a path. A folder holding a symbolic link is refused. And a
@@ -53,6 +58,8 @@ DIR_ENV = "INTENTOS_TRAINING_JOB_DIR"
 _GONE = "no such process"
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 MAX_PID = 1 << 22  # the kernel's PID_MAX_LIMIT
+MAX_NODES = 1024
+_HOST = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9.-]{0,252}[A-Za-z0-9])?|\[[0-9A-Fa-f:.]{2,45}\]")
 
 
 class JobError(IntentosError):
@@ -64,6 +71,8 @@ class JobStatus(BaseModel):
     dir: str
     state: State
     nproc: int
+    nnodes: int = 1
+    node_rank: int = 0
     workload: str
     strategy: str
     step: int = 0
@@ -95,6 +104,8 @@ class JobMeta(BaseModel):
 
     job_id: str = Field(max_length=64)
     nproc: int = Field(ge=1, le=256)
+    nnodes: int = Field(1, ge=1, le=MAX_NODES)
+    node_rank: int = Field(0, ge=0, lt=MAX_NODES)
     pid: int | None = Field(None, ge=2, le=MAX_PID)
     process: ProcessIdentity | None = None
     command: list[str] = Field(default_factory=list)
@@ -179,7 +190,8 @@ def _check_record(record: object, where: str) -> dict[str, Any]:
     if not isinstance(record, dict):
         raise JobError(f"{where}: a metrics record must be a JSON object, not a {type(record).__name__}")
     for key, kind in (("step", "int"), ("bytes", "int"), ("sync_bytes", "int"), ("syncs", "int"), ("loss", "num"),
-                      ("eval_loss", "num"), ("eval_acc", "num"), ("wall", "num"), ("event", "str")):
+                      ("eval_loss", "num"), ("eval_acc", "num"), ("wall", "num"), ("event", "str"),
+                      ("params_sha", "str")):
         if key not in record:
             continue
         value = record[key]
@@ -345,7 +357,8 @@ def status(root: Path, job_id: str) -> JobStatus:
     evals = [r for r in steps if r.get("eval_loss") is not None]
     last = steps[-1] if steps else {}
     log_tail = _log_tail(job_dir / "log.txt") if state in ("failed", "died") else None
-    return JobStatus(job_id=job_id, dir=str(job_dir), state=state, nproc=meta.nproc, workload=cfg.workload.kind,
+    return JobStatus(job_id=job_id, dir=str(job_dir), state=state, nproc=meta.nproc, nnodes=meta.nnodes,
+                     node_rank=meta.node_rank, workload=cfg.workload.kind,
                      strategy=describe_strategy(cfg), step=last.get("step", 0), steps=cfg.steps,
                      loss=last.get("loss"), eval_loss=evals[-1]["eval_loss"] if evals else None,
                      eval_acc=evals[-1].get("eval_acc") if evals else None, bytes=last.get("bytes", 0),
@@ -359,7 +372,9 @@ def describe_strategy(cfg: JobConfig) -> str:
         return "ddp"
     if s.kind == "diloco":
         return f"diloco H={s.H}"
-    return f"diloco_dct H={s.H} tile={s.tile} k={s.k}"
+    tiles = f"tile={s.tile}" if s.tiles == "1d" else f"2d {s.tile_side}x{s.tile_side}"
+    decay = f" decay={s.feedback_decay:g}" if s.feedback_decay != 1 else ""
+    return f"diloco_dct H={s.H} {tiles} k={s.k}{decay}"
 
 
 def list_jobs(root: Path) -> list[JobStatus]:
@@ -369,11 +384,39 @@ def list_jobs(root: Path) -> list[JobStatus]:
     return [status(root, job_id) for job_id in sorted(found)]
 
 
+def _endpoint(nnodes: int, rdzv_endpoint: str | None) -> tuple[str, int] | None:
+    """(host, port) of machine 0 for a job on several machines; None for one machine."""
+    if nnodes == 1:
+        if rdzv_endpoint is not None:
+            raise JobError(f"rdzv_endpoint {rdzv_endpoint!r} is only for a job on several machines (nnodes > 1); "
+                           "a job on one machine meets on its own")
+        return None
+    if not rdzv_endpoint:
+        raise JobError(f"a job on {nnodes} machines needs rdzv_endpoint HOST:PORT, the address of machine 0 "
+                       "(node rank 0) where the others meet it")
+    host, _, port = rdzv_endpoint.rpartition(":")
+    if not _HOST.fullmatch(host) or not port.isascii() or not port.isdigit() or not 1 <= int(port) <= 65535:
+        shown = repr(rdzv_endpoint) if len(rdzv_endpoint) <= 80 else repr(rdzv_endpoint[:77]) + "..."
+        raise JobError(f"rdzv_endpoint {shown} is not HOST:PORT (a host name or IP address, '[...]' around an "
+                       "IPv6 one, and a port from 1 to 65535)")
+    return host.strip("[]"), int(port)
+
+
 def start(config: Path | JobConfig, root: Path, nproc: int = 2, resume: bool = False,
-          job_id: str | None = None) -> JobStatus:
-    """Validate the job file, then launch torchrun in the background; returns at once."""
+          job_id: str | None = None, *, nnodes: int = 1, node_rank: int = 0,
+          rdzv_endpoint: str | None = None) -> JobStatus:
+    """Validate the job file, then launch torchrun in the background; returns at once.
+
+    With nnodes > 1 this machine is one of `nnodes` (its `node_rank`, 0 for the one at
+    `rdzv_endpoint`); every machine runs `start` with the same job file, nproc and nnodes."""
     if not 1 <= nproc <= 256:
         raise JobError(f"nproc must be between 1 and 256, got {nproc}")
+    if not 1 <= nnodes <= MAX_NODES:
+        raise JobError(f"nnodes must be between 1 and {MAX_NODES}, got {nnodes}")
+    if not 0 <= node_rank < nnodes:
+        raise JobError(f"node_rank must be between 0 and {nnodes - 1} for a job on {nnodes} machine"
+                       f"{'s' if nnodes > 1 else ''}, got {node_rank}")
+    endpoint = _endpoint(nnodes, rdzv_endpoint)
     cfg = config if isinstance(config, JobConfig) else load_config(config)
     job_id = check_job_id(job_id or cfg.name)
     job_dir = root / job_id
@@ -393,21 +436,36 @@ def start(config: Path | JobConfig, root: Path, nproc: int = 2, resume: bool = F
         if folder is None:
             raise JobError(f"training job {job_id!r} has no checkpoint to resume from in {job_dir}")
         if (job_dir / "job.json").is_file():
-            previous = _read_meta(job_dir)[0].nproc
-            if previous != nproc:
-                raise JobError(f"training job {job_id!r} ran with {previous} processes; "
-                               f"resume it with --nproc {previous}")
-        # Every rank's file is read now (weights_only: tensors and plain data, never code), so a bad
-        # checkpoint is refused here with its name, before any process starts.
+            before = _read_meta(job_dir)[0]
+            if (before.nproc, before.nnodes, before.node_rank) != (nproc, nnodes, node_rank):
+                shape = (f"{before.nproc} processes" if before.nnodes == 1 else
+                         f"{before.nproc} processes on each of {before.nnodes} machines, this one node rank "
+                         f"{before.node_rank}")
+                again = f"--nproc {before.nproc}" + (f" --nnodes {before.nnodes} --node-rank {before.node_rank}"
+                                                     if before.nnodes > 1 else "")
+                raise JobError(f"training job {job_id!r} ran with {shape}; resume it with {again}")
+        # Every rank's file on this machine is read now (weights_only: tensors and plain data, never
+        # code), so a bad checkpoint is refused here with its name, before any process starts.
         from intentos.skills.training.checkpoint import check_resumable
 
-        check_resumable(folder, cfg, nproc, job_dir)
+        check_resumable(folder, cfg, nproc * nnodes, job_dir, range(node_rank * nproc, (node_rank + 1) * nproc))
     job_dir.mkdir(parents=True, exist_ok=True)
     for marker in ("exit_code", "stopped"):
         (job_dir / marker).unlink(missing_ok=True)
     config_file = job_dir / "config.yaml"
     config_file.write_text(dump_config(cfg), encoding="utf-8")
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}",
+    if endpoint is None:
+        meet = ["--standalone"]
+    else:
+        # Static rendezvous (machine 0 hosts the TCP store at HOST:PORT), not c10d: c10d numbers the
+        # machines by sorting their host names and process ids, so which machine holds rank 0 (and
+        # which ranks' checkpoint files each folder holds) could change from run to run and a
+        # resume would find other ranks' files. Static makes global rank = node_rank * nproc +
+        # local rank, every time.
+        host, port = endpoint
+        meet = [f"--nnodes={nnodes}", f"--node-rank={node_rank}", "--rdzv-backend=static", f"--master-addr={host}",
+                f"--master-port={port}", f"--rdzv-id={job_id}"]
+    command = [sys.executable, "-m", "torch.distributed.run", *meet, f"--nproc-per-node={nproc}",
                "-m", "intentos.skills.training.loop", str(config_file), "--job-dir", str(job_dir)]
     if resume:
         command.append("--resume")
@@ -428,7 +486,7 @@ def start(config: Path | JobConfig, root: Path, nproc: int = 2, resume: bool = F
            and time.monotonic() < deadline):
         time.sleep(0.005)
     identity = _identify(proc.pid, token)
-    meta = {"job_id": job_id, "nproc": nproc, "pid": proc.pid,
+    meta = {"job_id": job_id, "nproc": nproc, "nnodes": nnodes, "node_rank": node_rank, "pid": proc.pid,
             "process": identity.model_dump() if identity else None, "command": command, "resume": resume,
             "started": datetime.now(UTC).isoformat(timespec="seconds"), "config": cfg.model_dump(mode="json")}
     tmp = job_dir / ".job.json.tmp"

@@ -1,18 +1,24 @@
 """The training loop: the torchrun entry point of a job.
 
     torchrun --standalone --nproc-per-node N -m intentos.skills.training.loop CONFIG --job-dir DIR [--resume]
+    torchrun --nnodes M --node-rank R --master-addr HOST --master-port PORT --nproc-per-node N -m ...  (M machines)
 
-Every rank trains its replica; the strategy decides when and how replicas synchronise. Rank 0 writes
-metrics as JSONL (one record per logged step: step, loss, sync_bytes, bytes, wall; eval_loss and
-eval_acc at evaluations). Every rank writes its own checkpoint file (model, inner AdamW, strategy
+Every rank trains its replica; the strategy decides when and how replicas synchronise. Ranks are
+global (RANK, WORLD_SIZE: the data each rank reads, its checkpoint file); each machine has its own
+job folder, written by that machine's processes. Its first process (LOCAL_RANK 0; rank 0 on one
+machine) writes the folder's metrics as JSONL (one record per logged step: step, loss (its own
+rank's), sync_bytes, bytes, wall; eval_loss and eval_acc at evaluations; params_sha, a fingerprint of
+the parameters, wherever the replicas are equal: after each outer sync, and at evaluations) and the
+`latest` checkpoint pointer. Every rank writes its own checkpoint file (model, inner AdamW, strategy
 state: θ_global, outer momentum, DCT residual buffers, byte counters), because the DCT buffers
-differ per rank. `--resume` restarts from the latest complete checkpoint; `steps` may be raised to
-train longer. gloo on CPU, NCCL when the device is cuda.
+differ per rank. `--resume` restarts from the latest checkpoint complete on every machine; `steps`
+may be raised to train longer. gloo on CPU, NCCL when the device is cuda.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import shutil
@@ -36,7 +42,7 @@ from intentos.skills.training.config import (
     load_config,
 )
 from intentos.skills.training.layout import CHECKPOINTS, LATEST, METRICS, latest_checkpoint
-from intentos.skills.training.strategies import DDP, DiLoCo, DiLoCoDCT, Strategy
+from intentos.skills.training.strategies import DDP, DiLoCo, DiLoCoDCT, Strategy, flat_params
 from intentos.skills.training.workloads import count_params, make_workload, warmup_factor
 
 KEEP_CHECKPOINTS = 2
@@ -47,8 +53,7 @@ def build_strategy(cfg: StrategyConfig, model: nn.Module, comm: Communicator) ->
         return DDP(model, comm)
     if isinstance(cfg, DiLoCoStrategy):
         return DiLoCo(model, comm, cfg.H, cfg.outer_lr, cfg.outer_momentum)
-    return DiLoCoDCT(model, comm, cfg.H, cfg.tile, cfg.k, cfg.outer_lr, cfg.outer_momentum,
-                     cfg.feedback, cfg.residual_decay)
+    return DiLoCoDCT.from_config(cfg, model, comm)
 
 
 def pick_device(cfg: JobConfig) -> torch.device:
@@ -61,6 +66,19 @@ def pick_device(cfg: JobConfig) -> torch.device:
     return torch.device("cpu")
 
 
+def node_leader() -> bool:
+    """Whether this process is the first on its machine (LOCAL_RANK 0, set by torchrun; else rank 0):
+    it writes what the machine's job folder holds once (metrics, the `latest` checkpoint pointer)."""
+    return int(os.environ.get("LOCAL_RANK", dist.get_rank())) == 0
+
+
+def fingerprint(model: nn.Module) -> str:
+    """The first 16 hex digits of the sha256 of the parameters as one flat float32 vector: equal
+    replicas have equal fingerprints, so two machines' metrics show whether they stayed in step."""
+    flat = flat_params(model).to("cpu", torch.float32).contiguous()
+    return hashlib.sha256(flat.numpy().tobytes()).hexdigest()[:16]
+
+
 # -- checkpoints ---------------------------------------------------------------------------------
 
 
@@ -71,10 +89,10 @@ def save_checkpoint(job_dir: Path, step: int, state: dict[str, Any]) -> None:
     tmp = folder / f".rank{rank}.pt.tmp"
     torch.save(state, tmp)
     os.replace(tmp, folder / f"rank{rank}.pt")
-    dist.barrier()  # every rank's file is complete before `latest` points at the folder
-    if rank == 0:
+    dist.barrier()  # every rank's file (on every machine) is complete before `latest` points at the folder
+    if node_leader():  # one per machine: each machine's job folder holds its own ranks' files
         pointer = job_dir / CHECKPOINTS / LATEST
-        tmp_pointer = pointer.with_suffix(".tmp")
+        tmp_pointer = pointer.with_name(f".{LATEST}.rank{rank}.tmp")  # machines sharing one folder never clash
         tmp_pointer.write_text(folder.name)
         os.replace(tmp_pointer, pointer)
         older = sorted(p for p in (job_dir / CHECKPOINTS).glob("step_*") if p.name < folder.name)
@@ -84,14 +102,26 @@ def save_checkpoint(job_dir: Path, step: int, state: dict[str, Any]) -> None:
 
 
 def load_checkpoint(job_dir: Path, cfg: JobConfig, device: torch.device) -> dict[str, Any]:
-    """This rank's part of the latest checkpoint: tensors and plain data only (weights_only), never code."""
+    """This rank's part of the latest checkpoint: tensors and plain data only (weights_only), never code.
+
+    On several machines each folder's `latest` is its own; a job stopped between two machines'
+    pointer updates has them one checkpoint apart, so every rank resumes from the oldest (the
+    previous checkpoint is kept, KEEP_CHECKPOINTS)."""
     folder = latest_checkpoint(job_dir)
-    if folder is None:
-        raise JobConfigError(f"{job_dir}: no checkpoint to resume from")
     rank, world = dist.get_rank(), dist.get_world_size()
+    mine = int(folder.name.removeprefix("step_")) if folder is not None else -1
+    newest = torch.tensor([mine, -mine], dtype=torch.long, device=device)
+    dist.all_reduce(newest, op=dist.ReduceOp.MAX)  # bookkeeping: not counted in the strategy's bytes
+    oldest = -int(newest[1])
+    if oldest < 0:
+        whose = "" if folder is None else "another machine's folder has "
+        raise JobConfigError(f"{job_dir}: {whose}no checkpoint to resume from")
+    if folder is None or oldest != mine:
+        folder = job_dir / CHECKPOINTS / f"step_{oldest:07d}"
     path = folder / f"rank{rank}.pt"
     if not path.is_file():
-        raise JobConfigError(f"{path} is missing: the checkpoint was written by fewer than {world} processes")
+        raise JobConfigError(f"{path} is missing: rank {rank} did not write this checkpoint here "
+                             f"(fewer than {world} processes, or another machine's job folder?)")
     state = read_checkpoint(path, map_location=device, job_dir=job_dir)
     check_fits(state, folder, cfg, world)
     return state
@@ -101,7 +131,7 @@ def load_checkpoint(job_dir: Path, cfg: JobConfig, device: torch.device) -> dict
 
 
 class MetricsWriter:
-    """Append-only JSONL on rank 0; on resume, records past the checkpoint step are dropped first."""
+    """Append-only JSONL, by each machine's first process; on resume, records past the checkpoint step go first."""
 
     def __init__(self, path: Path, keep_up_to: int | None) -> None:
         self.path = path
@@ -159,15 +189,17 @@ def train(cfg: JobConfig, job_dir: Path, resume: bool = False) -> None:
             raise JobConfigError(f"{latest_checkpoint(job_dir)}: the checkpoint does not fit this job "
                                  f"({type(exc).__name__}: {first})") from None
         start, wall_offset = state["step"], float(state["wall"])
-    metrics = MetricsWriter(job_dir / METRICS, keep_up_to=start if resume else 0) if rank == 0 else None
+    leader = node_leader()
+    metrics = MetricsWriter(job_dir / METRICS, keep_up_to=start if resume else 0) if leader else None
     began = time.monotonic()
 
     def wall() -> float:
         return round(wall_offset + time.monotonic() - began, 3)
 
     if metrics:
-        metrics.write({"event": "start", "step": start, "world": world, "params": count_params(model),
-                       "strategy": cfg.strategy.kind, "device": str(device), "resumed": resume})
+        metrics.write({"event": "start", "step": start, "world": world, "rank": rank,
+                       "params": count_params(model), "strategy": cfg.strategy.kind, "device": str(device),
+                       "resumed": resume})
     for step in range(start + 1, cfg.steps + 1):
         for group in inner.param_groups:
             group["lr"] = opt.lr * warmup_factor(step, opt.warmup)
@@ -180,16 +212,19 @@ def train(cfg: JobConfig, job_dir: Path, resume: bool = False) -> None:
         if opt.grad_clip is not None:
             torch.nn.utils.clip_grad_norm_(model.parameters(), opt.grad_clip)
         inner.step()
-        sent += strategy.after_step(model, step) or 0
         last = step == cfg.steps
-        if last:
-            sent += strategy.finish(model, step) or 0
+        outer = strategy.after_step(model, step)
+        flushed = strategy.finish(model, step) if last else None
+        sent += (outer or 0) + (flushed or 0)
         record: dict[str, Any] = {"step": step, "loss": round(loss.item(), 6), "sync_bytes": sent,
                                   "bytes": comm.total_sent, "wall": wall()}
-        if rank == 0 and (step % cfg.eval_every == 0 or last):
+        evaluating = leader and (step % cfg.eval_every == 0 or last)  # evaluations fall where replicas are equal
+        if evaluating:
             model.eval()
             record |= {k: round(v, 6) for k, v in workload.evaluate(model, device).items()}
-        if metrics and (step % cfg.log_every == 0 or "eval_loss" in record):
+        if leader and (evaluating or outer is not None or flushed is not None):
+            record["params_sha"] = fingerprint(model)
+        if metrics and (step % cfg.log_every == 0 or "params_sha" in record):
             metrics.write(record)
         if step % cfg.checkpoint_period == 0 or last:
             save_checkpoint(job_dir, step, {

@@ -20,8 +20,15 @@ read here, so the update is built from the issue's description and DeMo's publis
              sent, the sent part is subtracted from the local buffer (DeMo's momentum subtraction:
              what is not sent stays as error feedback), the gathered coefficients are averaged over
              ranks and turned back with the inverse transform; sync every H inner AdamW steps.
-  chosen     (a) 1-D tiles of `tile` consecutive values of each flattened parameter, the last tile
-             zero-padded (DeMo uses 2-D s×s chunks for matrices); tiles never span two parameters.
+  chosen     (a) tiles="1d" (default): 1-D tiles of `tile` consecutive values of each flattened
+             parameter, the last tile zero-padded; tiles never span two parameters.
+             tiles="2d" (the paper's headline setting as the issue reads it, and DeMo's): every 2-D
+             parameter (weight matrices, embeddings) is cut into tile_side×tile_side blocks (default
+             64×64), edge blocks zero-padded (DeMo instead picks a divisor of each dimension; padding
+             keeps s fixed), each block X goes through the separable orthonormal 2-D DCT-II, D X Dᵀ,
+             the top k of its s² coefficients are sent, and Dᵀ Y D turns the average back.
+             Parameters of any other rank (biases, norms, conv kernels) keep 1-D tiles of `tile`, with
+             min(k, tile) coefficients per tile.
              (b) feedback="add_back" (default, as the issue reads the paper): the averaged part U is
              added back to every local buffer, so buffer = local residual + shared momentum U.
              feedback="residual" (DeMo-style): the local buffer keeps only the residual and U feeds a
@@ -30,15 +37,24 @@ read here, so the update is built from the issue's description and DeMo's publis
              shared quantities only: with add_back, the Nesterov look-ahead of the shared momentum,
              step = U_t + μ (U_t − U_{t−1}); with residual, v ← μ v + U, step = U + μ v. No sign()
              (DeMo's sign-SGD) is applied: the outer lr 0.7 is DiLoCo's, which expects magnitudes.
-             (d) values travel as float32, indices as uint8 (tiles ≤ 256) or int32.
-  property   with k = tile everything is sent and both modes reduce exactly to DiLoCo (tested):
+             (d) values travel as float32, indices as uint8 (tiles/blocks of ≤ 256 values) or int16
+             (sent as its bytes: NCCL has no int16): a 64×64 block costs k × (2 + 4) bytes; one
+             gather of indices and one of values per kind of tile (2-D blocks first), so the bytes
+             are exactly `bytes_per_sync()`.
+             (e) feedback_decay β (default 1, DeMo's compression_decay is 0.999) multiplies the unsent
+             residual r before each fold: add_back, buffer = μ (β r + U_{t−1}) + Δ (only r decays: U is
+             the shared momentum, decaying it too would just rescale μ); residual,
+             buffer = residual_decay · β · r + Δ. residual_decay (older, residual mode only) still works;
+             the two multiply. β < 1 bounds how long a coefficient that never wins top-k lingers locally.
+  property   with k = everything (k = tile for 1d, k = tile_side² for 2d; then r = 0 and β has no effect)
+             both modes reduce exactly to DiLoCo (tested for 1d and 2d):
              add_back: U_t = μ U_{t−1} + mean Δ = DiLoCo's momentum v_t, and U_t + μ(U_t − U_{t−1})
              = mean Δ + μ v_t, DiLoCo's Nesterov step.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
@@ -46,6 +62,9 @@ from torch.nn.utils import parameters_to_vector
 
 from intentos.skills.training import dct
 from intentos.skills.training.comm import Communicator
+
+if TYPE_CHECKING:
+    from intentos.skills.training.config import DiLoCoDCTStrategy
 
 
 def flat_params(model: nn.Module) -> torch.Tensor:
@@ -167,21 +186,28 @@ class DiLoCo(_Outer):
 
 
 class TileLayout:
-    """Where each tile row takes its values from: tiles never cross a parameter boundary."""
+    """Where each tile row takes its values from: tiles never cross a parameter boundary.
 
-    def __init__(self, sizes: list[int], tile: int, device: torch.device) -> None:
-        self.tile = tile
+    `keep` picks the parameters this layout covers (default all); the others stay out of its rows.
+    """
+
+    def __init__(self, sizes: list[int], tile: int, device: torch.device, keep: list[bool] | None = None) -> None:
+        self.tile = tile  # values per row
         self.numel = sum(sizes)
         pieces, offset = [], 0
-        for n in sizes:
-            rows = dct.n_tiles(n, tile)
-            idx = torch.full((rows * tile,), self.numel, dtype=torch.long)  # numel = the padding slot
-            idx[:n] = torch.arange(offset, offset + n)
-            pieces.append(idx)
+        for i, n in enumerate(sizes):
+            if keep is None or keep[i]:
+                rows = dct.n_tiles(n, tile)
+                idx = torch.full((rows * tile,), self.numel, dtype=torch.long)  # numel = the padding slot
+                idx[:n] = torch.arange(offset, offset + n)
+                pieces.append(idx)
             offset += n
-        self.source = torch.cat(pieces).to(device)
+        self._index(pieces, device)
+
+    def _index(self, pieces: list[torch.Tensor], device: torch.device) -> None:
+        self.source = (torch.cat(pieces) if pieces else torch.zeros(0, dtype=torch.long)).to(device)
         self.valid = self.source < self.numel
-        self.rows = self.source.numel() // tile
+        self.rows = self.source.numel() // self.tile
 
     def to_tiles(self, flat: torch.Tensor) -> torch.Tensor:
         padded = torch.cat([flat, flat.new_zeros(1)])
@@ -193,38 +219,117 @@ class TileLayout:
         return flat
 
 
+class BlockLayout(TileLayout):
+    """The 2-D counterpart: each kept (r, c) parameter is cut into side×side blocks (edge blocks padded),
+    one row of side*side values per block, in `dct.to_blocks` order."""
+
+    def __init__(self, shapes: list[torch.Size], side: int, device: torch.device, keep: list[bool]) -> None:
+        self.side, self.tile = side, side * side
+        sizes = [shape.numel() for shape in shapes]
+        self.numel = sum(sizes)
+        pieces, offset = [], 0
+        for shape, n, kept in zip(shapes, sizes, keep, strict=True):
+            if kept:
+                where = torch.arange(offset, offset + n).view(shape)
+                pieces.append(dct.to_blocks(where, side, fill=self.numel).reshape(-1))
+            offset += n
+        self._index(pieces, device)
+
+
+class _Tiling:
+    """One kind of tile of DiLoCo-DCT (1-D tiles, or 2-D blocks when `side` is set): layout, DCT, k, index type."""
+
+    def __init__(self, layout: TileLayout, k: int, dtype: torch.dtype, device: torch.device,
+                 side: int | None = None) -> None:
+        self.layout, self.k, self.side, self.width = layout, k, side, layout.tile
+        self.basis = dct.dct_matrix(side or layout.tile, device, dtype)
+        self.index_dtype = dct.index_dtype(self.width)
+
+    def forward(self, flat: torch.Tensor) -> torch.Tensor:
+        """The DCT coefficients of this tiling's part of `flat`, one row per tile/block."""
+        rows = self.layout.to_tiles(flat)
+        if self.side is None:
+            return dct.forward(rows, self.basis)
+        return dct.forward_2d(rows.view(-1, self.side, self.side), self.basis).reshape(-1, self.width)
+
+    def inverse(self, coeffs: torch.Tensor) -> torch.Tensor:
+        """Rows of coefficients back to a full-size flat vector (zero outside this tiling's parameters)."""
+        if self.side is None:
+            rows = dct.inverse(coeffs, self.basis)
+        else:
+            rows = dct.inverse_2d(coeffs.view(-1, self.side, self.side), self.basis).reshape(-1, self.width)
+        return self.layout.from_tiles(rows)
+
+    def bytes_sent(self, value_bytes: int) -> int:
+        index_bytes = torch.iinfo(self.index_dtype).bits // 8
+        return self.layout.rows * self.k * (index_bytes + value_bytes)
+
+
 class DiLoCoDCT(_Outer):
     """DiLoCo whose outer momentum is exchanged as top-k DCT coefficients per tile (see the module doc)."""
 
     kind = "diloco_dct"
 
     def __init__(self, model: nn.Module, comm: Communicator, H: int, tile: int, k: int, outer_lr: float = 0.7,
-                 outer_momentum: float = 0.9, feedback: str = "add_back", residual_decay: float = 1.0) -> None:
+                 outer_momentum: float = 0.9, feedback: str = "add_back", residual_decay: float = 1.0, *,
+                 tiles: str = "1d", tile_side: int = 64, feedback_decay: float = 1.0) -> None:
         super().__init__(model, comm, H)
-        if not 1 <= k <= tile:
+        if tiles not in ("1d", "2d"):
+            raise ValueError(f"tiles must be '1d' or '2d', got {tiles!r}")
+        if tiles == "1d" and not 1 <= k <= tile:
             raise ValueError(f"DiLoCo-DCT needs 1 <= k <= tile, got k={k}, tile={tile}")
+        if tiles == "2d" and not 1 <= k <= tile_side * tile_side:
+            raise ValueError(f"DiLoCo-DCT with 2-D tiles needs 1 <= k <= tile_side², got k={k}, tile_side={tile_side}")
         if feedback not in ("add_back", "residual"):
             raise ValueError(f"feedback must be 'add_back' or 'residual', got {feedback!r}")
-        device = self.global_flat.device
+        if not 0 <= feedback_decay <= 1:
+            raise ValueError(f"feedback_decay must be in [0, 1], got {feedback_decay}")
+        device, dtype = self.global_flat.device, self.global_flat.dtype
         self.tile, self.k, self.lr, self.mu = tile, k, outer_lr, outer_momentum
-        self.feedback, self.residual_decay = feedback, residual_decay
-        self.layout = TileLayout([p.numel() for p in model.parameters()], tile, device)
-        self.basis = dct.dct_matrix(tile, device, self.global_flat.dtype)
-        self.index_dtype = dct.index_dtype(tile)
+        self.tiles, self.tile_side = tiles, tile_side
+        self.feedback, self.residual_decay, self.feedback_decay = feedback, residual_decay, feedback_decay
+        shapes = [p.shape for p in model.parameters()]
+        matrix = [tiles == "2d" and len(shape) == 2 for shape in shapes]
+        self.tilings = [t for t in (
+            _Tiling(BlockLayout(shapes, tile_side, device, matrix), k, dtype, device, side=tile_side),
+            _Tiling(TileLayout([s.numel() for s in shapes], tile, device, [not m for m in matrix]), min(k, tile),
+                    dtype, device),
+        ) if t.layout.rows]  # 2-D blocks of the matrices (tiles="2d"), then 1-D tiles of everything else
         self.local = torch.zeros_like(self.global_flat)  # this rank's buffer (momentum / residual)
         self.shared = torch.zeros_like(self.global_flat)  # U_{t-1} (add_back) or v (residual); equal on all ranks
 
+    @classmethod
+    def from_config(cls, cfg: DiLoCoDCTStrategy, model: nn.Module, comm: Communicator) -> DiLoCoDCT:
+        return cls(model, comm, cfg.H, cfg.tile, cfg.k, cfg.outer_lr, cfg.outer_momentum, cfg.feedback,
+                   cfg.residual_decay, tiles=cfg.tiles, tile_side=cfg.tile_side, feedback_decay=cfg.feedback_decay)
+
+    def bytes_per_sync(self) -> int:
+        """What one sync sends from this rank: k values and k indices per tile and per block."""
+        return sum(t.bytes_sent(self.global_flat.element_size()) for t in self.tilings)
+
+    def _fold(self, delta: torch.Tensor) -> None:
+        """Fold Δ into the local buffer, after decaying the unsent residual r by feedback_decay (β)."""
+        beta = self.feedback_decay
+        if self.feedback == "add_back":
+            if beta != 1.0:
+                self.local.lerp_(self.shared, 1.0 - beta)  # local = r + U_{t-1}  ->  β r + U_{t-1}
+            self.local.mul_(self.mu).add_(delta)
+        else:
+            self.local.mul_(self.residual_decay * beta).add_(delta)  # local = r
+
     def _outer_update(self, delta: torch.Tensor) -> None:
-        decay = self.mu if self.feedback == "add_back" else self.residual_decay
-        self.local.mul_(decay).add_(delta)
-        coeffs = dct.forward(self.layout.to_tiles(self.local), self.basis)
-        idx, values = dct.top_k(coeffs, self.k)
-        sent = dct.scatter(idx, values, self.tile)
-        self.local.sub_(self.layout.from_tiles(dct.inverse(sent, self.basis)))  # what is sent leaves the buffer
-        all_idx = self.comm.all_gather(idx.to(self.index_dtype))
-        all_values = self.comm.all_gather(values)
-        mean = sum(dct.scatter(i, v, self.tile) for i, v in zip(all_idx, all_values, strict=True)) / len(all_idx)
-        update = self.layout.from_tiles(dct.inverse(mean, self.basis))  # U, identical on every rank
+        self._fold(delta)
+        sent = []
+        for t in self.tilings:
+            idx, values = dct.top_k(t.forward(self.local), t.k)
+            self.local.sub_(t.inverse(dct.scatter(idx, values, t.width)))  # what is sent leaves the buffer
+            sent.append((idx.to(t.index_dtype), values))
+        update = torch.zeros_like(self.local)  # U, identical on every rank
+        for t, (idx, values) in zip(self.tilings, sent, strict=True):
+            all_idx = [dct.from_wire(i, t.index_dtype) for i in self.comm.all_gather(dct.to_wire(idx))]
+            all_values = self.comm.all_gather(values)
+            mean = sum(dct.scatter(i, v, t.width) for i, v in zip(all_idx, all_values, strict=True)) / len(all_idx)
+            update.add_(t.inverse(mean))
         if self.feedback == "add_back":
             self.local.add_(update)
             step = update + self.mu * (update - self.shared)

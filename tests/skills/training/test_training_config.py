@@ -67,3 +67,28 @@ def test_cli_refuses_a_bad_file_before_launching(tmp_path: Path) -> None:
     assert result.exit_code == 2
     assert "steps: Input should be greater than or equal to 1" in result.stdout
     assert not (tmp_path / "jobs").exists()
+
+
+def test_2d_tiles_and_feedback_decay_load_and_old_files_still_validate(tmp_path: Path) -> None:
+    cfg = load_config(_write(tmp_path, GOOD.replace("k: 2", "k: 100, tiles: 2d, tile_side: 16, feedback_decay: 0.9")))
+    assert (cfg.strategy.tiles, cfg.strategy.tile_side, cfg.strategy.k, cfg.strategy.feedback_decay) == (
+        "2d", 16, 100, 0.9)  # k may exceed tile (32) with 2-D blocks: 1-D tiles send min(k, tile)
+    old = load_config(_write(tmp_path, GOOD.replace("k: 2", "k: 2, feedback: residual, residual_decay: 0.5")))
+    assert (old.strategy.tiles, old.strategy.tile_side, old.strategy.feedback_decay) == ("1d", 64, 1.0)
+    assert old.strategy.residual_decay == 0.5
+
+
+@pytest.mark.parametrize("change, message", [
+    ("k: 300, tiles: 2d, tile_side: 16", "strategy: k (300) cannot exceed tile_side² (256) with tiles=2d"),
+    ("k: 64, tile_side: 64", "strategy: k (64) cannot exceed tile (32)"),  # 1d: the old rule, whatever tile_side
+    ("k: 2, tiles: 3d", "strategy.tiles: Input should be '1d' or '2d'"),
+    ("k: 2, tile_side: 0", "strategy.tile_side: Input should be greater than or equal to 1"),
+    ("k: 2, tile_side: 257", "strategy.tile_side: Input should be less than or equal to 256"),
+    ("k: 2, feedback_decay: 1.5", "strategy.feedback_decay: Input should be less than or equal to 1"),
+    ("k: 2, feedback_decay: -0.1", "strategy.feedback_decay: Input should be greater than or equal to 0"),
+])
+def test_2d_and_decay_errors_are_one_line(tmp_path: Path, change: str, message: str) -> None:
+    with pytest.raises(JobConfigError) as info:
+        load_config(_write(tmp_path, GOOD.replace("k: 2", change)))
+    text = str(info.value)
+    assert message in text and "job.yaml" in text and "\n" not in text
