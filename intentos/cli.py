@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import math
 import os
 import select
 import sys
@@ -16,7 +15,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import typer
 from pydantic import ValidationError
@@ -34,10 +33,10 @@ from intentos.config import load_settings, make_context
 from intentos.controller import Controller, Resolution, ResolutionFailed, Trace
 from intentos.errors import IntentosError, JournalError
 from intentos.eval.command import eval_command
-from intentos.executor import ConfirmRequest, Executor, context_from_data
+from intentos.executor import ConfirmRequest, Executor, confirm_timeout, context_from_data
 from intentos.fixture import sandbox_is_empty
 from intentos.function import Effect
-from intentos.journal import RunView, new_run_id, scan_runs, view_run
+from intentos.journal import RunView, new_run_id, run_summary, scan_runs, view_run
 from intentos.models.listing import known_models_table
 from intentos.script import IntentFile
 from intentos.skills.training.cli import start_command
@@ -91,29 +90,12 @@ def _guard(as_json: bool, action: Callable[[], T]) -> T:
     return guard(body, as_json)
 
 
-CONFIRM_TIMEOUT_ENV = "INTENTOS_CONFIRM_TIMEOUT"
-DEFAULT_CONFIRM_TIMEOUT = 300.0
 _MAX_ANSWER = 256  # bytes of one answer line read from a pipe
-
-
-def _confirm_timeout() -> float:
-    """How long a question waits for an answer on a pipe: $INTENTOS_CONFIRM_TIMEOUT seconds, else 300."""
-    raw = os.environ.get(CONFIRM_TIMEOUT_ENV, "").strip()
-    if not raw:
-        return DEFAULT_CONFIRM_TIMEOUT
-    try:
-        value = float(raw)
-    except ValueError:
-        value = math.nan
-    if not (math.isfinite(value) and value > 0):
-        raise IntentosError(f"{CONFIRM_TIMEOUT_ENV}={raw!r}: give the wait for a confirmation as a positive "
-                            "number of seconds")
-    return value
 
 
 def _confirmer(as_json: bool, assume_yes: bool = False) -> Callable[[ConfirmRequest], bool]:
     """Asks about each step that needs a yes (`assume_yes`: --yes was given, so only what it does not cover)."""
-    timeout = _confirm_timeout()  # a bad setting is bad input, before anything runs
+    timeout = confirm_timeout()  # a bad setting is bad input, before anything runs
 
     def ask(request: ConfirmRequest) -> bool:
         args = json.dumps(request.args, ensure_ascii=False, default=str)
@@ -143,7 +125,7 @@ def _ask(question: str, if_no_answer: str, timeout: float | None = None) -> bool
     closed or at end of file is no at once, and a pipe that stays silent is no after `timeout` seconds, so a
     run in a script never hangs. A run declined this way ends `declined` and can be resumed.
     """
-    answer, why = _read_answer(question, timeout if timeout is not None else _confirm_timeout())
+    answer, why = _read_answer(question, timeout if timeout is not None else confirm_timeout())
     if answer is None:
         err.print(f"no answer ({why}): {if_no_answer}", markup=False, highlight=False, soft_wrap=True)
         return False
@@ -219,19 +201,6 @@ def _report(view: RunView, as_json: bool) -> None:
         out.print(render.run_view(view))
     if view.status != "done":
         raise typer.Exit(1)
-
-
-def run_summary(view: RunView) -> dict[str, Any]:
-    """What --json prints for a run: its id, final state and each step's status."""
-    return {
-        "run_id": view.run_id,
-        "status": view.status,
-        "final_state": view.status if view.status in ("done", "failed") else view.resume_at,
-        "sandbox": view.sandbox,
-        # A step error that an on_failure branch handled is no error of a run that reached `done`.
-        "error": view.error if view.status != "done" else None,
-        "steps": [s.model_dump(exclude_none=True) for s in view.steps],
-    }
 
 
 # -- commands -------------------------------------------------------------------------------------
@@ -481,6 +450,23 @@ def models_pull(name: str = typer.Argument(..., help="a known model, e.g. qwen2.
     else:
         out.print(f"pulled {escape(result.name)}: {escape(str(result.path))} ({result.size:,} bytes; size, sha256 "
                   f"and GGUF header verified; {result.seconds:.1f} s)", highlight=False, soft_wrap=True)
+
+
+mcp_app = typer.Typer(help="intentos over the Model Context Protocol.", no_args_is_help=True)
+app.add_typer(mcp_app, name="mcp")
+
+
+@mcp_app.command("serve")
+def mcp_serve(sandbox: Path | None = SandboxOpt,
+              http: bool = typer.Option(False, "--http", help="streamable HTTP on --host:--port (default: stdio)"),
+              port: int = typer.Option(8765, "--port", help="with --http: the port"),
+              host: str = typer.Option("127.0.0.1", "--host", help="with --http: a loopback address only"),
+              model: str | None = ModelOpt) -> None:
+    """Serve every function, and `resolve`/`run` for workflows, as MCP tools (write/external need confirm: true
+    or a yes through elicitation; destructive ones always ask through elicitation)."""
+    from intentos.mcp.server import serve
+
+    _guard(False, lambda: serve(sandbox, http=http, host=host, port=port, model=model))
 
 
 app.command("eval")(eval_command)

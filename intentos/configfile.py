@@ -3,11 +3,14 @@
     model: ollama:qwen2.5:7b          # the default model                 (intentos.backends.settings)
     models: {defaults: {...}, ...}    # how to run each model             (intentos.backends.settings)
     agent: {timezone: ..., ...}       # the user, time zone, sandbox, SMTP (intentos.config)
+    mcp_servers: {NAME: {...}, ...}   # MCP servers whose tools are apps  (intentos.mcp.apps)
 
 `read_config` reads the file once and checks its shape: a mapping whose `model:` is a
-string and whose `models:` and `agent:` are mappings (a section with nothing under it is
-an empty one). Each section's owner then validates the fields it knows, raising through
-`error` / `validation_error` so that every mistake names the file and its line.
+string and whose `models:`, `agent:` and `mcp_servers:` are mappings (a section with
+nothing under it is an empty one). Each section's owner then validates the fields it
+knows, through `error` / `validation_error` so that every mistake names the file and its
+line: raised, except for an `mcp_servers:` entry, which leaves its server out with a
+warning in the Function Table's problems.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from pydantic import ValidationError
 from intentos import locations, yamlfile
 from intentos.errors import WorkflowFileError
 
-SECTIONS = ("models", "agent")  # the sections that are mappings of settings
+SECTIONS = ("models", "agent", "mcp_servers")  # the sections that are mappings of settings
 
 
 @dataclass(frozen=True)
@@ -39,7 +42,7 @@ class ConfigFile:
         return self.data.get("model")
 
     def section(self, name: str) -> dict[str, Any]:
-        """The mapping under `name` (`models`, `agent`); empty when the file has none."""
+        """The mapping under `name` (`models`, `agent`, `mcp_servers`); empty when the file has none."""
         value = self.data.get(name)
         return {} if value is None else value
 

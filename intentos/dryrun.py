@@ -9,6 +9,8 @@ sees the plan that survived together with what its dry run found.
 Nothing leaves the machine in a dry run: the copy's settings have no mail server (mail is
 queued in the copy's outbox), and a step that reaches outside through any other app (its
 class does not declare `dry_run_safe`) is not run: the dry run stops before it and says so.
+Nor is any step but a read of an app whose data is not in the sandbox at all (its class
+declares `outside_sandbox`, as an MCP server's app does): a copy of the sandbox cannot hold it.
 The same runner executes the read-only first stage of a staged plan, whose results the
 planner shows the model.
 """
@@ -238,8 +240,10 @@ def dry_run(workflow: Workflow, table: FunctionTable, ctx: Context, *, runs_root
         stopped: list[str] = []
 
         def confirm(request: ConfirmRequest) -> bool:
-            safe = request.effect is not Effect.EXTERNAL or getattr(
-                table.apps[request.function.app], "dry_run_safe", False)
+            app = table.apps[request.function.app]
+            # An app whose data is not in the sandbox (an MCP server's) changes the real thing even here.
+            safe = not getattr(app, "outside_sandbox", False) and (
+                request.effect is not Effect.EXTERNAL or getattr(app, "dry_run_safe", False))
             if not safe:
                 stopped.append(request.state)
             return safe

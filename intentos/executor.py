@@ -15,6 +15,8 @@ one timeout. The first failing call fails the step; the result is {items, count}
 from __future__ import annotations
 
 import json
+import math
+import os
 import threading
 import time
 import traceback
@@ -60,6 +62,24 @@ class ConfirmRequest:
 
 
 Confirmer = Callable[[ConfirmRequest], bool]
+
+
+CONFIRM_TIMEOUT_ENV = "INTENTOS_CONFIRM_TIMEOUT"
+DEFAULT_CONFIRM_TIMEOUT = 300.0
+
+
+def confirm_timeout() -> float:
+    """How long a question waits for the user's (or an MCP client's) answer: $INTENTOS_CONFIRM_TIMEOUT
+    seconds, else 300."""
+    raw = os.environ.get(CONFIRM_TIMEOUT_ENV, "").strip()
+    try:
+        value = float(raw) if raw else DEFAULT_CONFIRM_TIMEOUT
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise IntentosError(f"{CONFIRM_TIMEOUT_ENV}={raw!r}: give the wait for a confirmation as a positive "
+                            "number of seconds")
+    return value
 
 
 def decline_all(request: ConfirmRequest) -> bool:
@@ -285,7 +305,8 @@ class Executor:
 
         A step whose outcome reached the journal is done: its leftover log is dropped. One that
         started but never finished is rolled back; if its function reaches outside the sandbox
-        (mail sent, a job started), that cannot be rolled back, so it is asked about again.
+        (mail sent, a job started, an MCP server's data changed), that cannot be rolled back, so it is
+        asked about again.
         """
         records = read_records(journal.path)
         starts = {r.seq: r for r in records if r.event == "step_started"}
@@ -301,7 +322,10 @@ class Executor:
                 undo.rollback(self.ctx.sandbox, key)
         last = starts[max(starts)] if starts else None
         if last is not None and not any(seq > last.seq for seq in finished_after) and last.call in self.table:
-            if self.table.get(last.call or "").effect is Effect.EXTERNAL:
+            fn = self.table.get(last.call or "")
+            # An app whose data lives outside the sandbox (an MCP server's) cannot be rolled back either.
+            if fn.effect is Effect.EXTERNAL or (fn.effect is not Effect.READ and getattr(
+                    self.table.apps.get(fn.app), "outside_sandbox", False)):
                 self._interrupted = last.state
 
     def _call_with_timeout(self, fn: Function, params: BaseModel, deadline: float | None = None) -> BaseModel:

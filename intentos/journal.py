@@ -242,6 +242,19 @@ class RunView(BaseModel):
     error: str | None = None
 
 
+def run_summary(view: RunView) -> dict[str, Any]:
+    """A run as `--json` prints it (CLI and MCP server): its id, final state and each step's status."""
+    return {
+        "run_id": view.run_id,
+        "status": view.status,
+        "final_state": view.status if view.status in ("done", "failed") else view.resume_at,
+        "sandbox": view.sandbox,
+        # A step error that an on_failure branch handled is no error of a run that reached `done`.
+        "error": view.error if view.status != "done" else None,
+        "steps": [s.model_dump(exclude_none=True) for s in view.steps],
+    }
+
+
 def view_run(run_dir: Path) -> RunView:
     """The run a journal tells; a journal that does not tell a run is a JournalError naming file and line."""
     path = run_dir / "journal.jsonl"

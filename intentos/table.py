@@ -3,7 +3,8 @@
 It is what the model is shown (compact prompt text) and what constrains it (the JSON
 schema of a whole workflow, where each state's call is a union member carrying that
 function's own argument schema, so constrained decoding can only produce well-typed
-calls). Apps are found through the entry-point group `intentos.apps`.
+calls). Apps are found through the entry-point group `intentos.apps`, and each MCP server
+under `mcp_servers:` in the config file is an app too (intentos.mcp.apps).
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from importlib.metadata import entry_points
 from typing import Any
 
 from intentos.app import App
-from intentos.errors import UnknownFunctionError
+from intentos.configfile import read_config
+from intentos.errors import UnknownFunctionError, WorkflowFileError
 from intentos.function import Function
 from intentos.references import ARGUMENT_REFERENCE_PATTERN, REFERENCE_PATTERN
 from intentos.workflow import MAX_FOR_EACH_ITEMS, WRITTEN_STATE_NAME
@@ -42,6 +44,20 @@ def discover_apps() -> tuple[list[type[App]], list[str]]:
     return apps, problems
 
 
+def discover_mcp_apps(taken: set[str] = frozenset()) -> tuple[list[type[App]], list[str]]:
+    """The apps of the MCP servers under `mcp_servers:` in the config file (intentos.mcp.apps), and a line per
+    server left out. Without that section nothing is started and the MCP SDK is not even imported."""
+    try:
+        config = read_config()
+    except WorkflowFileError as exc:  # the config file itself is broken: its owners say so where it matters
+        return [], [f"MCP servers not read: {exc}"]
+    if config is None or not config.section("mcp_servers"):
+        return [], []
+    from intentos.mcp.apps import discover_servers
+
+    return discover_servers(config, taken)
+
+
 class FunctionTable:
     def __init__(self, apps: Iterable[type[App]], *, only: Iterable[str] | None = None) -> None:
         self.apps: dict[str, type[App]] = {}
@@ -58,9 +74,11 @@ class FunctionTable:
 
     @classmethod
     def discover(cls) -> FunctionTable:
+        """The installed apps and the apps of the MCP servers in the config file, with what failed to load."""
         apps, problems = discover_apps()
-        table = cls(apps)
-        table.problems = problems
+        served, unserved = discover_mcp_apps({app.name for app in apps})
+        table = cls([*apps, *served])
+        table.problems = [*problems, *unserved]
         return table
 
     def subset(self, names: Iterable[str]) -> FunctionTable:
