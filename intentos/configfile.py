@@ -3,7 +3,7 @@
     model: ollama:qwen2.5:7b          # the default model                 (intentos.backends.settings)
     models: {defaults: {...}, ...}    # how to run each model             (intentos.backends.settings)
     agent: {timezone: ..., ...}       # the user, time zone, sandbox, SMTP (intentos.config)
-    mcp_servers: {NAME: {...}, ...}   # MCP servers whose tools are apps  (intentos.mcp.apps)
+    mcp_servers: {NAME: {...}, ...}   # MCP servers whose tools are apps  (intentos.mcp.config)
 
 `read_config` reads the file once and checks its shape: a mapping whose `model:` is a
 string and whose `models:`, `agent:` and `mcp_servers:` are mappings (a section with

@@ -24,7 +24,7 @@ from intentos.controller import Controller
 from intentos.executor import ConfirmRequest, Executor, context_data
 from intentos.function import Effect
 from intentos.journal import Journal
-from intentos.mcp import apps as mcp_apps
+from intentos.mcp.connection import close_all
 from intentos.table import FunctionTable
 from intentos.validation import WorkflowInvalid, validate
 from intentos.workflow import Workflow
@@ -36,7 +36,7 @@ SERVER = Path(__file__).resolve().parent / "notes_server.py"
 def no_server_left() -> Iterator[None]:
     """Every test ends every server it started."""
     yield
-    mcp_apps.close_all()
+    close_all()
 
 
 @pytest.fixture
@@ -342,7 +342,7 @@ def test_a_streamable_http_server_is_an_app_too(tmp_path: Path, monkeypatch: pyt
         ))
         assert view.status == "done" and view.results["find"]["notes"][0]["text"] == "over HTTP"
     finally:
-        mcp_apps.close_all()
+        close_all()
         process.terminate()
         process.wait(10)
 
@@ -353,7 +353,7 @@ def test_discovery_reuses_a_running_server_and_close_all_leaves_no_process(table
     assert again.apps["memo"] is table.apps["memo"]  # the same server, not a second process
     started = [int(p) for p in pids.read_text().split()]
     assert len(started) == 1
-    mcp_apps.close_all()
+    close_all()
     for pid in started:
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)
