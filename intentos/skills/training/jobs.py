@@ -346,12 +346,15 @@ def status(root: Path, job_id: str) -> JobStatus:
     meta, cfg = _read_meta(job_dir)
     exit_code = _read_small(job_dir / "exit_code")
     state: State
-    if exit_code is not None:
-        state = "finished" if exit_code == "0" else "failed"
-    elif _who(meta, job_dir) is None:
+    if exit_code is None and _who(meta, job_dir) is None:
         state = "running"
     else:
-        state = "stopped" if (job_dir / "stopped").is_file() else "died"
+        # Read again: the shell writes exit_code and then exits, so it may have done both since the first read.
+        exit_code = exit_code or _read_small(job_dir / "exit_code")
+        if exit_code is not None:
+            state = "finished" if exit_code == "0" else "failed"
+        else:
+            state = "stopped" if (job_dir / "stopped").is_file() else "died"
     records = read_metrics(job_dir)
     steps = [r for r in records if "event" not in r]
     evals = [r for r in steps if r.get("eval_loss") is not None]

@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 from intentos.app import Context
 from intentos.errors import AppError
 from intentos.skills.training import compare as cmp
+from intentos.skills.training import jobs
 from intentos.skills.training.app import CompareArgs, TrainingApp
 from intentos.skills.training.cli import app as training_cli
 from intentos.skills.training.jobs import JobStatus
@@ -200,3 +201,21 @@ def test_the_command_line_prints_and_returns_the_new_fields(tmp_path: Path) -> N
     assert bad.exit_code == 2
     assert json.loads(bad.stdout) == {"error": "reference job 'ghost' is not among the jobs compared (dct, ddp, dl); "
                                                "name it among the jobs to compare"}
+
+
+def test_a_job_whose_shell_ends_between_two_looks_is_finished_not_died(tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """The shell writes exit_code and then exits: status may find no exit_code, then no process."""
+    root = tmp_path / "jobs"
+    plant(root, "dct", "diloco_dct", DCT)
+    (root / "dct" / "exit_code").unlink()
+
+    def shell_finishes_now(meta: object, job_dir: Path) -> str:
+        (job_dir / "exit_code").write_text("0")
+        return "no process"
+
+    monkeypatch.setattr(jobs, "_who", shell_finishes_now)
+    assert jobs.status(root, "dct").state == "finished"
+    (root / "dct" / "exit_code").unlink()
+    monkeypatch.setattr(jobs, "_who", lambda meta, job_dir: "no process")
+    assert jobs.status(root, "dct").state == "died"  # gone without an exit code
