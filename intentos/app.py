@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel
 
-from intentos.function import Function, function_meta
+from intentos.function import Effect, Function, function_meta
 from intentos.grounding import Grounded, GroundingQuery
 from intentos.sandbox import Sandbox
 
@@ -59,6 +59,9 @@ class App:
     # True when the app's external functions reach outside only through settings a dry run removes (mail
     # without an SMTP server queues in the outbox), so a dry run may run them in its scratch copy.
     dry_run_safe: ClassVar[bool] = False
+    # True when the app's data is not in the sandbox at all (an MCP server's): what its functions change
+    # cannot be rehearsed in a scratch copy of the sandbox, nor rolled back from the sandbox's undo log.
+    outside_sandbox: ClassVar[bool] = False
     # The sandbox folder the app keeps its own data in (Notes/, Mail/ ...), if any: grounding offers what is in it
     # as the app's entities (a note), not as the files that store them.
     data_folder: ClassVar[str | None] = None
@@ -69,6 +72,12 @@ class App:
     @property
     def sandbox(self) -> Sandbox:
         return self.ctx.sandbox
+
+    @classmethod
+    def changes_outside(cls, fn: Function) -> bool:
+        """Whether a call of `fn` may change something the sandbox does not hold (mail sent, a job started,
+        an MCP server's data), which no dry-run copy holds and no rollback undoes."""
+        return fn.effect is Effect.EXTERNAL or (fn.effect is not Effect.READ and cls.outside_sandbox)
 
     @classmethod
     def functions(cls) -> list[Function]:

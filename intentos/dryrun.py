@@ -32,7 +32,6 @@ from pydantic import BaseModel
 
 from intentos.app import Context
 from intentos.executor import ConfirmRequest, Executor
-from intentos.function import Effect
 from intentos.references import find_references, strings
 from intentos.sandbox import INTERNAL_DIR, Sandbox
 from intentos.table import FunctionTable
@@ -241,9 +240,9 @@ def dry_run(workflow: Workflow, table: FunctionTable, ctx: Context, *, runs_root
 
         def confirm(request: ConfirmRequest) -> bool:
             app = table.apps[request.function.app]
-            # An app whose data is not in the sandbox (an MCP server's) changes the real thing even here.
-            safe = not getattr(app, "outside_sandbox", False) and (
-                request.effect is not Effect.EXTERNAL or getattr(app, "dry_run_safe", False))
+            # dry_run_safe covers an app whose outside effects the copy's settings remove (mail queues); an app
+            # whose data is not in the sandbox at all (an MCP server's) would change the real thing even here.
+            safe = not app.changes_outside(request.function) or (app.dry_run_safe and not app.outside_sandbox)
             if not safe:
                 stopped.append(request.state)
             return safe

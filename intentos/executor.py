@@ -323,9 +323,7 @@ class Executor:
         last = starts[max(starts)] if starts else None
         if last is not None and not any(seq > last.seq for seq in finished_after) and last.call in self.table:
             fn = self.table.get(last.call or "")
-            # An app whose data lives outside the sandbox (an MCP server's) cannot be rolled back either.
-            if fn.effect is Effect.EXTERNAL or (fn.effect is not Effect.READ and getattr(
-                    self.table.apps.get(fn.app), "outside_sandbox", False)):
+            if self.table.apps[fn.app].changes_outside(fn):
                 self._interrupted = last.state
 
     def _call_with_timeout(self, fn: Function, params: BaseModel, deadline: float | None = None) -> BaseModel:

@@ -43,8 +43,8 @@ class McpApp(App):
 
     server: ClassVar[Server]
     specs: ClassVar[dict[str, ToolSpec]] = {}  # verb -> tool
-    # Its data is the server's, not in the sandbox: a dry run (a scratch copy of the sandbox) must not run its
-    # write, destructive or external tools (intentos.dryrun reads this; its read-only tools still run there).
+    # Its data is the server's, not in the sandbox: a dry run runs only its read tools, and a write a crash cut
+    # short is asked about again on resume (App.changes_outside).
     outside_sandbox: ClassVar[bool] = True
 
     @classmethod
