@@ -16,7 +16,7 @@ import os
 import tempfile
 import threading
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
 from intentos.errors import AppError, IntentosError
@@ -182,13 +182,13 @@ class Connection:
             import httpx2
             from mcp.client.streamable_http import streamable_http_client
 
-            if entry.headers:
-                async with httpx2.AsyncClient(headers=entry.headers, timeout=httpx2.Timeout(30.0, read=300.0)) as http:
-                    async with Client(streamable_http_client(entry.url, http_client=http), client_info=info) as client:
-                        yield client
-            else:
-                async with Client(streamable_http_client(entry.url), client_info=info) as client:
-                    yield client
+            async with AsyncExitStack() as stack:
+                http = None  # without headers, the SDK's own client (and its timeouts)
+                if entry.headers:
+                    http = await stack.enter_async_context(
+                        httpx2.AsyncClient(headers=entry.headers, timeout=httpx2.Timeout(30.0, read=300.0)))
+                yield await stack.enter_async_context(
+                    Client(streamable_http_client(entry.url, http_client=http), client_info=info))
             return
         from mcp.client.stdio import StdioServerParameters, stdio_client
 
