@@ -30,7 +30,7 @@ from intentos.backends import available_backends, make_backend
 from intentos.backends.settings import load_backend_settings
 from intentos.clikit import CommandGroup, JsonOpt, command_groups, fail, guard
 from intentos.config import load_settings, make_context
-from intentos.controller import Controller, Resolution, ResolutionFailed, Trace
+from intentos.controller import Controller, Resolution, ResolutionFailed
 from intentos.errors import IntentosError, JournalError
 from intentos.eval.command import eval_command
 from intentos.executor import ConfirmRequest, Executor, confirm_timeout, context_from_data
@@ -339,21 +339,15 @@ def _resolve(intent: str, table: FunctionTable, ctx: Context, model: str | None,
         with contextlib.nullcontext() if as_json else err.status(f"resolving with {backend.spec} …"):
             resolution = controller.resolve(intent)
     except ResolutionFailed as exc:
-        saved = trace_file or locations.home() / "traces" / f"{new_run_id()}.json"
-        _save_trace(exc.trace, saved)
+        saved = exc.trace.save(trace_file)
         raise ResolutionFailed(exc.trace, note=f"the trace with every raw output is in {saved}") from None
     if trace_file is not None:
-        _save_trace(resolution.trace, trace_file)
+        resolution.trace.save(trace_file)
     if not as_json:
         err.print(render.resolution_line(resolution.trace), highlight=False)
         for note in render.planning_notes(resolution.trace):
             err.print(note, highlight=False, markup=False)
     return resolution
-
-
-def _save_trace(trace: Trace, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(trace.model_dump_json(indent=2), encoding="utf-8")
 
 
 @app.command()

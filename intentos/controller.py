@@ -25,10 +25,12 @@ import dataclasses
 import json
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, Field, ValidationError
 
+from intentos import locations
 from intentos.app import Context
 from intentos.asking import ECHO, Echo, action_words, implied_verbs, verb_share
 from intentos.backends.base import Backend, GenerateOptions, Message, Weighing
@@ -58,6 +60,7 @@ from intentos.grounding import Grounded, GroundingQuery, best, day_phrases, ment
 from intentos.harm import HARM_REFUSAL, harm_odds, harm_problem
 from intentos.harm import THRESHOLD as HARM_THRESHOLD
 from intentos.inline import lift_inline_calls
+from intentos.journal import new_run_id
 from intentos.leads import leads
 from intentos.looping import loop_items
 from intentos.misdated import NamedDays
@@ -230,6 +233,14 @@ class Trace(BaseModel):
     ok: bool = False
     wall_s: float = 0.0
     schema_s: float = 0.0
+
+    def save(self, path: Path | None = None) -> Path:
+        """Write the trace as JSON to `path`, by default a new file under INTENTOS_HOME/traces (where the CLI,
+        the TUI and the MCP server keep a failed resolution's raw outputs); the path written."""
+        path = path or locations.home() / "traces" / f"{new_run_id()}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(self.model_dump_json(indent=2), encoding="utf-8")
+        return path
 
     @property
     def prompt_tokens(self) -> int:

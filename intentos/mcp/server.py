@@ -339,11 +339,9 @@ class IntentosMcp:
     def plan(self, intent: str) -> Any:
         """The CLI's planner path (`intentos resolve`): the Controller with the configured (or --model) backend;
         the backend is made once, at the first intent, and kept. A failure keeps its trace, as the CLI does."""
-        from intentos import locations
         from intentos.backends import make_backend
         from intentos.backends.settings import load_backend_settings
         from intentos.controller import Controller, ResolutionFailed
-        from intentos.journal import new_run_id
 
         with self._planner_lock:  # one model, one intent at a time
             if self._backend is None:
@@ -352,9 +350,7 @@ class IntentosMcp:
             try:
                 return Controller(self._backend, self.table, self.context()).resolve(intent)
             except ResolutionFailed as exc:
-                saved = locations.home() / "traces" / f"{new_run_id()}.json"
-                saved.parent.mkdir(parents=True, exist_ok=True)
-                saved.write_text(exc.trace.model_dump_json(indent=2), encoding="utf-8")
+                saved = exc.trace.save()
                 raise ToolFailure(f"{exc} (the trace with every raw output is in {saved})") from None
 
 

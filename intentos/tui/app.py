@@ -117,13 +117,10 @@ class IntentosApp(App[None]):
 
     def save_trace(self, trace: Trace) -> Path | None:
         """Keep a failed resolution's trace (every raw output) where the CLI keeps them."""
-        path = locations.home() / "traces" / f"{new_run_id()}.json"
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(trace.model_dump_json(indent=2), encoding="utf-8")
+            return trace.save()
         except OSError:
             return None
-        return path
 
     # -- screens -----------------------------------------------------------------------------------
 
