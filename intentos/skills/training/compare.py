@@ -121,13 +121,13 @@ def rows_from(statuses: Sequence[JobStatus], series: Mapping[str, EvalSeries], r
     ref_series = series.get(ref.job_id, ()) if ref else ()
     if ref is not None and not ref_series:
         raise CompareError(f"reference job {ref.job_id!r} has no evaluation in its metrics")
+    ref_bytes, ref_loss = ref_series[-1] if ref_series else (0.0, 0.0)
     found = []
     for s in statuses:
         row = CompareRow(job_id=s.job_id, strategy=s.strategy, nproc=s.nproc, state=s.state, step=s.step,
                          eval_loss=s.eval_loss, eval_acc=s.eval_acc, bytes=s.bytes,
                          bytes_ratio=round(most / s.bytes, 2) if s.bytes else None)
         if ref is not None:
-            ref_bytes, ref_loss = ref_series[-1]
             own = series.get(s.job_id, ())
             final = own[-1][1] if own else None
             reached = float(ref_bytes) if s.job_id == ref.job_id else bytes_to_reach(own, threshold(ref_loss,
@@ -192,11 +192,11 @@ def plot_png(statuses: list[JobStatus]) -> bytes:
 
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for s in statuses:
-        evals = [r for r in read_metrics(Path(s.dir)) if r.get("eval_loss") is not None and "event" not in r]
+        evals = eval_series(read_metrics(Path(s.dir)))
         if not evals:
             continue
-        xs = [max(r.get("bytes", 0), 1) for r in evals]
-        ax.plot(xs, [r["eval_loss"] for r in evals], marker="o", markersize=3, label=f"{s.job_id} ({s.strategy})")
+        ax.plot([max(sent, 1) for sent, _ in evals], [loss for _, loss in evals], marker="o", markersize=3,
+                label=f"{s.job_id} ({s.strategy})")
     ax.set_xscale("log")
     ax.set_xlabel("bytes sent per rank (log)")
     ax.set_ylabel("eval loss")
